@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command of README.md: static checks, then every suite. Suites that need PostgreSQL,
+# Redis or RabbitMQ read TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_AMQP_URL; when they are unset
+# this script starts the servers itself where it can (root on Debian), and otherwise the suites
+# are skipped loudly, by name.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .test-artifacts
+
+echo "== typecheck, lint, layers"
+npm run -s typecheck || exit 1
+npm run -s lint || exit 1
+
+if [ -z "${TEST_POSTGRES_URL:-}${TEST_REDIS_URL:-}${TEST_AMQP_URL:-}" ] && [ "${INFERQ_TEST_NO_SERVICES:-}" != 1 ]; then
+  echo "== starting test services (PostgreSQL, Redis, RabbitMQ)"
+  exports=$(bash scripts/test-services.sh postgres redis rabbitmq) || echo "!! some test services could not be started"
+  eval "$exports"
+fi
+for pair in "PostgreSQL:TEST_POSTGRES_URL" "Redis:TEST_REDIS_URL" "RabbitMQ:TEST_AMQP_URL"; do
+  name=${pair%%:*} var=${pair##*:}
+  if [ -z "${!var:-}" ]; then
+    echo "!! $var is not set: the $name suites will be SKIPPED"
+  else
+    echo "== $name at ${!var}"
+  fi
+done
+
+echo "== vitest"
+npx vitest run --reporter=default --reporter=json --outputFile.json=.test-artifacts/vitest.json "$@"
+code=$?
+node scripts/print-test-summary.mjs .test-artifacts/vitest.json || code=1
+exit $code

@@ -1,0 +1,458 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import {
+  access,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { isSha256Hex } from '../core/hash.js';
+import { InferqError, isInferqError } from '../errors/index.js';
+import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import { MediaTypeSniffer } from './sniff-media-type.js';
+
+export interface FsBlobStoreOptions {
+  /** Clock for `createdAt` and the temp-file age (tests pass a fake). */
+  now?: () => number;
+  /** Temp files older than this are leftovers of a crashed put and are swept (default one hour). */
+  tempMaxAgeMs?: number;
+}
+
+/** What the sidecar `<sha256>.json` holds; the hash is the file name. */
+interface Sidecar {
+  size: number;
+  mediaType: string;
+  ext: string;
+  createdAt: number;
+}
+
+const tempDirName = 'tmp';
+const fanOutPattern = /^[0-9a-f]{2}$/;
+/** Slices of a `Uint8Array` source written at a time, so one huge array is not one huge write. */
+const writeSliceBytes = 1024 * 1024;
+const defaultTempMaxAgeMs = 60 * 60 * 1000;
+
+/**
+ * Blobs as files: `<root>/<aa>/<bb>/<sha256>` holds the bytes and `<sha256>.json` next to it the
+ * metadata. A put streams into `<root>/tmp/` (same filesystem, so the final rename is atomic),
+ * hashing and sniffing as it goes, fsyncs, writes the sidecar, then renames the data into place
+ * and fsyncs the directory: a visible blob is always complete and always has metadata, and a
+ * crash leaves at most a temp file that {@link FsBlobStore.sweepTemp} removes later.
+ *
+ * Several processes (or hosts on a shared volume) may use one root: every step is a rename or an
+ * idempotent write of identical content, so concurrent puts of the same bytes are safe.
+ *
+ * `createdAt` is refreshed when already-stored content is put again. The garbage collector's
+ * grace period is measured from it; without the refresh, re-uploading an old unreferenced blob
+ * for a new task could see the blob collected before that task is committed.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'fs';
+  readonly rootDir: string;
+  readonly #tempDir: string;
+  readonly #now: () => number;
+  readonly #tempMaxAgeMs: number;
+  #ready: Promise<void> | undefined;
+
+  constructor(rootDir: string, options: FsBlobStoreOptions = {}) {
+    this.rootDir = rootDir;
+    this.#tempDir = join(rootDir, tempDirName);
+    this.#now = options.now ?? Date.now;
+    this.#tempMaxAgeMs = options.tempMaxAgeMs ?? defaultTempMaxAgeMs;
+  }
+
+  /** Creates the root if needed and sweeps temp files left by a crashed process. */
+  static async open(rootDir: string, options: FsBlobStoreOptions = {}): Promise<FsBlobStore> {
+    const store = new FsBlobStore(rootDir, options);
+    await store.#ensureDirs();
+    await store.sweepTemp();
+    return store;
+  }
+
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+    const maxBytes = options.maxBytes;
+    if (maxBytes !== undefined && source instanceof Uint8Array && source.length > maxBytes) {
+      throw tooLarge(maxBytes);
+    }
+    const tempData = this.#tempPath('data');
+    const tempMeta = this.#tempPath('meta');
+    try {
+      await this.#ensureDirs();
+      const written = await this.#writeTemp(tempData, source, maxBytes);
+      const createdAt = this.#now();
+      const sha256 = written.sha256;
+      const dataPath = this.#dataPath(sha256);
+      const existing = await this.#refreshExisting(sha256, createdAt);
+      if (existing !== undefined) {
+        await discard(tempData);
+        return existing;
+      }
+      const sidecar: Sidecar = { size: written.size, ...(await written.sniffer.finish()), createdAt };
+      const dir = this.#dirOf(sha256);
+      const created = await mkdir(dir, { recursive: true });
+      // Metadata first: once the data is renamed into place, readers must find its sidecar.
+      await writeFileDurably(tempMeta, JSON.stringify(sidecar));
+      await rename(tempMeta, sidecarPathOf(dataPath));
+      await rename(tempData, dataPath);
+      await syncDir(dir);
+      if (created !== undefined) {
+        // New fan-out directories must themselves be durable entries of their parents.
+        await syncDir(join(dir, '..'));
+        await syncDir(this.rootDir);
+      }
+      return { sha256, ...sidecar };
+    } catch (err) {
+      await discard(tempData);
+      await discard(tempMeta);
+      throw mapWriteError(err);
+    }
+  }
+
+  async stat(sha256: string): Promise<BlobInfo | undefined> {
+    checkHash(sha256);
+    return this.#readInfo(sha256);
+  }
+
+  async read(sha256: string): Promise<Readable> {
+    checkHash(sha256);
+    // Opening first turns a missing blob into a rejected promise, not a later stream error.
+    let handle: FileHandle;
+    try {
+      handle = await open(this.#dataPath(sha256), 'r');
+    } catch (err) {
+      throw isNotFound(err) ? notFound(sha256) : err;
+    }
+    return handle.createReadStream({ autoClose: true });
+  }
+
+  async readBytes(sha256: string): Promise<Buffer> {
+    checkHash(sha256);
+    try {
+      return await readFile(this.#dataPath(sha256));
+    } catch (err) {
+      throw isNotFound(err) ? notFound(sha256) : err;
+    }
+  }
+
+  async delete(sha256: string): Promise<boolean> {
+    checkHash(sha256);
+    const dataPath = this.#dataPath(sha256);
+    // Data first: a sidecar without data is invisible and harmless, data without a sidecar is not.
+    const existed = await removeQuietly(dataPath);
+    await removeQuietly(sidecarPathOf(dataPath));
+    return existed;
+  }
+
+  /** Sorted by hash. Blobs deleted during the walk are skipped, not reported. */
+  async *list(): AsyncIterable<BlobInfo> {
+    for (const aa of await sortedEntries(this.rootDir, fanOutPattern)) {
+      for (const bb of await sortedEntries(join(this.rootDir, aa), fanOutPattern)) {
+        const dir = join(this.rootDir, aa, bb);
+        for (const name of await sortedEntries(dir, /^[0-9a-f]{64}$/)) {
+          if (!name.startsWith(aa + bb)) continue; // misplaced by hand: not ours to report
+          const info = await this.#readInfo(name);
+          if (info !== undefined) yield info;
+        }
+      }
+    }
+  }
+
+  /**
+   * Removes temp files older than `olderThanMs` (default: the store's `tempMaxAgeMs`, one hour):
+   * leftovers of a process that crashed mid-put. Younger ones may belong to a put in progress.
+   * Returns how many were removed.
+   */
+  async sweepTemp(olderThanMs: number = this.#tempMaxAgeMs): Promise<number> {
+    const cutoff = this.#now() - olderThanMs;
+    let removed = 0;
+    for (const name of await sortedEntries(this.#tempDir, /\.(data|meta)$/)) {
+      const path = join(this.#tempDir, name);
+      try {
+        const info = await stat(path);
+        if (info.mtimeMs < cutoff && (await removeQuietly(path))) removed += 1;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return removed;
+  }
+
+  /** Throws unless the store's directories exist and are writable (a read-only volume fails). */
+  async ping(): Promise<void> {
+    await this.#ensureDirs();
+    await access(this.#tempDir, constants.R_OK | constants.W_OK);
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  async #ensureDirs(): Promise<void> {
+    this.#ready ??= mkdir(this.#tempDir, { recursive: true }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#ready = undefined; // let a later call retry (e.g. a volume mounted late)
+        throw err;
+      },
+    );
+    return this.#ready;
+  }
+
+  async #writeTemp(
+    path: string,
+    source: Readable | Uint8Array,
+    maxBytes: number | undefined,
+  ): Promise<{ sha256: string; size: number; sniffer: MediaTypeSniffer }> {
+    const hash = createHash('sha256');
+    const sniffer = new MediaTypeSniffer();
+    let size = 0;
+    const handle = await open(path, 'wx');
+    try {
+      for await (const chunk of chunksOf(source)) {
+        if (chunk.length === 0) continue;
+        size += chunk.length;
+        // Checked before writing: a too-large upload is refused without storing past the limit.
+        // Throwing inside `for await` destroys the source, so the client stops being read.
+        if (maxBytes !== undefined && size > maxBytes) throw tooLarge(maxBytes);
+        hash.update(chunk);
+        sniffer.write(chunk);
+        await handle.write(chunk);
+      }
+      if (size === 0) throw new InferqError('INFERQ_INPUT_EMPTY', 'The input has no bytes.');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return { sha256: hash.digest('hex'), size, sniffer };
+  }
+
+  /**
+   * If the content is already stored, refreshes its `createdAt` and returns its info. The data
+   * is looked for again afterwards: a delete (GC) that ran in between means the caller must
+   * store its copy after all.
+   */
+  async #refreshExisting(sha256: string, createdAt: number): Promise<BlobInfo | undefined> {
+    const info = await this.#readInfo(sha256);
+    if (info === undefined) return undefined;
+    const refreshed: BlobInfo = { ...info, createdAt: Math.max(info.createdAt, createdAt) };
+    await this.#writeSidecar(sha256, refreshed);
+    return (await exists(this.#dataPath(sha256))) ? refreshed : undefined;
+  }
+
+  /**
+   * The blob's info, or undefined when there is no data file. A data file whose sidecar is
+   * missing or unreadable (a delete racing a put, a hand-made change) gets its metadata rebuilt
+   * from the bytes, so a visible blob always has it.
+   */
+  async #readInfo(sha256: string): Promise<BlobInfo | undefined> {
+    const dataPath = this.#dataPath(sha256);
+    let size: number;
+    let mtimeMs: number;
+    try {
+      ({ size, mtimeMs } = await stat(dataPath));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    try {
+      const sidecar = parseSidecar(await readFile(sidecarPathOf(dataPath), 'utf8'));
+      if (sidecar !== undefined && sidecar.size === size) return { sha256, ...sidecar };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return this.#rebuildSidecar(sha256, Math.floor(mtimeMs));
+  }
+
+  async #rebuildSidecar(sha256: string, createdAt: number): Promise<BlobInfo | undefined> {
+    const sniffer = new MediaTypeSniffer();
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(this.#dataPath(sha256))) {
+        const bytes = chunk as Buffer;
+        size += bytes.length;
+        sniffer.write(bytes);
+      }
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const info: BlobInfo = { sha256, size, ...(await sniffer.finish()), createdAt };
+    await this.#writeSidecar(sha256, info);
+    return info;
+  }
+
+  async #writeSidecar(sha256: string, info: BlobInfo): Promise<void> {
+    const sidecar: Sidecar = {
+      size: info.size,
+      mediaType: info.mediaType,
+      ext: info.ext,
+      createdAt: info.createdAt,
+    };
+    await this.#ensureDirs();
+    const temp = this.#tempPath('meta');
+    try {
+      await writeFileDurably(temp, JSON.stringify(sidecar));
+      await rename(temp, sidecarPathOf(this.#dataPath(sha256)));
+    } catch (err) {
+      await discard(temp);
+      throw mapWriteError(err);
+    }
+  }
+
+  #tempPath(kind: 'data' | 'meta'): string {
+    return join(this.#tempDir, `${randomUUID()}.${kind}`);
+  }
+
+  /** Only called with a checked hash: never a path from an unchecked string. */
+  #dirOf(sha256: string): string {
+    return join(this.rootDir, sha256.slice(0, 2), sha256.slice(2, 4));
+  }
+
+  #dataPath(sha256: string): string {
+    return join(this.#dirOf(sha256), sha256);
+  }
+}
+
+function sidecarPathOf(dataPath: string): string {
+  return `${dataPath}.json`;
+}
+
+function checkHash(sha256: unknown): asserts sha256 is string {
+  if (!isSha256Hex(sha256)) {
+    throw new InferqError('INFERQ_BLOB_HASH_INVALID', 'A blob hash must be 64 lower-case hex characters.', {
+      details: { hash: typeof sha256 === 'string' ? sha256.slice(0, 80) : typeof sha256 },
+    });
+  }
+}
+
+function notFound(sha256: string): InferqError {
+  return new InferqError('INFERQ_BLOB_NOT_FOUND', `No blob with SHA-256 ${sha256}.`, { details: { sha256 } });
+}
+
+function tooLarge(maxBytes: number): InferqError {
+  return new InferqError('INFERQ_INPUT_TOO_LARGE', `The input is larger than ${maxBytes} bytes.`, {
+    details: { maxBytes },
+  });
+}
+
+function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isNotFound(err: unknown): boolean {
+  return errnoCode(err) === 'ENOENT';
+}
+
+/** A full disk or quota becomes INFERQ_STORAGE_FULL; everything else passes through unchanged. */
+function mapWriteError(err: unknown): unknown {
+  if (isInferqError(err)) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new InferqError('INFERQ_STORAGE_FULL', 'The blob store has no space left; nothing was stored.', {
+      cause: err,
+    });
+  }
+  return err;
+}
+
+async function* chunksOf(source: Readable | Uint8Array): AsyncIterable<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    for (let offset = 0; offset < source.length; offset += writeSliceBytes) {
+      yield source.subarray(offset, offset + writeSliceBytes);
+    }
+    return;
+  }
+  for await (const chunk of source as AsyncIterable<unknown>) {
+    if (chunk instanceof Uint8Array) yield chunk;
+    else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
+    else throw new TypeError('A blob source stream must yield bytes or strings.');
+  }
+}
+
+/** Writes and fsyncs a new file, so a rename of it publishes complete content. */
+async function writeFileDurably(path: string, content: string): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes renames into `dir` durable. Some filesystems cannot fsync a directory; that is not an error. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Unlinks; true if a file was removed, false if there was none. */
+async function removeQuietly(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** Best-effort cleanup on an error path: the original error is the one worth reporting. */
+async function discard(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+async function sortedEntries(dir: string, pattern: RegExp): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => pattern.test(name)).sort();
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+function parseSidecar(text: string): Sidecar | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const { size, mediaType, ext, createdAt } = value as Record<string, unknown>;
+  if (
+    typeof size !== 'number' ||
+    typeof mediaType !== 'string' ||
+    typeof ext !== 'string' ||
+    typeof createdAt !== 'number'
+  ) {
+    return undefined;
+  }
+  return { size, mediaType, ext, createdAt };
+}

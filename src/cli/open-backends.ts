@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { BlobStore } from '../blobs/blob-store.js';
+import { FsBlobStore } from '../blobs/fs-blob-store.js';
+import type { Config } from '../config/schema.js';
+import { InferqError } from '../errors/index.js';
+import type { Broker } from '../queue/broker.js';
+import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
+import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
+import type { TaskStore } from '../store/task-store.js';
+
+export interface Backends {
+  store: TaskStore;
+  broker: Broker;
+  blobs: BlobStore;
+  close(): Promise<void>;
+}
+
+/** The part of a `scheme:rest` URL after the scheme, for file-backed adapters. */
+function filePart(url: string, scheme: string): string {
+  const rest = url.slice(scheme.length + 1).replace(/^\/\/(?=\/)/, '');
+  return path.resolve(rest);
+}
+
+function unsupported(key: string, url: string, supported: string[]): InferqError {
+  const scheme = url.split(':')[0];
+  return new InferqError(
+    'INFERQ_CONFIG_INVALID',
+    `config key "${key}" has an unsupported scheme "${scheme}:"; supported: ${supported.join(', ')}`,
+    { details: { key, value: url, allowed: supported } },
+  );
+}
+
+export function openStore(config: Config): TaskStore {
+  const url = config.store.url;
+  if (url.startsWith('sqlite:')) return SqliteTaskStore.open(filePart(url, 'sqlite'));
+  throw unsupported('store.url', url, ['sqlite:']);
+}
+
+export function openBroker(config: Config): Broker {
+  const url = config.broker.url;
+  if (url.startsWith('sqlite:')) {
+    return SqliteBroker.open(filePart(url, 'sqlite'), { reapIntervalMs: config.broker.reapIntervalMs });
+  }
+  throw unsupported('broker.url', url, ['sqlite:']);
+}
+
+export async function openBlobs(config: Config): Promise<BlobStore> {
+  const url = config.blobs.url;
+  if (url.startsWith('file:')) {
+    const dir = filePart(url, 'file');
+    mkdirSync(dir, { recursive: true });
+    return FsBlobStore.open(dir);
+  }
+  throw unsupported('blobs.url', url, ['file:']);
+}
+
+/** Opens every backend named by the config; closes what was opened if a later one fails. */
+export async function openBackends(config: Config): Promise<Backends> {
+  const opened: Array<{ close(): Promise<void> }> = [];
+  try {
+    const store = openStore(config);
+    opened.push(store);
+    const broker = openBroker(config);
+    opened.push(broker);
+    const blobs = await openBlobs(config);
+    opened.push(blobs);
+    return {
+      store,
+      broker,
+      blobs,
+      async close() {
+        for (const backend of opened.reverse()) await backend.close();
+      },
+    };
+  } catch (err) {
+    for (const backend of opened.reverse()) await backend.close().catch(() => {});
+    throw err;
+  }
+}

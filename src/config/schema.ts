@@ -1,0 +1,78 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+const Duration = Type.Union(
+  [Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?$' })],
+  {
+    description: 'milliseconds, or a string such as "30s", "5m", "7d"',
+  },
+);
+
+const section = <T extends Parameters<typeof Type.Object>[0]>(props: T) =>
+  Type.Object(props, { additionalProperties: false });
+
+/**
+ * `inferq.yaml`. Every key is optional (defaults below); unknown keys are refused with their
+ * name, because a misspelt key silently ignored is a production incident waiting to happen.
+ */
+export const ConfigSchema = section({
+  dataDir: Type.String({ default: './data' }),
+  server: Type.Optional(
+    section({
+      host: Type.Optional(Type.String()),
+      port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+      bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
+  store: Type.Optional(section({ url: Type.Optional(Type.String({ minLength: 1 })) })),
+  broker: Type.Optional(
+    section({
+      url: Type.Optional(Type.String({ minLength: 1 })),
+      leaseMs: Type.Optional(Duration),
+      reapIntervalMs: Type.Optional(Duration),
+    }),
+  ),
+  blobs: Type.Optional(
+    section({
+      url: Type.Optional(Type.String({ minLength: 1 })),
+      maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
+  retention: Type.Optional(
+    section({
+      ttl: Type.Optional(Duration),
+      intervalMs: Type.Optional(Duration),
+      blobGraceMs: Type.Optional(Duration),
+    }),
+  ),
+  models: Type.Optional(section({ dir: Type.Optional(Type.String()) })),
+  workers: Type.Optional(
+    section({
+      count: Type.Optional(Type.Integer({ minimum: 0 })),
+      threads: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
+  log: Type.Optional(
+    section({
+      level: Type.Optional(
+        Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+        ),
+      ),
+    }),
+  ),
+});
+
+export type RawConfig = Static<typeof ConfigSchema>;
+
+/** The validated, defaulted, frozen configuration passed down to every layer. */
+export interface Config {
+  readonly dataDir: string;
+  readonly server: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number };
+  readonly store: { readonly url: string };
+  readonly broker: { readonly url: string; readonly leaseMs: number; readonly reapIntervalMs: number };
+  readonly blobs: { readonly url: string; readonly maxBytes: number };
+  readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
+  readonly models: { readonly dir: string };
+  readonly workers: { readonly count: number; readonly threads: number };
+  readonly log: { readonly level: string };
+}

@@ -1,0 +1,60 @@
+/** A unit of work as it is enqueued: `payload` is opaque to the broker (validated by the worker). */
+export interface JobInput {
+  /**
+   * Optional caller-chosen id. Enqueueing an id that is already waiting, delayed or leased is a
+   * no-op, which makes re-enqueueing (the outbox sweeper, a retried API call) safe.
+   */
+  id?: string;
+  payload: unknown;
+  /** Higher runs first where the broker supports priorities. Default 0. */
+  priority?: number;
+  /** Not before this many milliseconds from now. */
+  delayMs?: number;
+  /** Deliveries before the job is dead-lettered. Default 3. */
+  maxAttempts?: number;
+}
+
+/** A job held under a lease. Only the holder of `token` may ack, nack or extend it. */
+export interface LeasedJob {
+  id: string;
+  queue: string;
+  payload: unknown;
+  priority: number;
+  /** Deliveries so far, including this one (1 on first delivery). */
+  attempts: number;
+  maxAttempts: number;
+  enqueuedAt: number;
+  token: string;
+  leaseExpiresAt: number;
+}
+
+/** Identifies one lease of one job. */
+export interface JobLease {
+  id: string;
+  token: string;
+}
+
+/** A job that exhausted its attempts or was rejected as unrecoverable. */
+export interface DeadJob {
+  id: string;
+  queue: string;
+  payload: unknown;
+  attempts: number;
+  error: string | null;
+  failedAt: number;
+}
+
+/** A control message on the broadcast channel ("reload model", "cancel task"…). */
+export interface BroadcastMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+export const defaultMaxAttempts = 3;
+
+const queueNamePattern = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,199}$/;
+
+/** Queue names appear in SQL rows, Redis keys and AMQP queue names: keep them plain. */
+export function isValidQueueName(name: string): boolean {
+  return queueNamePattern.test(name);
+}

@@ -1,0 +1,67 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+export const inputKinds = ['image', 'text', 'tensor', 'json', 'file'] as const;
+export type InputKind = (typeof inputKinds)[number];
+
+export const runtimeKinds = ['onnx', 'js', 'http'] as const;
+export type RuntimeKind = (typeof runtimeKinds)[number];
+
+/** Schema of `models/<name>/model.yaml`. Unknown keys are refused (a typo must not pass silently). */
+export const ModelSpecSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
+    version: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$' }),
+    description: Type.Optional(Type.String()),
+    runtime: Type.Union(runtimeKinds.map((k) => Type.Literal(k))),
+    artifact: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'main artifact: a path relative to the model directory, or `package:<npm package>/<path>`',
+      }),
+    ),
+    artifacts: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' }), Type.String({ minLength: 1 }), {
+        description: 'further named files (a vocabulary, a config…), referenced like `artifact`',
+      }),
+    ),
+    processor: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'onnx runtime: turns inputs into tensors and tensors into results; `builtin:<name>` or a module path',
+      }),
+    ),
+    input: Type.Object(
+      {
+        kind: Type.Union(inputKinds.map((k) => Type.Literal(k))),
+        maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+        maxPixels: Type.Optional(Type.Integer({ minimum: 1 })),
+        mediaTypes: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    params: Type.Optional(Type.Unknown({ description: 'JSON Schema of the params object' })),
+    output: Type.Optional(Type.Unknown({ description: 'JSON Schema of the result' })),
+    batching: Type.Optional(
+      Type.Object(
+        {
+          maxBatchSize: Type.Integer({ minimum: 1, default: 1 }),
+          maxDelayMs: Type.Integer({ minimum: 0, default: 0 }),
+          preferredBatchSizes: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    instances: Type.Optional(Type.Integer({ minimum: 1 })),
+    threads: Type.Optional(Type.Integer({ minimum: 1 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
+    preprocess: Type.Optional(Type.String()),
+    postprocess: Type.Optional(Type.String()),
+    options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+
+export type ModelSpec = Static<typeof ModelSpecSchema>;

@@ -1,0 +1,87 @@
+import type { TaskState } from './task-state.js';
+
+/** What a task runs: one model version or one pipeline version. */
+export interface TaskTarget {
+  kind: 'model' | 'pipeline';
+  name: string;
+  version: string;
+}
+
+/** `name@version`: the key of queues, metrics and the result cache. */
+export function targetRef(target: Pick<TaskTarget, 'name' | 'version'>): string {
+  return `${target.name}@${target.version}`;
+}
+
+/** A content-addressed input: the bytes live once in the blob store. */
+export interface TaskInput {
+  sha256: string;
+  size: number;
+  mediaType: string;
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** One stamped stage of a task's life (created, queued, leased, started, finished, retry…). */
+export interface TimelineEntry {
+  stage: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  attempt?: number;
+  data?: Record<string, unknown>;
+}
+
+/** A task as clients see it. */
+export interface Task {
+  id: string;
+  requestId: string;
+  owner: string;
+  target: TaskTarget;
+  input: TaskInput;
+  params: Record<string, unknown>;
+  paramsHash: string;
+  priority: number;
+  state: TaskState;
+  attempts: number;
+  maxAttempts: number;
+  error: TaskError | null;
+  result: unknown;
+  /** True when the result came from the result cache without running the model. */
+  cached: boolean;
+  callbackUrl: string | null;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  /** The worker holding the current lease, while running. */
+  workerId: string | null;
+}
+
+/** A task with its stage timeline (read per task, not in listings). */
+export interface TaskWithTimeline extends Task {
+  timeline: TimelineEntry[];
+}
+
+/** What creating a task needs; the store fills state, counters and timestamps. */
+export interface NewTask {
+  id?: string;
+  requestId: string;
+  owner: string;
+  target: TaskTarget;
+  input: TaskInput;
+  params?: Record<string, unknown>;
+  priority?: number;
+  maxAttempts?: number;
+  callbackUrl?: string | null;
+  /** When given, the task is created already `succeeded` with this result (a cache hit). */
+  cachedResult?: { result: unknown };
+}
+
+/** The result cache key: a new model version never serves an old version's result. */
+export interface ResultCacheKey {
+  targetRef: string;
+  inputSha256: string;
+  paramsHash: string;
+}

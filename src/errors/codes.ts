@@ -1,0 +1,54 @@
+/**
+ * Every error code inferq can emit, in one place (as Fastify keeps `FST_ERR_*`).
+ * A code is never reused for another meaning; `docs/errors.md` documents each one and
+ * `test/errors/codes.test.ts` fails when the two drift apart.
+ */
+export const errorCodes = {
+  // configuration
+  INFERQ_CONFIG_INVALID: { status: 500, title: 'Configuration is invalid' },
+  INFERQ_CONFIG_UNKNOWN_KEY: { status: 500, title: 'Configuration has a key inferq does not know' },
+  INFERQ_CONFIG_FILE_UNREADABLE: { status: 500, title: 'Configuration file cannot be read or parsed' },
+  // request validation
+  INFERQ_VALIDATION_FAILED: { status: 400, title: 'Request does not match the schema' },
+  INFERQ_INPUT_TOO_LARGE: { status: 413, title: 'Input exceeds the size limit' },
+  INFERQ_INPUT_EMPTY: { status: 400, title: 'Input is empty' },
+  INFERQ_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Input media type is not accepted' },
+  // tasks
+  INFERQ_TASK_NOT_FOUND: { status: 404, title: 'No such task' },
+  INFERQ_TASK_STATE_CONFLICT: { status: 409, title: 'Task is not in a state that allows this' },
+  INFERQ_TASK_INVALID_TRANSITION: { status: 409, title: 'Task state transition is not allowed' },
+  INFERQ_TASK_ID_CONFLICT: { status: 409, title: 'A task with this id already exists' },
+  INFERQ_INVALID_CURSOR: { status: 400, title: 'Pagination cursor is malformed' },
+  // jobs and queues
+  INFERQ_JOB_PAYLOAD_INVALID: { status: 422, title: 'Job payload is invalid' },
+  INFERQ_QUEUE_NAME_INVALID: { status: 400, title: 'Queue name is invalid' },
+  INFERQ_CAPABILITY_UNSUPPORTED: { status: 501, title: 'The configured backend cannot do this' },
+  // blobs
+  INFERQ_BLOB_NOT_FOUND: { status: 404, title: 'No blob with this hash' },
+  INFERQ_STORAGE_FULL: { status: 507, title: 'Storage is full' },
+  INFERQ_BLOB_HASH_INVALID: { status: 400, title: 'Blob hash is not a SHA-256 hex digest' },
+  // storage engines
+  INFERQ_DATABASE_CORRUPT: { status: 500, title: 'Database file is corrupt or not a database' },
+  INFERQ_STORE_UNAVAILABLE: { status: 503, title: 'Task store is unreachable' },
+  INFERQ_BROKER_UNAVAILABLE: { status: 503, title: 'Broker is unreachable' },
+  // models and runtimes
+  INFERQ_MODEL_NOT_FOUND: { status: 404, title: 'No such model in the model repository' },
+  INFERQ_MODEL_SPEC_INVALID: { status: 500, title: 'A model.yaml is invalid' },
+  INFERQ_MODEL_ARTIFACT_MISSING: { status: 500, title: 'A model artifact file cannot be found' },
+  INFERQ_MODEL_LOAD_FAILED: { status: 500, title: 'A model could not be loaded' },
+  INFERQ_MODEL_NOT_LOADED: { status: 503, title: 'A model runtime was used before load() or after unload()' },
+  INFERQ_INPUT_UNDECODABLE: { status: 422, title: 'Input bytes cannot be decoded' },
+  INFERQ_REMOTE_MODEL_FAILED: { status: 502, title: 'A remote model service failed' },
+  // work
+  INFERQ_WORK_TIMEOUT: { status: 504, title: 'Work exceeded its time limit' },
+  INFERQ_WORK_FAILED: { status: 500, title: 'Work failed' },
+  INFERQ_CANCELLED: { status: 409, title: 'Work was cancelled' },
+  INFERQ_INTERNAL: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}

@@ -1,0 +1,79 @@
+/**
+ * Schema of the SQLite task store, one SQL script per schema version (index + 1). Append only:
+ * a released migration is never edited, because existing databases have already applied it.
+ *
+ * Layout choices:
+ * - Results live in `task_results`, not in `tasks`: they can be several MB, and a listing must
+ *   never read them (a wide `tasks` row would push its other columns into overflow pages).
+ * - Every listing index ends in `id`, so "newest first" (`ORDER BY id DESC`, ids are UUIDv7)
+ *   is read straight off the index with no sort, however many rows match.
+ * - Timestamps are integer milliseconds; JSON values are TEXT.
+ */
+export const taskStoreMigrations: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    id               TEXT PRIMARY KEY,
+    request_id       TEXT NOT NULL,
+    owner            TEXT NOT NULL,
+    target_kind      TEXT NOT NULL,
+    target_name      TEXT NOT NULL,
+    target_version   TEXT NOT NULL,
+    input_sha256     TEXT NOT NULL,
+    input_size       INTEGER NOT NULL,
+    input_media_type TEXT NOT NULL,
+    params           TEXT NOT NULL,
+    params_hash      TEXT NOT NULL,
+    priority         INTEGER NOT NULL,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    error            TEXT,
+    cached           INTEGER NOT NULL,
+    callback_url     TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    worker_id        TEXT,
+    lease_token      TEXT
+  ) STRICT;
+
+  CREATE INDEX tasks_owner_id        ON tasks (owner, id);
+  CREATE INDEX tasks_owner_state_id  ON tasks (owner, state, id);
+  CREATE INDEX tasks_state_id        ON tasks (state, id);
+  CREATE INDEX tasks_target_id       ON tasks (target_name, target_version, id);
+  CREATE INDEX tasks_target_name_id  ON tasks (target_name, id);
+  CREATE INDEX tasks_input_id        ON tasks (input_sha256, id);
+  CREATE INDEX tasks_request_id      ON tasks (request_id, id);
+  -- Retention scans finished tasks by age; unfinished rows stay out of this index.
+  CREATE INDEX tasks_finished_at     ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+
+  CREATE TABLE task_results (
+    task_id TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    result  TEXT NOT NULL
+  ) STRICT;
+
+  -- The rowid (seq) keeps entries in the order they were recorded, even within one millisecond.
+  CREATE TABLE task_timeline (
+    seq     INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    stage   TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    attempt INTEGER,
+    data    TEXT
+  ) STRICT;
+  CREATE INDEX task_timeline_task ON task_timeline (task_id, seq);
+
+  -- No foreign key to tasks: a cache entry may be written for a task id the store does not hold
+  -- (another store, a test); retention deletes entries of deleted tasks explicitly.
+  CREATE TABLE result_cache (
+    target_ref   TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    params_hash  TEXT NOT NULL,
+    result       TEXT NOT NULL,
+    task_id      TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (target_ref, input_sha256, params_hash)
+  ) STRICT;
+  CREATE INDEX result_cache_task ON result_cache (task_id);
+  `,
+];

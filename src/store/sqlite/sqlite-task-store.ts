@@ -1,0 +1,453 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type Database from 'better-sqlite3';
+import type { NewTask, ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
+import {
+  finalStates,
+  statesAllowing,
+  type TaskEvent,
+  type TaskState,
+  taskStates,
+} from '../../core/task-state.js';
+import { InferqError } from '../../errors/index.js';
+import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  FailRequest,
+  Page,
+  PageRequest,
+  RetentionResult,
+  TaskFilter,
+  TaskStore,
+} from '../task-store.js';
+import { taskStoreMigrations } from './migrations.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  filterToSql,
+  newTaskRow,
+  rowToTask,
+  rowToTimelineEntry,
+  stateList,
+  type TaskRow,
+  type TimelineRow,
+  taskColumns,
+  toJsonText,
+} from './task-rows.js';
+
+export interface SqliteTaskStoreOptions {
+  /** How long a write waits for another process's write lock before failing. Default 5 s. */
+  busyTimeoutMs?: number;
+}
+
+/** Rows deleted per retention transaction: short transactions keep workers' writes flowing. */
+const retentionBatchSize = 1_000;
+/** Bound values per `IN (…)` query, well under SQLite's variable limit. */
+const inListChunk = 500;
+const defaultLimit = 50;
+const maxLimit = 1_000;
+
+/** `state IN ('queued', …)` for the states an event may start from, from the state machine. */
+function stateIn(event: TaskEvent | readonly TaskState[]): string {
+  const states = typeof event === 'string' ? statesAllowing(event) : event;
+  return `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
+}
+
+const selectTask = `SELECT ${taskColumns.join(', ')} FROM tasks`;
+const selectTaskWithResult =
+  `SELECT ${taskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
+  'FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id WHERE t.id = ?';
+const insertTask = `INSERT INTO tasks (${taskColumns.join(', ')}, lease_token)
+  VALUES (${taskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)`;
+
+/**
+ * The embedded task store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each
+ * method runs to completion without interleaving in this process; across processes every write
+ * is a `BEGIN IMMEDIATE` transaction whose transitions are conditional updates on state and
+ * lease token, checked by the number of rows changed.
+ *
+ * Listings return tasks with `result` left `undefined` (not loaded): results can be several MB.
+ */
+export class SqliteTaskStore implements TaskStore {
+  readonly kind = 'sqlite';
+  readonly #database: SqliteDatabase;
+  readonly #statements = new Map<string, Database.Statement>();
+  #closed = false;
+
+  private constructor(db: SqliteDatabase) {
+    this.#database = db;
+  }
+
+  /**
+   * Opens (creating if needed) the task store in `file`, or `':memory:'`. A file that is not a
+   * sound SQLite database is refused with `INFERQ_DATABASE_CORRUPT` and left as it is.
+   */
+  static open(file: string, options: SqliteTaskStoreOptions = {}): SqliteTaskStore {
+    const db = openSqlite(file, {
+      purpose: 'task store',
+      migrations: taskStoreMigrations,
+      ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    });
+    return new SqliteTaskStore(db);
+  }
+
+  async createTasks(tasks: readonly NewTask[]): Promise<Task[]> {
+    const at = Date.now();
+    const prepared = tasks.map((task) => newTaskRow(task, at));
+    const insert = this.#sql(insertTask);
+    const insertResult = this.#sql('INSERT INTO task_results (task_id, result) VALUES (?, ?)');
+    this.#db
+      .transaction(() => {
+        for (const { row, result } of prepared) {
+          try {
+            insert.run(row);
+          } catch (cause) {
+            if (!isSqliteCode(cause, 'SQLITE_CONSTRAINT_PRIMARYKEY')) throw cause;
+            throw new InferqError(
+              'INFERQ_TASK_ID_CONFLICT',
+              `a task with id ${row.id} already exists; none of the ${tasks.length} tasks was created`,
+              { cause, details: { id: row.id } },
+            );
+          }
+          this.#timeline(row.id, { stage: 'created', at });
+          if (result === undefined) this.#timeline(row.id, { stage: 'queued', at });
+          else {
+            insertResult.run(row.id, result);
+            this.#timeline(row.id, { stage: 'succeeded', at, data: { cached: true } });
+          }
+        }
+      })
+      .immediate();
+    return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+  }
+
+  async getTask(id: string): Promise<TaskWithTimeline | undefined> {
+    return this.#db.transaction(() => {
+      const task = this.#readTask(id);
+      if (task === undefined) return undefined;
+      const rows = this.#sql(
+        'SELECT stage, at, attempt, data FROM task_timeline WHERE task_id = ? ORDER BY seq',
+      ).all(id) as TimelineRow[];
+      return { ...task, timeline: rows.map(rowToTimelineEntry) };
+    })();
+  }
+
+  async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
+    const limit = clampLimit(page.limit);
+    const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor, filter);
+    const states = stateList(filter.state);
+    // SQLite reads one (state, id) index range in id order, but not several merged: with more
+    // than one state it would sort every matching row. One limited range per state, merged,
+    // reads at most (states × page) index entries instead.
+    const arms = (states !== undefined && states.length > 1 ? states : [undefined]).map((state) => {
+      const { terms, values } = filterToSql(state === undefined ? filter : { ...filter, state });
+      if (before !== undefined) {
+        terms.push('id < ?');
+        values.push(before);
+      }
+      return {
+        sql: `${selectTask} ${where(terms)} ORDER BY id DESC LIMIT ?`,
+        values: [...values, limit + 1],
+      };
+    });
+    const [only] = arms;
+    const sql =
+      arms.length === 1 && only !== undefined
+        ? only.sql
+        : `${arms.map((arm) => `SELECT * FROM (${arm.sql})`).join(' UNION ALL ')} ORDER BY id DESC LIMIT ?`;
+    const values = arms.flatMap((arm) => arm.values);
+    if (arms.length > 1) values.push(limit + 1);
+    const rows = this.#sql(sql).all(...values) as TaskRow[];
+    const items = rows.slice(0, limit).map(rowToTask);
+    const last = items.at(-1);
+    return rows.length > limit && last !== undefined
+      ? { items, nextCursor: encodeCursor(last.id, filter) }
+      : { items };
+  }
+
+  async countTasks(filter: TaskFilter): Promise<Record<TaskState, number>> {
+    const { terms, values } = filterToSql(filter);
+    const rows = this.#sql(`SELECT state, COUNT(*) AS n FROM tasks ${where(terms)} GROUP BY state`).all(
+      ...values,
+    ) as { state: TaskState; n: number }[];
+    const counts = Object.fromEntries(taskStates.map((s) => [s, 0])) as Record<TaskState, number>;
+    for (const { state, n } of rows) counts[state] = n;
+    return counts;
+  }
+
+  async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
+    const at = request.at ?? Date.now();
+    return this.#db
+      .transaction((): ClaimResult => {
+        const current = this.#sql(
+          'SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = ?',
+        ).get(id) as
+          | { state: TaskState; lease_token: string | null; attempts: number; worker_id: string | null }
+          | undefined;
+        if (current === undefined) return { claimed: false, task: undefined };
+        // The broker redelivered a job this worker already claimed (e.g. after a crash): same attempt.
+        if (current.state === 'running' && current.lease_token === request.leaseToken) {
+          return { claimed: true, task: this.#readTask(id)! };
+        }
+        const set = `SET state = 'running', attempts = attempts + 1, worker_id = @workerId,
+          lease_token = @leaseToken, updated_at = @at`;
+        const params = { id, at, workerId: request.workerId, leaseToken: request.leaseToken };
+        let claimed: { attempts: number } | undefined;
+        if (statesAllowing('lease').includes(current.state)) {
+          claimed = this.#sql(
+            `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease')} RETURNING attempts`,
+          ).get(params) as { attempts: number } | undefined;
+        } else if (statesAllowing('lease-expired').includes(current.state)) {
+          // Taking over a lease that expired: fence on the old token so two takers cannot both win.
+          claimed = this.#sql(
+            `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token IS @oldToken
+             RETURNING attempts`,
+          ).get({ ...params, oldToken: current.lease_token }) as { attempts: number } | undefined;
+          if (claimed !== undefined) {
+            this.#timeline(id, {
+              stage: 'lease-expired',
+              at,
+              attempt: current.attempts,
+              data: { workerId: current.worker_id },
+            });
+          }
+        }
+        if (claimed === undefined) return { claimed: false, task: this.#readTask(id) };
+        this.#timeline(id, {
+          stage: 'running',
+          at,
+          attempt: claimed.attempts,
+          data: { workerId: request.workerId },
+        });
+        return { claimed: true, task: this.#readTask(id)! };
+      })
+      .immediate();
+  }
+
+  async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
+    const at = request.at ?? Date.now();
+    // Serialise outside the transaction: a result of several MB must not lengthen the write lock.
+    const result = toJsonText(request.result);
+    return this.#db
+      .transaction(() => {
+        const done = this.#sql(
+          `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
+             finished_at = @at, updated_at = @at
+           WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
+        ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
+        if (done === undefined) return false;
+        this.#sql(
+          `INSERT INTO task_results (task_id, result) VALUES (?, ?)
+           ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
+        ).run(id, result);
+        const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
+        if (request.timing !== undefined) entry.data = request.timing;
+        this.#timeline(id, entry);
+        return true;
+      })
+      .immediate();
+  }
+
+  async failTask(id: string, request: FailRequest): Promise<boolean> {
+    const at = request.at ?? Date.now();
+    const event: TaskEvent = request.retry ? 'retry' : 'fail';
+    const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = @at`;
+    return this.#db
+      .transaction(() => {
+        const done = this.#sql(
+          `UPDATE tasks SET ${set}, error = @error, worker_id = NULL, lease_token = NULL, updated_at = @at
+           WHERE id = @id AND ${stateIn(event)} AND lease_token = @token RETURNING attempts`,
+        ).get({ id, at, token: request.leaseToken, error: toJsonText(request.error) }) as
+          | { attempts: number }
+          | undefined;
+        if (done === undefined) return false;
+        this.#timeline(id, {
+          stage: request.retry ? 'retry' : 'failed',
+          at,
+          attempt: done.attempts,
+          data: { error: { code: request.error.code, message: request.error.message } },
+        });
+        return true;
+      })
+      .immediate();
+  }
+
+  async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
+    return this.#db
+      .transaction(() => {
+        const done = this.#sql(
+          `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
+             finished_at = @at, updated_at = @at
+           WHERE id = @id AND ${stateIn('cancel')} RETURNING attempts`,
+        ).get({ id, at }) as { attempts: number } | undefined;
+        if (done === undefined) return undefined;
+        this.#timeline(id, { stage: 'cancelled', at, attempt: done.attempts });
+        return this.#readTask(id);
+      })
+      .immediate();
+  }
+
+  async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
+    const at = Date.now();
+    return this.#db
+      .transaction(() => {
+        // The attempt is given back: the worker never ran it to an outcome.
+        const done = this.#sql(
+          `UPDATE tasks SET state = 'queued', attempts = MAX(attempts - 1, 0), worker_id = NULL,
+             lease_token = NULL, updated_at = @at
+           WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token = @token RETURNING attempts`,
+        ).get({ id, at, token: leaseToken }) as { attempts: number } | undefined;
+        if (done === undefined) return false;
+        this.#timeline(id, { stage: 'released', at, attempt: done.attempts + 1, data: { reason } });
+        return true;
+      })
+      .immediate();
+  }
+
+  async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {
+    this.#db.transaction(() => {
+      for (const entry of entries) this.#timeline(id, entry);
+    })();
+  }
+
+  async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
+    const row = this.#sql(
+      'SELECT result, task_id FROM result_cache WHERE target_ref = ? AND input_sha256 = ? AND params_hash = ?',
+    ).get(key.targetRef, key.inputSha256, key.paramsHash) as { result: string; task_id: string } | undefined;
+    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.task_id };
+  }
+
+  async putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void> {
+    this.#sql(
+      `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (target_ref, input_sha256, params_hash)
+       DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
+    ).run(key.targetRef, key.inputSha256, key.paramsHash, toJsonText(value.result), value.taskId, Date.now());
+  }
+
+  async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
+    const unique = [...new Set(sha256s)];
+    const found = new Set<string>();
+    for (let i = 0; i < unique.length; i += inListChunk) {
+      const chunk = unique.slice(i, i + inListChunk);
+      const rows = this.#sql(
+        `SELECT DISTINCT input_sha256 FROM tasks WHERE input_sha256 IN (${chunk.map(() => '?').join(', ')})`,
+      ).all(...chunk) as { input_sha256: string }[];
+      for (const row of rows) found.add(row.input_sha256);
+    }
+    return found;
+  }
+
+  async deleteFinishedBefore(before: number): Promise<RetentionResult> {
+    // finished_at is only ever set on final states; the state test guards that invariant, and its
+    // unary + keeps the planner on the finished_at index rather than scanning every final task.
+    const deleteBatch = this.#db.transaction((): number => {
+      const ids = this.#sql(
+        `DELETE FROM tasks WHERE id IN (
+           SELECT id FROM tasks WHERE finished_at < ? AND +${stateIn(finalStates)} LIMIT ${retentionBatchSize}
+         ) RETURNING id`,
+      ).all(before) as { id: string }[];
+      const deleteCache = this.#sql('DELETE FROM result_cache WHERE task_id = ?');
+      for (const { id } of ids) deleteCache.run(id);
+      return ids.length;
+    });
+    let deletedTasks = 0;
+    for (;;) {
+      const n = deleteBatch.immediate();
+      deletedTasks += n;
+      if (n < retentionBatchSize) return { deletedTasks };
+      // Millions of old rows must not freeze the event loop (the API shares it).
+      await yieldToEventLoop();
+    }
+  }
+
+  async deleteTask(id: string): Promise<boolean> {
+    return this.#db
+      .transaction(() => {
+        this.#sql('DELETE FROM result_cache WHERE task_id = ?').run(id);
+        return this.#sql('DELETE FROM tasks WHERE id = ?').run(id).changes > 0;
+      })
+      .immediate();
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.#sql('SELECT 1').get();
+    } catch (cause) {
+      if (cause instanceof InferqError) throw cause;
+      throw new InferqError(
+        'INFERQ_STORE_UNAVAILABLE',
+        `the SQLite task store ${this.#database.name} is not usable`,
+        { cause },
+      );
+    }
+  }
+
+  /** Closes the database; a second call does nothing. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#statements.clear();
+    try {
+      // Lets SQLite refresh the planner statistics it found worth refreshing during this session.
+      this.#database.pragma('optimize');
+    } finally {
+      this.#database.close();
+    }
+  }
+
+  /** The open database, or `INFERQ_STORE_UNAVAILABLE` once the store is closed. */
+  get #db(): SqliteDatabase {
+    if (this.#closed) {
+      throw new InferqError(
+        'INFERQ_STORE_UNAVAILABLE',
+        `the SQLite task store ${this.#database.name} is closed`,
+      );
+    }
+    return this.#database;
+  }
+
+  /** A prepared statement, cached by its text (listing filters give a small, bounded set). */
+  #sql(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #readTask(id: string): Task | undefined {
+    const row = this.#sql(selectTaskWithResult).get(id) as TaskRow | undefined;
+    return row === undefined ? undefined : rowToTask(row);
+  }
+
+  /** Appends one entry; a task that no longer exists (purged meanwhile) is skipped, not an error. */
+  #timeline(id: string, entry: TimelineEntry): void {
+    this.#sql(
+      `INSERT INTO task_timeline (task_id, stage, at, attempt, data)
+       SELECT @id, @stage, @at, @attempt, @data WHERE EXISTS (SELECT 1 FROM tasks WHERE id = @id)`,
+    ).run({
+      id,
+      stage: entry.stage,
+      at: entry.at,
+      attempt: entry.attempt ?? null,
+      data: entry.data === undefined ? null : JSON.stringify(entry.data),
+    });
+  }
+}
+
+function where(terms: readonly string[]): string {
+  return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return defaultLimit;
+  return Math.min(maxLimit, Math.max(1, Math.floor(limit)));
+}
+
+function isSqliteCode(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as Error & { code?: unknown }).code === code;
+}

@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import type { Broker } from '../queue/broker.js';
+import type { TaskStore } from '../store/task-store.js';
+import { type BatchHandler, type BatchReport, processBatch } from './process-batch.js';
+
+export interface LeaseLoopOptions {
+  store: TaskStore;
+  broker: Broker;
+  queue: string;
+  workerId: string;
+  handler: BatchHandler;
+  /** Jobs leased per round (the batch size ceiling). */
+  batchSize: number;
+  leaseMs: number;
+  /** Long-poll wait when the queue is empty. */
+  idleWaitMs?: number;
+  logger?: Logger;
+  onBatch?: (report: BatchReport) => void;
+}
+
+/**
+ * Leases batches from one queue and processes them until stopped. While a batch runs its
+ * leases are renewed every third of `leaseMs`, so a slow batch is not redelivered to another
+ * worker; a worker that dies stops renewing and its jobs come back after the lease expires.
+ */
+export class LeaseLoop {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: LeaseLoopOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * Graceful drain: stop leasing, let the batch in flight finish and be acked, then resolve.
+   * With `abort: true` the batch in flight is signalled to stop; its leases then expire.
+   */
+  async stop(options: { abort?: boolean } = {}): Promise<void> {
+    this.running = false;
+    if (options.abort) this.abort.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { broker, queue, batchSize, leaseMs, logger } = this.options;
+    while (this.running) {
+      try {
+        const jobs = await broker.lease(queue, {
+          max: batchSize,
+          leaseMs,
+          waitMs: this.options.idleWaitMs ?? 500,
+        });
+        if (jobs.length === 0) continue;
+        const renew = setInterval(
+          () => {
+            broker
+              .extendLeases(jobs, leaseMs)
+              .catch((err) => logger?.warn({ err, queue }, 'lease renewal failed'));
+          },
+          Math.max(10, Math.floor(leaseMs / 3)),
+        );
+        try {
+          const report = await processBatch(
+            {
+              store: this.options.store,
+              broker,
+              workerId: this.options.workerId,
+              handler: this.options.handler,
+              signal: this.abort.signal,
+            },
+            jobs,
+          );
+          this.options.onBatch?.(report);
+        } finally {
+          clearInterval(renew);
+        }
+      } catch (err) {
+        // A store or broker outage must not kill the worker: log, back off, try again.
+        logger?.error({ err, queue }, 'lease round failed');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+}

@@ -1,0 +1,824 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { paramsHash, sha256Hex } from '../../src/core/hash.js';
+import { newId, newLeaseToken } from '../../src/core/ids.js';
+import type { NewTask, Task, TaskWithTimeline } from '../../src/core/task.js';
+import { type ErrorCode, InferqError } from '../../src/errors/index.js';
+import type { TaskStore } from '../../src/store/task-store.js';
+
+/** Builds a fresh, empty store for one test, and disposes of it after. */
+export type TaskStoreFactory = () => Promise<{ store: TaskStore; cleanup(): Promise<void> }>;
+
+export interface TaskStoreContractOptions {
+  /**
+   * `"<section> <test title>"` (e.g. `"listTasks limit defaults to 50 and is clamped to 1..1000"`)
+   * → why this adapter cannot pass it. The reason is shown in the skipped test's name.
+   */
+  skip?: Record<string, string>;
+}
+
+let inputCounter = 0;
+
+/** A valid new task with a unique input; override what a test cares about. */
+function draft(overrides: Partial<NewTask> = {}): NewTask {
+  inputCounter += 1;
+  return {
+    requestId: 'req-1',
+    owner: 'alice',
+    target: { kind: 'model', name: 'resnet', version: '1' },
+    input: { sha256: sha256Hex(`input-${inputCounter}`), size: 1234, mediaType: 'image/png' },
+    ...overrides,
+  };
+}
+
+async function create(store: TaskStore, overrides: Partial<NewTask> = {}): Promise<Task> {
+  const [task] = await store.createTasks([draft(overrides)]);
+  return task!;
+}
+
+/** A task claimed by worker `w1`, with the lease token that fences it. */
+async function createRunning(
+  store: TaskStore,
+  overrides: Partial<NewTask> = {},
+): Promise<{ task: Task; token: string }> {
+  const created = await create(store, overrides);
+  const token = newLeaseToken();
+  const claim = await store.claimTask(created.id, {
+    leaseToken: token,
+    workerId: 'w1',
+    at: created.createdAt + 1,
+  });
+  expect(claim.claimed).toBe(true);
+  return { task: claim.task!, token };
+}
+
+async function mustGet(store: TaskStore, id: string): Promise<TaskWithTimeline> {
+  const task = await store.getTask(id);
+  expect(task, `task ${id} should exist`).toBeDefined();
+  return task!;
+}
+
+const stages = (task: TaskWithTimeline): string[] => task.timeline.map((e) => e.stage);
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<InferqError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(InferqError);
+  expect((error as InferqError).code).toBe(code);
+  return error as InferqError;
+}
+
+/** Resolves once `Date.now()` has moved past `ms`, so the next task gets a later `createdAt`. */
+async function clockPast(ms: number): Promise<void> {
+  while (Date.now() <= ms) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+async function allPages(store: TaskStore, filter: Parameters<TaskStore['listTasks']>[0], limit: number) {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await store.listTasks(filter, cursor === undefined ? { limit } : { limit, cursor });
+    ids.push(...page.items.map((t) => t.id));
+    cursor = page.nextCursor;
+    pages += 1;
+  } while (cursor !== undefined && pages < 10_000);
+  return ids;
+}
+
+/**
+ * The behaviour every `TaskStore` adapter must have, as one suite (after hono's
+ * `router/common.case.test.ts`). It checks semantics only (states, fencing, paging, retention),
+ * never how an adapter stores them, so SQLite and PostgreSQL run the very same tests.
+ */
+export function runTaskStoreContract(
+  name: string,
+  factory: TaskStoreFactory,
+  options: TaskStoreContractOptions = {},
+): void {
+  const skip = options.skip ?? {};
+  const titles = new Set<string>();
+
+  describe(`TaskStore contract: ${name}`, () => {
+    let store: TaskStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    // Skip keys read as "<section> <test title>", e.g. "claimTask takes over a task running under…".
+    let current = '';
+    const section = (sectionName: string, body: () => void): void => {
+      describe(sectionName, () => {
+        current = sectionName;
+        body();
+        current = '';
+      });
+    };
+    const test = (title: string, fn: () => Promise<void>): void => {
+      const key = `${current} ${title}`;
+      if (titles.has(key)) throw new Error(`duplicate contract test title: ${key}`);
+      titles.add(key);
+      const reason = skip[key];
+      if (reason === undefined) it(title, fn);
+      else it.skip(`${title} — skipped: ${reason}`, fn);
+    };
+
+    section('createTasks', () => {
+      test('fills in defaults and records created then queued', async () => {
+        const before = Date.now();
+        const params = { threshold: 0.5, lang: 'en' };
+        const [task] = await store.createTasks([draft({ params })]);
+        expect(task).toMatchObject({
+          state: 'queued',
+          attempts: 0,
+          maxAttempts: 3,
+          priority: 0,
+          params,
+          paramsHash: paramsHash(params),
+          error: null,
+          result: null,
+          cached: false,
+          callbackUrl: null,
+          finishedAt: null,
+          workerId: null,
+        });
+        expect(task!.createdAt).toBeGreaterThanOrEqual(before);
+        expect(task!.updatedAt).toBe(task!.createdAt);
+        const stored = await mustGet(store, task!.id);
+        expect(stored).toEqual({ ...task, timeline: stored.timeline });
+        expect(stored.timeline).toEqual([
+          { stage: 'created', at: task!.createdAt },
+          { stage: 'queued', at: task!.createdAt },
+        ]);
+      });
+
+      test('stores every given field, and params default to {}', async () => {
+        const [full, bare] = await store.createTasks([
+          draft({
+            requestId: 'req-9',
+            owner: 'bob',
+            target: { kind: 'pipeline', name: 'ocr', version: '2.1' },
+            input: { sha256: sha256Hex('x'), size: 7, mediaType: 'text/plain' },
+            params: { b: [1, 2], a: { nested: true } },
+            priority: 5,
+            maxAttempts: 7,
+            callbackUrl: 'https://example.test/hook',
+          }),
+          draft(),
+        ]);
+        expect(await mustGet(store, full!.id)).toMatchObject({
+          requestId: 'req-9',
+          owner: 'bob',
+          target: { kind: 'pipeline', name: 'ocr', version: '2.1' },
+          input: { sha256: sha256Hex('x'), size: 7, mediaType: 'text/plain' },
+          params: { b: [1, 2], a: { nested: true } },
+          paramsHash: paramsHash({ a: { nested: true }, b: [1, 2] }),
+          priority: 5,
+          maxAttempts: 7,
+          callbackUrl: 'https://example.test/hook',
+        });
+        expect(bare!.params).toEqual({});
+        expect(bare!.paramsHash).toBe(paramsHash({}));
+      });
+
+      test('keeps given ids and generates time-sortable UUIDv7 ids otherwise', async () => {
+        const given = newId();
+        const tasks = await store.createTasks([draft({ id: given }), draft(), draft()]);
+        expect(tasks[0]!.id).toBe(given);
+        const generated = [tasks[1]!.id, tasks[2]!.id];
+        for (const id of generated)
+          expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-/);
+        const later = await create(store);
+        expect([...generated, later.id]).toEqual([...generated, later.id].sort());
+        expect(generated[1]! > generated[0]!).toBe(true);
+      });
+
+      test('is all or none: a duplicate id in the batch creates nothing', async () => {
+        const id = newId();
+        const batch = [draft({ owner: 'dup' }), draft({ id, owner: 'dup' }), draft({ id, owner: 'dup' })];
+        const error = await expectCode(store.createTasks(batch), 'INFERQ_TASK_ID_CONFLICT');
+        expect(error.message).toContain(id);
+        expect(await store.getTask(id)).toBeUndefined();
+        expect((await store.listTasks({ owner: 'dup' })).items).toEqual([]);
+      });
+
+      test('refuses an id that already exists and keeps the stored task', async () => {
+        const existing = await create(store, { owner: 'first' });
+        await expectCode(
+          store.createTasks([draft({ owner: 'second' }), draft({ id: existing.id, owner: 'second' })]),
+          'INFERQ_TASK_ID_CONFLICT',
+        );
+        expect((await mustGet(store, existing.id)).owner).toBe('first');
+        expect((await store.listTasks({ owner: 'second' })).items).toEqual([]);
+      });
+
+      test('with cachedResult creates a succeeded, cached task', async () => {
+        const result = { labels: ['cat'], score: 0.9 };
+        const [task] = await store.createTasks([draft({ cachedResult: { result } })]);
+        expect(task).toMatchObject({ state: 'succeeded', cached: true, result, attempts: 0, error: null });
+        expect(task!.finishedAt).toBe(task!.createdAt);
+        const stored = await mustGet(store, task!.id);
+        expect(stored).toMatchObject({ state: 'succeeded', cached: true, result });
+        expect(stages(stored)[0]).toBe('created');
+        expect(stages(stored).at(-1)).toBe('succeeded');
+        expect(stages(stored)).not.toContain('running');
+      });
+
+      test('with an empty list creates nothing', async () => {
+        expect(await store.createTasks([])).toEqual([]);
+        expect((await store.listTasks({})).items).toEqual([]);
+      });
+    });
+
+    section('getTask', () => {
+      test('returns undefined for a missing id', async () => {
+        expect(await store.getTask(newId())).toBeUndefined();
+      });
+
+      test('round-trips a result of several MB', async () => {
+        const { task, token } = await createRunning(store);
+        const result = { text: 'x'.repeat(5 * 1024 * 1024), boxes: [[1, 2, 3, 4]] };
+        expect(await store.completeTask(task.id, { leaseToken: token, result })).toBe(true);
+        expect((await mustGet(store, task.id)).result).toEqual(result);
+      });
+    });
+
+    section('listTasks', () => {
+      test('lists newest first, without results or timelines', async () => {
+        const a = await create(store);
+        const b = await create(store);
+        const { task: c, token } = await createRunning(store);
+        await store.completeTask(c.id, { leaseToken: token, result: { big: 'y'.repeat(1000) } });
+        const page = await store.listTasks({});
+        expect(page.items.map((t) => t.id)).toEqual([c.id, b.id, a.id]);
+        expect(page.nextCursor).toBeUndefined();
+        const { timeline: _timeline, ...full } = await mustGet(store, c.id);
+        expect(page.items[0]).toEqual({ ...full, result: undefined });
+        expect(page.items[0]).not.toHaveProperty('timeline');
+        expect(page.items[0]!.result).toBeUndefined();
+      });
+
+      test('filters by owner, requestId and inputSha256 (AND)', async () => {
+        const shared = sha256Hex('shared input');
+        const input = { sha256: shared, size: 1, mediaType: 'image/png' };
+        const a = await create(store, { owner: 'alice', requestId: 'r1', input });
+        const b = await create(store, { owner: 'bob', requestId: 'r1', input });
+        const c = await create(store, { owner: 'alice', requestId: 'r2' });
+        const ids = async (filter: Parameters<TaskStore['listTasks']>[0]) =>
+          (await store.listTasks(filter)).items.map((t) => t.id);
+        expect(await ids({ owner: 'alice' })).toEqual([c.id, a.id]);
+        expect(await ids({ requestId: 'r1' })).toEqual([b.id, a.id]);
+        expect(await ids({ inputSha256: shared })).toEqual([b.id, a.id]);
+        expect(await ids({ owner: 'alice', requestId: 'r1' })).toEqual([a.id]);
+        expect(await ids({ owner: 'carol' })).toEqual([]);
+      });
+
+      test('filters by one state or several', async () => {
+        const queued = await create(store);
+        const { task: running } = await createRunning(store);
+        const cancelled = await create(store);
+        await store.cancelTask(cancelled.id);
+        const ids = async (state: Parameters<TaskStore['listTasks']>[0]['state']) =>
+          (await store.listTasks({ state })).items.map((t) => t.id);
+        expect(await ids('queued')).toEqual([queued.id]);
+        expect(await ids('running')).toEqual([running.id]);
+        expect(await ids(['queued', 'cancelled'])).toEqual([cancelled.id, queued.id]);
+        expect(await ids(['succeeded'])).toEqual([]);
+      });
+
+      test('filters target by name@version exactly, or by bare name for every version', async () => {
+        const r1 = await create(store, { target: { kind: 'model', name: 'resnet', version: '1' } });
+        const r2 = await create(store, { target: { kind: 'model', name: 'resnet', version: '2' } });
+        await create(store, { target: { kind: 'model', name: 'resnet50', version: '1' } });
+        await create(store, { target: { kind: 'pipeline', name: 'ocr', version: '1' } });
+        const ids = async (target: string) => (await store.listTasks({ target })).items.map((t) => t.id);
+        expect(await ids('resnet')).toEqual([r2.id, r1.id]);
+        expect(await ids('resnet@1')).toEqual([r1.id]);
+        expect(await ids('resnet@3')).toEqual([]);
+        expect(await ids('resne')).toEqual([]);
+      });
+
+      test('filters createdFrom inclusive and createdTo exclusive', async () => {
+        const a = await create(store);
+        await clockPast(a.createdAt);
+        const b = await create(store);
+        await clockPast(b.createdAt);
+        const c = await create(store);
+        const ids = async (filter: Parameters<TaskStore['listTasks']>[0]) =>
+          (await store.listTasks(filter)).items.map((t) => t.id);
+        expect(await ids({ createdFrom: b.createdAt })).toEqual([c.id, b.id]);
+        expect(await ids({ createdTo: b.createdAt })).toEqual([a.id]);
+        expect(await ids({ createdFrom: b.createdAt, createdTo: c.createdAt })).toEqual([b.id]);
+      });
+
+      test('pages with an opaque cursor, each matching task exactly once', async () => {
+        const alice: string[] = [];
+        for (let i = 0; i < 23; i++) {
+          alice.push((await create(store, { owner: 'alice' })).id);
+          if (i % 3 === 0) await create(store, { owner: 'bob' });
+        }
+        const listed = await allPages(store, { owner: 'alice' }, 5);
+        expect(listed).toEqual([...alice].reverse());
+      });
+
+      test('gives no nextCursor on the page that ends the listing', async () => {
+        for (let i = 0; i < 10; i++) await create(store);
+        const first = await store.listTasks({}, { limit: 5 });
+        expect(first.items).toHaveLength(5);
+        expect(first.nextCursor).toEqual(expect.any(String));
+        const second = await store.listTasks({}, { limit: 5, cursor: first.nextCursor! });
+        expect(second.items).toHaveLength(5);
+        expect(second.nextCursor).toBeUndefined();
+      });
+
+      test('paging stays exact while new tasks are being created', async () => {
+        const original = (await store.createTasks(Array.from({ length: 25 }, () => draft()))).map(
+          (t) => t.id,
+        );
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listTasks({}, cursor === undefined ? { limit: 7 } : { limit: 7, cursor });
+          seen.push(...page.items.map((t) => t.id));
+          cursor = page.nextCursor;
+          await store.createTasks([draft(), draft()]);
+        } while (cursor !== undefined);
+        expect(seen).toEqual([...original].reverse());
+      });
+
+      test('rejects an altered cursor with INFERQ_INVALID_CURSOR', async () => {
+        for (let i = 0; i < 3; i++) await create(store);
+        const { nextCursor } = await store.listTasks({}, { limit: 1 });
+        const cursor = nextCursor!;
+        const middle = Math.floor(cursor.length / 2);
+        const swapped = cursor[middle] === 'A' ? 'B' : 'A';
+        const altered = [
+          'not-a-cursor',
+          cursor.slice(0, -1),
+          `${cursor}A`,
+          `${cursor.slice(0, middle)}${swapped}${cursor.slice(middle + 1)}`,
+        ];
+        for (const bad of altered)
+          await expectCode(store.listTasks({}, { cursor: bad }), 'INFERQ_INVALID_CURSOR');
+      });
+
+      test('rejects a cursor from a listing with other filters', async () => {
+        for (let i = 0; i < 3; i++) await create(store, { owner: 'alice' });
+        const { nextCursor } = await store.listTasks({ owner: 'alice' }, { limit: 1 });
+        await expectCode(store.listTasks({ owner: 'bob' }, { cursor: nextCursor! }), 'INFERQ_INVALID_CURSOR');
+        const next = await store.listTasks({ owner: 'alice' }, { limit: 1, cursor: nextCursor! });
+        expect(next.items).toHaveLength(1);
+      });
+
+      test('limit defaults to 50 and is clamped to 1..1000', async () => {
+        await store.createTasks(Array.from({ length: 1001 }, () => draft()));
+        const byDefault = await store.listTasks({});
+        expect(byDefault.items).toHaveLength(50);
+        expect(byDefault.nextCursor).toBeDefined();
+        expect((await store.listTasks({}, { limit: 0 })).items).toHaveLength(1);
+        expect((await store.listTasks({}, { limit: -5 })).items).toHaveLength(1);
+        const most = await store.listTasks({}, { limit: 5000 });
+        expect(most.items).toHaveLength(1000);
+        expect(most.nextCursor).toBeDefined();
+      });
+    });
+
+    section('countTasks', () => {
+      test('counts every state, zeros included, under the filter', async () => {
+        await create(store, { owner: 'alice' });
+        await createRunning(store, { owner: 'alice' });
+        const { task, token } = await createRunning(store, { owner: 'alice' });
+        await store.completeTask(task.id, { leaseToken: token, result: 1 });
+        await create(store, { owner: 'bob' });
+        expect(await store.countTasks({ owner: 'alice' })).toEqual({
+          queued: 1,
+          running: 1,
+          succeeded: 1,
+          failed: 0,
+          cancelled: 0,
+        });
+        expect(await store.countTasks({})).toEqual({
+          queued: 2,
+          running: 1,
+          succeeded: 1,
+          failed: 0,
+          cancelled: 0,
+        });
+        expect(await store.countTasks({ owner: 'nobody' })).toEqual({
+          queued: 0,
+          running: 0,
+          succeeded: 0,
+          failed: 0,
+          cancelled: 0,
+        });
+      });
+    });
+
+    section('claimTask', () => {
+      test('moves a queued task to running and counts the attempt', async () => {
+        const created = await create(store);
+        const at = created.createdAt + 10;
+        const claim = await store.claimTask(created.id, { leaseToken: newLeaseToken(), workerId: 'w1', at });
+        expect(claim.claimed).toBe(true);
+        expect(claim.task).toMatchObject({
+          id: created.id,
+          state: 'running',
+          attempts: 1,
+          workerId: 'w1',
+          updatedAt: at,
+        });
+        const stored = await mustGet(store, created.id);
+        expect(stored).toMatchObject({ state: 'running', attempts: 1, workerId: 'w1' });
+        expect(stages(stored)).toEqual(['created', 'queued', 'running']);
+        expect(stored.timeline[2]).toMatchObject({ stage: 'running', at, attempt: 1 });
+      });
+
+      test('with the same token again succeeds without another attempt', async () => {
+        const { task, token } = await createRunning(store);
+        const again = await store.claimTask(task.id, { leaseToken: token, workerId: 'w1' });
+        expect(again.claimed).toBe(true);
+        expect(again.task).toMatchObject({ state: 'running', attempts: 1 });
+        expect(stages(await mustGet(store, task.id)).filter((s) => s === 'running')).toHaveLength(1);
+      });
+
+      test('takes over a task running under another (expired) token', async () => {
+        const { task, token: old } = await createRunning(store);
+        const fresh = newLeaseToken();
+        const claim = await store.claimTask(task.id, {
+          leaseToken: fresh,
+          workerId: 'w2',
+          at: task.updatedAt + 5,
+        });
+        expect(claim.claimed).toBe(true);
+        expect(claim.task).toMatchObject({ state: 'running', attempts: 2, workerId: 'w2' });
+        const stored = await mustGet(store, task.id);
+        expect(stages(stored)).toEqual(['created', 'queued', 'running', 'lease-expired', 'running']);
+        expect(stored.timeline.at(-1)).toMatchObject({ stage: 'running', attempt: 2 });
+        expect(await store.completeTask(task.id, { leaseToken: old, result: 'late' })).toBe(false);
+        expect(
+          await store.failTask(task.id, { leaseToken: old, error: { code: 'X', message: 'x' }, retry: true }),
+        ).toBe(false);
+        expect(await store.releaseTask(task.id, old, 'drain')).toBe(false);
+        expect(await store.completeTask(task.id, { leaseToken: fresh, result: 'ok' })).toBe(true);
+        expect(await mustGet(store, task.id)).toMatchObject({
+          state: 'succeeded',
+          result: 'ok',
+          attempts: 2,
+        });
+      });
+
+      test('does not claim a final task and returns it', async () => {
+        const { task, token } = await createRunning(store);
+        await store.completeTask(task.id, { leaseToken: token, result: { ok: true } });
+        const claim = await store.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'w2' });
+        expect(claim.claimed).toBe(false);
+        expect(claim.task).toMatchObject({ id: task.id, state: 'succeeded', attempts: 1 });
+        const cancelled = await create(store);
+        await store.cancelTask(cancelled.id);
+        const second = await store.claimTask(cancelled.id, { leaseToken: newLeaseToken(), workerId: 'w2' });
+        expect(second).toMatchObject({ claimed: false, task: { state: 'cancelled', attempts: 0 } });
+      });
+
+      test('returns no task for a missing id', async () => {
+        expect(await store.claimTask(newId(), { leaseToken: newLeaseToken(), workerId: 'w1' })).toEqual({
+          claimed: false,
+          task: undefined,
+        });
+      });
+    });
+
+    section('completeTask', () => {
+      test('stores the result and finishes the task', async () => {
+        const { task, token } = await createRunning(store);
+        const at = task.updatedAt + 100;
+        const result = { text: 'hello', boxes: [[0, 0, 5, 5]] };
+        const timing = { inferenceMs: 12, batchSize: 4 };
+        expect(await store.completeTask(task.id, { leaseToken: token, result, at, timing })).toBe(true);
+        const stored = await mustGet(store, task.id);
+        expect(stored).toMatchObject({
+          state: 'succeeded',
+          result,
+          error: null,
+          workerId: null,
+          finishedAt: at,
+          updatedAt: at,
+          attempts: 1,
+          cached: false,
+        });
+        expect(stored.timeline.at(-1)).toMatchObject({ stage: 'succeeded', at, data: timing });
+      });
+
+      test('clears the error of an earlier failed attempt', async () => {
+        const { task, token } = await createRunning(store);
+        await store.failTask(task.id, {
+          leaseToken: token,
+          error: { code: 'E', message: 'boom' },
+          retry: true,
+        });
+        const second = newLeaseToken();
+        await store.claimTask(task.id, { leaseToken: second, workerId: 'w1' });
+        expect(await store.completeTask(task.id, { leaseToken: second, result: 42 })).toBe(true);
+        expect(await mustGet(store, task.id)).toMatchObject({ state: 'succeeded', error: null, result: 42 });
+      });
+
+      test('with a stale token changes nothing', async () => {
+        const { task } = await createRunning(store);
+        const before = await mustGet(store, task.id);
+        expect(await store.completeTask(task.id, { leaseToken: newLeaseToken(), result: 'stale' })).toBe(
+          false,
+        );
+        expect(await mustGet(store, task.id)).toEqual(before);
+      });
+
+      test('succeeds only once', async () => {
+        const { task, token } = await createRunning(store);
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'first' })).toBe(true);
+        const after = await mustGet(store, task.id);
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'second' })).toBe(false);
+        expect(await mustGet(store, task.id)).toEqual(after);
+        expect(after.result).toBe('first');
+      });
+
+      test('returns false for a task that is not running', async () => {
+        const queued = await create(store);
+        expect(await store.completeTask(queued.id, { leaseToken: newLeaseToken(), result: 1 })).toBe(false);
+        expect(await mustGet(store, queued.id)).toMatchObject({ state: 'queued', result: null });
+        expect(await store.completeTask(newId(), { leaseToken: newLeaseToken(), result: 1 })).toBe(false);
+      });
+    });
+
+    section('failTask', () => {
+      test('with retry requeues the task and keeps the error as its last error', async () => {
+        const { task, token } = await createRunning(store);
+        const error = { code: 'INFERQ_WORK_TIMEOUT', message: 'took too long', details: { timeoutMs: 100 } };
+        const at = task.updatedAt + 1;
+        expect(await store.failTask(task.id, { leaseToken: token, error, retry: true, at })).toBe(true);
+        const stored = await mustGet(store, task.id);
+        expect(stored).toMatchObject({
+          state: 'queued',
+          error,
+          attempts: 1,
+          workerId: null,
+          finishedAt: null,
+        });
+        expect(stored.timeline.at(-1)).toMatchObject({ stage: 'retry', at });
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'late' })).toBe(false);
+        const again = await store.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'w2' });
+        expect(again).toMatchObject({ claimed: true, task: { state: 'running', attempts: 2 } });
+      });
+
+      test('without retry fails the task for good', async () => {
+        const { task, token } = await createRunning(store);
+        const error = { code: 'INFERQ_WORK_FAILED', message: 'bad tensor shape' };
+        const at = task.updatedAt + 1;
+        expect(await store.failTask(task.id, { leaseToken: token, error, retry: false, at })).toBe(true);
+        const stored = await mustGet(store, task.id);
+        expect(stored).toMatchObject({
+          state: 'failed',
+          error,
+          finishedAt: at,
+          workerId: null,
+          result: null,
+        });
+        expect(stored.timeline.at(-1)).toMatchObject({ stage: 'failed', at });
+        const claim = await store.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'w2' });
+        expect(claim).toMatchObject({ claimed: false, task: { state: 'failed' } });
+      });
+
+      test('with a stale token changes nothing', async () => {
+        const { task } = await createRunning(store);
+        const before = await mustGet(store, task.id);
+        const error = { code: 'E', message: 'x' };
+        for (const retry of [true, false]) {
+          expect(await store.failTask(task.id, { leaseToken: newLeaseToken(), error, retry })).toBe(false);
+        }
+        expect(await mustGet(store, task.id)).toEqual(before);
+      });
+    });
+
+    section('cancelTask', () => {
+      test('cancels a queued task', async () => {
+        const task = await create(store);
+        const at = task.createdAt + 3;
+        const cancelled = await store.cancelTask(task.id, at);
+        expect(cancelled).toMatchObject({ id: task.id, state: 'cancelled', finishedAt: at });
+        const stored = await mustGet(store, task.id);
+        expect(stored.state).toBe('cancelled');
+        expect(stored.timeline.at(-1)).toMatchObject({ stage: 'cancelled', at });
+      });
+
+      test('cancels a running task and fences its worker out', async () => {
+        const { task, token } = await createRunning(store);
+        expect(await store.cancelTask(task.id)).toMatchObject({ state: 'cancelled', workerId: null });
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'late' })).toBe(false);
+        expect(
+          await store.failTask(task.id, {
+            leaseToken: token,
+            error: { code: 'E', message: 'x' },
+            retry: true,
+          }),
+        ).toBe(false);
+        expect(await store.releaseTask(task.id, token, 'drain')).toBe(false);
+        expect(await mustGet(store, task.id)).toMatchObject({ state: 'cancelled', result: null });
+      });
+
+      test('returns undefined for a final or missing task', async () => {
+        const { task, token } = await createRunning(store);
+        await store.completeTask(task.id, { leaseToken: token, result: 1 });
+        expect(await store.cancelTask(task.id)).toBeUndefined();
+        expect((await mustGet(store, task.id)).state).toBe('succeeded');
+        const queued = await create(store);
+        expect(await store.cancelTask(queued.id)).toBeDefined();
+        expect(await store.cancelTask(queued.id)).toBeUndefined();
+        expect(await store.cancelTask(newId())).toBeUndefined();
+      });
+    });
+
+    section('releaseTask', () => {
+      test('requeues a running task without charging the attempt', async () => {
+        const { task, token } = await createRunning(store);
+        expect(await store.releaseTask(task.id, token, 'worker draining')).toBe(true);
+        const stored = await mustGet(store, task.id);
+        expect(stored).toMatchObject({ state: 'queued', attempts: 0, workerId: null });
+        expect(stored.timeline.at(-1)).toMatchObject({
+          stage: 'released',
+          data: { reason: 'worker draining' },
+        });
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'late' })).toBe(false);
+        const again = await store.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'w2' });
+        expect(again).toMatchObject({ claimed: true, task: { attempts: 1 } });
+      });
+
+      test('returns false for a stale token or a task that is not running', async () => {
+        const { task } = await createRunning(store);
+        const before = await mustGet(store, task.id);
+        expect(await store.releaseTask(task.id, newLeaseToken(), 'x')).toBe(false);
+        expect(await mustGet(store, task.id)).toEqual(before);
+        const queued = await create(store);
+        expect(await store.releaseTask(queued.id, newLeaseToken(), 'x')).toBe(false);
+      });
+    });
+
+    section('appendTimeline', () => {
+      test('appends entries in order with their attempt and data', async () => {
+        const task = await create(store);
+        const entries = [
+          { stage: 'leased', at: task.createdAt + 1, attempt: 1, data: { queue: 'resnet@1' } },
+          { stage: 'started', at: task.createdAt + 1 },
+          { stage: 'batched', at: task.createdAt + 2, data: { batchSize: 8 } },
+        ];
+        await store.appendTimeline(task.id, entries.slice(0, 2));
+        await store.appendTimeline(task.id, entries.slice(2));
+        const { timeline } = await mustGet(store, task.id);
+        expect(timeline.slice(2)).toEqual(entries);
+      });
+
+      test('does nothing for a missing task', async () => {
+        const id = newId();
+        await store.appendTimeline(id, [{ stage: 'started', at: Date.now() }]);
+        expect(await store.getTask(id)).toBeUndefined();
+      });
+    });
+
+    section('result cache', () => {
+      const key = { targetRef: 'resnet@1', inputSha256: sha256Hex('img'), paramsHash: paramsHash({}) };
+
+      test('misses for another version, input or params hash', async () => {
+        expect(await store.getCachedResult(key)).toBeUndefined();
+        await store.putCachedResult(key, { result: { label: 'cat' }, taskId: 't1' });
+        expect(await store.getCachedResult({ ...key })).toEqual({ result: { label: 'cat' }, taskId: 't1' });
+        expect(await store.getCachedResult({ ...key, targetRef: 'resnet@2' })).toBeUndefined();
+        expect(await store.getCachedResult({ ...key, inputSha256: sha256Hex('other') })).toBeUndefined();
+        expect(await store.getCachedResult({ ...key, paramsHash: paramsHash({ topK: 5 }) })).toBeUndefined();
+      });
+
+      test('putting the same key twice keeps the latest value', async () => {
+        await store.putCachedResult(key, { result: 'old', taskId: 't1' });
+        await store.putCachedResult(key, { result: 'new', taskId: 't2' });
+        expect(await store.getCachedResult(key)).toEqual({ result: 'new', taskId: 't2' });
+      });
+    });
+
+    section('referencedInputs', () => {
+      test('returns exactly the hashes that some task uses as input', async () => {
+        const a = await create(store);
+        const b = await create(store);
+        const unused = Array.from({ length: 40_000 }, (_, i) => sha256Hex(`unused-${i}`));
+        const found = await store.referencedInputs([
+          a.input.sha256,
+          ...unused,
+          b.input.sha256,
+          a.input.sha256,
+        ]);
+        expect(found).toEqual(new Set([a.input.sha256, b.input.sha256]));
+        expect(await store.referencedInputs([])).toEqual(new Set());
+        await store.deleteTask(a.id);
+        expect(await store.referencedInputs([a.input.sha256, b.input.sha256])).toEqual(
+          new Set([b.input.sha256]),
+        );
+      });
+    });
+
+    section('retention', () => {
+      test('deleteFinishedBefore deletes only final tasks finished before the cutoff', async () => {
+        const finish = async (kind: 'succeeded' | 'failed' | 'cancelled', at: number): Promise<string> => {
+          if (kind === 'cancelled') {
+            const task = await create(store);
+            await store.cancelTask(task.id, at);
+            return task.id;
+          }
+          const { task, token } = await createRunning(store);
+          if (kind === 'succeeded') await store.completeTask(task.id, { leaseToken: token, result: 1, at });
+          else
+            await store.failTask(task.id, {
+              leaseToken: token,
+              error: { code: 'E', message: 'x' },
+              retry: false,
+              at,
+            });
+          return task.id;
+        };
+        const old = [
+          await finish('succeeded', 1_000),
+          await finish('failed', 1_500),
+          await finish('cancelled', 1_999),
+        ];
+        const atCutoff = await finish('succeeded', 2_000);
+        const recent = await finish('failed', 5_000);
+        const queued = await create(store);
+        const { task: running } = await createRunning(store);
+
+        expect(await store.deleteFinishedBefore(2_000)).toEqual({ deletedTasks: 3 });
+        for (const id of old) expect(await store.getTask(id)).toBeUndefined();
+        for (const id of [atCutoff, recent, queued.id, running.id])
+          expect(await store.getTask(id)).toBeDefined();
+
+        expect(await store.deleteFinishedBefore(Number.MAX_SAFE_INTEGER)).toEqual({ deletedTasks: 2 });
+        const left = (await store.listTasks({})).items.map((t) => t.id).sort();
+        expect(left).toEqual([queued.id, running.id].sort());
+      });
+
+      test('deleteFinishedBefore takes timelines and cache entries with the tasks', async () => {
+        const { task, token } = await createRunning(store);
+        await store.appendTimeline(task.id, [{ stage: 'started', at: 1 }]);
+        await store.completeTask(task.id, { leaseToken: token, result: 'r', at: 1_000 });
+        const survivor = await create(store);
+        const key = { targetRef: 'resnet@1', inputSha256: task.input.sha256, paramsHash: task.paramsHash };
+        const otherKey = { ...key, inputSha256: survivor.input.sha256 };
+        await store.putCachedResult(key, { result: 'r', taskId: task.id });
+        await store.putCachedResult(otherKey, { result: 's', taskId: survivor.id });
+
+        expect(await store.deleteFinishedBefore(2_000)).toEqual({ deletedTasks: 1 });
+        expect(await store.getCachedResult(key)).toBeUndefined();
+        expect(await store.getCachedResult(otherKey)).toEqual({ result: 's', taskId: survivor.id });
+        // A task created again under the same id starts with a clean timeline and no result.
+        const [reborn] = await store.createTasks([draft({ id: task.id })]);
+        const stored = await mustGet(store, reborn!.id);
+        expect(stages(stored)).toEqual(['created', 'queued']);
+        expect(stored.result).toBeNull();
+      });
+
+      test('deleteTask deletes a task in any state with its cache entries', async () => {
+        const queued = await create(store);
+        const { task: running } = await createRunning(store);
+        const key = {
+          targetRef: 'resnet@1',
+          inputSha256: running.input.sha256,
+          paramsHash: running.paramsHash,
+        };
+        await store.putCachedResult(key, { result: 'r', taskId: running.id });
+        expect(await store.deleteTask(queued.id)).toBe(true);
+        expect(await store.deleteTask(running.id)).toBe(true);
+        expect(await store.getTask(queued.id)).toBeUndefined();
+        expect(await store.getTask(running.id)).toBeUndefined();
+        expect(await store.getCachedResult(key)).toBeUndefined();
+        expect(await store.deleteTask(queued.id)).toBe(false);
+        expect(await store.deleteTask(newId())).toBe(false);
+      });
+    });
+
+    section('lifecycle', () => {
+      test('ping resolves on an open store', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+        expect(store.kind).toMatch(/\S/);
+      });
+
+      test('close can be called twice, and ping then fails with INFERQ_STORE_UNAVAILABLE', async () => {
+        await store.close();
+        await store.close();
+        await expectCode(store.ping(), 'INFERQ_STORE_UNAVAILABLE');
+      });
+    });
+
+    // A skip entry naming no test is a typo that would silently run the test it meant to skip.
+    it('skip list names only tests of this suite', () => {
+      expect(Object.keys(skip).filter((title) => !titles.has(title))).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/core/hash.js';
+import { newLeaseToken } from '../../src/core/ids.js';
+import { InferqError } from '../../src/errors/index.js';
+import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { runTaskStoreContract } from '../contracts/task-store.contract.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'inferq-task-store-'));
+}
+
+runTaskStoreContract('SqliteTaskStore', async () => {
+  const dir = await tempDir();
+  const store = SqliteTaskStore.open(path.join(dir, 'tasks.db'));
+  const cleanup = async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { store, cleanup };
+});
+
+describe('SqliteTaskStore (SQLite specifics)', () => {
+  const dirs: string[] = [];
+  const newDir = async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(async () => {
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+
+  const draft = (i: number) => ({
+    requestId: 'req',
+    owner: 'alice',
+    target: { kind: 'model' as const, name: 'resnet', version: '1' },
+    input: { sha256: sha256Hex(`input-${i}`), size: 1, mediaType: 'image/png' },
+    params: { i, padding: 'p'.repeat(2000) },
+  });
+
+  it('works in memory', async () => {
+    const store = SqliteTaskStore.open(':memory:');
+    const [task] = await store.createTasks([draft(1)]);
+    expect((await store.getTask(task!.id))?.state).toBe('queued');
+    await store.close();
+  });
+
+  it('keeps tasks, results and timelines across a reopen of the file', async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const first = SqliteTaskStore.open(file);
+    const [task] = await first.createTasks([draft(1)]);
+    const token = newLeaseToken();
+    await first.claimTask(task!.id, { leaseToken: token, workerId: 'w1' });
+    await first.completeTask(task!.id, { leaseToken: token, result: { label: 'cat' } });
+    const key = { targetRef: 'resnet@1', inputSha256: task!.input.sha256, paramsHash: task!.paramsHash };
+    await first.putCachedResult(key, { result: { label: 'cat' }, taskId: task!.id });
+    const before = await first.getTask(task!.id);
+    await first.close();
+
+    const second = SqliteTaskStore.open(file);
+    expect(await second.getTask(task!.id)).toEqual(before);
+    expect(before).toMatchObject({ state: 'succeeded', result: { label: 'cat' } });
+    expect(await second.getCachedResult(key)).toEqual({ result: { label: 'cat' }, taskId: task!.id });
+    await second.close();
+  });
+
+  async function expectRefusedUntouched(file: string): Promise<void> {
+    const bytes = await readFile(file);
+    let error: unknown;
+    try {
+      SqliteTaskStore.open(file).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InferqError);
+    expect((error as InferqError).code).toBe('INFERQ_DATABASE_CORRUPT');
+    const message = (error as InferqError).message;
+    expect(message).toContain(path.resolve(file));
+    expect(message).toContain('task store');
+    expect(message).toMatch(/restore .*backup|move it aside/i);
+    expect((await readFile(file)).equals(bytes)).toBe(true);
+  }
+
+  it('refuses a file of random bytes and leaves it untouched', async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    await writeFile(file, randomBytes(64 * 1024));
+    await expectRefusedUntouched(file);
+  });
+
+  it('refuses a truncated database and leaves it untouched', async () => {
+    const dir = await newDir();
+    const good = path.join(dir, 'good.db');
+    const store = SqliteTaskStore.open(good);
+    await store.createTasks(Array.from({ length: 300 }, (_, i) => draft(i)));
+    await store.close();
+    const bytes = await readFile(good);
+    expect(bytes.length).toBeGreaterThan(64 * 4096);
+    const truncated = path.join(dir, 'truncated.db');
+    await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 3)));
+    await expectRefusedUntouched(truncated);
+  });
+});
