@@ -5,10 +5,15 @@
  *   3. peak RSS of this process
  *
  *   npx tsx bench/broker.ts [--jobs 50000] [--batch 100] [--chunk 1000] [--concurrency 100]
- *                           [--shallow 1000] [--deep 1000000] [--claims 20000] [--no-redis]
+ *                           [--shallow 1000] [--deep 1000000] [--claims 20000] [--rounds 3]
+ *                           [--no-redis]
  *
  * Redis: started here (temp dir, free port, no persistence) when `redis-server` is on PATH,
  * killed at exit. Figures are for comparing in one run on one machine, never for assertions.
+ *
+ * Shared machines are noisy, so both comparisons interleave what they compare: SQLite and
+ * BullMQ alternate for `--rounds` rounds (the median round is reported), and the shallow and
+ * deep queues alternate batch by batch (rates from the median batch time).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +35,7 @@ const { values: args } = parseArgs({
     shallow: { type: 'string', default: '1000' },
     deep: { type: 'string', default: '1000000' },
     claims: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
     'no-redis': { type: 'boolean', default: false },
   },
 });
@@ -40,6 +46,7 @@ const concurrency = Number(args.concurrency);
 const shallow = Number(args.shallow);
 const deep = Number(args.deep);
 const claims = Number(args.claims);
+const rounds = Number(args.rounds);
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'inferq-bench-'));
 let redisProcess: ChildProcess | undefined;
@@ -67,12 +74,23 @@ function payload(i: number): JobInput['payload'] {
 }
 
 const perSecond = (count: number, ms: number): number => (count * 1000) / ms;
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 // --- SQLite ---
 
-async function sqliteThroughput(): Promise<{ enqueue: number; leaseAck: number }> {
-  const broker = SqliteBroker.open(path.join(workDir, 'throughput.db'));
+interface Throughput {
+  enqueue: number;
+  leaseAck: number;
+}
+
+async function sqliteThroughput(round: number): Promise<Throughput> {
+  const file = path.join(workDir, `throughput-${round}.db`);
+  const broker = SqliteBroker.open(file);
   const queue = 'bench';
   let start = performance.now();
   for (let i = 0; i < jobs; i += chunk) {
@@ -94,6 +112,7 @@ async function sqliteThroughput(): Promise<{ enqueue: number; leaseAck: number }
   const leaseAckMs = performance.now() - start;
   if (done !== jobs) throw new Error(`sqlite acked ${done} of ${jobs}`);
   await broker.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
   return { enqueue: perSecond(jobs, enqueueMs), leaseAck: perSecond(jobs, leaseAckMs) };
 }
 
@@ -103,8 +122,7 @@ async function sqliteThroughput(): Promise<{ enqueue: number; leaseAck: number }
  */
 class DepthProbe {
   private next = 0;
-  private elapsedMs = 0;
-  private claimed = 0;
+  private readonly batchMs: number[] = [];
 
   private constructor(
     private readonly broker: SqliteBroker,
@@ -128,15 +146,15 @@ class DepthProbe {
     const t0 = performance.now();
     const leased = await this.broker.lease('depth', { max: batch, leaseMs: 30_000 });
     await this.broker.ack(leased);
-    if (timed) {
-      this.elapsedMs += performance.now() - t0;
-      this.claimed += leased.length;
-    }
+    const elapsed = performance.now() - t0;
+    if (leased.length !== batch) throw new Error(`leased ${leased.length}, expected ${batch}`);
+    if (timed) this.batchMs.push(elapsed);
     await this.refill(leased.length);
   }
 
+  /** Jobs per second at the median batch time. */
   get rate(): number {
-    return perSecond(this.claimed, this.elapsedMs);
+    return perSecond(batch, median(this.batchMs));
   }
 
   async close(): Promise<void> {
@@ -147,14 +165,15 @@ class DepthProbe {
 }
 
 /**
- * The shallow and the deep queue are measured in alternating rounds, so that the noise of a
- * shared machine (a neighbour's burst, a WAL checkpoint) falls on both alike and the ratio
- * reflects the queue depth only.
+ * The shallow and the deep queue are measured in alternating batches, so that the noise of a
+ * shared machine (a neighbour's burst) falls on both alike and the ratio reflects the queue
+ * depth only.
  */
 async function sqliteClaimRates(): Promise<{ shallow: number; deep: number }> {
   const probes = [await DepthProbe.create(shallow), await DepthProbe.create(deep)] as const;
   for (let i = 0; i < 50; i++) for (const probe of probes) await probe.round(false); // warm caches
-  for (let claimed = 0; claimed < claims; claimed += batch) for (const probe of probes) await probe.round(true);
+  for (let claimed = 0; claimed < claims; claimed += batch)
+    for (const probe of probes) await probe.round(true);
   for (const probe of probes) await probe.close();
   return { shallow: probes[0].rate, deep: probes[1].rate };
 }
@@ -204,23 +223,26 @@ async function startRedis(binary: string): Promise<number> {
       client.disconnect();
       return port;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${String(err)}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not start on port ${port}: ${String(err)}`);
       client.disconnect();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 }
 
-async function bullmqThroughput(port: number): Promise<{ enqueue: number; leaseAck: number }> {
+async function bullmqThroughput(port: number, round: number): Promise<Throughput> {
   const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
-  const name = 'bench';
+  const name = `bench-${round}`;
   const queue = new Queue(name, { connection });
   await queue.waitUntilReady();
   const opts = { removeOnComplete: true, removeOnFail: true, attempts: 3 };
   let start = performance.now();
   for (let i = 0; i < jobs; i += chunk) {
     const size = Math.min(chunk, jobs - i);
-    await queue.addBulk(Array.from({ length: size }, (_, k) => ({ name: 'job', data: payload(i + k), opts })));
+    await queue.addBulk(
+      Array.from({ length: size }, (_, k) => ({ name: 'job', data: payload(i + k), opts })),
+    );
   }
   const enqueueMs = performance.now() - start;
 
@@ -266,25 +288,37 @@ async function main(): Promise<void> {
       `BullMQ concurrency ${concurrency}; node ${process.version}, ${cpus().length} CPU(s)`,
   );
   const redisBinary = args['no-redis'] ? undefined : findOnPath('redis-server');
-  let bull: { enqueue: number; leaseAck: number } | undefined;
+  let port: number | undefined;
   if (redisBinary === undefined) {
     console.log(
       '\n!!! redis-server not found on PATH (or --no-redis): NO BullMQ COMPARISON, SQLite figures only. !!!\n' +
         '!!! Install it (apt-get install -y redis-server) to compare.                                   !!!\n',
     );
   } else {
-    const port = await startRedis(redisBinary);
+    port = await startRedis(redisBinary);
     console.log(`redis-server started on 127.0.0.1:${port} (${redisBinary}, no persistence)`);
-    bull = await bullmqThroughput(port);
   }
-  const sqlite = await sqliteThroughput();
+  const sqliteRounds: Throughput[] = [];
+  const bullRounds: Throughput[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (port !== undefined) bullRounds.push(await bullmqThroughput(port, round));
+    sqliteRounds.push(await sqliteThroughput(round));
+  }
+  const med = (results: Throughput[], key: keyof Throughput): number | undefined =>
+    results.length === 0 ? undefined : median(results.map((r) => r[key]));
 
-  console.log(`\n${'jobs/s'.padEnd(34)}${'SqliteBroker'.padStart(12)}${'BullMQ'.padStart(12)}${'ratio'.padStart(9)}`);
-  console.log(row('enqueue (enqueueMany / addBulk)', sqlite.enqueue, bull?.enqueue));
-  console.log(row(`no-op lease+ack`, sqlite.leaseAck, bull?.leaseAck));
+  console.log(
+    `\n${`jobs/s (median of ${rounds} rounds)`.padEnd(34)}${'SqliteBroker'.padStart(12)}${'BullMQ'.padStart(12)}${'ratio'.padStart(9)}`,
+  );
+  console.log(
+    row('enqueue (enqueueMany / addBulk)', med(sqliteRounds, 'enqueue')!, med(bullRounds, 'enqueue')),
+  );
+  console.log(row('no-op lease+ack', med(sqliteRounds, 'leaseAck')!, med(bullRounds, 'leaseAck')));
 
   const { shallow: shallowRate, deep: deepRate } = await sqliteClaimRates();
-  console.log(`\nSqliteBroker claim rate (lease ${batch} + ack), queue depth held constant:`);
+  console.log(
+    `\nSqliteBroker claim rate (lease ${batch} + ack, median of ${claims / batch} batches each), depth held constant:`,
+  );
   console.log(`  ${fmt(shallow).padStart(10)} queued: ${fmt(shallowRate).padStart(9)} jobs/s`);
   console.log(`  ${fmt(deep).padStart(10)} queued: ${fmt(deepRate).padStart(9)} jobs/s`);
   console.log(`  ratio deep/shallow: ${(deepRate / shallowRate).toFixed(2)} (target ≥ 0.90)`);

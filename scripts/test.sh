@@ -25,6 +25,11 @@ for pair in "PostgreSQL:TEST_POSTGRES_URL" "Redis:TEST_REDIS_URL" "RabbitMQ:TEST
   fi
 done
 
+if [ ! -d .cache/test-images ]; then
+  echo "== fetching test photos (python3-skimage)"
+  bash scripts/fetch-test-images.sh || echo "!! test photos unavailable: the photo tests will be SKIPPED"
+fi
+
 echo "== vitest"
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-artifacts/vitest.json "$@"
 code=$?

@@ -2,7 +2,9 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import { isInferqError } from '../errors/index.js';
+import { addKeysCommand } from './keys.js';
 import { serve } from './serve.js';
+import { runWorker } from './worker-command.js';
 
 interface CommonFlags {
   config?: string;
@@ -54,16 +56,27 @@ export function buildProgram(): Command {
     .showHelpAfterError();
 
   withCommonFlags(program.command('serve'))
-    .description('run the embedded server: task store, queue, blob store and their maintenance')
+    .description('run the API with model workers in one process (embedded: SQLite + local files)')
     .option('-p, --port <port>', 'HTTP port')
     .option('--host <host>', 'HTTP host to bind')
+    .option('--no-workers', 'API only: run no models in this process (workers run elsewhere)')
     .addHelpText(
       'after',
-      '\nExamples:\n  inferq serve\n  inferq serve --data-dir /var/lib/inferq --port 9000\n',
+      '\nExamples:\n  inferq serve\n  inferq serve --data-dir /var/lib/inferq --port 9000\n  inferq serve --no-workers\n',
     )
-    .action(async (flags: CommonFlags & { port?: string; host?: string }) => {
-      await serve(configFrom(flags));
+    .action(async (flags: CommonFlags & { port?: string; host?: string; workers: boolean }) => {
+      await serve(configFrom(flags), { workers: flags.workers });
     });
+
+  withCommonFlags(program.command('worker'))
+    .description('run model workers only: lease jobs from the broker, run the models, store results')
+    .option('-m, --model <name...>', 'serve only these models (name or name@version); default all')
+    .addHelpText('after', '\nExamples:\n  inferq worker\n  inferq worker --model ocr-det ocr-rec\n')
+    .action(async (flags: CommonFlags & { model?: string[] }) => {
+      await runWorker(configFrom(flags), flags.model);
+    });
+
+  addKeysCommand(program, configFrom);
 
   return program;
 }

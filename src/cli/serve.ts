@@ -1,12 +1,19 @@
 import { pino } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { buildApp } from '../api/build-app.js';
+import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
 import { startRetentionCleaner } from '../worker/retention-cleaner.js';
+import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
+import { buildCatalog } from './build-catalog.js';
 import { openBackends } from './open-backends.js';
+import { modelsDir, startWorkers } from './start-workers.js';
 
 /** `inferq serve`: the embedded deployment in one process. Resolves after a graceful shutdown. */
-export async function serve(config: Config): Promise<void> {
+export async function serve(config: Config, options: { workers?: boolean } = {}): Promise<void> {
   const logger = pino({ level: config.log.level });
   const backends = await openBackends(config);
+  const auth = openAuthStore(config);
   const cleaner = startRetentionCleaner({
     store: backends.store,
     blobs: backends.blobs,
@@ -15,13 +22,48 @@ export async function serve(config: Config): Promise<void> {
     intervalMs: config.retention.intervalMs,
     logger,
   });
+  const metricsRegistry = new Registry();
+  collectDefaultMetrics({ register: metricsRegistry });
+  const workers =
+    options.workers !== false && config.workers.count > 0
+      ? await startWorkers({ config, backends, logger, metricsRegistry })
+      : undefined;
+  const app = await buildApp({
+    config,
+    ...backends,
+    auth,
+    catalog: await buildCatalog(modelsDir(config), logger, workers?.unavailable),
+    jwtSecret: loadOrCreateJwtSecret(config),
+    logger,
+    metricsRegistry,
+  });
+  const webhooks = new WebhookDispatcher({
+    store: backends.store,
+    auth,
+    logger,
+    allowPrivate: config.api.allowPrivateCallbacks,
+    maxAttempts: config.api.webhookMaxAttempts,
+  });
+  webhooks.start();
+  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  const firstKey = await createFirstAdminKey(auth);
 
   console.log(`inferq serving (embedded)
+  API         ${address}/v1
+  API docs    ${address}/docs
+  dashboard   ${address}/
   task store  ${config.store.url}
   queue       ${config.broker.url}
   blobs       ${config.blobs.url}
-  retention   tasks and inputs kept ${Math.round(config.retention.ttlMs / 3_600_000)} h
-Press Ctrl+C to stop.`);
+  models      ${workers ? workers.worker.models.join(', ') || '(none loaded)' : '(no workers in this process)'}
+  retention   tasks and inputs kept ${Math.round(config.retention.ttlMs / 3_600_000)} h`);
+  if (firstKey !== undefined) {
+    console.log(`
+First admin API key (tenant "default"). It is shown only this once: store it now.
+  ${firstKey}
+Use it as:  curl -H "Authorization: Bearer ${firstKey}" ${address}/v1/models`);
+  }
+  console.log('Press Ctrl+C to stop.');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -31,6 +73,10 @@ Press Ctrl+C to stop.`);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await app.close();
+  await workers?.stop();
+  await webhooks.stop();
   await cleaner.stop();
+  await auth.close();
   await backends.close();
 }

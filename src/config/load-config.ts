@@ -22,9 +22,18 @@ export const envKeys: Readonly<Record<string, string>> = {
   INFERQ_WORKERS: 'workers.count',
   INFERQ_LOG_LEVEL: 'log.level',
   INFERQ_RETENTION_TTL: 'retention.ttl',
+  INFERQ_ALLOW_PRIVATE_CALLBACKS: 'api.allowPrivateCallbacks',
 };
 
 const integerKeys = new Set(['server.port', 'workers.count']);
+const booleanKeys = new Set(['api.allowPrivateCallbacks']);
+
+/** Environment variables are strings: numbers and booleans are converted where the key wants one. */
+function envValue(key: string, value: string): unknown {
+  if (integerKeys.has(key) && /^\d+$/.test(value)) return Number(value);
+  if (booleanKeys.has(key) && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  return value;
+}
 
 export interface LoadConfigOptions {
   /** Path of the YAML file; when absent, `INFERQ_CONFIG` or `./inferq.yaml` if it exists. */
@@ -56,7 +65,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       );
     }
     if (name === 'INFERQ_CONFIG') continue;
-    setPath(raw, key, integerKeys.has(key) && /^\d+$/.test(value) ? Number(value) : value);
+    setPath(raw, key, envValue(key, value));
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     if (value !== undefined) setPath(raw, key, value);
@@ -155,6 +164,15 @@ function finalize(raw: RawConfig, cwd: string): Config {
       port: raw.server?.port ?? 8080,
       bodyLimitBytes: raw.server?.bodyLimitBytes ?? 64 * 1024 * 1024,
     },
+    api: {
+      allowPrivateCallbacks: raw.api?.allowPrivateCallbacks ?? false,
+      tokenTtlMs: duration(raw.api?.tokenTtl, 3_600_000),
+      rateLimitPerMinute: raw.api?.rateLimitPerMinute ?? 6_000,
+      maxQueuedTasks: raw.api?.maxQueuedTasks ?? 100_000,
+      maxTasksPerRequest: raw.api?.maxTasksPerRequest ?? 1_000,
+      predictTimeoutMs: duration(raw.api?.predictTimeout, 30_000),
+      webhookMaxAttempts: raw.api?.webhookMaxAttempts ?? 8,
+    },
     store: { url: raw.store?.url ?? `sqlite:${path.join(dataDir, 'inferq.db')}` },
     broker: {
       url: raw.broker?.url ?? `sqlite:${path.join(dataDir, 'queue.db')}`,
@@ -171,7 +189,7 @@ function finalize(raw: RawConfig, cwd: string): Config {
       blobGraceMs: duration(raw.retention?.blobGraceMs, 3_600_000),
     },
     models: { dir: path.resolve(cwd, raw.models?.dir ?? 'models') },
-    workers: { count: raw.workers?.count ?? 1, threads: raw.workers?.threads ?? 1 },
+    workers: { count: raw.workers?.count ?? 1, threads: raw.workers?.threads },
     log: { level: raw.log?.level ?? 'info' },
   };
   return deepFreeze(config);

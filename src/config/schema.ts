@@ -23,6 +23,18 @@ export const ConfigSchema = section({
       bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
+  api: Type.Optional(
+    section({
+      /** Lets webhooks reach loopback, link-local and private addresses (tests, single-host setups). */
+      allowPrivateCallbacks: Type.Optional(Type.Boolean()),
+      tokenTtl: Type.Optional(Duration),
+      rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxQueuedTasks: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxTasksPerRequest: Type.Optional(Type.Integer({ minimum: 1 })),
+      predictTimeout: Type.Optional(Duration),
+      webhookMaxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
   store: Type.Optional(section({ url: Type.Optional(Type.String({ minLength: 1 })) })),
   broker: Type.Optional(
     section({
@@ -68,11 +80,20 @@ export type RawConfig = Static<typeof ConfigSchema>;
 export interface Config {
   readonly dataDir: string;
   readonly server: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number };
+  readonly api: {
+    readonly allowPrivateCallbacks: boolean;
+    readonly tokenTtlMs: number;
+    readonly rateLimitPerMinute: number;
+    readonly maxQueuedTasks: number;
+    readonly maxTasksPerRequest: number;
+    readonly predictTimeoutMs: number;
+    readonly webhookMaxAttempts: number;
+  };
   readonly store: { readonly url: string };
   readonly broker: { readonly url: string; readonly leaseMs: number; readonly reapIntervalMs: number };
   readonly blobs: { readonly url: string; readonly maxBytes: number };
   readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
   readonly models: { readonly dir: string };
-  readonly workers: { readonly count: number; readonly threads: number };
+  readonly workers: { readonly count: number; readonly threads: number | undefined };
   readonly log: { readonly level: string };
 }

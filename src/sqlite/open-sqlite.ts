@@ -10,6 +10,11 @@ export interface OpenSqliteOptions {
   purpose: string;
   /** Migrations, applied in order inside one transaction each; index + 1 is the schema version. */
   migrations: readonly string[];
+  /**
+   * Whose migrations these are (default: `purpose`). Versions are tracked per component, so
+   * several adapters (tasks, auth, worker registry) can share one database file.
+   */
+  component?: string;
   busyTimeoutMs?: number;
 }
 
@@ -43,7 +48,7 @@ export function openSqlite(file: string, options: OpenSqliteOptions): SqliteData
     throw corrupt(file, options.purpose, cause);
   }
   try {
-    migrate(db, options.migrations);
+    migrate(db, options.component ?? options.purpose, options.migrations);
   } catch (err) {
     db.close();
     throw err;
@@ -77,19 +82,28 @@ function corrupt(file: string, purpose: string, cause: unknown): InferqError {
   );
 }
 
-function migrate(db: SqliteDatabase, migrations: readonly string[]): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+function migrate(db: SqliteDatabase, component: string, migrations: readonly string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS inferq_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  const read = db.prepare<[string], { version: number }>(
+    'SELECT version FROM inferq_schema WHERE component = ?',
+  );
+  const current = read.get(component)?.version ?? 0;
   if (current > migrations.length) {
     throw new InferqError(
       'INFERQ_DATABASE_CORRUPT',
-      `database ${db.name} has schema version ${current}, newer than this inferq knows (${migrations.length}); upgrade inferq`,
-      { details: { file: db.name, version: current } },
+      `database ${db.name} has ${component} schema version ${current}, newer than this inferq knows (${migrations.length}); upgrade inferq`,
+      { details: { file: db.name, component, version: current } },
     );
   }
+  const write = db.prepare(
+    'INSERT INTO inferq_schema (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version',
+  );
   for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {
+      // Re-read inside the write transaction: another process may have migrated meanwhile.
+      if ((read.get(component)?.version ?? 0) > version) return;
       db.exec(migrations[version]!);
-      db.pragma(`user_version = ${version + 1}`);
+      write.run(component, version + 1);
     }).immediate();
   }
 }

@@ -68,6 +68,70 @@ export interface RetentionResult {
   deletedTasks: number;
 }
 
+/** An idempotency key held by one owner, and the request it produced. */
+export interface IdempotencyRecord {
+  owner: string;
+  key: string;
+  /** A hash of what was asked (the caller decides what counts as the same request). */
+  fingerprint: string;
+  requestId: string;
+  createdAt: number;
+}
+
+export type IdempotencyClaim = { claimed: true } | { claimed: false; existing: IdempotencyRecord };
+
+export interface FeedbackEntry {
+  feedback: unknown;
+  at: number;
+}
+
+/** One try at delivering a final task to its callback URL. */
+export interface WebhookAttempt {
+  attempt: number;
+  at: number;
+  /** HTTP status answered, or null when no answer came (refused, timed out). */
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export type WebhookDeliveryState = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDelivery {
+  state: WebhookDeliveryState;
+  attempts: WebhookAttempt[];
+  nextAt: number | null;
+}
+
+/** What happened after one attempt: delivered, given up, or try again at `nextAt`. */
+export type WebhookOutcome =
+  | { state: 'delivered' }
+  | { state: 'failed' }
+  | { state: 'pending'; nextAt: number };
+
+export interface TargetStats {
+  /** `name@version`. */
+  target: string;
+  counts: Record<TaskState, number>;
+}
+
+export interface LatencyStats {
+  target: string;
+  /** Tasks that finished in the window. */
+  finished: number;
+  succeeded: number;
+  /** created → finished, in ms, over the succeeded tasks of the window. */
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface TaskStats {
+  byTarget: TargetStats[];
+  /** Over tasks finished at or after `since`. */
+  recent: LatencyStats[];
+}
+
 /**
  * Durable task state. Every transition is a conditional update (current state, and the lease
  * token where a worker acts), so a late or duplicate worker can never overwrite a newer
@@ -109,6 +173,31 @@ export interface TaskStore {
   deleteFinishedBefore(before: number): Promise<RetentionResult>;
   /** Deletes one task whatever its state (purge). */
   deleteTask(id: string): Promise<boolean>;
+
+  /**
+   * Reserves an idempotency key for `record.requestId`. When the owner already holds the key,
+   * nothing is written and the existing record is returned (same fingerprint: a retry).
+   */
+  claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim>;
+  /** Frees a key whose request failed before creating anything, so a retry can succeed. */
+  releaseIdempotencyKey(owner: string, key: string): Promise<void>;
+
+  /** Records a user's feedback on a task (e.g. the candidate they chose). False when no task. */
+  addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean>;
+  listFeedback(taskId: string): Promise<FeedbackEntry[]>;
+
+  /**
+   * Final tasks with a callback URL whose delivery is due at `now` (never delivered, or a retry
+   * whose backoff has passed), oldest first.
+   */
+  dueWebhooks(now: number, limit: number): Promise<Task[]>;
+  /** Records one attempt and what follows it. */
+  recordWebhookAttempt(taskId: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<void>;
+  /** The delivery of a task's callback, or undefined when it has no callback URL. */
+  getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined>;
+
+  /** Counts by target and state (for `owner`, or all), and latencies of tasks finished since `since`. */
+  taskStats(filter: { owner?: string; since: number }): Promise<TaskStats>;
 
   /** Throws when the backing database is unreachable (for /readyz). */
   ping(): Promise<void>;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
+import { collectBatch } from './collect-batch.js';
 import { type BatchHandler, type BatchReport, processBatch } from './process-batch.js';
 
 export interface LeaseLoopOptions {
@@ -12,6 +13,8 @@ export interface LeaseLoopOptions {
   /** Jobs leased per round (the batch size ceiling). */
   batchSize: number;
   leaseMs: number;
+  /** Dynamic batching window after the first job (0 = run what is ready at once). */
+  maxDelayMs?: number;
   /** Long-poll wait when the queue is empty. */
   idleWaitMs?: number;
   logger?: Logger;

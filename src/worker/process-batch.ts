@@ -67,6 +67,9 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
 
   if (claimed.length > 0) {
     const outcomes = await runHandler(deps, claimed);
+    // Aborted (a forced shutdown): write nothing and ack nothing; the leases expire and the
+    // jobs are delivered again, so no outcome of a half-run batch is ever recorded.
+    if (deps.signal?.aborted) return report;
     for (const [index, item] of claimed.entries()) {
       const outcome = outcomes[index]!;
       const written = await writeOutcome(deps, item, outcome, report);
@@ -91,6 +94,7 @@ async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise
     }
     return outcomes;
   } catch (err) {
+    if (signal.aborted) return items.map(() => outcomeFromError(err));
     // The batch as a whole failed: run items one by one so a single bad item cannot take its
     // batch-mates down with it.
     if (items.length === 1) return [outcomeFromError(err)];

@@ -110,4 +110,17 @@ describe('loadConfig', () => {
     writeFileSync(path.join(cwd, 'list.yaml'), '- a\n- b\n');
     expect(failure(() => loadConfig({ cwd, env: {}, file: 'list.yaml' })).code).toBe('INFERQ_CONFIG_INVALID');
   });
+  it('refuses private webhook targets unless api.allowPrivateCallbacks is set (file or environment)', () => {
+    const cwd = dir();
+    expect(loadConfig({ cwd, env: {} }).api.allowPrivateCallbacks).toBe(false);
+    expect(
+      loadConfig({ cwd, env: { INFERQ_ALLOW_PRIVATE_CALLBACKS: 'true' } }).api.allowPrivateCallbacks,
+    ).toBe(true);
+    writeFileSync(path.join(cwd, 'inferq.yaml'), 'api:\n  allowPrivateCallbacks: true\n  tokenTtl: 5m\n');
+    const config = loadConfig({ cwd, env: {} });
+    expect(config.api.allowPrivateCallbacks).toBe(true);
+    expect(config.api.tokenTtlMs).toBe(300_000);
+    const err = failure(() => loadConfig({ cwd, env: { INFERQ_ALLOW_PRIVATE_CALLBACKS: 'maybe' } }));
+    expect(err.code).toBe('INFERQ_CONFIG_INVALID');
+  });
 });

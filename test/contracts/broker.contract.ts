@@ -75,7 +75,11 @@ export function runBrokerContract(
       await fixture.cleanup();
     });
 
-    function contract(title: string, needs: readonly Capability[], body: (ctx: TestContext) => Promise<void>) {
+    function contract(
+      title: string,
+      needs: readonly Capability[],
+      body: (ctx: TestContext) => Promise<void>,
+    ) {
       const reason = options.skip?.[title];
       if (reason !== undefined) {
         it.skip(`${title} [skipped for ${name}: ${reason}]`, () => {});
@@ -184,13 +188,18 @@ export function runBrokerContract(
       const queue = uniqueName();
       await broker.enqueue(queue, { id: 'dup', payload: 'first' });
       expect(await broker.enqueue(queue, { id: 'dup', payload: 'second' })).toBe('dup');
-      expect(await broker.enqueueMany(queue, [{ id: 'dup', payload: 'third' }, { id: 'other', payload: 1 }])).toEqual(
-        ['dup', 'other'],
-      );
-      expect(await broker.enqueueMany(queue, [{ id: 'twice', payload: 1 }, { id: 'twice', payload: 2 }])).toEqual([
-        'twice',
-        'twice',
-      ]);
+      expect(
+        await broker.enqueueMany(queue, [
+          { id: 'dup', payload: 'third' },
+          { id: 'other', payload: 1 },
+        ]),
+      ).toEqual(['dup', 'other']);
+      expect(
+        await broker.enqueueMany(queue, [
+          { id: 'twice', payload: 1 },
+          { id: 'twice', payload: 2 },
+        ]),
+      ).toEqual(['twice', 'twice']);
       expect((await broker.depth(queue)).waiting).toBe(3);
 
       const jobs = await lease(queue);
@@ -357,7 +366,10 @@ export function runBrokerContract(
 
     contract('extendLeases extends live leases and skips stale tokens', [], async () => {
       const queue = uniqueName();
-      await broker.enqueueMany(queue, [{ id: 'keep', payload: 0 }, { id: 'lose', payload: 1 }]);
+      await broker.enqueueMany(queue, [
+        { id: 'keep', payload: 0 },
+        { id: 'lose', payload: 1 },
+      ]);
       const jobs = await lease(queue, 10, shortLease);
       const keep = jobs.find((j) => j.id === 'keep')!;
       const lose = jobs.find((j) => j.id === 'lose')!;
@@ -503,7 +515,9 @@ export function runBrokerContract(
       const queue = uniqueName();
       await broker.enqueue(queue, { id: 'held', payload: 1 });
       const [job] = await lease(queue);
-      expect(await broker.nack({ id: job!.id, token: 'forged' }, { error: 'x', retryable: false })).toBe('stale');
+      expect(await broker.nack({ id: job!.id, token: 'forged' }, { error: 'x', retryable: false })).toBe(
+        'stale',
+      );
       expect(await broker.nack({ id: 'no-such-job', token: job!.token }, { error: 'x' })).toBe('stale');
       expect(await broker.depth(queue)).toMatchObject({ leased: 1, dead: 0 });
       expect(await broker.ack([job!])).toBe(1);
@@ -511,24 +525,33 @@ export function runBrokerContract(
 
     // --- dead letters ---
 
-    contract('deadJobs lists dead jobs with their last error, up to limit', ['deadLetterInspection'], async () => {
-      const queue = uniqueName();
-      await broker.enqueueMany(
-        queue,
-        ['d1', 'd2', 'd3'].map((id) => ({ id, payload: { id }, maxAttempts: 1 })),
-      );
-      for (const job of await lease(queue)) {
-        expect(await broker.nack(job, { error: `failed ${job.id}` })).toBe('dead');
-      }
-      const all = await broker.deadJobs(queue);
-      expect(all.map((d) => d.id).sort()).toEqual(['d1', 'd2', 'd3']);
-      for (const dead of all) {
-        expect(dead).toMatchObject({ queue, payload: { id: dead.id }, attempts: 1, error: `failed ${dead.id}` });
-        expect(typeof dead.failedAt).toBe('number');
-      }
-      expect(await broker.deadJobs(queue, 2)).toHaveLength(2);
-      expect(await broker.deadJobs(uniqueName())).toEqual([]);
-    });
+    contract(
+      'deadJobs lists dead jobs with their last error, up to limit',
+      ['deadLetterInspection'],
+      async () => {
+        const queue = uniqueName();
+        await broker.enqueueMany(
+          queue,
+          ['d1', 'd2', 'd3'].map((id) => ({ id, payload: { id }, maxAttempts: 1 })),
+        );
+        for (const job of await lease(queue)) {
+          expect(await broker.nack(job, { error: `failed ${job.id}` })).toBe('dead');
+        }
+        const all = await broker.deadJobs(queue);
+        expect(all.map((d) => d.id).sort()).toEqual(['d1', 'd2', 'd3']);
+        for (const dead of all) {
+          expect(dead).toMatchObject({
+            queue,
+            payload: { id: dead.id },
+            attempts: 1,
+            error: `failed ${dead.id}`,
+          });
+          expect(typeof dead.failedAt).toBe('number');
+        }
+        expect(await broker.deadJobs(queue, 2)).toHaveLength(2);
+        expect(await broker.deadJobs(uniqueName())).toEqual([]);
+      },
+    );
 
     contract('requeueDead puts a dead job back with fresh attempts', ['deadLetterInspection'], async () => {
       const queue = uniqueName();
@@ -605,7 +628,10 @@ export function runBrokerContract(
       const channel = uniqueName('channel');
       const one: BroadcastMessage[] = [];
       const two: BroadcastMessage[] = [];
-      const unsubscribe = [await broker.subscribe(channel, collect(one)), await broker.subscribe(channel, collect(two))];
+      const unsubscribe = [
+        await broker.subscribe(channel, collect(one)),
+        await broker.subscribe(channel, collect(two)),
+      ];
       const sent = Array.from({ length: 5 }, (_, n) => ({ type: 'reload', n, model: `m@${n}` }));
       for (const message of sent) await broker.publish(channel, message);
       await eventually(() => {
@@ -631,25 +657,29 @@ export function runBrokerContract(
       await stop();
     });
 
-    contract('a late subscriber is not shown what an earlier one is still catching up on', ['broadcast'], async (ctx) => {
-      const other = await secondHandle(ctx);
-      const channel = uniqueName('channel');
-      const early: BroadcastMessage[] = [];
-      const late: BroadcastMessage[] = [];
-      const stops = [await broker.subscribe(channel, collect(early))];
-      // Published elsewhere: the early subscriber has not necessarily received it yet.
-      await other.publish(channel, { type: 'first' });
-      stops.push(await broker.subscribe(channel, collect(late)));
-      await other.publish(channel, { type: 'second' });
-      await eventually(() => {
-        expect(early).toHaveLength(2);
-        expect(late.length).toBeGreaterThanOrEqual(1);
-      });
-      await sleep(300);
-      expect(early.map((m) => m.type)).toEqual(['first', 'second']);
-      expect(late.map((m) => m.type)).toEqual(['second']);
-      for (const stop of stops) await stop();
-    });
+    contract(
+      'a late subscriber is not shown what an earlier one is still catching up on',
+      ['broadcast'],
+      async (ctx) => {
+        const other = await secondHandle(ctx);
+        const channel = uniqueName('channel');
+        const early: BroadcastMessage[] = [];
+        const late: BroadcastMessage[] = [];
+        const stops = [await broker.subscribe(channel, collect(early))];
+        // Published elsewhere: the early subscriber has not necessarily received it yet.
+        await other.publish(channel, { type: 'first' });
+        stops.push(await broker.subscribe(channel, collect(late)));
+        await other.publish(channel, { type: 'second' });
+        await eventually(() => {
+          expect(early).toHaveLength(2);
+          expect(late.length).toBeGreaterThanOrEqual(1);
+        });
+        await sleep(300);
+        expect(early.map((m) => m.type)).toEqual(['first', 'second']);
+        expect(late.map((m) => m.type)).toEqual(['second']);
+        for (const stop of stops) await stop();
+      },
+    );
 
     contract('channels are isolated and unsubscribe stops delivery', ['broadcast'], async () => {
       const a = uniqueName('channel');
@@ -678,7 +708,10 @@ export function runBrokerContract(
       const channel = uniqueName('channel');
       const here: BroadcastMessage[] = [];
       const there: BroadcastMessage[] = [];
-      const stops = [await broker.subscribe(channel, collect(here)), await other.subscribe(channel, collect(there))];
+      const stops = [
+        await broker.subscribe(channel, collect(here)),
+        await other.subscribe(channel, collect(there)),
+      ];
       await broker.publish(channel, { type: 'from-first', n: 1 });
       await other.publish(channel, { type: 'from-second', n: 2 });
       await broker.publish(channel, { type: 'from-first', n: 3 });

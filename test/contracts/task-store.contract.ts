@@ -803,6 +803,93 @@ export function runTaskStoreContract(
       });
     });
 
+    section('idempotency keys', () => {
+      test('the first claim wins; a second returns the existing record; release frees the key', async () => {
+        const record = { owner: 'alice', key: 'k1', fingerprint: 'f1', requestId: 'r1', createdAt: 1 };
+        expect(await store.claimIdempotencyKey(record)).toEqual({ claimed: true });
+        const again = await store.claimIdempotencyKey({ ...record, fingerprint: 'f2', requestId: 'r2' });
+        expect(again).toEqual({ claimed: false, existing: record });
+        // Keys are per owner: another tenant may use the same key.
+        expect(await store.claimIdempotencyKey({ ...record, owner: 'bob' })).toEqual({ claimed: true });
+        await store.releaseIdempotencyKey('alice', 'k1');
+        expect(await store.claimIdempotencyKey({ ...record, requestId: 'r3' })).toEqual({ claimed: true });
+      });
+    });
+
+    section('feedback', () => {
+      test('is kept in order per task; a missing task takes none', async () => {
+        const task = await create(store);
+        expect(await store.addFeedback(task.id, { feedback: { label: 'cat' }, at: 1 })).toBe(true);
+        expect(await store.addFeedback(task.id, { feedback: 'dog', at: 2 })).toBe(true);
+        expect(await store.listFeedback(task.id)).toEqual([
+          { feedback: { label: 'cat' }, at: 1 },
+          { feedback: 'dog', at: 2 },
+        ]);
+        expect(await store.addFeedback(newId(), { feedback: 1, at: 3 })).toBe(false);
+        await store.deleteTask(task.id);
+        expect(await store.listFeedback(task.id)).toEqual([]);
+      });
+    });
+
+    section('webhook deliveries', () => {
+      test('a final task with a callback is due until delivered; attempts are recorded', async () => {
+        const plain = await create(store);
+        const { task, token } = await createRunning(store, { callbackUrl: 'https://example.com/hook' });
+        expect(await store.getWebhookDelivery(plain.id)).toBeUndefined();
+        expect(await store.getWebhookDelivery(task.id)).toEqual({
+          state: 'pending',
+          attempts: [],
+          nextAt: 0,
+        });
+        // Not due while running.
+        expect(await store.dueWebhooks(Date.now(), 10)).toEqual([]);
+        await store.completeTask(task.id, { leaseToken: token, result: { ok: 1 } });
+        const due = await store.dueWebhooks(Date.now(), 10);
+        expect(due.map((t) => [t.id, t.state, t.result])).toEqual([[task.id, 'succeeded', { ok: 1 }]]);
+
+        const attempt = { attempt: 1, at: 10, statusCode: 500, error: 'HTTP 500', durationMs: 3 };
+        await store.recordWebhookAttempt(task.id, attempt, { state: 'pending', nextAt: Date.now() + 60_000 });
+        expect(await store.dueWebhooks(Date.now(), 10)).toEqual([]);
+        expect((await store.dueWebhooks(Date.now() + 61_000, 10)).map((t) => t.id)).toEqual([task.id]);
+
+        const second = { attempt: 2, at: 20, statusCode: 204, error: null, durationMs: 2 };
+        await store.recordWebhookAttempt(task.id, second, { state: 'delivered' });
+        expect(await store.dueWebhooks(Date.now() + 61_000, 10)).toEqual([]);
+        expect(await store.getWebhookDelivery(task.id)).toEqual({
+          state: 'delivered',
+          attempts: [attempt, second],
+          nextAt: null,
+        });
+      });
+
+      test('a cached task with a callback is due at once', async () => {
+        const task = await create(store, {
+          callbackUrl: 'https://example.com/h',
+          cachedResult: { result: 1 },
+        });
+        expect((await store.dueWebhooks(Date.now(), 10)).map((t) => t.id)).toEqual([task.id]);
+      });
+    });
+
+    section('stats', () => {
+      test('counts by target and state, and latencies of recently finished tasks, per owner', async () => {
+        await create(store, { owner: 'alice' });
+        const { task, token } = await createRunning(store, { owner: 'alice' });
+        await store.completeTask(task.id, { leaseToken: token, result: 1, at: task.createdAt + 40 });
+        await create(store, { owner: 'bob', target: { kind: 'model', name: 'bert', version: '2' } });
+        const alice = await store.taskStats({ owner: 'alice', since: 0 });
+        expect(alice.byTarget).toEqual([
+          { target: 'resnet@1', counts: { queued: 1, running: 0, succeeded: 1, failed: 0, cancelled: 0 } },
+        ]);
+        expect(alice.recent).toEqual([
+          { target: 'resnet@1', finished: 1, succeeded: 1, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
+        ]);
+        const all = await store.taskStats({ since: Date.now() + 60_000 });
+        expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
+        expect(all.recent).toEqual([]);
+      });
+    });
+
     section('lifecycle', () => {
       test('ping resolves on an open store', async () => {
         await expect(store.ping()).resolves.toBeUndefined();

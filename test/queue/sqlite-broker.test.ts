@@ -1,11 +1,55 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../src/core/job.js';
 import { isInferqError } from '../../src/errors/index.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
+
+const brokerModule = fileURLToPath(new URL('../../src/queue/sqlite/sqlite-broker.ts', import.meta.url));
+
+/**
+ * A separate OS process that drains `queue` in batches and prints the ids it acked. It starts
+ * leasing at `startAt`, so that processes spawned one after another lease at the same time.
+ */
+function drainInChildProcess(file: string, queue: string, startAt: number): Promise<string[]> {
+  const code = `
+    import { SqliteBroker } from ${JSON.stringify(brokerModule)};
+    const broker = SqliteBroker.open(${JSON.stringify(file)});
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, ${startAt} - Date.now())));
+    const ids = [];
+    for (;;) {
+      const jobs = await broker.lease(${JSON.stringify(queue)}, { max: 10, leaseMs: 60_000 });
+      if (jobs.length === 0) break;
+      for (const job of jobs) ids.push(job.id);
+      if ((await broker.ack(jobs)) !== jobs.length) throw new Error('ack lost a lease');
+      // A moment of "work" per batch, so the processes' claims interleave.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await broker.close();
+    process.stdout.write(JSON.stringify(ids));`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (status) => {
+      if (status === 0) resolve(JSON.parse(stdout) as string[]);
+      else reject(new Error(`child exited with ${status}: ${stderr}`));
+    });
+  });
+}
 
 const dirs: string[] = [];
 function tempFile(): string {
@@ -17,7 +61,10 @@ function tempFile(): string {
 runBrokerContract('SqliteBroker', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'inferq-broker-contract-'));
   const file = path.join(dir, 'queue.db');
-  const broker = SqliteBroker.open(file, { pollIntervalMs: 20, backoff: { baseMs: 50, maxMs: 200, jitter: 0 } });
+  const broker = SqliteBroker.open(file, {
+    pollIntervalMs: 20,
+    backoff: { baseMs: 50, maxMs: 200, jitter: 0 },
+  });
   return {
     broker,
     reopen: async () => SqliteBroker.open(file, { pollIntervalMs: 20 }),
@@ -65,6 +112,22 @@ describe('SqliteBroker (SQLite specifics)', () => {
     expect(w2).toMatchObject({ id: 'w2', payload: { keep: 'me' }, attempts: 1 });
   });
 
+  it('never gives one job to two processes leasing the same file at once', async () => {
+    const file = tempFile();
+    const broker = track(SqliteBroker.open(file));
+    const total = 3_000;
+    await broker.enqueueMany(
+      'shared',
+      Array.from({ length: total }, (_, i) => ({ payload: i })),
+    );
+    const startAt = Date.now() + 1_500;
+    const perProcess = await Promise.all([1, 2, 3].map(() => drainInChildProcess(file, 'shared', startAt)));
+    const all = perProcess.flat();
+    expect(all).toHaveLength(total);
+    expect(new Set(all).size).toBe(total);
+    expect(await broker.depth('shared')).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
+  });
+
   it('delivers a broadcast across two handles on one file, as two processes would', async () => {
     const file = tempFile();
     const a = track(SqliteBroker.open(file, { pollIntervalMs: 10 }));
@@ -102,7 +165,9 @@ describe('SqliteBroker (SQLite specifics)', () => {
     }
   });
 
-  it('wakes a long-polling lease on an in-process enqueue without waiting for a poll', { timeout: 10_000 }, async () => {
+  it('wakes a long-polling lease on an in-process enqueue without waiting for a poll', {
+    timeout: 10_000,
+  }, async () => {
     // With a poll interval far beyond the test timeout, only the in-process wake-up can deliver.
     const broker = track(SqliteBroker.open(tempFile(), { pollIntervalMs: 600_000 }));
     const pending = broker.lease('q', { max: 1, leaseMs: 60_000, waitMs: 600_000 });
@@ -134,7 +199,9 @@ describe('SqliteBroker (SQLite specifics)', () => {
   });
 
   it('uses its backoff policy when nack gives no delay', async () => {
-    const broker = track(SqliteBroker.open(tempFile(), { backoff: { baseMs: 600_000, maxMs: 600_000, jitter: 0 } }));
+    const broker = track(
+      SqliteBroker.open(tempFile(), { backoff: { baseMs: 600_000, maxMs: 600_000, jitter: 0 } }),
+    );
     await broker.enqueue('q', { payload: 1 });
     const [job] = await broker.lease('q', { max: 1, leaseMs: 60_000 });
     expect(await broker.nack(job!, { error: 'x' })).toBe('retried');

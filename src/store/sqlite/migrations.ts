@@ -76,4 +76,46 @@ export const taskStoreMigrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX result_cache_task ON result_cache (task_id);
   `,
+  `
+  -- Idempotency-Key → the request it created. The fingerprint (a hash of the body) tells a
+  -- retry of the same request from a reuse of the key for another one.
+  CREATE TABLE idempotency_keys (
+    owner       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (owner, key)
+  ) STRICT;
+  CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+  CREATE TABLE task_feedback (
+    seq      INTEGER PRIMARY KEY,
+    task_id  TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    feedback TEXT NOT NULL,
+    at       INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX task_feedback_task ON task_feedback (task_id, seq);
+
+  -- One row per task that has a callback URL, written with the task: the dispatcher reads due
+  -- deliveries off the partial index instead of scanning every finished task.
+  CREATE TABLE webhook_deliveries (
+    task_id  TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    state    TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE state = 'pending';
+
+  CREATE TABLE webhook_attempts (
+    seq         INTEGER PRIMARY KEY,
+    task_id     TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    status_code INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX webhook_attempts_task ON webhook_attempts (task_id, seq);
+  `,
 ];

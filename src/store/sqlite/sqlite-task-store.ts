@@ -15,12 +15,21 @@ import type {
   ClaimResult,
   CompleteRequest,
   FailRequest,
+  FeedbackEntry,
+  IdempotencyClaim,
+  IdempotencyRecord,
   Page,
   PageRequest,
   RetentionResult,
   TaskFilter,
+  TaskStats,
   TaskStore,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookOutcome,
 } from '../task-store.js';
+import { addFeedback, listFeedback } from './feedback.js';
+import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
 import {
   decodeCursor,
@@ -35,6 +44,13 @@ import {
   taskColumns,
   toJsonText,
 } from './task-rows.js';
+import { taskStats } from './task-stats.js';
+import {
+  dueWebhooks,
+  getWebhookDelivery,
+  insertPendingDelivery,
+  recordWebhookAttempt,
+} from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
@@ -111,6 +127,7 @@ export class SqliteTaskStore implements TaskStore {
             );
           }
           this.#timeline(row.id, { stage: 'created', at });
+          if (row.callback_url !== null) insertPendingDelivery(this.#db, row.id);
           if (result === undefined) this.#timeline(row.id, { stage: 'queued', at });
           else {
             insertResult.run(row.id, result);
@@ -357,7 +374,10 @@ export class SqliteTaskStore implements TaskStore {
     for (;;) {
       const n = deleteBatch.immediate();
       deletedTasks += n;
-      if (n < retentionBatchSize) return { deletedTasks };
+      if (n < retentionBatchSize) {
+        deleteIdempotencyKeysBefore(this.#db, before);
+        return { deletedTasks };
+      }
       // Millions of old rows must not freeze the event loop (the API shares it).
       await yieldToEventLoop();
     }
@@ -370,6 +390,42 @@ export class SqliteTaskStore implements TaskStore {
         return this.#sql('DELETE FROM tasks WHERE id = ?').run(id).changes > 0;
       })
       .immediate();
+  }
+
+  async claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim> {
+    return claimIdempotencyKey(this.#db, record);
+  }
+
+  async releaseIdempotencyKey(owner: string, key: string): Promise<void> {
+    releaseIdempotencyKey(this.#db, owner, key);
+  }
+
+  async addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean> {
+    return addFeedback(this.#db, taskId, entry);
+  }
+
+  async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
+    return listFeedback(this.#db, taskId);
+  }
+
+  async dueWebhooks(now: number, limit: number): Promise<Task[]> {
+    return dueWebhooks(this.#db, now, limit);
+  }
+
+  async recordWebhookAttempt(
+    taskId: string,
+    attempt: WebhookAttempt,
+    outcome: WebhookOutcome,
+  ): Promise<void> {
+    recordWebhookAttempt(this.#db, taskId, attempt, outcome);
+  }
+
+  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
+    return getWebhookDelivery(this.#db, taskId);
+  }
+
+  async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
+    return taskStats(this.#db, filter);
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,29 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { Config } from '../config/schema.js';
+import type { ModelCatalog } from '../core/model-catalog.js';
+import type { Broker } from '../queue/broker.js';
+import type { AuthStore } from '../store/auth-store.js';
+import type { TaskStore } from '../store/task-store.js';
+
+/** Milliseconds since the epoch; tests pass a fixed or stepped clock. */
+export type Clock = () => number;
+
+/** Everything the HTTP app needs, passed in: `buildApp` opens nothing and listens on nothing. */
+export interface AppDeps {
+  config: Config;
+  store: TaskStore;
+  broker: Broker;
+  blobs: BlobStore;
+  catalog: ModelCatalog;
+  auth: AuthStore;
+  /** Signs and verifies the tokens of `POST /v1/auth/token` (HS256). At least 32 bytes. */
+  jwtSecret: string | Buffer;
+  logger?: FastifyBaseLogger;
+  clock?: Clock;
+  /** Where `/metrics` reads from; a fresh registry per app when absent (never the global one). */
+  metricsRegistry?: Registry;
+  /** How often SSE streams and sync predict poll the store. Default 200 ms. */
+  pollIntervalMs?: number;
+}

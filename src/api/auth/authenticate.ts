@@ -1,0 +1,57 @@
+import type {} from '@fastify/jwt';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { apiKeyId } from '../../core/api-key.js';
+import { InferqError } from '../../errors/index.js';
+import type { AuthStore } from '../../store/auth-store.js';
+import type { Principal, TokenClaims } from './principal.js';
+
+/**
+ * Resolves `Authorization: Bearer <API key | token>` to a principal. Both kinds end in a key
+ * record lookup, so revoking a key also ends the tokens issued for it, at once.
+ */
+export async function authenticate(
+  app: FastifyInstance,
+  auth: AuthStore,
+  request: FastifyRequest,
+): Promise<Principal> {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') {
+    throw new InferqError('INFERQ_AUTH_REQUIRED', 'send Authorization: Bearer <API key or token>');
+  }
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (match === null) {
+    throw new InferqError(
+      'INFERQ_AUTH_INVALID',
+      'the Authorization header must be "Bearer <API key or token>"',
+    );
+  }
+  const credential = match[1]!;
+  if (apiKeyId(credential) !== undefined) {
+    const key = await auth.verifyApiKey(credential);
+    if (key === undefined) throw new InferqError('INFERQ_AUTH_INVALID', 'the API key is unknown or revoked');
+    return { tenant: key.tenant, keyId: key.id, admin: key.admin };
+  }
+  let claims: TokenClaims;
+  try {
+    claims = app.jwt.verify<TokenClaims>(credential);
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === 'FAST_JWT_EXPIRED') {
+      throw new InferqError(
+        'INFERQ_AUTH_EXPIRED',
+        'the token has expired; get a new one at POST /v1/auth/token',
+        {
+          cause,
+        },
+      );
+    }
+    throw new InferqError('INFERQ_AUTH_INVALID', 'the token is malformed or not signed by this server', {
+      cause,
+    });
+  }
+  const key = typeof claims.kid === 'string' ? await auth.getApiKey(claims.kid) : undefined;
+  if (key === undefined || key.revokedAt !== null || key.tenant !== claims.tenant) {
+    throw new InferqError('INFERQ_AUTH_INVALID', 'the API key this token was issued for is revoked');
+  }
+  return { tenant: key.tenant, keyId: key.id, admin: key.admin };
+}

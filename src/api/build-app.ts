@@ -1,0 +1,147 @@
+import fastifyJwt from '@fastify/jwt';
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { InferqError } from '../errors/index.js';
+import { type ApiContext, createApiContext } from './api-context.js';
+import type { AppDeps } from './app-deps.js';
+import { authenticate } from './auth/authenticate.js';
+import type { AuthLevel } from './auth/principal.js';
+import { handleError } from './error-handler.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { keyRoutes } from './routes/keys.js';
+import { modelRoutes } from './routes/models.js';
+import { statsRoutes } from './routes/stats.js';
+import { taskEventRoutes } from './routes/task-events.js';
+import { taskRoutes } from './routes/tasks.js';
+import { ErrorBody } from './schemas/common.js';
+
+/** One registered route and what it requires (the auth matrix test is generated from these). */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  auth: AuthLevel;
+}
+
+/** The Fastify instance with inferq's route table attached. */
+export type InferqApp = FastifyInstance & { inferqRoutes: readonly RouteInfo[] };
+
+/**
+ * Builds the HTTP app over the given collaborators. Never calls `listen` (the CLI does): tests
+ * drive it with `app.inject()`. Every route is authenticated unless its config says
+ * `auth: 'public'`; tenants only ever see their own tasks (404 for anyone else's).
+ */
+export async function buildApp(deps: AppDeps): Promise<InferqApp> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // Behind a proxy the client address matters for logs only; auth never trusts it.
+    trustProxy: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const ctx = createApiContext(deps, app.log);
+  const routes: RouteInfo[] = [];
+
+  app.addSchema(ErrorBody);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    handleError(
+      new InferqError('INFERQ_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
+      request,
+      reply,
+    ),
+  );
+  app.decorateRequest('principal', null);
+  app.addHook('onRoute', (route) => {
+    // Swagger UI's own routes are the documentation: readable without a key.
+    if (route.url.startsWith('/docs')) route.config = { ...route.config, auth: 'public' };
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD') continue;
+      routes.push({ method, url: route.url, auth: route.config?.auth ?? 'tenant' });
+    }
+  });
+
+  await app.register(fastifyJwt, { secret: deps.jwtSecret, sign: { algorithm: 'HS256' } });
+  await app.register(fastifyMultipart, {
+    // Each file streams into the blob store, which enforces the per-model limit; this cap only
+    // bounds what busboy will pass through at all.
+    limits: {
+      fileSize: deps.config.blobs.maxBytes + 1,
+      files: deps.config.api.maxTasksPerRequest,
+      fields: 100,
+      fieldSize: 1024 * 1024,
+      parts: deps.config.api.maxTasksPerRequest + 100,
+    },
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'inferq',
+        version: '1',
+        description:
+          'Durable asynchronous inference tasks. Errors: `{ error: { code, message, details? } }`.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'an API key (iq_…) or a token from /v1/auth/token',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+
+  app.addHook('onRequest', async (request) => {
+    const level = request.routeOptions.config?.auth ?? 'tenant';
+    if (level === 'public' || request.routeOptions.url === undefined) return;
+    const principal = await authenticate(app, deps.auth, request);
+    if (level === 'admin' && !principal.admin) {
+      throw new InferqError('INFERQ_FORBIDDEN', 'this route needs an admin API key', {
+        details: { needs: 'admin' },
+      });
+    }
+    request.principal = principal;
+    await enforceRateLimit(ctx, principal.tenant);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    ctx.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1_000);
+  });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(authRoutes(ctx), { prefix: '/v1' });
+  await app.register(taskRoutes(ctx), { prefix: '/v1' });
+  await app.register(taskEventRoutes(ctx), { prefix: '/v1' });
+  await app.register(modelRoutes(ctx), { prefix: '/v1' });
+  await app.register(statsRoutes(ctx), { prefix: '/v1' });
+  await app.register(keyRoutes(ctx), { prefix: '/v1' });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  await app.ready();
+  return Object.assign(app as unknown as FastifyInstance, { inferqRoutes: routes });
+}
+
+async function enforceRateLimit(ctx: ApiContext, tenantId: string): Promise<void> {
+  const tenant = await ctx.auth.getTenant(tenantId);
+  const perMinute = tenant?.rateLimitPerMinute ?? ctx.config.api.rateLimitPerMinute;
+  const waitMs = ctx.rateLimiter.take(tenantId, perMinute);
+  if (waitMs > 0) {
+    throw new InferqError(
+      'INFERQ_RATE_LIMITED',
+      `tenant ${tenantId} is limited to ${perMinute} requests a minute`,
+      {
+        details: { limitPerMinute: perMinute, retryAfterMs: waitMs },
+      },
+    );
+  }
+}

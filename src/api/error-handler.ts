@@ -1,0 +1,73 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { InferqError, isInferqError } from '../errors/index.js';
+
+/** Fastify and @fastify/multipart error codes that mean "the body itself is broken". */
+const malformedBodyCodes = new Set([
+  'FST_ERR_CTP_EMPTY_JSON_BODY',
+  'FST_ERR_CTP_INVALID_JSON_BODY',
+  'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
+  'FST_INVALID_MULTIPART_CONTENT_TYPE',
+  'FST_PROTO_VIOLATION',
+  'FST_PARTS_LIMIT',
+  'FST_FIELDS_LIMIT',
+]);
+
+/** Turns whatever a route threw into the one public error shape. */
+export function toInferqError(err: unknown): InferqError {
+  if (isInferqError(err)) return err;
+  const fastifyError = err as Partial<FastifyError> & { validation?: unknown[] };
+  if (Array.isArray(fastifyError.validation)) {
+    const first = fastifyError.validation[0] as
+      | { instancePath?: string; message?: string; params?: Record<string, unknown> }
+      | undefined;
+    const where = fastifyError.validationContext ?? 'body';
+    const missing = first?.params?.missingProperty;
+    const pointer = `${first?.instancePath ?? ''}${typeof missing === 'string' ? `/${missing}` : ''}`;
+    const property = first?.params?.additionalProperty;
+    const path = `${where}${pointer}${typeof property === 'string' ? `/${property}` : ''}`;
+    return new InferqError('INFERQ_VALIDATION_FAILED', `${path} ${first?.message ?? 'is invalid'}`, {
+      cause: err,
+      details: { path, location: where, problems: fastifyError.validation.slice(0, 10) },
+    });
+  }
+  const code = fastifyError.code ?? '';
+  if (malformedBodyCodes.has(code)) {
+    return new InferqError('INFERQ_BODY_MALFORMED', fastifyError.message ?? 'the body is malformed', {
+      cause: err,
+    });
+  }
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE') {
+    return new InferqError('INFERQ_INPUT_TOO_LARGE', 'the request body exceeds the server limit', {
+      cause: err,
+    });
+  }
+  if (code === 'FST_FILES_LIMIT') {
+    return new InferqError('INFERQ_TOO_MANY_INPUTS', 'the request has more files than allowed', {
+      cause: err,
+    });
+  }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new InferqError('INFERQ_MEDIA_TYPE_UNSUPPORTED', 'send application/json or multipart/form-data', {
+      cause: err,
+    });
+  }
+  return new InferqError('INFERQ_INTERNAL', 'an unexpected error happened; the server log has the details', {
+    cause: err,
+  });
+}
+
+/** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
+export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const error = toInferqError(err);
+  if (error.code === 'INFERQ_INTERNAL' || error.status >= 500) {
+    request.log.error({ err, reqId: request.id }, 'request failed');
+  }
+  if (error.code === 'INFERQ_RATE_LIMITED' || error.code === 'INFERQ_QUEUE_LIMIT_REACHED') {
+    const retryAfterMs = Number(error.details?.retryAfterMs ?? 1_000);
+    reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1_000))));
+  }
+  const body = error.toJSON();
+  // A validation error's problems can quote the input back; keep the public details short.
+  if (error.code === 'INFERQ_INTERNAL') delete body.error.details;
+  return reply.status(error.status).send(body);
+}

@@ -1,0 +1,112 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { CatalogEntry } from '../../core/model-catalog.js';
+import { isFinalState } from '../../core/task-state.js';
+import { InferqError } from '../../errors/index.js';
+import type { ApiContext } from '../api-context.js';
+import { PredictBody } from '../schemas/task.js';
+import { resolveTargets } from '../submit/resolve-targets.js';
+import { taskView } from '../task-view.js';
+import { submitFromRequest } from './tasks.js';
+
+async function modelView(ctx: ApiContext, entry: CatalogEntry): Promise<Record<string, unknown>> {
+  const ref = `${entry.name}@${entry.version}`;
+  const queue = await ctx.broker.depth(ref).catch(() => null);
+  const common = {
+    name: entry.name,
+    version: entry.version,
+    ref,
+    kind: entry.kind,
+    available: entry.available,
+    ...(entry.unavailableReason === undefined ? {} : { unavailableReason: entry.unavailableReason }),
+    description: entry.spec.description ?? null,
+    queue,
+  };
+  if (entry.kind === 'pipeline') return { ...common, steps: entry.spec.steps, output: entry.spec.output };
+  const spec = entry.spec;
+  return {
+    ...common,
+    runtime: spec.runtime,
+    input: { ...spec.input, maxBytes: spec.input.maxBytes ?? ctx.config.blobs.maxBytes },
+    params: spec.params ?? null,
+    output: spec.output ?? null,
+    batching: spec.batching ?? { maxBatchSize: 1, maxDelayMs: 0 },
+    instances: spec.instances ?? 1,
+    timeoutMs: spec.timeoutMs ?? null,
+    maxAttempts: spec.maxAttempts ?? null,
+  };
+}
+
+const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) });
+
+/** `/v1/models`: what can be run, with its limits and schemas; and the synchronous predict path. */
+export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/models', { schema: { summary: 'Models and pipelines', tags: ['models'] } }, async () => ({
+      items: await Promise.all(ctx.catalog.list().map((entry) => modelView(ctx, entry))),
+    }));
+
+    app.get(
+      '/models/:name',
+      {
+        schema: {
+          summary: 'One model or pipeline (`name` or `name@version`)',
+          tags: ['models'],
+          params: NameParams,
+        },
+      },
+      async (request) => modelView(ctx, resolveTargets(ctx.catalog, [request.params.name])[0]!),
+    );
+
+    app.post(
+      '/models/:name/predict',
+      {
+        schema: {
+          summary: 'Submit one input and wait for the result (up to timeoutMs)',
+          tags: ['models'],
+          params: NameParams,
+          querystring: Type.Object({ timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })) }),
+          consumes: ['application/json', 'multipart/form-data'],
+          body: { content: { 'application/json': { schema: PredictBody } } },
+        },
+      },
+      async (request) => {
+        const submitted = await submitFromRequest(ctx, request, [request.params.name]);
+        if (submitted.tasks.length !== 1) {
+          throw new InferqError('INFERQ_TOO_MANY_INPUTS', 'predict takes exactly one input', {
+            details: { inputs: submitted.tasks.length, limit: 1 },
+          });
+        }
+        const id = submitted.tasks[0]!.id;
+        const timeoutMs = Math.min(
+          request.query.timeoutMs ?? ctx.config.api.predictTimeoutMs,
+          ctx.config.api.predictTimeoutMs,
+        );
+        const deadline = ctx.clock() + timeoutMs;
+        // Short first polls catch fast models (and cache hits) quickly; later ones back off.
+        let delay = 2;
+        for (;;) {
+          const task = await ctx.store.getTask(id);
+          if (task !== undefined && isFinalState(task.state)) {
+            if (task.state === 'succeeded') return taskView(task, { withResult: true });
+            throw new InferqError('INFERQ_TASK_FAILED', `task ${id} ${task.state}`, {
+              details: { id, state: task.state, error: task.error },
+            });
+          }
+          if (ctx.clock() >= deadline) {
+            throw new InferqError(
+              'INFERQ_PREDICT_TIMEOUT',
+              `task ${id} did not finish within ${timeoutMs} ms; it keeps running`,
+              {
+                details: { taskId: id, timeoutMs },
+              },
+            );
+          }
+          await sleep(Math.min(delay, Math.max(1, deadline - ctx.clock())));
+          delay = Math.min(delay * 2, ctx.pollIntervalMs);
+        }
+      },
+    );
+  };
+}

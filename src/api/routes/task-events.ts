@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Task } from '../../core/task.js';
+import { isFinalState } from '../../core/task-state.js';
+import { InferqError } from '../../errors/index.js';
+import type { ApiContext } from '../api-context.js';
+import { IdParams } from '../schemas/common.js';
+import { taskView } from '../task-view.js';
+import { ownTask, principalOf } from './route-helpers.js';
+
+/** A comment line now and then keeps proxies from closing an idle stream. */
+const heartbeatMs = 15_000;
+
+/**
+ * Streams `state` events for a set of tasks until every one is final, then `end`. It polls the
+ * store: the store is the truth whichever worker or host changed a task, and a poll of a few
+ * indexed rows every `pollIntervalMs` is cheap next to holding a connection open.
+ */
+async function streamStates(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  load: () => Promise<Task[]>,
+): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  let closed = false;
+  request.raw.on('close', () => {
+    closed = true;
+  });
+  const seen = new Map<string, string>();
+  let lastWrite = ctx.clock();
+  try {
+    while (!closed) {
+      const tasks = await load();
+      for (const task of tasks) {
+        const signature = `${task.state}:${task.attempts}:${task.updatedAt}`;
+        if (seen.get(task.id) === signature) continue;
+        seen.set(task.id, signature);
+        res.write(
+          `event: state\nid: ${task.id}:${task.updatedAt}\ndata: ${JSON.stringify(taskView(task))}\n\n`,
+        );
+        lastWrite = ctx.clock();
+      }
+      if (tasks.every((t) => isFinalState(t.state))) {
+        res.write(`event: end\ndata: ${JSON.stringify({ tasks: tasks.length })}\n\n`);
+        break;
+      }
+      if (ctx.clock() - lastWrite >= heartbeatMs) {
+        res.write(': keep-alive\n\n');
+        lastWrite = ctx.clock();
+      }
+      await sleep(ctx.pollIntervalMs);
+    }
+  } catch (err) {
+    ctx.logger.warn({ err }, 'event stream failed');
+    res.write(
+      `event: error\ndata: ${JSON.stringify(new InferqError('INFERQ_INTERNAL', 'stream failed').toJSON())}\n\n`,
+    );
+  } finally {
+    res.end();
+  }
+}
+
+/** `/v1/tasks/{id}/events` and `/v1/requests/{id}/events`: Server-Sent Events of state changes. */
+export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/tasks/:id/events',
+      {
+        schema: {
+          summary: 'Server-Sent Events of one task, ending when it is final',
+          tags: ['tasks'],
+          params: IdParams,
+          produces: ['text/event-stream'],
+        },
+      },
+      async (request, reply) => {
+        const first = await ownTask(ctx, request, request.params.id);
+        let current: Task = first;
+        await streamStates(ctx, request, reply, async () => {
+          current = (await ctx.store.getTask(first.id)) ?? current;
+          return [current];
+        });
+      },
+    );
+
+    app.get(
+      '/requests/:id/events',
+      {
+        schema: {
+          summary: 'Server-Sent Events of every task of one request, ending when all are final',
+          tags: ['tasks'],
+          params: IdParams,
+          produces: ['text/event-stream'],
+        },
+      },
+      async (request, reply) => {
+        const owner = principalOf(request).tenant;
+        const load = async () => {
+          const tasks: Task[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await ctx.store.listTasks(
+              { owner, requestId: request.params.id },
+              { limit: 1_000, ...(cursor ? { cursor } : {}) },
+            );
+            tasks.push(...page.items);
+            cursor = page.nextCursor;
+          } while (cursor !== undefined);
+          return tasks.reverse();
+        };
+        if ((await load()).length === 0) {
+          throw new InferqError('INFERQ_REQUEST_NOT_FOUND', `no request ${request.params.id}`, {
+            details: { id: request.params.id },
+          });
+        }
+        await streamStates(ctx, request, reply, load);
+      },
+    );
+  };
+}

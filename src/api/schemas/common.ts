@@ -1,0 +1,18 @@
+import { Type } from '@sinclair/typebox';
+
+/** Every error body: `{ error: { code, message, details? } }` (see docs/errors.md). */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable code, documented in docs/errors.md' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorBody' },
+);
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+/** Responses are documented but not filtered: these objects pass extra members through. */
+export const Open = { additionalProperties: true } as const;

@@ -1,0 +1,114 @@
+import { Type } from '@sinclair/typebox';
+import { taskStates } from '../../core/task-state.js';
+import { Open } from './common.js';
+
+export const TaskStateSchema = Type.Union(taskStates.map((s) => Type.Literal(s)));
+
+/** A task as the API shows it; times are milliseconds since the epoch. */
+export const TaskView = Type.Object(
+  {
+    id: Type.String(),
+    requestId: Type.String(),
+    target: Type.String({ description: '`name@version`' }),
+    targetKind: Type.Union([Type.Literal('model'), Type.Literal('pipeline')]),
+    state: TaskStateSchema,
+    priority: Type.Integer(),
+    attempts: Type.Integer(),
+    maxAttempts: Type.Integer(),
+    input: Type.Object({ sha256: Type.String(), size: Type.Integer(), mediaType: Type.String() }),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    cached: Type.Boolean({ description: 'the result came from the result cache' }),
+    error: Type.Union([Type.Null(), Type.Object({ code: Type.String(), message: Type.String() }, Open)]),
+    callbackUrl: Type.Union([Type.Null(), Type.String()]),
+    createdAt: Type.Number(),
+    updatedAt: Type.Number(),
+    finishedAt: Type.Union([Type.Null(), Type.Number()]),
+    result: Type.Optional(Type.Unknown()),
+    timeline: Type.Optional(Type.Array(Type.Object({ stage: Type.String(), at: Type.Number() }, Open))),
+    webhook: Type.Optional(Type.Unknown({ description: 'delivery state and attempts of callbackUrl' })),
+  },
+  { $id: 'Task', ...Open },
+);
+
+const Priority = Type.Integer({ minimum: -1000, maximum: 1000, default: 0 });
+
+/** One JSON input: exactly one of `text`, base64 `data` or structured `json`. */
+const JsonInput = Type.Union([
+  Type.Object(
+    { text: Type.String(), name: Type.Optional(Type.String({ maxLength: 255 })) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      data: Type.String({ contentEncoding: 'base64', description: 'bytes, base64' }),
+      name: Type.Optional(Type.String({ maxLength: 255 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { json: Type.Unknown(), name: Type.Optional(Type.String({ maxLength: 255 })) },
+    { additionalProperties: false },
+  ),
+]);
+
+const submitFields = {
+  params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  priority: Type.Optional(Priority),
+  callbackUrl: Type.Optional(Type.String({ maxLength: 2048 })),
+  text: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })])),
+  data: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })])),
+  inputs: Type.Optional(Type.Array(JsonInput, { minItems: 1 })),
+};
+
+/** JSON body of `POST /v1/tasks` (multipart carries the same fields as form fields). */
+export const SubmitTasksBody = Type.Object(
+  {
+    target: Type.Optional(Type.String({ minLength: 1, description: '`name` or `name@version`' })),
+    targets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 100 })),
+    ...submitFields,
+  },
+  { additionalProperties: false },
+);
+
+/** JSON body of `POST /v1/models/{name}/predict`: one input, the model from the path. */
+export const PredictBody = Type.Object(submitFields, { additionalProperties: false });
+
+export const SubmitResponse = Type.Object(
+  {
+    requestId: Type.String(),
+    replayed: Type.Boolean({ description: 'true when an Idempotency-Key matched an earlier request' }),
+    tasks: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          target: Type.String(),
+          state: TaskStateSchema,
+          cached: Type.Boolean(),
+          inputSha256: Type.String(),
+          inputName: Type.Union([Type.Null(), Type.String()]),
+        },
+        Open,
+      ),
+    ),
+  },
+  Open,
+);
+
+export const ListTasksQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Union([TaskStateSchema, Type.Array(TaskStateSchema)])),
+    target: Type.Optional(Type.String()),
+    requestId: Type.Optional(Type.String()),
+    inputSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+    createdFrom: Type.Optional(Type.Integer({ minimum: 0 })),
+    createdTo: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FeedbackBody = Type.Object(
+  { feedback: Type.Unknown({ description: 'anything JSON: the label or candidate the user chose…' }) },
+  { additionalProperties: false },
+);

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { AuthStore } from '../store/auth-store.js';
+import { SqliteAuthStore } from '../store/sqlite/sqlite-auth-store.js';
+
+/** The auth store of a deployment: `<dataDir>/auth.db`. */
+export function openAuthStore(config: Config): AuthStore {
+  return SqliteAuthStore.open(path.join(config.dataDir, 'auth.db'));
+}
+
+/**
+ * The token signing secret: generated on first start and kept in `<dataDir>/jwt-secret`
+ * (mode 0600), so tokens survive restarts. Hosts sharing a deployment must share this file.
+ */
+export function loadOrCreateJwtSecret(config: Config): string {
+  const file = path.join(config.dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/** On a store with no keys at all, creates the first admin key (tenant `default`) and returns it. */
+export async function createFirstAdminKey(auth: AuthStore): Promise<string | undefined> {
+  if ((await auth.listApiKeys()).length > 0) return undefined;
+  return (await auth.createApiKey({ tenant: 'default', admin: true, name: 'first admin key' })).key;
+}

@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { InferqError } from '../../errors/index.js';
+import { decodeImage } from '../image/decode-image.js';
+import type { ResolvedModel } from '../model-repository.js';
+import { numberSetting } from '../model-settings.js';
+import { asItemError, type OnnxProcessor, type OnnxSession } from '../onnx-processor.js';
+import type { PredictResult, RawImage } from '../runtime.js';
+import { ctcCharacters, ctcGreedyDecode, type RecognizedText } from './ctc-decode.js';
+import { lineTensor, recBatchWidth } from './line-preprocess.js';
+
+/**
+ * PP-OCRv4 text recognition (SVTR + CTC) over text-line crops.
+ *
+ * Each line is padded to its own width (`ceil(48 × w / h)`, at least `minWidth` = 320),
+ * rounded up to a multiple of `widthStep`, and lines of equal padded width share a session
+ * run, `batchSize` at a time. PaddleOCR instead pads each group of 6 lines (sorted by
+ * aspect ratio) to the group's widest, which makes a line's text depend on its batch-mates:
+ * the same crop read "Hello World 2026" or "HelloWorld 2026" depending on the other lines of
+ * the page. Under dynamic batching the batch-mates are whoever else was queued, so a line is
+ * padded by itself alone: the same crop always reads the same, exactly as PaddleOCR reads it
+ * with `rec_batch_num: 1`. Short lines (most words and numbers) all pad to 320 and still
+ * batch together; `widthStep: 32` trades a little of that exactness for bigger batches.
+ */
+export async function createProcessor(model: ResolvedModel): Promise<OnnxProcessor> {
+  const dictionaryPath = model.artifactPaths.dictionary;
+  if (dictionaryPath === undefined) {
+    throw new InferqError(
+      'INFERQ_MODEL_SPEC_INVALID',
+      `${model.specPath}: key "artifacts.dictionary" is required by builtin:ocr-rec`,
+      {
+        details: { file: model.specPath, key: 'artifacts.dictionary' },
+      },
+    );
+  }
+  const useSpaceChar = model.spec.options?.useSpaceChar !== false;
+  const characters = ctcCharacters(await readFile(dictionaryPath, 'utf8'), useSpaceChar);
+  const height = numberSetting(model, 'imageHeight', 48, { min: 8, integer: true });
+  const minWidth = numberSetting(model, 'minWidth', 320, { min: 8, integer: true });
+  const batchSize = numberSetting(model, 'batchSize', 6, { min: 1, integer: true });
+  const widthStep = numberSetting(model, 'widthStep', 1, { min: 1, integer: true });
+  const maxPixels = model.spec.input.maxPixels;
+  const paddedWidth = (image: RawImage) =>
+    Math.ceil(recBatchWidth([image], height, minWidth) / widthStep) * widthStep;
+
+  return {
+    async predict(batch, _params, session) {
+      const results: PredictResult[] = new Array(batch.length);
+      const groups = new Map<number, { index: number; image: RawImage }[]>();
+      for (const [index, input] of batch.entries()) {
+        try {
+          const image = await decodeImage(input, maxPixels);
+          const width = paddedWidth(image);
+          groups.set(width, [...(groups.get(width) ?? []), { index, image }]);
+        } catch (err) {
+          results[index] = { ok: false, error: asItemError(err) };
+        }
+      }
+      for (const [width, lines] of groups) {
+        for (let start = 0; start < lines.length; start += batchSize) {
+          const group = lines.slice(start, start + batchSize);
+          const images = group.map((l) => l.image);
+          const texts = await recognize(images, width, session, height, characters);
+          for (const [k, line] of group.entries()) results[line.index] = { ok: true, output: texts[k]! };
+        }
+      }
+      return results;
+    },
+  };
+}
+
+async function recognize(
+  images: RawImage[],
+  width: number,
+  session: OnnxSession,
+  height: number,
+  characters: readonly string[],
+): Promise<RecognizedText[]> {
+  const data = lineTensor(images, height, width);
+  const outputs = await session.run({
+    [session.inputNames[0]!]: { type: 'float32', data, dims: [images.length, 3, height, width] },
+  });
+  // Output is [n, steps, classes]: per time step, a softmax over blank + characters.
+  const probs = outputs[session.outputNames[0]!]!;
+  const [, steps = 0, classes = 0] = probs.dims;
+  if (classes !== characters.length) {
+    throw new InferqError(
+      'INFERQ_MODEL_LOAD_FAILED',
+      `the recogniser has ${classes} classes but the dictionary gives ${characters.length} (blank + lines${characters.at(-1) === ' ' ? ' + space' : ''})`,
+    );
+  }
+  const all = probs.data as Float32Array;
+  return images.map((_, n) =>
+    ctcGreedyDecode(all.subarray(n * steps * classes, (n + 1) * steps * classes), steps, classes, characters),
+  );
+}

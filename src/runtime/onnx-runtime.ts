@@ -1,0 +1,168 @@
+// sharp must be loaded by the main thread before worker threads that use it start: on
+// glibc Linux its shared libraries must outlive every thread (sharp's documentation).
+import 'sharp';
+import { availableParallelism } from 'node:os';
+import { InferqError } from '../errors/index.js';
+import type { ResolvedModel } from './model-repository.js';
+import type { SessionThreadInit } from './onnx-messages.js';
+import type {
+  ModelInput,
+  PredictOptions,
+  PredictParams,
+  PredictResult,
+  Runtime,
+  RuntimeOptions,
+} from './runtime.js';
+import { SessionThread } from './session-thread.js';
+import { cancelled, isStopError, stopSignals } from './stop-signals.js';
+
+/**
+ * Runs an ONNX model in `instances` worker threads (default 1), one session each, with
+ * `threads` intra-op threads per session (default 1; `RuntimeOptions.threads` overrides).
+ * Each thread takes one batch at a time; further batches wait here, in order, for a free
+ * thread (so `timeoutMs` measures a batch's own run, not its wait). The main event loop only
+ * posts messages: decoding, pre/post-processing and `session.run` all happen in the thread.
+ *
+ * `timeoutMs` from model.yaml bounds each batch, and an `AbortSignal` can end it early: the
+ * caller is answered at once (`INFERQ_WORK_TIMEOUT` / `INFERQ_CANCELLED`) and a fresh thread
+ * takes the slot. A running `session.run` cannot be interrupted (nor its thread safely
+ * terminated), so the old thread finishes that run in the background, its result is
+ * dropped, and it exits: until then the host does that work twice.
+ *
+ * `unload()` drains: batches already sent complete before the threads exit.
+ */
+export class OnnxRuntime implements Runtime {
+  private threads: SessionThread[] = [];
+  private busy: boolean[] = [];
+  /** Batches waiting for a free thread, first come first served. */
+  private waiting: { take: (slot: number) => void; refuse: (err: Error) => void }[] = [];
+  /** Threads replaced after a timeout or abort, still finishing their last run. */
+  private readonly retiring = new Set<Promise<void>>();
+  private loaded = false;
+
+  constructor(
+    readonly model: ResolvedModel,
+    private readonly options: RuntimeOptions = {},
+  ) {}
+
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    const count = this.model.spec.instances ?? 1;
+    const threads = Array.from({ length: count }, () => new SessionThread(this.init()));
+    try {
+      await Promise.all(threads.map((t) => t.ready));
+    } catch (err) {
+      await Promise.all(threads.map((t) => t.retire()));
+      throw err instanceof InferqError
+        ? err
+        : new InferqError('INFERQ_MODEL_LOAD_FAILED', `${this.model.ref}: ${(err as Error).message}`, {
+            cause: err,
+          });
+    }
+    this.threads = threads;
+    this.busy = threads.map(() => false);
+    this.loaded = true;
+  }
+
+  async predict(
+    batch: readonly ModelInput[],
+    params: PredictParams = {},
+    options: PredictOptions = {},
+  ): Promise<PredictResult[]> {
+    if (!this.loaded) {
+      throw new InferqError('INFERQ_MODEL_NOT_LOADED', `${this.model.ref} is not loaded`);
+    }
+    if (batch.length === 0) return [];
+    if (options.signal?.aborted) throw cancelled(this.model.ref);
+    const slot = await this.acquire(options.signal);
+    try {
+      let thread = this.threads[slot];
+      if (thread === undefined)
+        throw new InferqError('INFERQ_MODEL_NOT_LOADED', `${this.model.ref} was unloaded`);
+      if (!thread.alive) thread = this.replace(slot);
+      await thread.ready;
+      const call = thread.predict(batch, params, options.keepInputs);
+      // If the timeout or the abort wins the race, the call rejects later on its own.
+      call.catch(() => {});
+      const { promise: stopped, cancel } = stopSignals(
+        this.model.ref,
+        this.model.spec.timeoutMs,
+        options.signal,
+      );
+      try {
+        return await Promise.race([call, stopped]);
+      } catch (err) {
+        if (isStopError(err) && this.threads[slot] === thread) this.replace(slot);
+        throw err;
+      } finally {
+        cancel();
+      }
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  async unload(): Promise<void> {
+    this.loaded = false;
+    const threads = this.threads;
+    this.threads = [];
+    this.busy = [];
+    const notLoaded = new InferqError('INFERQ_MODEL_NOT_LOADED', `${this.model.ref} was unloaded`);
+    for (const waiter of this.waiting.splice(0)) waiter.refuse(notLoaded);
+    await Promise.all([...threads.map((t) => t.retire()), ...this.retiring]);
+  }
+
+  private init(): SessionThreadInit {
+    const threads = this.options.threads ?? this.model.spec.threads ?? 1;
+    return {
+      model: this.model,
+      executionProviders: [...(this.options.executionProviders ?? ['cpu'])],
+      intraOpNumThreads: Math.min(threads, availableParallelism()),
+    };
+  }
+
+  /** A free thread's slot, marked busy; waits (abortably) when all are busy. */
+  private acquire(signal: AbortSignal | undefined): Promise<number> {
+    const free = this.busy.indexOf(false);
+    if (free !== -1) {
+      this.busy[free] = true;
+      return Promise.resolve(free);
+    }
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting = this.waiting.filter((w) => w !== waiter);
+        reject(cancelled(this.model.ref));
+      };
+      const waiter = {
+        take: (slot: number) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(slot);
+        },
+        refuse: (err: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** Hands the slot to the next waiting batch, or frees it. */
+  private release(slot: number): void {
+    if (slot >= this.busy.length) return; // unloaded meanwhile
+    const next = this.waiting.shift();
+    if (next) next.take(slot);
+    else this.busy[slot] = false;
+  }
+
+  /** Puts a fresh thread in `slot`; the old one (busy or dead) is retired. */
+  private replace(slot: number): SessionThread {
+    const old = this.threads[slot]!;
+    const fresh = new SessionThread(this.init());
+    this.threads[slot] = fresh;
+    const exited = old.retire().finally(() => this.retiring.delete(exited));
+    this.retiring.add(exited);
+    return fresh;
+  }
+}

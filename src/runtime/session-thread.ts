@@ -1,0 +1,145 @@
+import { Worker } from 'node:worker_threads';
+import { InferqError } from '../errors/index.js';
+import {
+  deserializeError,
+  deserializeResults,
+  type PredictRequest,
+  prepareTransfer,
+  type SessionThreadInit,
+  type ThreadMessage,
+} from './onnx-messages.js';
+import type { ModelInput, PredictParams, PredictResult } from './runtime.js';
+
+// From `dist/` the entry is plain JS. Under vitest or tsx this module is a `.ts` file, and the
+// thread needs tsx to read TypeScript: see onnx-thread-from-ts.mjs.
+const fromSources = import.meta.url.endsWith('.ts');
+const entry = new URL(fromSources ? './onnx-thread-from-ts.mjs' : './onnx-thread.js', import.meta.url);
+
+interface Pending {
+  resolve: (results: PredictResult[]) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Main-thread handle of one onnx session thread: starts it, sends batches (their buffers
+ * transferred, not copied), matches answers to requests. If the thread dies, every pending
+ * call is rejected and the handle is dead; the owner starts a new one.
+ *
+ * A thread is never terminated while it is inside onnxruntime (loading a session or running
+ * one): `Worker.terminate()` at that moment makes the native binding throw into a torn-down
+ * environment and aborts the whole process ("terminate called after throwing an instance of
+ * 'Napi::Error'"). {@link retire} therefore stops new work at once and terminates the thread
+ * when its last batch has come back.
+ */
+export class SessionThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private dead: Error | undefined;
+  private loading = true;
+  private retiring = false;
+  private readonly exited: Promise<void>;
+  /** Settles when the session and processor are loaded (rejects if they cannot be). */
+  readonly ready: Promise<void>;
+
+  constructor(init: SessionThreadInit) {
+    this.worker = new Worker(entry, { workerData: init, name: `inferq-onnx:${init.model.ref}` });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.worker.on('message', (message: ThreadMessage) => {
+        if (message.type === 'ready' || message.type === 'load-failed') {
+          this.loading = false;
+          if (message.type === 'ready') resolve();
+          else {
+            this.dead ??= deserializeError(message.error);
+            reject(this.dead);
+          }
+          this.terminateIfIdle();
+        } else {
+          this.settle(message);
+        }
+      });
+      const fail = (err: Error) => {
+        // After retire() the reason stays "stopped", not the exit that follows it.
+        this.dead ??= err;
+        reject(this.dead);
+        for (const p of this.pending.values()) p.reject(this.dead);
+        this.pending.clear();
+      };
+      this.worker.on('error', (cause) =>
+        fail(
+          new InferqError(
+            'INFERQ_WORK_FAILED',
+            `onnx thread of ${init.model.ref} crashed: ${cause.message}`,
+            {
+              cause,
+            },
+          ),
+        ),
+      );
+      this.worker.on('exit', (code) =>
+        fail(new InferqError('INFERQ_WORK_FAILED', `onnx thread of ${init.model.ref} exited (code ${code})`)),
+      );
+    });
+    // A load failure is reported through `ready`; this keeps it from also being "unhandled".
+    this.ready.catch(() => {});
+  }
+
+  /** Batches sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** False once the thread crashed, failed to load, or was retired: it takes no more work. */
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  predict(batch: readonly ModelInput[], params: PredictParams, keepInputs = false): Promise<PredictResult[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    const prepared = prepareTransfer(batch, keepInputs);
+    const request: PredictRequest = { type: 'predict', id, batch: prepared.batch, params };
+    return new Promise<PredictResult[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        this.worker.postMessage(request, prepared.transfer);
+      } catch (cause) {
+        // Params or a value that structured cloning refuses (a function, a class instance…).
+        this.pending.delete(id);
+        reject(
+          new InferqError(
+            'INFERQ_VALIDATION_FAILED',
+            `cannot send the batch to the onnx thread: ${(cause as Error).message}`,
+            { cause },
+          ),
+        );
+      }
+    });
+  }
+
+  /**
+   * Takes no more work and ends the thread as soon as it is idle (at once if it is). Batches
+   * already sent still complete; resolves when the thread has exited.
+   */
+  retire(): Promise<void> {
+    this.dead ??= new InferqError('INFERQ_MODEL_NOT_LOADED', 'the onnx thread was stopped');
+    this.retiring = true;
+    this.terminateIfIdle();
+    return this.exited;
+  }
+
+  private terminateIfIdle(): void {
+    if ((this.retiring || this.dead) && !this.loading && this.pending.size === 0)
+      void this.worker.terminate();
+  }
+
+  private settle(message: Extract<ThreadMessage, { type: 'results' | 'failed' }>): void {
+    const pending = this.pending.get(message.id);
+    if (!pending) return;
+    this.pending.delete(message.id);
+    if (message.type === 'results') pending.resolve(deserializeResults(message.results));
+    else pending.reject(deserializeError(message.error));
+    this.terminateIfIdle();
+  }
+}

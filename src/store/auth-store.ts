@@ -1,0 +1,64 @@
+/** A tenant: the owner of tasks. Limits left null use the server's defaults. */
+export interface Tenant {
+  id: string;
+  createdAt: number;
+  /** Signs this tenant's webhooks (HMAC-SHA256). */
+  webhookSecret: string;
+  rateLimitPerMinute: number | null;
+  maxQueuedTasks: number | null;
+}
+
+/** An API key as stored: never the key itself, only its hash (which is not exposed here). */
+export interface ApiKeyRecord {
+  id: string;
+  tenant: string;
+  admin: boolean;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface CreateApiKeyRequest {
+  tenant: string;
+  admin?: boolean;
+  name?: string;
+  at?: number;
+}
+
+export interface CreatedApiKey {
+  /** The full key: returned once, at creation, and never again. */
+  key: string;
+  record: ApiKeyRecord;
+}
+
+export interface TenantLimits {
+  rateLimitPerMinute?: number | null;
+  maxQueuedTasks?: number | null;
+}
+
+/**
+ * Tenants and their API keys. Keys are stored hashed; `verifyApiKey` is the only way to go
+ * from a presented key to its record, and it answers undefined for unknown and revoked keys alike.
+ */
+export interface AuthStore {
+  readonly kind: string;
+
+  /** Creates the tenant if missing (with a fresh webhook secret) and returns it. */
+  ensureTenant(id: string, at?: number): Promise<Tenant>;
+  getTenant(id: string): Promise<Tenant | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  /** Sets per-tenant limits (null: back to the server default). Undefined when no such tenant. */
+  setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined>;
+
+  /** Creates a key (and the tenant if missing). */
+  createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey>;
+  /** The record of a live key, or undefined (unknown, malformed or revoked). */
+  verifyApiKey(key: string): Promise<ApiKeyRecord | undefined>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Newest first; revoked keys included (they show `revokedAt`). */
+  listApiKeys(filter?: { tenant?: string }): Promise<ApiKeyRecord[]>;
+  /** False when no live key has this id. */
+  revokeApiKey(id: string, at?: number): Promise<boolean>;
+
+  close(): Promise<void>;
+}

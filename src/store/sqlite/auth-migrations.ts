@@ -1,0 +1,27 @@
+/**
+ * Schema of the SQLite auth store, one script per version (index + 1), append only. It lives in
+ * its own file (`auth.db`): `openSqlite` versions a file by `user_version`, which one schema
+ * owns. Credentials in their own file can also be backed up and permissioned apart from tasks.
+ */
+export const authStoreMigrations: readonly string[] = [
+  `
+  CREATE TABLE auth_tenants (
+    id                     TEXT PRIMARY KEY,
+    created_at             INTEGER NOT NULL,
+    webhook_secret         TEXT NOT NULL,
+    rate_limit_per_minute  INTEGER,
+    max_queued_tasks       INTEGER
+  ) STRICT;
+
+  CREATE TABLE auth_api_keys (
+    id          TEXT PRIMARY KEY,
+    tenant      TEXT NOT NULL REFERENCES auth_tenants (id),
+    key_hash    TEXT NOT NULL,
+    admin       INTEGER NOT NULL,
+    name        TEXT,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+  ) STRICT;
+  CREATE INDEX auth_api_keys_tenant ON auth_api_keys (tenant, created_at);
+  `,
+];

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync } from 'node:fs';
+import { apiKeyId, apiKeyMatches, newApiKey } from '../../core/api-key.js';
+import { InferqError } from '../../errors/index.js';
+import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import type {
+  ApiKeyRecord,
+  AuthStore,
+  CreateApiKeyRequest,
+  CreatedApiKey,
+  Tenant,
+  TenantLimits,
+} from '../auth-store.js';
+import { authStoreMigrations } from './auth-migrations.js';
+
+interface TenantRow {
+  id: string;
+  created_at: number;
+  webhook_secret: string;
+  rate_limit_per_minute: number | null;
+  max_queued_tasks: number | null;
+}
+
+interface KeyRow {
+  id: string;
+  tenant: string;
+  key_hash: string;
+  admin: number;
+  name: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const tenantIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Tenant ids appear in logs, metrics labels and URLs: keep them plain. */
+export function isValidTenantId(id: string): boolean {
+  return tenantIdPattern.test(id);
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    webhookSecret: row.webhook_secret,
+    rateLimitPerMinute: row.rate_limit_per_minute,
+    maxQueuedTasks: row.max_queued_tasks,
+  };
+}
+
+function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    admin: row.admin === 1,
+    name: row.name,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Tenants and hashed API keys in one SQLite file (mode 0600: it holds webhook secrets). */
+export class SqliteAuthStore implements AuthStore {
+  readonly kind = 'sqlite';
+  readonly #db: SqliteDatabase;
+
+  private constructor(db: SqliteDatabase) {
+    this.#db = db;
+  }
+
+  static open(file: string): SqliteAuthStore {
+    const db = openSqlite(file, { purpose: 'auth store', migrations: authStoreMigrations });
+    if (file !== ':memory:') chmodSync(file, 0o600);
+    return new SqliteAuthStore(db);
+  }
+
+  async ensureTenant(id: string, at: number = Date.now()): Promise<Tenant> {
+    if (!isValidTenantId(id)) {
+      throw new InferqError(
+        'INFERQ_VALIDATION_FAILED',
+        `tenant id "${id}" must be 1-64 letters, digits, . _ - (starting with a letter or digit)`,
+        { details: { tenant: id } },
+      );
+    }
+    this.#db
+      .prepare(
+        `INSERT INTO auth_tenants (id, created_at, webhook_secret) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO NOTHING`,
+      )
+      .run(id, at, randomBytes(32).toString('base64url'));
+    return (await this.getTenant(id))!;
+  }
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    const row = this.#db.prepare('SELECT * FROM auth_tenants WHERE id = ?').get(id) as TenantRow | undefined;
+    return row === undefined ? undefined : toTenant(row);
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    return (this.#db.prepare('SELECT * FROM auth_tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
+  }
+
+  async setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined> {
+    const current = await this.getTenant(id);
+    if (current === undefined) return undefined;
+    this.#db
+      .prepare('UPDATE auth_tenants SET rate_limit_per_minute = ?, max_queued_tasks = ? WHERE id = ?')
+      .run(
+        limits.rateLimitPerMinute === undefined ? current.rateLimitPerMinute : limits.rateLimitPerMinute,
+        limits.maxQueuedTasks === undefined ? current.maxQueuedTasks : limits.maxQueuedTasks,
+        id,
+      );
+    return this.getTenant(id);
+  }
+
+  async createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey> {
+    const at = request.at ?? Date.now();
+    await this.ensureTenant(request.tenant, at);
+    const { id, key, hash } = newApiKey();
+    this.#db
+      .prepare(
+        `INSERT INTO auth_api_keys (id, tenant, key_hash, admin, name, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(id, request.tenant, hash, request.admin === true ? 1 : 0, request.name ?? null, at);
+    return { key, record: (await this.getApiKey(id))! };
+  }
+
+  async verifyApiKey(key: string): Promise<ApiKeyRecord | undefined> {
+    const id = apiKeyId(key);
+    if (id === undefined) return undefined;
+    const row = this.#db.prepare('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
+    if (row === undefined || row.revoked_at !== null || !apiKeyMatches(key, row.key_hash)) return undefined;
+    return toKey(row);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
+    return row === undefined ? undefined : toKey(row);
+  }
+
+  async listApiKeys(filter: { tenant?: string } = {}): Promise<ApiKeyRecord[]> {
+    const rows = (
+      filter.tenant === undefined
+        ? this.#db.prepare('SELECT * FROM auth_api_keys ORDER BY created_at DESC, id DESC').all()
+        : this.#db
+            .prepare('SELECT * FROM auth_api_keys WHERE tenant = ? ORDER BY created_at DESC, id DESC')
+            .all(filter.tenant)
+    ) as KeyRow[];
+    return rows.map(toKey);
+  }
+
+  async revokeApiKey(id: string, at: number = Date.now()): Promise<boolean> {
+    return (
+      this.#db
+        .prepare('UPDATE auth_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+        .run(at, id).changes > 0
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

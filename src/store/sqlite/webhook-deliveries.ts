@@ -1,0 +1,76 @@
+import type { Task } from '../../core/task.js';
+import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import type { WebhookAttempt, WebhookDelivery, WebhookDeliveryState, WebhookOutcome } from '../task-store.js';
+import { rowToTask, type TaskRow, taskColumns } from './task-rows.js';
+
+/** Called inside createTasks' transaction for each task with a callback URL. */
+export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void {
+  db.prepare(
+    `INSERT INTO webhook_deliveries (task_id, state, attempts, next_at) VALUES (?, 'pending', 0, 0)`,
+  ).run(taskId);
+}
+
+/**
+ * Due deliveries come off the partial `pending` index; those whose task is still running are
+ * skipped by the join (they are few: at most the tasks in flight with a callback).
+ */
+export function dueWebhooks(db: SqliteDatabase, now: number, limit: number): Task[] {
+  const rows = db
+    .prepare(
+      `SELECT ${taskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+       FROM webhook_deliveries w
+       JOIN tasks t ON t.id = w.task_id
+       LEFT JOIN task_results r ON r.task_id = t.id
+       WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL
+       ORDER BY w.next_at, t.finished_at LIMIT ?`,
+    )
+    .all(now, limit) as TaskRow[];
+  return rows.map(rowToTask);
+}
+
+export function recordWebhookAttempt(
+  db: SqliteDatabase,
+  taskId: string,
+  attempt: WebhookAttempt,
+  outcome: WebhookOutcome,
+): void {
+  db.transaction(() => {
+    db.prepare(
+      `INSERT INTO webhook_attempts (task_id, attempt, at, status_code, error, duration_ms)
+       SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)`,
+    ).run(taskId, attempt.attempt, attempt.at, attempt.statusCode, attempt.error, attempt.durationMs, taskId);
+    db.prepare(
+      `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_at = ? WHERE task_id = ?`,
+    ).run(outcome.state, outcome.state === 'pending' ? outcome.nextAt : 0, taskId);
+  }).immediate();
+}
+
+export function getWebhookDelivery(db: SqliteDatabase, taskId: string): WebhookDelivery | undefined {
+  const delivery = db
+    .prepare('SELECT state, next_at FROM webhook_deliveries WHERE task_id = ?')
+    .get(taskId) as { state: WebhookDeliveryState; next_at: number } | undefined;
+  if (delivery === undefined) return undefined;
+  const rows = db
+    .prepare(
+      `SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts
+       WHERE task_id = ? ORDER BY seq`,
+    )
+    .all(taskId) as {
+    attempt: number;
+    at: number;
+    status_code: number | null;
+    error: string | null;
+    duration_ms: number;
+  }[];
+  return {
+    state: delivery.state,
+    nextAt: delivery.state === 'pending' ? delivery.next_at : null,
+    attempts: rows.map((row) => ({
+      attempt: row.attempt,
+      at: row.at,
+      statusCode: row.status_code,
+      error: row.error,
+      durationMs: row.duration_ms,
+    })),
+  };
+}

@@ -1,0 +1,63 @@
+import type { LeasedJob } from '../core/job.js';
+import type { Broker } from '../queue/broker.js';
+
+export interface CollectBatchOptions {
+  max: number;
+  leaseMs: number;
+  /** How long to wait for more jobs after the first one arrived (the batching window). */
+  maxDelayMs: number;
+  /** Long-poll wait for the first job. */
+  idleWaitMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Dynamic batching: wait for a first job, then keep leasing until the batch is full or
+ * `maxDelayMs` has passed since the first job arrived. The window trades a few milliseconds
+ * of latency for larger batches when the queue is busy; with an idle queue a lone job waits at
+ * most `maxDelayMs`. Every job in the batch is leased the moment it joins, so none can be
+ * taken by another worker while the window is open.
+ */
+export async function collectBatch(
+  broker: Broker,
+  queue: string,
+  options: CollectBatchOptions,
+): Promise<LeasedJob[]> {
+  const batch = await broker.lease(queue, {
+    max: options.max,
+    leaseMs: options.leaseMs,
+    waitMs: options.idleWaitMs,
+  });
+  if (batch.length === 0 || batch.length >= options.max || options.maxDelayMs <= 0) return batch;
+  const deadline = Date.now() + options.maxDelayMs;
+  while (batch.length < options.max && !options.signal?.aborted) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) break;
+    const more = await broker.lease(queue, {
+      max: options.max - batch.length,
+      leaseMs: options.leaseMs,
+      waitMs: remaining,
+    });
+    batch.push(...more);
+  }
+  return batch;
+}
+
+/**
+ * Splits `n` items into runs of the model's preferred batch sizes (largest first), e.g. 13
+ * with [8, 4] → [8, 4, 1]. Some accelerators run a few fixed shapes much faster.
+ */
+export function splitByPreferredSizes(n: number, preferred: readonly number[] | undefined): number[] {
+  const sizes = [...(preferred ?? [])].filter((s) => s > 0).sort((a, b) => b - a);
+  if (sizes.length === 0) return n > 0 ? [n] : [];
+  const out: number[] = [];
+  let left = n;
+  for (const size of sizes) {
+    while (left >= size) {
+      out.push(size);
+      left -= size;
+    }
+  }
+  if (left > 0) out.push(left);
+  return out;
+}

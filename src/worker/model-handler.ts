@@ -1,0 +1,132 @@
+import type { BlobStore } from '../blobs/blob-store.js';
+import { paramsHash } from '../core/hash.js';
+import { InferqError } from '../errors/index.js';
+import type { ModelInput, Runtime } from '../runtime/runtime.js';
+import { splitByPreferredSizes } from './collect-batch.js';
+import type { BatchHandler, ClaimedItem } from './process-batch.js';
+import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
+
+export interface ModelHandlerOptions {
+  runtime: Runtime;
+  blobs: BlobStore;
+  /** Called once per model run with the batch size achieved and its timings (metrics). */
+  onRun?: (run: { size: number; computeMs: number }) => void;
+}
+
+/**
+ * Turns claimed tasks into model runs: reads each input from the blob store, groups items by
+ * params (a run shares its params), splits groups into preferred batch sizes, and maps each
+ * result back to its task. An input that cannot be read fails only its own task.
+ */
+export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
+  const { runtime, blobs } = options;
+  const spec = runtime.model.spec;
+  return async (items, signal) => {
+    const outcomes: WorkOutcome[] = new Array(items.length);
+    const groups = new Map<string, number[]>();
+    for (const [index, item] of items.entries()) {
+      const key = item.task.paramsHash ?? paramsHash(item.task.params);
+      groups.set(key, [...(groups.get(key) ?? []), index]);
+    }
+    const batchStarted = Date.now();
+    for (const indexes of groups.values()) {
+      let offset = 0;
+      for (const size of splitByPreferredSizes(indexes.length, spec.batching?.preferredBatchSizes)) {
+        const chunk = indexes.slice(offset, offset + size);
+        offset += size;
+        const inputs: Array<{ index: number; input: ModelInput }> = [];
+        for (const index of chunk) {
+          try {
+            inputs.push({ index, input: await readInput(blobs, items[index]!) });
+          } catch (err) {
+            outcomes[index] = outcomeFromError(err);
+          }
+        }
+        if (inputs.length === 0) continue;
+        await runChunk(inputs, true);
+      }
+    }
+    return outcomes;
+
+    /**
+     * Runs one model call. If the call fails as a whole (not timed out, not shut down), the
+     * items are run one by one, so a single poisonous input cannot fail its batch-mates.
+     */
+    async function runChunk(
+      inputs: Array<{ index: number; input: ModelInput }>,
+      bisect: boolean,
+    ): Promise<void> {
+      const params = items[inputs[0]!.index]!.task.params;
+      const timeout = spec.timeoutMs ? AbortSignal.timeout(spec.timeoutMs) : undefined;
+      const started = Date.now();
+      try {
+        const results = await runtime.predict(
+          inputs.map((i) => i.input),
+          params,
+          { signal: timeout ? AbortSignal.any([signal, timeout]) : signal },
+        );
+        const computeMs = Date.now() - started;
+        options.onRun?.({ size: inputs.length, computeMs });
+        for (const [k, { index }] of inputs.entries()) {
+          const result = results[k];
+          outcomes[index] =
+            result === undefined
+              ? outcomeFromError(new Error('runtime returned no result for this item'))
+              : result.ok
+                ? {
+                    ok: true,
+                    result: result.output,
+                    timing: timing(items[index]!, batchStarted, started, computeMs, inputs.length),
+                  }
+                : outcomeFromError(result.error);
+        }
+      } catch (err) {
+        if (signal.aborted) throw err; // shutting down: write nothing, the leases will expire
+        if (timeout?.aborted) {
+          const cause = new InferqError(
+            'INFERQ_WORK_TIMEOUT',
+            `model ${runtime.model.ref} exceeded timeoutMs ${spec.timeoutMs}`,
+            {
+              cause: err,
+            },
+          );
+          for (const { index } of inputs) outcomes[index] = outcomeFromError(cause);
+          return;
+        }
+        if (!bisect || inputs.length === 1) {
+          for (const { index } of inputs) outcomes[index] = outcomeFromError(err);
+          return;
+        }
+        for (const { index } of inputs) {
+          // Read again: a runtime may have taken ownership of (detached) the first buffers.
+          let input: ModelInput;
+          try {
+            input = await readInput(blobs, items[index]!);
+          } catch (readError) {
+            outcomes[index] = outcomeFromError(readError);
+            continue;
+          }
+          await runChunk([{ index, input }], false);
+        }
+      }
+    }
+  };
+}
+
+async function readInput(blobs: BlobStore, item: ClaimedItem): Promise<ModelInput> {
+  const bytes = await blobs.readBytes(item.task.input.sha256);
+  return {
+    bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    mediaType: item.task.input.mediaType,
+  };
+}
+
+/** The stage timings written into the task's timeline with its result. */
+function timing(item: ClaimedItem, batchStarted: number, started: number, computeMs: number, size: number) {
+  return {
+    queueWaitMs: Math.max(0, batchStarted - item.job.enqueuedAt),
+    batchWaitMs: Math.max(0, started - batchStarted),
+    computeMs,
+    batchSize: size,
+  };
+}

@@ -1,0 +1,128 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blobs/blob-store.js';
+import { newId } from '../core/ids.js';
+import type { Broker } from '../queue/broker.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { TaskStore } from '../store/task-store.js';
+import type { WorkerHeartbeat, WorkerRegistry } from '../store/worker-registry.js';
+import { LeaseLoop } from './lease-loop.js';
+import { createModelHandler } from './model-handler.js';
+import type { BatchHandler } from './process-batch.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+export interface ModelWorkerOptions {
+  store: TaskStore;
+  broker: Broker;
+  blobs: BlobStore;
+  /** Loaded runtimes; their queue is the model's `name@version`. */
+  runtimes: readonly Runtime[];
+  unavailable?: Record<string, string>;
+  registry?: WorkerRegistry;
+  metrics?: WorkerMetrics;
+  leaseMs: number;
+  heartbeatMs?: number;
+  version: string;
+  workerId?: string;
+  logger?: Logger;
+}
+
+/**
+ * Serves a set of loaded models: one lease loop per model instance, dynamic batching per the
+ * model's `batching`, heartbeats to the registry, and a graceful drain on stop.
+ */
+export class ModelWorker {
+  readonly id: string;
+  private readonly loops: LeaseLoop[] = [];
+  private inFlight = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private state: WorkerHeartbeat['state'] = 'running';
+
+  constructor(private readonly options: ModelWorkerOptions) {
+    this.id = options.workerId ?? `${hostname()}-${process.pid}-${newId().slice(-6)}`;
+  }
+
+  get models(): string[] {
+    return this.options.runtimes.map((r) => r.model.ref);
+  }
+
+  async start(): Promise<void> {
+    const { store, broker, blobs, metrics, logger } = this.options;
+    for (const runtime of this.options.runtimes) {
+      const spec = runtime.model.spec;
+      const ref = runtime.model.ref;
+      const handler = this.counting(
+        createModelHandler({
+          runtime,
+          blobs,
+          onRun: ({ size, computeMs }) => {
+            metrics?.batchSize.observe({ model: ref }, size);
+            metrics?.computeSeconds.observe({ model: ref }, computeMs / 1000);
+          },
+        }),
+      );
+      for (let i = 0; i < (spec.instances ?? 1); i++) {
+        const loop = new LeaseLoop({
+          store,
+          broker,
+          queue: ref,
+          workerId: this.id,
+          handler,
+          batchSize: spec.batching?.maxBatchSize ?? 1,
+          maxDelayMs: spec.batching?.maxDelayMs ?? 0,
+          leaseMs: this.options.leaseMs,
+          ...(logger ? { logger: logger.child({ model: ref }) } : {}),
+          onBatch: (report) => {
+            for (const [outcome, count] of Object.entries(report)) {
+              if (count > 0) metrics?.items.inc({ model: ref, outcome }, count);
+            }
+          },
+        });
+        loop.start();
+        this.loops.push(loop);
+      }
+    }
+    await this.beat();
+    this.heartbeatTimer = setInterval(() => {
+      this.beat().catch((err) => logger?.warn({ err }, 'heartbeat failed'));
+    }, this.options.heartbeatMs ?? 5_000);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Stops leasing and finishes what is in flight (`abort`: stop at once, leases expire). */
+  async stop(options: { abort?: boolean } = {}): Promise<void> {
+    this.state = 'draining';
+    await this.beat().catch(() => {});
+    await Promise.all(this.loops.map((loop) => loop.stop(options)));
+    clearInterval(this.heartbeatTimer);
+    await this.options.registry?.remove(this.id).catch(() => {});
+  }
+
+  private counting(handler: BatchHandler): BatchHandler {
+    return async (items, signal) => {
+      this.inFlight += items.length;
+      try {
+        return await handler(items, signal);
+      } finally {
+        this.inFlight -= items.length;
+      }
+    };
+  }
+
+  private async beat(): Promise<void> {
+    await this.options.registry?.heartbeat({
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      models: this.models,
+      inFlight: this.inFlight,
+      version: this.options.version,
+      state: this.state,
+      startedAt: this.startedAt,
+      ...(this.options.unavailable && Object.keys(this.options.unavailable).length > 0
+        ? { unavailable: this.options.unavailable }
+        : {}),
+    });
+  }
+}

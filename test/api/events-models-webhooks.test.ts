@@ -1,0 +1,202 @@
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
+import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
+
+let f: AppFixture;
+beforeAll(async () => {
+  f = await createAppFixture({ config: { 'api.allowPrivateCallbacks': true, 'api.predictTimeout': 300 } });
+});
+afterAll(async () => f.close());
+
+const submit = (payload: object) =>
+  f.app.inject({ method: 'POST', url: '/v1/tasks', headers: bearer(f.keys.user), payload });
+
+describe('Server-Sent Events', () => {
+  it('/v1/tasks/{id}/events streams state changes and ends when final', async () => {
+    const [task] = (await submit({ target: 'echo', text: 'sse' })).json().tasks;
+    const streamed = f.app.inject({
+      method: 'GET',
+      url: `/v1/tasks/${task.id}/events`,
+      headers: bearer(f.keys.user),
+    });
+    await finishTask(f, task.id, { result: 1 });
+    const res = await streamed;
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    const states = [...res.body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]);
+    expect(states.at(-1)).toBe('succeeded');
+    expect(res.body).toMatch(/event: end\n/);
+  });
+
+  it('/v1/requests/{id}/events ends when every task of the request is final', async () => {
+    const { requestId, tasks } = (await submit({ target: 'echo', text: ['r1', 'r2'] })).json();
+    for (const t of tasks) await finishTask(f, t.id, { result: t.id });
+    const res = await f.app.inject({
+      method: 'GET',
+      url: `/v1/requests/${requestId}/events`,
+      headers: bearer(f.keys.user),
+    });
+    expect(res.body.match(/event: state/g)).toHaveLength(2);
+    expect(res.body).toContain('"tasks":2');
+  });
+});
+
+describe('models, predict, stats, health', () => {
+  it('GET /v1/models and /v1/models/{name} show limits, params schema, batching and queue depth', async () => {
+    const list = (
+      await f.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(f.keys.user) })
+    ).json();
+    expect(list.items.map((m: { ref: string }) => m.ref)).toEqual(['echo@1.0.0', 'vision@1', 'words@1']);
+    const echo = (
+      await f.app.inject({ method: 'GET', url: '/v1/models/echo@1.0.0', headers: bearer(f.keys.user) })
+    ).json();
+    expect(echo).toMatchObject({
+      input: { kind: 'file', maxBytes: 1024 },
+      params: { type: 'object' },
+      queue: { waiting: expect.any(Number) },
+    });
+    const missing = await f.app.inject({
+      method: 'GET',
+      url: '/v1/models/nope',
+      headers: bearer(f.keys.user),
+    });
+    expect(missing.json().error.code).toBe('INFERQ_MODEL_NOT_FOUND');
+  });
+
+  it('POST /v1/models/{name}/predict waits for the result, or answers 504 with the task id', async () => {
+    const predict = (text: string) =>
+      f.app.inject({
+        method: 'POST',
+        url: '/v1/models/echo/predict',
+        headers: bearer(f.keys.user),
+        payload: { text },
+      });
+    const pending = predict('sync');
+    // Play the worker: lease the job the predict call enqueued, then complete its task.
+    // Jobs of tasks finished by earlier tests are still in the queue: skip those.
+    let done = false;
+    while (!done) {
+      for (const job of await f.broker.lease('echo@1.0.0', { max: 100, leaseMs: 60_000, waitMs: 100 })) {
+        const id = (job.payload as { taskId: string }).taskId;
+        if ((await f.store.getTask(id))?.state !== 'queued') continue;
+        await finishTask(f, id, { result: { echoed: true } });
+        done = true;
+      }
+    }
+    const res = await pending;
+    expect([res.statusCode, res.json().result]).toEqual([200, { echoed: true }]);
+    const late = await predict('nobody runs this');
+    expect(late.statusCode).toBe(504);
+    expect(late.json().error).toMatchObject({
+      code: 'INFERQ_PREDICT_TIMEOUT',
+      details: { taskId: expect.any(String) },
+    });
+  });
+
+  it('GET /v1/stats counts by target and state for the caller; admins may ask for all', async () => {
+    const mine = (
+      await f.app.inject({ method: 'GET', url: '/v1/stats', headers: bearer(f.keys.user) })
+    ).json();
+    expect(mine.scope).toBe('acme');
+    expect(
+      mine.byTarget.find((t: { target: string }) => t.target === 'echo@1.0.0').counts.succeeded,
+    ).toBeGreaterThan(0);
+    expect(mine.recent[0]).toMatchObject({ p50Ms: expect.any(Number), perSecond: expect.any(Number) });
+    const all = await f.app.inject({
+      method: 'GET',
+      url: '/v1/stats?all=true',
+      headers: bearer(f.keys.admin),
+    });
+    expect(all.json().scope).toBe('all');
+  });
+
+  it('/healthz, /readyz, /metrics, /openapi.json, /docs, and unknown routes', async () => {
+    expect((await f.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await f.app.inject({ url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+      checks: { store: 'ok', broker: 'ok', blobs: 'ok' },
+    });
+    expect((await f.app.inject({ url: '/metrics' })).body).toContain('inferq_http_requests_total');
+    const spec = (await f.app.inject({ url: '/openapi.json' })).json();
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining(['/v1/tasks', '/v1/tasks/{id}/events', '/v1/models/{name}/predict']),
+    );
+    expect((await f.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
+    expect((await f.app.inject({ url: '/v2/nothing' })).json().error.code).toBe('INFERQ_ROUTE_NOT_FOUND');
+  });
+});
+
+describe('webhooks', () => {
+  it('POSTs the final task signed with the tenant secret, retries with backoff, records attempts', async () => {
+    const received: { body: string; signature: string }[] = [];
+    let failFirst = true;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += String(c);
+      });
+      req.on('end', () => {
+        received.push({ body, signature: String(req.headers['inferq-signature']) });
+        res.statusCode = failFirst ? 500 : 204;
+        failFirst = false;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const [task] = (await submit({ target: 'echo', text: 'hook', callbackUrl: url })).json().tasks;
+    await finishTask(f, task.id, { result: 'done' });
+
+    let now = Date.now();
+    const dispatcher = new WebhookDispatcher({
+      store: f.store,
+      auth: f.auth,
+      logger: pino({ level: 'silent' }),
+      allowPrivate: true,
+      maxAttempts: 3,
+      clock: () => now,
+      backoff: { baseMs: 1_000, maxMs: 1_000, jitter: 0 },
+    });
+    expect(await dispatcher.deliverDue()).toBe(1);
+    expect(await dispatcher.deliverDue()).toBe(0); // backing off
+    now += 1_000;
+    expect(await dispatcher.deliverDue()).toBe(1);
+    await dispatcher.stop();
+    server.close();
+
+    const secret = (await f.auth.getTenant('acme'))!.webhookSecret;
+    const { body, signature } = received[1]!;
+    const t = /t=(\d+)/.exec(signature)![1];
+    expect(signature).toBe(`t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`);
+    expect(JSON.parse(body)).toMatchObject({ id: task.id, state: 'succeeded', result: 'done' });
+    const shown = (await f.app.inject({ url: `/v1/tasks/${task.id}`, headers: bearer(f.keys.user) })).json();
+    expect(shown.webhook).toMatchObject({
+      state: 'delivered',
+      attempts: [{ statusCode: 500 }, { statusCode: 204 }],
+    });
+  });
+
+  it('refuses private targets at delivery time unless allowed', async () => {
+    const [task] = (
+      await submit({ target: 'echo', text: 'ssrf', callbackUrl: 'http://127.0.0.1:9/x' })
+    ).json().tasks;
+    await finishTask(f, task.id, { result: 1 });
+    const dispatcher = new WebhookDispatcher({
+      store: f.store,
+      auth: f.auth,
+      logger: pino({ level: 'silent' }),
+      allowPrivate: false,
+      maxAttempts: 1,
+    });
+    await dispatcher.deliverDue();
+    await dispatcher.stop();
+    const delivery = await f.store.getWebhookDelivery(task.id);
+    expect(delivery).toMatchObject({
+      state: 'failed',
+      attempts: [{ statusCode: null, error: expect.stringContaining('refused') }],
+    });
+  });
+});

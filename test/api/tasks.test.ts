@@ -1,0 +1,324 @@
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/core/hash.js';
+import { type AppFixture, bearer, createAppFixture, finishTask, multipart } from './app-fixture.js';
+
+let f: AppFixture;
+beforeAll(async () => {
+  f = await createAppFixture();
+});
+afterAll(async () => f.close());
+
+const submit = (payload: unknown, headers: Record<string, string> = {}, key = f.keys.user) =>
+  f.app.inject({
+    method: 'POST',
+    url: '/v1/tasks',
+    headers: { ...bearer(key), ...headers },
+    payload: payload as object,
+  });
+const get = (url: string, key = f.keys.user) => f.app.inject({ method: 'GET', url, headers: bearer(key) });
+const code = (res: { json(): unknown }) => (res.json() as { error: { code: string } }).error.code;
+
+const png = () =>
+  sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } })
+    .png()
+    .toBuffer();
+
+describe('POST /v1/tasks (JSON)', () => {
+  it('creates N inputs × M targets under one request id, with each input hash, and enqueues them', async () => {
+    const res = await submit({ targets: ['echo', 'words'], text: ['a', 'b'], priority: 5 });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body.tasks).toHaveLength(4);
+    expect(body.tasks.map((t: { target: string }) => t.target)).toEqual([
+      'echo@1.0.0',
+      'words@1',
+      'echo@1.0.0',
+      'words@1',
+    ]);
+    expect(body.tasks[0].inputSha256).toBe(sha256Hex('a'));
+    const stored = await f.store.getTask(body.tasks[0].id);
+    expect(stored).toMatchObject({ requestId: body.requestId, owner: 'acme', priority: 5, maxAttempts: 2 });
+    expect(await f.broker.hasLiveJob('echo@1.0.0', body.tasks[0].id)).toBe(true);
+    expect((await f.broker.depth('words@1')).waiting).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes base64 data and structured inputs', async () => {
+    const res = await submit({
+      target: 'echo',
+      data: Buffer.from('bytes').toString('base64'),
+      inputs: [{ json: { b: 1, a: 2 }, name: '../../etc/passwd' }, { text: 'x' }],
+    });
+    expect(res.statusCode).toBe(202);
+    const [data, json] = res.json().tasks;
+    expect(data.inputSha256).toBe(sha256Hex('bytes'));
+    expect(json.inputSha256).toBe(sha256Hex('{"a":2,"b":1}'));
+    expect(json.inputName).toBe('passwd');
+    expect((await f.store.getTask(json.id))?.input.mediaType).toBe('application/json');
+  });
+
+  it('completes at once from the result cache, and says so', async () => {
+    const first = (await submit({ target: 'echo', text: 'cache me', params: { delayMs: 1 } })).json()
+      .tasks[0];
+    await finishTask(f, first.id, { result: { ok: true } });
+    await f.store.putCachedResult(
+      {
+        targetRef: 'echo@1.0.0',
+        inputSha256: first.inputSha256,
+        paramsHash: (await f.store.getTask(first.id))!.paramsHash,
+      },
+      { result: { ok: true }, taskId: first.id },
+    );
+    const again = (await submit({ target: 'echo', text: 'cache me', params: { delayMs: 1 } })).json()
+      .tasks[0];
+    expect(again).toMatchObject({ state: 'succeeded', cached: true });
+    expect(await f.broker.hasLiveJob('echo@1.0.0', again.id)).toBe(false);
+    expect((await get(`/v1/tasks/${again.id}/result`)).json()).toEqual({
+      id: again.id,
+      cached: true,
+      result: { ok: true },
+    });
+  });
+
+  it('Idempotency-Key: same body → same tasks (200, replayed); other body → 409', async () => {
+    const headers = { 'idempotency-key': 'order-42' };
+    const first = await submit({ target: 'echo', text: 'idem' }, headers);
+    const second = await submit({ target: 'echo', text: 'idem' }, headers);
+    expect(first.statusCode).toBe(202);
+    expect(second.statusCode).toBe(200);
+    expect(second.json()).toMatchObject({ requestId: first.json().requestId, replayed: true });
+    expect(second.json().tasks.map((t: { id: string }) => t.id)).toEqual(
+      first.json().tasks.map((t: { id: string }) => t.id),
+    );
+    const other = await submit({ target: 'echo', text: 'other' }, headers);
+    expect(other.statusCode).toBe(409);
+    expect(code(other)).toBe('INFERQ_IDEMPOTENCY_CONFLICT');
+    // Keys are per tenant.
+    expect((await submit({ target: 'echo', text: 'other' }, headers, f.keys.other)).statusCode).toBe(202);
+  });
+
+  it.each([
+    [
+      'unknown model → 404 listing the available ones',
+      { target: 'nope', text: 'a' },
+      404,
+      'INFERQ_MODEL_NOT_FOUND',
+    ],
+    [
+      'params against the model schema → 400 with the path',
+      { target: 'echo', text: 'a', params: { delayMs: -1 } },
+      400,
+      'INFERQ_PARAMS_INVALID',
+    ],
+    ['empty input → 400', { target: 'echo', text: '' }, 400, 'INFERQ_INPUT_EMPTY'],
+    ['no input at all → 400', { target: 'echo' }, 400, 'INFERQ_INPUT_EMPTY'],
+    ['no target → 400', { text: 'a' }, 400, 'INFERQ_VALIDATION_FAILED'],
+    [
+      'oversized for the model → 413',
+      { target: 'echo', text: 'x'.repeat(2_000) },
+      413,
+      'INFERQ_INPUT_TOO_LARGE',
+    ],
+    [
+      'media type judged from the bytes → 415',
+      { target: 'vision', text: 'not an image' },
+      415,
+      'INFERQ_MEDIA_TYPE_UNSUPPORTED',
+    ],
+    [
+      'unknown body field → 400',
+      { target: 'echo', text: 'a', colour: 'red' },
+      400,
+      'INFERQ_VALIDATION_FAILED',
+    ],
+    ['bad base64 → 400', { target: 'echo', data: '***' }, 400, 'INFERQ_VALIDATION_FAILED'],
+    [
+      'loopback callback → 400',
+      { target: 'echo', text: 'a', callbackUrl: 'http://127.0.0.1/h' },
+      400,
+      'INFERQ_CALLBACK_URL_REFUSED',
+    ],
+    [
+      'non-http callback → 400',
+      { target: 'echo', text: 'a', callbackUrl: 'file:///etc/passwd' },
+      400,
+      'INFERQ_CALLBACK_URL_REFUSED',
+    ],
+  ])('%s', async (_title, payload, status, errorCode) => {
+    const before = await f.store.countTasks({});
+    const res = await submit(payload);
+    expect(res.statusCode).toBe(status);
+    expect(code(res)).toBe(errorCode);
+    expect(await f.store.countTasks({})).toEqual(before);
+  });
+
+  it('the 404 for an unknown model lists what is available; params errors carry the JSON path', async () => {
+    expect((await submit({ target: 'nope', text: 'a' })).json().error.details.available).toEqual([
+      'echo@1.0.0',
+      'vision@1',
+      'words@1',
+    ]);
+    expect(
+      (await submit({ target: 'echo', text: 'a', params: { delayMs: 'x' } })).json().error.details.path,
+    ).toBe('/params/delayMs');
+    expect((await submit({ target: 'echo', priority: 'high', text: 'a' })).json().error.details.path).toBe(
+      'body/priority',
+    );
+  });
+
+  it('malformed JSON → 400 INFERQ_BODY_MALFORMED', async () => {
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: { ...bearer(f.keys.user), 'content-type': 'application/json' },
+      payload: '{"target": ',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(code(res)).toBe('INFERQ_BODY_MALFORMED');
+  });
+
+  it('too many inputs × targets → 413 with the limit', async () => {
+    const small = await createAppFixture({ config: { 'api.maxTasksPerRequest': 3 } });
+    const res = await small.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(small.keys.user),
+      payload: { targets: ['echo', 'words'], text: ['a', 'b'] },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toMatchObject({
+      code: 'INFERQ_TOO_MANY_INPUTS',
+      details: { limit: 3, tasks: 4 },
+    });
+    await small.close();
+  });
+
+  it('an undecodable image → 422; a good one passes; too many pixels → 413', async () => {
+    const good = await png();
+    expect((await submit({ target: 'vision', data: good.toString('base64') })).statusCode).toBe(202);
+    const broken = Buffer.concat([good.subarray(0, 16), Buffer.alloc(64, 7)]);
+    const res = await submit({ target: 'vision', data: broken.toString('base64') });
+    expect(res.statusCode).toBe(422);
+    expect(code(res)).toBe('INFERQ_INPUT_UNDECODABLE');
+    const big = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    expect(code(await submit({ target: 'vision', data: big.toString('base64') }))).toBe(
+      'INFERQ_INPUT_TOO_LARGE',
+    );
+  });
+});
+
+describe('POST /v1/tasks (multipart)', () => {
+  it('streams several files; names are metadata only', async () => {
+    const body = await multipart([
+      ['target', 'echo'],
+      ['params', '{"delayMs":0}'],
+      ['file', Buffer.from('one'), '../../../etc/pass\u0000wd'],
+      ['file', Buffer.from('two'), 'C:\\temp\\b.txt'],
+    ]);
+    const res = await submit(body.payload, body.headers);
+    expect(res.statusCode).toBe(202);
+    expect(res.json().tasks.map((t: { inputName: string }) => t.inputName)).toEqual(['pass_wd', 'b.txt']);
+    expect(res.json().tasks[1].inputSha256).toBe(sha256Hex('two'));
+  });
+
+  it('refuses an oversized file (413), a field after a file (400), a broken body (400)', async () => {
+    const big = await multipart([
+      ['target', 'echo'],
+      ['file', Buffer.alloc(5_000, 1), 'big.bin'],
+    ]);
+    expect(code(await submit(big.payload, big.headers))).toBe('INFERQ_INPUT_TOO_LARGE');
+    const late = await multipart([
+      ['file', Buffer.from('x'), 'a'],
+      ['target', 'echo'],
+    ]);
+    expect(code(await submit(late.payload, late.headers))).toBe('INFERQ_VALIDATION_FAILED');
+    const broken = await multipart([
+      ['target', 'echo'],
+      ['file', Buffer.from('abc'), 'a'],
+    ]);
+    const truncated = broken.payload.subarray(0, broken.payload.length - 20);
+    const res = await submit(truncated, broken.headers);
+    expect(res.statusCode).toBe(400);
+    expect(code(res)).toBe('INFERQ_BODY_MALFORMED');
+  });
+
+  it('judges the media type from the bytes, not the file name (415)', async () => {
+    const body = await multipart([
+      ['target', 'vision'],
+      ['file', Buffer.from('plain text'), 'photo.png'],
+    ]);
+    expect(code(await submit(body.payload, body.headers))).toBe('INFERQ_MEDIA_TYPE_UNSUPPORTED');
+  });
+});
+
+describe('reading tasks', () => {
+  it('GET /v1/tasks lists newest first with filters and a cursor', async () => {
+    const { requestId, tasks } = (await submit({ target: 'words', text: ['l1', 'l2', 'l3'] })).json();
+    const page1 = (await get(`/v1/tasks?requestId=${requestId}&limit=2`)).json();
+    expect(page1.items.map((t: { id: string }) => t.id)).toEqual([tasks[2].id, tasks[1].id]);
+    const page2 = (await get(`/v1/tasks?requestId=${requestId}&limit=2&cursor=${page1.nextCursor}`)).json();
+    expect(page2).toEqual({ items: [expect.objectContaining({ id: tasks[0].id })], nextCursor: null });
+    const byHash = (await get(`/v1/tasks?inputSha256=${sha256Hex('l2')}&state=queued&target=words`)).json();
+    expect(byHash.items.map((t: { id: string }) => t.id)).toEqual([tasks[1].id]);
+    expect(code(await get('/v1/tasks?cursor=garbage'))).toBe('INFERQ_INVALID_CURSOR');
+    expect(code(await get('/v1/tasks?state=sleeping'))).toBe('INFERQ_VALIDATION_FAILED');
+  });
+
+  it('GET /v1/tasks/{id}, /input, /result through the life of a task', async () => {
+    const [task] = (await submit({ target: 'echo', text: 'life' })).json().tasks;
+    const shown = (await get(`/v1/tasks/${task.id}`)).json();
+    expect(shown).toMatchObject({ id: task.id, state: 'queued', attempts: 0, target: 'echo@1.0.0' });
+    expect(shown.timeline.map((e: { stage: string }) => e.stage)).toEqual(['created', 'queued']);
+    const input = await get(`/v1/tasks/${task.id}/input`);
+    expect(input.headers['content-type']).toBe('text/plain');
+    expect(input.body).toBe('life');
+    const notReady = await get(`/v1/tasks/${task.id}/result`);
+    expect([notReady.statusCode, code(notReady)]).toEqual([404, 'INFERQ_RESULT_NOT_READY']);
+    await finishTask(f, task.id, { result: { n: 1 } });
+    expect((await get(`/v1/tasks/${task.id}/result`)).json().result).toEqual({ n: 1 });
+    expect((await get(`/v1/tasks/${task.id}`)).json()).toMatchObject({
+      state: 'succeeded',
+      result: { n: 1 },
+      attempts: 1,
+    });
+
+    const [failing] = (await submit({ target: 'echo', text: 'fails' })).json().tasks;
+    await finishTask(f, failing.id, { error: { code: 'INFERQ_WORK_FAILED', message: 'boom' } });
+    const failed = await get(`/v1/tasks/${failing.id}/result`);
+    expect(failed.statusCode).toBe(409);
+    expect(failed.json().error).toMatchObject({
+      code: 'INFERQ_TASK_FAILED',
+      details: { error: { code: 'INFERQ_WORK_FAILED' } },
+    });
+    expect(code(await get('/v1/tasks/01900000-0000-7000-8000-000000000000'))).toBe('INFERQ_TASK_NOT_FOUND');
+  });
+
+  it('DELETE cancels (queued → cancelled), refuses a final task (409), and purges with ?purge=true', async () => {
+    const [task] = (await submit({ target: 'echo', text: 'cancel me' })).json().tasks;
+    const del = (url: string) => f.app.inject({ method: 'DELETE', url, headers: bearer(f.keys.user) });
+    expect((await del(`/v1/tasks/${task.id}`)).json()).toEqual({
+      id: task.id,
+      state: 'cancelled',
+      purged: false,
+    });
+    const again = await del(`/v1/tasks/${task.id}`);
+    expect([again.statusCode, code(again)]).toEqual([409, 'INFERQ_TASK_STATE_CONFLICT']);
+    expect((await del(`/v1/tasks/${task.id}?purge=true`)).json()).toMatchObject({ purged: true });
+    expect(await f.store.getTask(task.id)).toBeUndefined();
+    expect(await f.blobs.stat(task.inputSha256)).toBeUndefined();
+  });
+
+  it('POST /v1/tasks/{id}/feedback stores the choice', async () => {
+    const [task] = (await submit({ target: 'echo', text: 'fb' })).json().tasks;
+    const res = await f.app.inject({
+      method: 'POST',
+      url: `/v1/tasks/${task.id}/feedback`,
+      headers: bearer(f.keys.user),
+      payload: { feedback: { selected: 'cat' } },
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().feedback).toEqual([{ feedback: { selected: 'cat' }, at: expect.any(Number) }]);
+  });
+});
