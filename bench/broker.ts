@@ -15,16 +15,14 @@
  * BullMQ alternate for `--rounds` rounds (the median round is reported), and the shallow and
  * deep queues alternate batch by batch (rates from the median batch time).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { JobInput } from '../src/core/job.js';
 import { SqliteBroker } from '../src/queue/sqlite/sqlite-broker.js';
+import { findOnPath, startLocalRedis } from './lib/local-redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,10 +47,10 @@ const claims = Number(args.claims);
 const rounds = Number(args.rounds);
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'inferq-bench-'));
-let redisProcess: ChildProcess | undefined;
+let stopRedis: (() => void) | undefined;
 function cleanUp(): void {
-  redisProcess?.kill('SIGKILL');
-  redisProcess = undefined;
+  stopRedis?.();
+  stopRedis = undefined;
   rmSync(workDir, { recursive: true, force: true });
 }
 process.on('exit', cleanUp);
@@ -180,55 +178,10 @@ async function sqliteClaimRates(): Promise<{ shallow: number; deep: number }> {
 
 // --- BullMQ on a local Redis ---
 
-function findOnPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function startRedis(binary: string): Promise<number> {
-  const port = await freePort();
-  const dir = path.join(workDir, 'redis');
-  rmSync(dir, { recursive: true, force: true });
-  await import('node:fs/promises').then((fs) => fs.mkdir(dir));
-  redisProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
-  client.on('error', () => {}); // refused connections while redis-server starts are expected
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await client.connect();
-      await client.ping();
-      client.disconnect();
-      return port;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`redis-server did not start on port ${port}: ${String(err)}`);
-      client.disconnect();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const redis = await startLocalRedis(binary, path.join(workDir, 'redis'));
+  stopRedis = redis.stop;
+  return redis.port;
 }
 
 async function bullmqThroughput(port: number, round: number): Promise<Throughput> {

@@ -6,11 +6,21 @@ import { startWorkers } from './start-workers.js';
 
 /**
  * `inferq worker`: serves models from the configured broker until SIGTERM/SIGINT. The first
- * signal drains (stop leasing, finish the batch in flight, exit); a second one aborts at once
+ * signal drains (stop leasing, finish the batches in flight, exit); a second one aborts at once
  * and the leases of what was in flight simply expire.
  */
 export async function runWorker(config: Config, only?: readonly string[]): Promise<void> {
   const logger = pino({ level: config.log.level });
+  // Listen before anything starts: a signal that arrives while models load must still drain.
+  let signals = 0;
+  let onSignal: (count: number) => void = () => {};
+  const handler = () => {
+    signals++;
+    onSignal(signals);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+
   const backends = await openBackends(config);
   const workers = await startWorkers({
     config,
@@ -26,17 +36,15 @@ export async function runWorker(config: Config, only?: readonly string[]): Promi
     console.log(`  unavailable: ${model}: ${reason}`);
 
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    onSignal = (count) => {
+      if (count === 1) resolve();
+      else void workers.stop({ abort: true });
+    };
+    if (signals > 0) onSignal(signals);
   });
-  logger.info('draining: finishing the batch in flight (signal again to abort)');
-  let aborted = false;
-  const abort = () => {
-    aborted = true;
-    void workers.stop({ abort: true });
-  };
-  process.once('SIGTERM', abort);
-  process.once('SIGINT', abort);
-  await workers.stop({ abort: aborted });
+  console.log('draining: finishing the batches in flight (signal again to abort)');
+  await workers.stop({ abort: signals > 1 });
   await backends.close();
+  process.off('SIGTERM', handler);
+  process.off('SIGINT', handler);
 }

@@ -34,13 +34,13 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
       for (const size of splitByPreferredSizes(indexes.length, spec.batching?.preferredBatchSizes)) {
         const chunk = indexes.slice(offset, offset + size);
         offset += size;
+        // Read the chunk's inputs concurrently: each read is several file-system round trips.
+        const reads = await Promise.allSettled(chunk.map((index) => readInput(blobs, items[index]!)));
         const inputs: Array<{ index: number; input: ModelInput }> = [];
-        for (const index of chunk) {
-          try {
-            inputs.push({ index, input: await readInput(blobs, items[index]!) });
-          } catch (err) {
-            outcomes[index] = outcomeFromError(err);
-          }
+        for (const [k, read] of reads.entries()) {
+          const index = chunk[k]!;
+          if (read.status === 'fulfilled') inputs.push({ index, input: read.value });
+          else outcomes[index] = outcomeFromError(read.reason);
         }
         if (inputs.length === 0) continue;
         await runChunk(inputs, true);

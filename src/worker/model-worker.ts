@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { newId } from '../core/ids.js';
+import type { Task } from '../core/task.js';
 import type { Broker } from '../queue/broker.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -10,6 +11,8 @@ import { LeaseLoop } from './lease-loop.js';
 import { createModelHandler } from './model-handler.js';
 import type { BatchHandler } from './process-batch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
+
+const loopsPerInstance = 2;
 
 export interface ModelWorkerOptions {
   store: TaskStore;
@@ -25,6 +28,8 @@ export interface ModelWorkerOptions {
   version: string;
   workerId?: string;
   logger?: Logger;
+  /** Told of finished pipeline steps before their jobs are acked (see `createParentNotifier`). */
+  notifyParents?: (children: readonly Task[]) => Promise<void>;
 }
 
 /**
@@ -62,7 +67,10 @@ export class ModelWorker {
           },
         }),
       );
-      for (let i = 0; i < (spec.instances ?? 1); i++) {
+      // Two loops per instance: while one batch computes, the other leases, claims and writes
+      // results, so the model never idles on queue and store round trips. The runtime itself
+      // runs one batch per instance at a time; the second loop's batch waits its turn.
+      for (let i = 0; i < (spec.instances ?? 1) * loopsPerInstance; i++) {
         const loop = new LeaseLoop({
           store,
           broker,
@@ -72,6 +80,7 @@ export class ModelWorker {
           batchSize: spec.batching?.maxBatchSize ?? 1,
           maxDelayMs: spec.batching?.maxDelayMs ?? 0,
           leaseMs: this.options.leaseMs,
+          ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
           ...(logger ? { logger: logger.child({ model: ref }) } : {}),
           onBatch: (report) => {
             for (const [outcome, count] of Object.entries(report)) {

@@ -91,12 +91,16 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30
 const states = async (ids: string[]) => Promise.all(ids.map(async (id) => (await store.getTask(id))!.state));
 
 describe('inferq worker shutdown', () => {
-  it('drains on SIGTERM: finishes the batch in flight, leases nothing more, exits 0', async () => {
+  it('drains on SIGTERM: finishes the batches in flight, leases nothing more, exits 0', async () => {
     const ids = await submitSlow(3, 1_500);
     const worker = startWorker();
     await until(async () => (await states(ids)).includes('running'), 'a running batch');
-    const later = await submitSlow(2, 0);
     worker.child.kill('SIGTERM');
+    await until(async () => /draining/.test(worker.output()), 'the drain to begin');
+    // A lease long-poll already waiting when the drain began ends within idleWaitMs (500 ms);
+    // after that the worker must lease nothing more.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const later = await submitSlow(2, 0);
     expect(await worker.exited).toBe(0);
     expect(await states(ids)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     // Enqueued after the drain began: still queued for the next worker, not lost.
@@ -112,7 +116,7 @@ describe('inferq worker shutdown', () => {
     worker.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
     worker.child.kill('SIGTERM');
-    expect(await worker.exited).toBe(0);
+    expect(await worker.exited, worker.output()).toBe(0);
     // Nothing was written for the aborted batch: its tasks still say running.
     expect(await states(ids)).toEqual(['running', 'running']);
     // Everything it had leased (this batch and the jobs left over by the drain test) stays leased

@@ -1,0 +1,188 @@
+/**
+ * bench/http: closed-loop HTTP clients (default 32), each submitting a task to the no-op
+ * `echo` model and fetching its result, against `inferq serve` (embedded, auth on, inputs
+ * hashed and stored) and, in the same run with the same client, a minimal Fastify + BullMQ
+ * service on a local Redis (bench/baselines/fastify-bullmq-service.ts). Prints tasks/s and
+ * p50/p99 latency for each and the ratios.
+ *
+ *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { findOnPath, startLocalRedis } from './lib/local-redis.js';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '32' },
+    seconds: { type: 'string', default: '10' },
+    'poll-ms': { type: 'string', default: '2' },
+  },
+});
+const clients = Number(args.clients);
+const seconds = Number(args.seconds);
+const pollMs = Number(args['poll-ms']);
+const root = path.resolve(import.meta.dirname, '..');
+const work = mkdtempSync(path.join(tmpdir(), 'inferq-bench-http-'));
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Starts a process and resolves with its output once `ready` matches it. */
+function start(command: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const child = spawn(process.execPath, command, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      if (ready.test(output)) resolve(output);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${command.join(' ')} exited ${code}:\n${output}`)));
+  });
+}
+
+interface Target {
+  name: string;
+  submit(text: string): Promise<string>;
+  result(id: string): Promise<boolean>;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function load(target: Target): Promise<{ rate: number; p50: number; p99: number }> {
+  const latencies: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  let counter = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        // Unique inputs: neither side may answer from a cache.
+        const id = await target.submit(`client ${client} request ${counter++} ${Math.random()}`);
+        while (!(await target.result(id))) await new Promise((r) => setTimeout(r, pollMs));
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function json(response: Response): Promise<Record<string, unknown>> {
+  const body = (await response.json()) as Record<string, unknown>;
+  if (!response.ok && response.status !== 404) throw new Error(`${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+// inferq serve, from source, embedded, auth on. The per-tenant rate limit is raised: the
+// bench's single tenant is meant to saturate the server.
+const configFile = path.join(work, 'inferq.yaml');
+writeFileSync(configFile, 'api:\n  rateLimitPerMinute: 100000000\n');
+const served = await start(
+  [
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
+    'serve',
+    '--config',
+    configFile,
+    '--port',
+    '0',
+    '--data-dir',
+    path.join(work, 'inferq'),
+    '--log-level',
+    'warn',
+  ],
+  /Press Ctrl\+C/,
+);
+const inferqUrl = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
+const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
+const auth = { authorization: `Bearer ${key}` };
+const inferq: Target = {
+  name: 'inferq serve (embedded)',
+  async submit(text) {
+    const body = await json(
+      await fetch(`${inferqUrl}/v1/tasks`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: 'echo', text }),
+      }),
+    );
+    return (body.tasks as Array<{ id: string }>)[0]!.id;
+  },
+  async result(id) {
+    const response = await fetch(`${inferqUrl}/v1/tasks/${id}/result`, { headers: auth });
+    await response.arrayBuffer();
+    return response.status === 200;
+  },
+};
+
+const redisBinary = findOnPath('redis-server');
+let baseline: Target | undefined;
+if (redisBinary === undefined) {
+  console.log(
+    '\n!!! redis-server not found on PATH: NO Fastify + BullMQ baseline, inferq figures only !!!\n',
+  );
+} else {
+  const redis = await startLocalRedis(redisBinary, path.join(work, 'redis'));
+  const out = await start(
+    ['--import', 'tsx', 'bench/baselines/fastify-bullmq-service.ts', String(redis.port)],
+    /listening (\S+)/,
+  );
+  const url = /listening (\S+)/.exec(out)![1]!;
+  baseline = {
+    name: 'Fastify + BullMQ (Redis)',
+    async submit(text) {
+      const body = await json(
+        await fetch(`${url}/tasks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text }),
+        }),
+      );
+      return String(body.id);
+    },
+    async result(id) {
+      const response = await fetch(`${url}/tasks/${id}/result`);
+      await response.arrayBuffer();
+      return response.status === 200;
+    },
+  };
+}
+
+console.log(
+  `bench/http: ${clients} closed-loop clients × ${seconds} s, submit + poll result every ${pollMs} ms`,
+);
+const results: Array<{ name: string; rate: number; p50: number; p99: number }> = [];
+for (const target of baseline ? [inferq, baseline] : [inferq]) {
+  await load({ ...target, name: target.name }); // warm-up
+  results.push({ name: target.name, ...(await load(target)) });
+}
+console.log('\ntarget                          tasks/s    p50 ms    p99 ms');
+for (const r of results) {
+  console.log(
+    `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)}`,
+  );
+}
+if (results.length === 2) {
+  const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
+  console.log(
+    `\ninferq / baseline: throughput ${(a.rate / b.rate).toFixed(2)}×, p99 ${(a.p99 / b.p99).toFixed(2)}× (target ≥ 3× throughput, lower p99)`,
+  );
+}
+process.exit(0);
