@@ -87,7 +87,7 @@ describe('bad images through the ocr-det worker', () => {
     const [ok, broken, huge, pdf] = await settled(ids);
 
     expect(ok?.state).toBe('succeeded');
-    expect((ok?.result as { boxes: unknown[] }).boxes).toHaveLength(1);
+    expect((ok!.result as { boxes: unknown[] }).boxes).toHaveLength(1);
     expect(broken).toMatchObject({
       state: 'failed',
       attempts: 1,
