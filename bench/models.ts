@@ -196,7 +196,7 @@ const inputs = await lineImages(items);
 console.log(
   `bench/models: ${items} text-line crops; raw = onnxruntime-node session loop in one thread, same processor`,
 );
-for (const name of args.models.split(',')) {
+for (const name of args.models.split(',').filter(Boolean)) {
   const model = await repository.get(name);
   console.log(`\n${model.ref} (threads ${model.spec.threads ?? 1})`);
   console.log(

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { Config } from '../config/schema.js';
@@ -6,6 +6,7 @@ import type { ModelCatalog } from '../core/model-catalog.js';
 import type { Broker } from '../queue/broker.js';
 import type { AuthStore } from '../store/auth-store.js';
 import type { TaskStore } from '../store/task-store.js';
+import type { WorkerRegistry } from '../store/worker-registry.js';
 
 /** Milliseconds since the epoch; tests pass a fixed or stepped clock. */
 export type Clock = () => number;
@@ -26,4 +27,11 @@ export interface AppDeps {
   metricsRegistry?: Registry;
   /** How often SSE streams and sync predict poll the store. Default 200 ms. */
   pollIntervalMs?: number;
+  /** Worker heartbeats for `GET /v1/workers`; without it the route lists none. */
+  workers?: WorkerRegistry;
+  /**
+   * More plugins registered after the API routes and before `ready()` (e.g. the dashboard, which
+   * lives in an upper layer and so is passed in rather than imported).
+   */
+  plugins?: readonly FastifyPluginAsync[];
 }

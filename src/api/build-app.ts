@@ -17,6 +17,7 @@ import { modelRoutes } from './routes/models.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
+import { workerRoutes } from './routes/workers.js';
 import { ErrorBody } from './schemas/common.js';
 
 /** One registered route and what it requires (the auth matrix test is generated from these). */
@@ -125,7 +126,9 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   await app.register(modelRoutes(ctx), { prefix: '/v1' });
   await app.register(statsRoutes(ctx), { prefix: '/v1' });
   await app.register(keyRoutes(ctx), { prefix: '/v1' });
+  await app.register(workerRoutes(ctx), { prefix: '/v1' });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
 
   await app.ready();
   return Object.assign(app as unknown as FastifyInstance, { inferqRoutes: routes });

@@ -25,8 +25,29 @@ export function taskView(
     updatedAt: task.updatedAt,
     finishedAt: task.finishedAt,
   };
+  if (task.parent !== undefined) view.parent = task.parent;
   if ('timeline' in task) view.timeline = task.timeline;
   if (extra.withResult === true && task.state === 'succeeded') view.result = task.result;
   if (extra.webhook !== undefined) view.webhook = extra.webhook;
   return view;
+}
+
+/**
+ * One step of a pipeline task as `GET /v1/tasks/{id}` lists it under `steps`: the step, the
+ * item of a map step, its own task (readable at `/v1/tasks/{id}`, input included: OCR crops
+ * are viewable there) and its result when done.
+ */
+export function stepView(child: Task): Record<string, unknown> {
+  return {
+    step: child.parent?.stepId,
+    item: child.parent?.itemIndex,
+    id: child.id,
+    target: targetRef(child.target),
+    state: child.state,
+    attempts: child.attempts,
+    error: child.error,
+    ...(child.state === 'succeeded' ? { result: child.result } : {}),
+    createdAt: child.createdAt,
+    finishedAt: child.finishedAt,
+  };
 }

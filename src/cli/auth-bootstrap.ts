@@ -3,10 +3,15 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { AuthStore } from '../store/auth-store.js';
+import { PostgresAuthStore } from '../store/postgres/postgres-auth-store.js';
 import { SqliteAuthStore } from '../store/sqlite/sqlite-auth-store.js';
 
-/** The auth store of a deployment: `<dataDir>/auth.db`. */
-export function openAuthStore(config: Config): AuthStore {
+/**
+ * The auth store of a deployment: beside the tasks in PostgreSQL when the task store is there
+ * (every API host must see the same keys), else `<dataDir>/auth.db`.
+ */
+export async function openAuthStore(config: Config): Promise<AuthStore> {
+  if (/^postgres(ql)?:\/\//.test(config.store.url)) return PostgresAuthStore.open(config.store.url);
   return SqliteAuthStore.open(path.join(config.dataDir, 'auth.db'));
 }
 

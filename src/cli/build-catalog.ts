@@ -2,8 +2,12 @@ import type { Logger } from 'pino';
 import type { CatalogEntry, ModelCatalog } from '../core/model-catalog.js';
 import { StaticModelCatalog } from '../core/static-model-catalog.js';
 import { ModelRepository } from '../runtime/model-repository.js';
+import { readPipelines } from '../runtime/read-pipelines.js';
 
-/** The catalog the API serves: every model of the repository, read once at start. */
+/**
+ * The catalog the API serves: every model and pipeline of the repository, read once at start.
+ * A pipeline is available when every model its steps run is.
+ */
 export async function buildCatalog(
   dir: string,
   logger: Logger,
@@ -18,6 +22,19 @@ export async function buildCatalog(
       spec: m.spec,
       ...availability(m.ref, m.spec.name, unavailable),
     }));
+    const { pipelines, invalid } = await readPipelines(dir, models);
+    for (const [file, err] of Object.entries(invalid)) logger.error({ err, file }, 'pipeline is invalid');
+    for (const p of pipelines) {
+      const down = entries.find((e) => !e.available && p.steps.some((step) => step.model?.name === e.name));
+      const own = availability(`${p.name}@${p.version}`, p.name, unavailable);
+      entries.push({
+        kind: 'pipeline',
+        name: p.name,
+        version: p.version,
+        spec: p.spec,
+        ...(down ? { available: false, unavailableReason: `model ${down.name} is unavailable` } : own),
+      });
+    }
     return new StaticModelCatalog(entries);
   } catch (err) {
     // A broken model.yaml must not keep the API down: serve nothing, say why.

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
+import type { AuthStore } from '../store/auth-store.js';
 import { openAuthStore } from './auth-bootstrap.js';
 
 /** `inferq keys create|list|revoke`: API keys in the local auth store. */
@@ -9,11 +10,8 @@ export function addKeysCommand(
   configFrom: (flags: Record<string, unknown>) => Config,
 ): void {
   const keys = program.command('keys').description('manage API keys (stored hashed; a key is shown once)');
-  const withStore = async <T>(
-    flags: Record<string, unknown>,
-    fn: (auth: ReturnType<typeof openAuthStore>) => Promise<T>,
-  ) => {
-    const auth = openAuthStore(configFrom(flags));
+  const withStore = async <T>(flags: Record<string, unknown>, fn: (auth: AuthStore) => Promise<T>) => {
+    const auth = await openAuthStore(configFrom(flags));
     try {
       return await fn(auth);
     } finally {

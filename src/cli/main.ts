@@ -1,7 +1,10 @@
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { isInferqClientError } from '../client/index.js';
 import { loadConfig } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import { isInferqError } from '../errors/index.js';
+import { addClientCommands } from './commands/client-commands.js';
+import { exitCodeFor, exitCodes } from './commands/exit-codes.js';
 import { addKeysCommand } from './keys.js';
 import { serve } from './serve.js';
 import { runWorker } from './worker-command.js';
@@ -53,7 +56,9 @@ function withCommonFlags(command: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('inferq')
     .description('Durable, horizontally scalable asynchronous inference for ML models')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors exit 2 (see exit-codes.ts), not commander's default 1.
+    .exitOverride();
 
   withCommonFlags(program.command('serve'))
     .description('run the API with model workers in one process (embedded: SQLite + local files)')
@@ -77,18 +82,23 @@ export function buildProgram(): Command {
     });
 
   addKeysCommand(program, configFrom);
+  addClientCommands(program);
 
   return program;
 }
 
-/** Entry point of bin/inferq.js. Exit codes: 0 ok, 1 failure, 2 bad usage or configuration. */
+/** Entry point of bin/inferq.js. Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3-7: exit-codes.ts. */
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    if (isInferqError(err)) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+      return;
+    }
+    if (isInferqError(err) || isInferqClientError(err)) {
       console.error(`inferq: ${err.code}: ${err.message}`);
-      process.exitCode = err.code.startsWith('INFERQ_CONFIG') ? 2 : 1;
+      process.exitCode = exitCodeFor(err);
       return;
     }
     throw err;

@@ -2,10 +2,13 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { FsBlobStore } from '../blobs/fs-blob-store.js';
+import { PostgresBlobStore } from '../blobs/postgres-blob-store.js';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
+import { RedisBroker } from '../queue/redis/redis-broker.js';
 import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
+import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
 import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../store/task-store.js';
 
@@ -31,18 +34,24 @@ function unsupported(key: string, url: string, supported: string[]): InferqError
   );
 }
 
-export function openStore(config: Config): TaskStore {
+/** `postgres://` and `postgresql://` (libpq's two spellings). */
+const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
+
+export async function openStore(config: Config): Promise<TaskStore> {
   const url = config.store.url;
   if (url.startsWith('sqlite:')) return SqliteTaskStore.open(filePart(url, 'sqlite'));
-  throw unsupported('store.url', url, ['sqlite:']);
+  if (isPostgresUrl(url)) return PostgresTaskStore.open(url);
+  throw unsupported('store.url', url, ['sqlite:', 'postgres://']);
 }
 
-export function openBroker(config: Config): Broker {
+export async function openBroker(config: Config): Promise<Broker> {
   const url = config.broker.url;
   if (url.startsWith('sqlite:')) {
     return SqliteBroker.open(filePart(url, 'sqlite'), { reapIntervalMs: config.broker.reapIntervalMs });
   }
-  throw unsupported('broker.url', url, ['sqlite:']);
+  if (/^rediss?:\/\//.test(url))
+    return RedisBroker.open(url, { reapIntervalMs: config.broker.reapIntervalMs });
+  throw unsupported('broker.url', url, ['sqlite:', 'redis://']);
 }
 
 export async function openBlobs(config: Config): Promise<BlobStore> {
@@ -52,16 +61,17 @@ export async function openBlobs(config: Config): Promise<BlobStore> {
     mkdirSync(dir, { recursive: true });
     return FsBlobStore.open(dir);
   }
-  throw unsupported('blobs.url', url, ['file:']);
+  if (isPostgresUrl(url)) return PostgresBlobStore.open(url);
+  throw unsupported('blobs.url', url, ['file:', 'postgres://']);
 }
 
 /** Opens every backend named by the config; closes what was opened if a later one fails. */
 export async function openBackends(config: Config): Promise<Backends> {
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
-    const store = openStore(config);
+    const store = await openStore(config);
     opened.push(store);
-    const broker = openBroker(config);
+    const broker = await openBroker(config);
     opened.push(broker);
     const blobs = await openBlobs(config);
     opened.push(blobs);

@@ -3,17 +3,19 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from '../api/build-app.js';
 import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
+import { dashboardPlugin } from '../dashboard/dashboard-plugin.js';
+import { startOutboxSweeper } from '../worker/outbox-sweeper.js';
 import { startRetentionCleaner } from '../worker/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
 import { buildCatalog } from './build-catalog.js';
 import { openBackends } from './open-backends.js';
-import { modelsDir, startWorkers } from './start-workers.js';
+import { modelsDir, openWorkerRegistry, startWorkers } from './start-workers.js';
 
 /** `inferq serve`: the embedded deployment in one process. Resolves after a graceful shutdown. */
 export async function serve(config: Config, options: { workers?: boolean } = {}): Promise<void> {
   const logger = pino({ level: config.log.level });
   const backends = await openBackends(config);
-  const auth = openAuthStore(config);
+  const auth = await openAuthStore(config);
   const cleaner = startRetentionCleaner({
     store: backends.store,
     blobs: backends.blobs,
@@ -22,12 +24,21 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     intervalMs: config.retention.intervalMs,
     logger,
   });
+  // Tasks whose enqueue failed (broker down) get their job after a minute; see outbox-sweeper.ts.
+  const outbox = startOutboxSweeper({
+    store: backends.store,
+    broker: backends.broker,
+    graceMs: 60_000,
+    intervalMs: 30_000,
+    logger,
+  });
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry });
   const workers =
     options.workers !== false && config.workers.count > 0
       ? await startWorkers({ config, backends, logger, metricsRegistry })
       : undefined;
+  const workerRegistry = await openWorkerRegistry(config);
   const app = await buildApp({
     config,
     ...backends,
@@ -36,6 +47,8 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     jwtSecret: loadOrCreateJwtSecret(config),
     logger,
     metricsRegistry,
+    ...(workerRegistry ? { workers: workerRegistry } : {}),
+    plugins: [dashboardPlugin()],
   });
   const webhooks = new WebhookDispatcher({
     store: backends.store,
@@ -77,6 +90,8 @@ Use it as:  curl -H "Authorization: Bearer ${firstKey}" ${address}/v1/models`);
   await workers?.stop();
   await webhooks.stop();
   await cleaner.stop();
+  await outbox.stop();
   await auth.close();
+  await workerRegistry?.close();
   await backends.close();
 }

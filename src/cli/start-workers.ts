@@ -3,10 +3,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { bundledModelsDir, ModelRepository } from '../runtime/model-repository.js';
+import { readPipelines } from '../runtime/read-pipelines.js';
+import { PostgresWorkerRegistry } from '../store/postgres/postgres-worker-registry.js';
 import { SqliteWorkerRegistry } from '../store/sqlite/sqlite-worker-registry.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
 import { loadRuntimes } from '../worker/load-runtimes.js';
 import { ModelWorker } from '../worker/model-worker.js';
+import { createParentNotifier } from '../worker/notify-parents.js';
+import { PipelineCoordinator } from '../worker/pipeline-coordinator.js';
 import { WorkerMetrics } from '../worker/worker-metrics.js';
 import type { Backends } from './open-backends.js';
 import { packageVersion } from './package-version.js';
@@ -16,13 +20,18 @@ export function modelsDir(config: Config): string {
   return existsSync(config.models.dir) ? config.models.dir : bundledModelsDir;
 }
 
-export function openWorkerRegistry(config: Config): WorkerRegistry | undefined {
+/** Heartbeats live beside the tasks, so every API host sees every worker. */
+export async function openWorkerRegistry(config: Config): Promise<WorkerRegistry | undefined> {
   const url = config.store.url;
-  return url.startsWith('sqlite:') ? SqliteWorkerRegistry.open(url.slice('sqlite:'.length)) : undefined;
+  if (url.startsWith('sqlite:')) return SqliteWorkerRegistry.open(url.slice('sqlite:'.length));
+  if (/^postgres(ql)?:\/\//.test(url)) return PostgresWorkerRegistry.open(url);
+  return undefined;
 }
 
 export interface RunningWorkers {
   worker: ModelWorker;
+  /** Runs the pipelines of the repository (`pipelines/*.yaml`). */
+  coordinator: PipelineCoordinator;
   /** Models that could not be loaded, with the reason. */
   unavailable: Record<string, string>;
   stop(options?: { abort?: boolean }): Promise<void>;
@@ -43,7 +52,7 @@ export async function startWorkers(options: {
     ...(config.workers.threads ? { runtime: { threads: config.workers.threads } } : {}),
     logger,
   });
-  const registry = openWorkerRegistry(config);
+  const registry = await openWorkerRegistry(config);
   const worker = new ModelWorker({
     store: backends.store,
     broker: backends.broker,
@@ -55,12 +64,36 @@ export async function startWorkers(options: {
     leaseMs: config.broker.leaseMs,
     version: packageVersion,
     logger,
+    notifyParents: createParentNotifier(backends),
   });
   await worker.start();
+  // Pipelines are checked against every model of the repository, not only those loaded here:
+  // their steps may run on other workers.
+  const models = await repository.list().catch(() => runtimes.map((r) => r.model));
+  const loaded = await readPipelines(repository.dir, models);
+  for (const [file, err] of Object.entries(loaded.invalid)) {
+    unavailable[file.replace(/\.ya?ml$/, '')] = err.message;
+    logger.error({ err, file }, 'pipeline is invalid; serving the others');
+  }
+  const only = options.only;
+  const coordinator = new PipelineCoordinator({
+    store: backends.store,
+    broker: backends.broker,
+    blobs: backends.blobs,
+    pipelines: loaded.pipelines.filter(
+      (p) => !only?.length || only.includes(p.name) || only.includes(`${p.name}@${p.version}`),
+    ),
+    workerId: worker.id,
+    leaseMs: config.broker.leaseMs,
+    logger,
+  });
+  coordinator.start();
   return {
     worker,
+    coordinator,
     unavailable,
     async stop(stopOptions) {
+      await coordinator.stop(stopOptions);
       await worker.stop(stopOptions);
       await Promise.all(runtimes.map((r) => r.unload()));
       await registry?.close();

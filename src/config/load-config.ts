@@ -23,6 +23,9 @@ export const envKeys: Readonly<Record<string, string>> = {
   INFERQ_LOG_LEVEL: 'log.level',
   INFERQ_RETENTION_TTL: 'retention.ttl',
   INFERQ_ALLOW_PRIVATE_CALLBACKS: 'api.allowPrivateCallbacks',
+  // Read by the client commands of the CLI (models, submit, tasks, stats), not by the server.
+  INFERQ_URL: '(client: server URL)',
+  INFERQ_API_KEY: '(client: API key)',
 };
 
 const integerKeys = new Set(['server.port', 'workers.count']);
@@ -64,7 +67,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
         { details: { key: name, allowed: Object.keys(envKeys) } },
       );
     }
-    if (name === 'INFERQ_CONFIG') continue;
+    if (key.startsWith('(')) continue;
     setPath(raw, key, envValue(key, value));
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {

@@ -1,15 +1,21 @@
 import { type Static, Type } from '@sinclair/typebox';
 
+/** The name `from` uses for the task's own input. */
+export const pipelineInputRef = '$input';
+
 /**
- * Schema of `pipelines/<name>.yaml`: a DAG of steps. A step runs a model (`model`) or a
- * built-in transform (`transform`); `from` names the task input (`$input`) or earlier steps;
- * `map: true` fans out over the list its input yields.
+ * Schema of `pipelines/<name>.yaml`: a DAG of steps. A step runs a model (`model`, `name` or
+ * `name@version`) or a built-in transform (`transform`); `from` names the task input
+ * (`$input`) or earlier steps, in the order the step takes them; `map: true` runs the step
+ * once per item of the list(s) its sources give (lists are zipped by index, single values
+ * shared by every item). `optional: true` lets a failed item become `null` instead of failing
+ * the task.
  */
 export const PipelineStepSchema = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
-    model: Type.Optional(Type.String()),
-    transform: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String({ minLength: 1 })),
+    transform: Type.Optional(Type.String({ minLength: 1 })),
     from: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
     map: Type.Optional(Type.Boolean()),
     optional: Type.Optional(Type.Boolean()),
@@ -31,3 +37,8 @@ export const PipelineSpecSchema = Type.Object(
 
 export type PipelineStep = Static<typeof PipelineStepSchema>;
 export type PipelineSpec = Static<typeof PipelineSpecSchema>;
+
+/** The sources of a step as a list, in the order the step takes them. */
+export function stepSources(step: Pick<PipelineStep, 'from'>): string[] {
+  return typeof step.from === 'string' ? [step.from] : [...step.from];
+}

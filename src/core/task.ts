@@ -34,6 +34,16 @@ export interface TimelineEntry {
   data?: Record<string, unknown>;
 }
 
+/**
+ * Where a child task sits in a pipeline task: the parent, the step and the item of a map step
+ * (0 for a step that runs once). Child ids are derived from these (`pipelineChildId`).
+ */
+export interface TaskParent {
+  id: string;
+  stepId: string;
+  itemIndex: number;
+}
+
 /** A task as clients see it. */
 export interface Task {
   id: string;
@@ -57,6 +67,8 @@ export interface Task {
   finishedAt: number | null;
   /** The worker holding the current lease, while running. */
   workerId: string | null;
+  /** Set on a step of a pipeline task (absent on tasks a client submitted). */
+  parent?: TaskParent;
 }
 
 /** A task with its stage timeline (read per task, not in listings). */
@@ -77,6 +89,8 @@ export interface NewTask {
   callbackUrl?: string | null;
   /** When given, the task is created already `succeeded` with this result (a cache hit). */
   cachedResult?: { result: unknown };
+  /** A step of a pipeline task: create it with {@link TaskStore.createChildTasks}. */
+  parent?: TaskParent;
 }
 
 /** The result cache key: a new model version never serves an old version's result. */

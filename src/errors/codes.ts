@@ -57,6 +57,9 @@ export const errorCodes = {
   INFERQ_MODEL_NOT_LOADED: { status: 503, title: 'A model runtime was used before load() or after unload()' },
   INFERQ_INPUT_UNDECODABLE: { status: 422, title: 'Input bytes cannot be decoded' },
   INFERQ_REMOTE_MODEL_FAILED: { status: 502, title: 'A remote model service failed' },
+  // pipelines
+  INFERQ_PIPELINE_SPEC_INVALID: { status: 500, title: 'A pipeline spec is invalid' },
+  INFERQ_PIPELINE_STEP_FAILED: { status: 422, title: 'A step of a pipeline failed' },
   // work
   INFERQ_WORK_TIMEOUT: { status: 504, title: 'Work exceeded its time limit' },
   INFERQ_WORK_FAILED: { status: 500, title: 'Work failed' },

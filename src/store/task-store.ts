@@ -157,10 +157,29 @@ export interface TaskStore {
   completeTask(id: string, request: CompleteRequest): Promise<boolean>;
   /** running(leaseToken) → queued (retry) or failed. False when stale. */
   failTask(id: string, request: FailRequest): Promise<boolean>;
-  /** queued | running → cancelled. Returns the cancelled task, or undefined if it was not cancellable. */
+  /**
+   * queued | running → cancelled. Returns the cancelled task, or undefined if it was not
+   * cancellable. Its unfinished child tasks (pipeline steps) are cancelled with it, in the same
+   * transaction, each with a `cancelled` timeline entry whose data is `{ parentId }`.
+   */
   cancelTask(id: string, at?: number): Promise<Task | undefined>;
   /** running(leaseToken) → queued with no attempt charged, e.g. a draining worker giving work back. */
   releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean>;
+  /**
+   * Creates the steps of a pipeline task, idempotently: a draft whose id already exists is
+   * skipped (not an error, not overwritten), so a coordinator that crashed and redoes its work
+   * never creates a step twice. Nothing is created unless `parentId` is `running` (a cancelled
+   * or finished pipeline starts no more steps): then undefined. Every draft must carry
+   * `parent.id === parentId` and an `id`. Returns the tasks this call created (timeline
+   * `created` + `queued`, or `succeeded` for a `cachedResult`), in draft order. In the same
+   * transaction the parent's timeline gets one entry per step that got new children, in the
+   * order the steps first appear: stage `step-queued` (data `{ step, items, target }`, target
+   * `name@version`) when they are queued, `step-computed` (data `{ step, items }`) when they
+   * were created `succeeded`.
+   */
+  createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined>;
+  /** Every child of a pipeline task, results loaded, ordered by step id then item index. */
+  listChildTasks(parentId: string): Promise<Task[]>;
   /** Appends stage entries to a task's timeline. */
   appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void>;
 

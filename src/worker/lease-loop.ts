@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { LeasedJob } from '../core/job.js';
+import type { Task } from '../core/task.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { collectBatch } from './collect-batch.js';
@@ -19,6 +21,18 @@ export interface LeaseLoopOptions {
   idleWaitMs?: number;
   logger?: Logger;
   onBatch?: (report: BatchReport) => void;
+  /** Passed to processBatch: told of finished pipeline steps before their jobs are acked. */
+  notifyParents?: (children: readonly Task[]) => Promise<void>;
+  /**
+   * Processes a leased batch instead of {@link processBatch} (the pipeline coordinator, whose
+   * jobs are wake-ups rather than model work); it must ack or nack every job.
+   */
+  process?: (jobs: LeasedJob[], signal: AbortSignal) => Promise<BatchReport>;
+  /**
+   * Told when a batch starts, with a controller that aborts just that batch (a cancel message
+   * for every task in it); the returned function is called when the batch ends.
+   */
+  onBatchStart?: (jobs: readonly LeasedJob[], abort: AbortController) => () => void;
 }
 
 /**
@@ -53,10 +67,12 @@ export class LeaseLoop {
     const { broker, queue, batchSize, leaseMs, logger } = this.options;
     while (this.running) {
       try {
-        const jobs = await broker.lease(queue, {
+        const jobs = await collectBatch(broker, queue, {
           max: batchSize,
           leaseMs,
-          waitMs: this.options.idleWaitMs ?? 500,
+          maxDelayMs: this.options.maxDelayMs ?? 0,
+          idleWaitMs: this.options.idleWaitMs ?? 500,
+          signal: this.abort.signal,
         });
         if (jobs.length === 0) continue;
         const renew = setInterval(
@@ -67,20 +83,27 @@ export class LeaseLoop {
           },
           Math.max(10, Math.floor(leaseMs / 3)),
         );
+        const batchAbort = new AbortController();
+        const signal = AbortSignal.any([this.abort.signal, batchAbort.signal]);
+        const ended = this.options.onBatchStart?.(jobs, batchAbort);
         try {
-          const report = await processBatch(
-            {
-              store: this.options.store,
-              broker,
-              workerId: this.options.workerId,
-              handler: this.options.handler,
-              signal: this.abort.signal,
-            },
-            jobs,
-          );
+          const report = this.options.process
+            ? await this.options.process(jobs, signal)
+            : await processBatch(
+                {
+                  store: this.options.store,
+                  broker,
+                  workerId: this.options.workerId,
+                  handler: this.options.handler,
+                  signal,
+                  ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
+                },
+                jobs,
+              );
           this.options.onBatch?.(report);
         } finally {
           clearInterval(renew);
+          ended?.();
         }
       } catch (err) {
         // A store or broker outage must not kill the worker: log, back off, try again.

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blobs/blob-store.js';
+import { controlChannel } from '../core/control-messages.js';
 import { newId } from '../core/ids.js';
+import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
-import type { Broker } from '../queue/broker.js';
+import type { Broker, Unsubscribe } from '../queue/broker.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { WorkerHeartbeat, WorkerRegistry } from '../store/worker-registry.js';
@@ -41,11 +43,18 @@ export class ModelWorker {
   private readonly loops: LeaseLoop[] = [];
   private inFlight = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: Unsubscribe | undefined;
+  private readonly batches = new Set<{ pending: Set<string>; abort: AbortController }>();
   private readonly startedAt = Date.now();
   private state: WorkerHeartbeat['state'] = 'running';
 
   constructor(private readonly options: ModelWorkerOptions) {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${newId().slice(-6)}`;
+  }
+
+  /** Items this worker is running right now. */
+  get inFlightItems(): number {
+    return this.inFlight;
   }
 
   get models(): string[] {
@@ -82,6 +91,7 @@ export class ModelWorker {
           leaseMs: this.options.leaseMs,
           ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
           ...(logger ? { logger: logger.child({ model: ref }) } : {}),
+          onBatchStart: (jobs, abort) => this.trackBatch(jobs, abort),
           onBatch: (report) => {
             for (const [outcome, count] of Object.entries(report)) {
               if (count > 0) metrics?.items.inc({ model: ref, outcome }, count);
@@ -92,6 +102,9 @@ export class ModelWorker {
         this.loops.push(loop);
       }
     }
+    this.unsubscribe = await broker.subscribe(controlChannel, (message) => {
+      if (message.type === 'cancel' && typeof message.taskId === 'string') this.cancel(message.taskId);
+    });
     await this.beat();
     this.heartbeatTimer = setInterval(() => {
       this.beat().catch((err) => logger?.warn({ err }, 'heartbeat failed'));
@@ -105,7 +118,34 @@ export class ModelWorker {
     await this.beat().catch(() => {});
     await Promise.all(this.loops.map((loop) => loop.stop(options)));
     clearInterval(this.heartbeatTimer);
+    await this.unsubscribe?.().catch(() => {});
     await this.options.registry?.remove(this.id).catch(() => {});
+  }
+
+  /**
+   * Remembers which tasks a running batch holds, so a cancel message can stop it. A batch is
+   * aborted only when every task in it is cancelled: its batch-mates' work is never thrown away.
+   * An aborted batch writes and acks nothing; the store already says `cancelled`, and the
+   * redelivery after the lease finds the task final and acks it.
+   */
+  private trackBatch(jobs: readonly LeasedJob[], abort: AbortController): () => void {
+    const pending = new Set<string>();
+    for (const job of jobs) {
+      const taskId = (job.payload as { taskId?: unknown } | null)?.taskId;
+      if (typeof taskId === 'string') pending.add(taskId);
+    }
+    const batch = { pending, abort };
+    this.batches.add(batch);
+    return () => this.batches.delete(batch);
+  }
+
+  private cancel(taskId: string): void {
+    for (const batch of this.batches) {
+      if (batch.pending.delete(taskId) && batch.pending.size === 0) {
+        this.options.logger?.info({ taskId }, 'every task of a running batch was cancelled: stopping it');
+        batch.abort.abort();
+      }
+    }
   }
 
   private counting(handler: BatchHandler): BatchHandler {

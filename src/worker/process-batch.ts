@@ -1,5 +1,6 @@
 import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
+import { isFinalState } from '../core/task-state.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { parseTaskJobPayload } from './task-job.js';
@@ -22,6 +23,13 @@ export interface ProcessBatchDeps {
   signal?: AbortSignal;
   /** Called after each item's outcome is durably written (metrics, tests). */
   onSettled?: (item: ClaimedItem, outcome: WorkOutcome, written: boolean) => void;
+  /**
+   * Told of the pipeline steps (tasks with a `parent`) of this batch that are final, written
+   * now or found final on a redelivery, before their jobs are acked: a crash in between
+   * redelivers the jobs and tells again, so a parent never misses the end of a step. When it
+   * throws, nothing of the batch is acked (the leases expire and the jobs come back).
+   */
+  notifyParents?: (children: readonly Task[]) => Promise<void>;
 }
 
 export interface BatchReport {
@@ -46,6 +54,7 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   const { store, broker } = deps;
   const claimed: ClaimedItem[] = [];
   const toAck: LeasedJob[] = [];
+  const finalChildren: Task[] = [];
 
   for (const job of jobs) {
     let taskId: string;
@@ -60,6 +69,7 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     const claim = await store.claimTask(taskId, { leaseToken: job.token, workerId: deps.workerId });
     if (claim.claimed) claimed.push({ job, task: claim.task });
     else {
+      if (claim.task?.parent !== undefined && isFinalState(claim.task.state)) finalChildren.push(claim.task);
       toAck.push(job);
       report.skipped++;
     }
@@ -78,9 +88,11 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
         await broker.nack(item.job, { error: outcome.error.message, retryable: true });
       } else {
         toAck.push(item.job);
+        if (written && item.task.parent !== undefined) finalChildren.push(item.task);
       }
     }
   }
+  if (finalChildren.length > 0 && deps.notifyParents) await deps.notifyParents(finalChildren);
   if (toAck.length > 0) await broker.ack(toAck);
   return report;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { buildApp, type InferqApp } from '../../src/api/build-app.js';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import type { CatalogEntry } from '../../src/core/model-catalog.js';
+import type { CatalogEntry, ModelCatalog } from '../../src/core/model-catalog.js';
 import type { ModelSpec } from '../../src/core/model-spec.js';
 import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
@@ -54,7 +54,7 @@ export interface AppFixture {
 
 /** A real app over real SQLite and fs backends in a temp dir (no mocks). */
 export async function createAppFixture(
-  options: { config?: Record<string, unknown>; clock?: () => number } = {},
+  options: { config?: Record<string, unknown>; clock?: () => number; catalog?: ModelCatalog } = {},
 ): Promise<AppFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-api-'));
   const config = loadConfig({ cwd: dir, env: {}, overrides: { dataDir: dir, ...options.config } });
@@ -69,7 +69,7 @@ export async function createAppFixture(
     broker,
     blobs,
     auth,
-    catalog: new StaticModelCatalog(testCatalogEntries),
+    catalog: options.catalog ?? new StaticModelCatalog(testCatalogEntries),
     jwtSecret,
     pollIntervalMs: 10,
     ...(options.clock ? { clock: options.clock } : {}),

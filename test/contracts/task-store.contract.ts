@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { paramsHash, sha256Hex } from '../../src/core/hash.js';
 import { newId, newLeaseToken } from '../../src/core/ids.js';
+import { pipelineChildId } from '../../src/core/pipeline-ids.js';
 import type { NewTask, Task, TaskWithTimeline } from '../../src/core/task.js';
 import { type ErrorCode, InferqError } from '../../src/errors/index.js';
 import type { TaskStore } from '../../src/store/task-store.js';
@@ -887,6 +888,117 @@ export function runTaskStoreContract(
         const all = await store.taskStats({ since: Date.now() + 60_000 });
         expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
         expect(all.recent).toEqual([]);
+      });
+    });
+
+    section('child tasks', () => {
+      const child = (parentId: string, stepId: string, itemIndex: number, overrides: Partial<NewTask> = {}) =>
+        draft({
+          id: pipelineChildId(parentId, stepId, itemIndex),
+          requestId: parentId,
+          target: { kind: 'model', name: 'ocr-rec', version: '4' },
+          parent: { id: parentId, stepId, itemIndex },
+          ...overrides,
+        });
+      const pipelineTask = () =>
+        createRunning(store, { target: { kind: 'pipeline', name: 'ocr', version: '1' } });
+
+      test('creates queued children of a running parent; parent round-trips; listChildTasks orders by step then item', async () => {
+        const { task: parent } = await pipelineTask();
+        const created = await store.createChildTasks(parent.id, [
+          child(parent.id, 'rec', 1),
+          child(parent.id, 'rec', 0),
+          child(parent.id, 'det', 0, { cachedResult: { result: { boxes: [] } } }),
+        ]);
+        expect(created?.map((t) => [t.parent?.stepId, t.parent?.itemIndex, t.state])).toEqual([
+          ['rec', 1, 'queued'],
+          ['rec', 0, 'queued'],
+          ['det', 0, 'succeeded'],
+        ]);
+        const rec1 = await mustGet(store, pipelineChildId(parent.id, 'rec', 1));
+        expect(rec1.parent).toEqual({ id: parent.id, stepId: 'rec', itemIndex: 1 });
+        expect(stages(rec1)).toEqual(['created', 'queued']);
+        expect((await mustGet(store, parent.id)).parent).toBeUndefined();
+        const steps = (await mustGet(store, parent.id)).timeline.filter((e) => e.stage.startsWith('step-'));
+        expect(steps).toEqual([
+          {
+            stage: 'step-queued',
+            at: expect.any(Number),
+            data: { step: 'rec', items: 2, target: 'ocr-rec@4' },
+          },
+          { stage: 'step-computed', at: expect.any(Number), data: { step: 'det', items: 1 } },
+        ]);
+        const children = await store.listChildTasks(parent.id);
+        expect(children.map((t) => `${t.parent?.stepId}/${t.parent?.itemIndex}`)).toEqual([
+          'det/0',
+          'rec/0',
+          'rec/1',
+        ]);
+        expect(children[0]!.result).toEqual({ boxes: [] });
+        expect(await store.listChildTasks(newId())).toEqual([]);
+      });
+
+      test('creating the same child again is a no-op that keeps the first', async () => {
+        const { task: parent } = await pipelineTask();
+        await store.createChildTasks(parent.id, [child(parent.id, 'cls', 0, { params: { first: true } })]);
+        const again = await store.createChildTasks(parent.id, [
+          child(parent.id, 'cls', 0, { params: { first: false } }),
+          child(parent.id, 'cls', 1),
+        ]);
+        expect(again?.map((t) => t.parent?.itemIndex)).toEqual([1]);
+        const steps = (await mustGet(store, parent.id)).timeline.filter((e) => e.stage === 'step-queued');
+        expect(steps.map((e) => e.data)).toEqual([
+          { step: 'cls', items: 1, target: 'ocr-rec@4' },
+          { step: 'cls', items: 1, target: 'ocr-rec@4' },
+        ]);
+        const first = await mustGet(store, pipelineChildId(parent.id, 'cls', 0));
+        expect(first.params).toEqual({ first: true });
+        expect(stages(first)).toEqual(['created', 'queued']);
+        expect(await store.listChildTasks(parent.id)).toHaveLength(2);
+      });
+
+      test('creates nothing under a parent that is queued, final or missing', async () => {
+        const queued = await create(store, { target: { kind: 'pipeline', name: 'ocr', version: '1' } });
+        expect(await store.createChildTasks(queued.id, [child(queued.id, 'det', 0)])).toBeUndefined();
+        const { task: done, token } = await pipelineTask();
+        await store.completeTask(done.id, { leaseToken: token, result: {} });
+        expect(await store.createChildTasks(done.id, [child(done.id, 'det', 0)])).toBeUndefined();
+        const missing = newId();
+        expect(await store.createChildTasks(missing, [child(missing, 'det', 0)])).toBeUndefined();
+        expect(await store.listChildTasks(queued.id)).toEqual([]);
+        expect(await store.listChildTasks(done.id)).toEqual([]);
+      });
+
+      test('refuses a draft without an id or with another parent', async () => {
+        const { task: parent } = await pipelineTask();
+        const noId = child(parent.id, 'det', 0);
+        delete noId.id;
+        await expectCode(store.createChildTasks(parent.id, [noId]), 'INFERQ_INTERNAL');
+        const other = child(newId(), 'det', 0);
+        await expectCode(store.createChildTasks(parent.id, [other]), 'INFERQ_INTERNAL');
+        expect(await store.listChildTasks(parent.id)).toEqual([]);
+      });
+
+      test('cancelTask of a parent cancels its unfinished children and leaves finished ones', async () => {
+        const { task: parent } = await pipelineTask();
+        await store.createChildTasks(parent.id, [
+          child(parent.id, 'det', 0, { cachedResult: { result: 1 } }),
+          child(parent.id, 'rec', 0),
+          child(parent.id, 'rec', 1),
+        ]);
+        const running = pipelineChildId(parent.id, 'rec', 1);
+        expect(
+          (await store.claimTask(running, { leaseToken: newLeaseToken(), workerId: 'w2' })).claimed,
+        ).toBe(true);
+        expect((await store.cancelTask(parent.id))?.state).toBe('cancelled');
+        const states = (await store.listChildTasks(parent.id)).map((t) => t.state);
+        expect(states).toEqual(['succeeded', 'cancelled', 'cancelled']);
+        const cancelled = await mustGet(store, running);
+        expect(cancelled.timeline.at(-1)).toMatchObject({
+          stage: 'cancelled',
+          data: { parentId: parent.id },
+        });
+        expect(await store.createChildTasks(parent.id, [child(parent.id, 'rec', 2)])).toBeUndefined();
       });
     });
 

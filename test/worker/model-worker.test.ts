@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
+import { cancelTaskMessage, controlChannel } from '../../src/core/control-messages.js';
 import type { Task, TaskWithTimeline } from '../../src/core/task.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
@@ -165,6 +166,54 @@ describe('ModelWorker', () => {
       error: { code: 'INFERQ_VALIDATION_FAILED' },
     });
     expect(await broker.depth('picky@1.0.0')).toMatchObject({ waiting: 0, leased: 0, delayed: 0 });
+  });
+
+  it('waits up to maxDelayMs after the first job to fill a batch from a trickle of arrivals', async () => {
+    const repository = new ModelRepository(path.join(dir, 'models'));
+    const { runtimes } = await loadRuntimes(repository);
+    const worker = new ModelWorker({ store, broker, blobs, runtimes, leaseMs: 5_000, version: 'test' });
+    await worker.start();
+    // One task every 2 ms into an empty queue: without the batching window each would run alone.
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push(...(await submit({ name: 'picky', version: '1.0.0' }, [`trickle ${i}`])).map((t) => t.id));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const done = await settled(ids);
+    await worker.stop();
+    for (const r of runtimes) await r.unload();
+    expect(done.every((t) => t.state === 'succeeded')).toBe(true);
+    const sizes = done.map((t) => t.timeline.find((e) => e.stage === 'succeeded')!.data!.batchSize as number);
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+  });
+
+  it('stops a running batch when every task in it is cancelled over the control channel', async () => {
+    const { runtimes } = await loadRuntimes(new ModelRepository(bundledModelsDir), { only: ['echo'] });
+    const worker = new ModelWorker({ store, broker, blobs, runtimes, leaseMs: 30_000, version: 'test' });
+    const tasks = await submit({ name: 'echo', version: '1.0.0' }, ['slow a', 'slow b'], { delayMs: 60_000 });
+    await worker.start();
+    const deadline = Date.now() + 10_000;
+    while (worker.inFlightItems < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(worker.inFlightItems).toBe(2);
+
+    // What DELETE /v1/tasks/{id} does: cancel in the store, then tell the workers.
+    await store.cancelTask(tasks[0]!.id);
+    await broker.publish(controlChannel, cancelTaskMessage(tasks[0]!.id));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(worker.inFlightItems).toBe(2); // one task of the batch still wants its result
+
+    await store.cancelTask(tasks[1]!.id);
+    await broker.publish(controlChannel, cancelTaskMessage(tasks[1]!.id));
+    // The 60 s model run is abandoned at once, not awaited.
+    while (worker.inFlightItems > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(worker.inFlightItems).toBe(0);
+    const after = await Promise.all(tasks.map((t) => store.getTask(t.id)));
+    expect(after.map((t) => [t?.state, t?.result ?? null])).toEqual([
+      ['cancelled', null],
+      ['cancelled', null],
+    ]);
+    await worker.stop();
+    for (const r of runtimes) await r.unload();
   });
 
   it('reports a model that cannot load and serves the others', async () => {

@@ -17,7 +17,7 @@ import {
   type SubmissionPlan,
   type SubmissionResult,
 } from '../submit/submit-tasks.js';
-import { taskView } from '../task-view.js';
+import { stepView, taskView } from '../task-view.js';
 import { ownTask, principalOf } from './route-helpers.js';
 
 const IdempotencyHeaders = Type.Object({
@@ -123,7 +123,10 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request) => {
         const task = await ownTask(ctx, request, request.params.id);
         const webhook = task.callbackUrl === null ? undefined : await ctx.store.getWebhookDelivery(task.id);
-        return taskView(task, { withResult: true, webhook });
+        const view = taskView(task, { withResult: true, webhook });
+        if (task.target.kind === 'pipeline')
+          view.steps = (await ctx.store.listChildTasks(task.id)).map(stepView);
+        return view;
       },
     );
 

@@ -6,6 +6,7 @@ import type { CatalogEntry } from '../../core/model-catalog.js';
 import { InferqError, isInferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { checkInput, inputByteLimit } from './check-input.js';
+import { inputEntries } from './input-entries.js';
 import type { StoredInput, SubmissionFields } from './submit-tasks.js';
 
 /**
@@ -68,8 +69,9 @@ export async function storeInput(
   name: string | null,
   entries: readonly CatalogEntry[],
 ): Promise<StoredInput> {
-  const blob = await ctx.blobs.put(source, { maxBytes: inputByteLimit(entries, ctx.config.blobs.maxBytes) });
-  await checkInput(ctx.blobs, blob, entries);
+  const checked = inputEntries(ctx.catalog, entries);
+  const blob = await ctx.blobs.put(source, { maxBytes: inputByteLimit(checked, ctx.config.blobs.maxBytes) });
+  await checkInput(ctx.blobs, blob, checked);
   return { blob, name };
 }
 

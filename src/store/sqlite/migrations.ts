@@ -118,4 +118,12 @@ export const taskStoreMigrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX webhook_attempts_task ON webhook_attempts (task_id, seq);
   `,
+  `
+  -- Pipeline steps are child tasks: the parent, the step and the item of a map step. The
+  -- partial index serves "every child of this task" and leaves top-level rows out of it.
+  ALTER TABLE tasks ADD COLUMN parent_id TEXT;
+  ALTER TABLE tasks ADD COLUMN step_id TEXT;
+  ALTER TABLE tasks ADD COLUMN item_index INTEGER;
+  CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
+  `,
 ];

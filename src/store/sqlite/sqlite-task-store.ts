@@ -28,6 +28,7 @@ import type {
   WebhookDelivery,
   WebhookOutcome,
 } from '../task-store.js';
+import { cancelChildTasks, insertChildTasks, selectChildTasks, sqliteTaskColumns } from './child-tasks.js';
 import { addFeedback, listFeedback } from './feedback.js';
 import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
@@ -41,7 +42,6 @@ import {
   stateList,
   type TaskRow,
   type TimelineRow,
-  taskColumns,
   toJsonText,
 } from './task-rows.js';
 import { taskStats } from './task-stats.js';
@@ -70,12 +70,12 @@ function stateIn(event: TaskEvent | readonly TaskState[]): string {
   return `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
 }
 
-const selectTask = `SELECT ${taskColumns.join(', ')} FROM tasks`;
+const selectTask = `SELECT ${sqliteTaskColumns.join(', ')} FROM tasks`;
 const selectTaskWithResult =
-  `SELECT ${taskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
+  `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
   'FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id WHERE t.id = ?';
-const insertTask = `INSERT INTO tasks (${taskColumns.join(', ')}, lease_token)
-  VALUES (${taskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)`;
+const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_token)
+  VALUES (${sqliteTaskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)`;
 
 /**
  * The embedded task store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each
@@ -300,6 +300,7 @@ export class SqliteTaskStore implements TaskStore {
         ).get({ id, at }) as { attempts: number } | undefined;
         if (done === undefined) return undefined;
         this.#timeline(id, { stage: 'cancelled', at, attempt: done.attempts });
+        cancelChildTasks(this.#db, id, at);
         return this.#readTask(id);
       })
       .immediate();
@@ -320,6 +321,15 @@ export class SqliteTaskStore implements TaskStore {
         return true;
       })
       .immediate();
+  }
+
+  async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
+    const at = Date.now();
+    return this.#db.transaction(() => insertChildTasks(this.#db, parentId, tasks, at)).immediate();
+  }
+
+  async listChildTasks(parentId: string): Promise<Task[]> {
+    return selectChildTasks(this.#db, parentId);
   }
 
   async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {

@@ -30,6 +30,10 @@ export interface TaskRow {
   finished_at: number | null;
   worker_id: string | null;
   result?: string | null;
+  /** Pipeline step columns (see {@link parentColumns}); absent where an adapter does not select them. */
+  parent_id?: string | null;
+  step_id?: string | null;
+  item_index?: number | null;
 }
 
 export interface TimelineRow {
@@ -66,6 +70,12 @@ export const taskColumns = [
 ] as const;
 
 /**
+ * The columns that tie a pipeline step to its parent task. Kept apart from `taskColumns`
+ * (which other adapters bind column by column) and selected where an adapter stores them.
+ */
+export const parentColumns = ['parent_id', 'step_id', 'item_index'] as const;
+
+/**
  * The row of a task about to be created, plus its serialised cached result (if any). The
  * insert statement binds these names, so the keys must match `taskColumns` and `lease_token`.
  */
@@ -99,6 +109,9 @@ export function newTaskRow(
     finished_at: cached ? at : null,
     worker_id: null,
     lease_token: null,
+    parent_id: task.parent?.id ?? null,
+    step_id: task.parent?.stepId ?? null,
+    item_index: task.parent?.itemIndex ?? null,
   } satisfies TaskRow & { lease_token: null };
   return cached ? { row, result: toJsonText(task.cachedResult?.result) } : { row };
 }
@@ -114,7 +127,7 @@ export function rowToTask(row: TaskRow): Task {
       `task ${row.id} has an unknown state ${JSON.stringify(row.state)}`,
     );
   }
-  return {
+  const task: Task = {
     id: row.id,
     requestId: row.request_id,
     owner: row.owner,
@@ -139,6 +152,10 @@ export function rowToTask(row: TaskRow): Task {
     finishedAt: row.finished_at,
     workerId: row.worker_id,
   };
+  if (typeof row.parent_id === 'string') {
+    task.parent = { id: row.parent_id, stepId: row.step_id ?? '', itemIndex: row.item_index ?? 0 };
+  }
+  return task;
 }
 
 export function rowToTimelineEntry(row: TimelineRow): TimelineEntry {

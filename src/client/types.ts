@@ -1,0 +1,52 @@
+import type { Static } from '@sinclair/typebox';
+import type {
+  CancelResponse,
+  FeedbackResponse,
+  ModelList,
+  ModelView,
+  QueueDepthView,
+  StatsResponse,
+  TaskPage,
+  TaskResultBody,
+  TokenResponse,
+  WorkerList,
+  WorkerView,
+} from '../api/schemas/responses.js';
+import type {
+  ListTasksQuery,
+  SubmitResponse,
+  SubmitTasksBody,
+  TaskStateSchema,
+  TaskView,
+} from '../api/schemas/task.js';
+
+/*
+ * Every type here is derived from the API's own TypeBox schemas (type-only imports: nothing of
+ * the server is bundled into a client, in Node or in the browser).
+ */
+
+export type Task = Static<typeof TaskView>;
+export type TaskState = Static<typeof TaskStateSchema>;
+export type TaskListPage = Static<typeof TaskPage>;
+export type TaskResult = Static<typeof TaskResultBody>;
+export type Submission = Static<typeof SubmitResponse>;
+export type SubmittedTask = Submission['tasks'][number];
+export type CancelResult = Static<typeof CancelResponse>;
+export type FeedbackResult = Static<typeof FeedbackResponse>;
+export type Token = Static<typeof TokenResponse>;
+export type Model = Static<typeof ModelView>;
+export type Models = Static<typeof ModelList>;
+export type QueueDepth = Static<typeof QueueDepthView>;
+export type Stats = Static<typeof StatsResponse>;
+export type Worker = Static<typeof WorkerView>;
+export type Workers = Static<typeof WorkerList>;
+
+/** Filters of `list` (the query of `GET /v1/tasks` without the cursor). */
+export type TaskFilter = Omit<Static<typeof ListTasksQuery>, 'cursor'>;
+
+/** Submission fields other than the inputs and targets. */
+export type SubmitOptions = Pick<Static<typeof SubmitTasksBody>, 'params' | 'priority' | 'callbackUrl'> & {
+  /** Sent as `Idempotency-Key`; a random one is made when absent, so retries never duplicate work. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+};

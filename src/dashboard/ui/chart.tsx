@@ -1,0 +1,43 @@
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+
+/** A time-series line chart (uPlot): x in seconds since the epoch, one series per label. */
+export function Chart(props: {
+  title: string;
+  labels: string[];
+  data: [number[], ...Array<Array<number | null>>];
+  unit?: string;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+  const colors = ['#2563eb', '#f59e0b', '#dc2626', '#16a34a'];
+  useEffect(() => {
+    if (host.current === null) return;
+    const width = Math.max(280, host.current.clientWidth);
+    plot.current = new uPlot(
+      {
+        title: props.title,
+        width,
+        height: 200,
+        series: [
+          {},
+          ...props.labels.map((label, i) => ({
+            label,
+            stroke: colors[i % colors.length],
+            width: 2,
+            value: (_u: uPlot, v: number | null) => (v === null ? '-' : `${v.toFixed(2)}${props.unit ?? ''}`),
+          })),
+        ],
+        axes: [{}, { size: 60 }],
+        scales: { x: { time: true } },
+      },
+      props.data as uPlot.AlignedData,
+      host.current,
+    );
+    return () => plot.current?.destroy();
+  }, [props.labels.join('|')]);
+  useEffect(() => {
+    plot.current?.setData(props.data as uPlot.AlignedData);
+  }, [props.data]);
+  return <div class="chart" ref={host} />;
+}

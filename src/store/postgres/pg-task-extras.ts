@@ -1,0 +1,182 @@
+import type { Task } from '../../core/task.js';
+import { type TaskState, taskStates } from '../../core/task-state.js';
+import { rowToTask, type TaskRow } from '../sqlite/task-rows.js';
+import type {
+  FeedbackEntry,
+  IdempotencyClaim,
+  IdempotencyRecord,
+  LatencyStats,
+  TargetStats,
+  TaskStats,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookDeliveryState,
+  WebhookOutcome,
+} from '../task-store.js';
+import { pgTaskColumns, type Queryable } from './pg-task-sql.js';
+
+// The side tables of the PostgreSQL task store (idempotency, feedback, webhooks, stats), kept
+// out of the store class so that it holds only the task state machine.
+
+/**
+ * One statement: insert, or on conflict read the holder. `DO UPDATE SET key = excluded.key`
+ * (a no-op write) makes RETURNING yield the existing row, and `xmax = 0` tells an insert from
+ * a conflict. Two concurrent claims serialise on the primary key; exactly one inserts.
+ */
+export async function claimIdempotencyKey(
+  q: Queryable,
+  record: IdempotencyRecord,
+): Promise<IdempotencyClaim> {
+  const { rows } = await q.query<{
+    inserted: boolean;
+    fingerprint: string;
+    request_id: string;
+    created_at: number;
+  }>(
+    `INSERT INTO idempotency_keys AS k (owner, key, fingerprint, request_id, created_at)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (owner, key) DO UPDATE SET key = k.key
+     RETURNING (xmax = 0) AS inserted, fingerprint, request_id, created_at`,
+    [record.owner, record.key, record.fingerprint, record.requestId, record.createdAt],
+  );
+  const row = rows[0]!;
+  if (row.inserted) return { claimed: true };
+  return {
+    claimed: false,
+    existing: {
+      owner: record.owner,
+      key: record.key,
+      fingerprint: row.fingerprint,
+      requestId: row.request_id,
+      createdAt: row.created_at,
+    },
+  };
+}
+
+export async function addFeedback(q: Queryable, taskId: string, entry: FeedbackEntry): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `INSERT INTO task_feedback (task_id, feedback, at)
+     SELECT $1::text, $2, $3 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)`,
+    [taskId, JSON.stringify(entry.feedback ?? null), entry.at],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function listFeedback(q: Queryable, taskId: string): Promise<FeedbackEntry[]> {
+  const { rows } = await q.query<{ feedback: string; at: number }>(
+    'SELECT feedback, at FROM task_feedback WHERE task_id = $1 ORDER BY seq',
+    [taskId],
+  );
+  return rows.map((row) => ({ feedback: JSON.parse(row.feedback), at: row.at }));
+}
+
+/** Due deliveries come off the partial `pending` index; unfinished tasks are skipped by the join. */
+export async function dueWebhooks(q: Queryable, now: number, limit: number): Promise<Task[]> {
+  const { rows } = await q.query<TaskRow>(
+    `SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+     FROM webhook_deliveries w
+     JOIN tasks t ON t.id = w.task_id
+     LEFT JOIN task_results r ON r.task_id = t.id
+     WHERE w.state = 'pending' AND w.next_at <= $1 AND t.finished_at IS NOT NULL
+     ORDER BY w.next_at, t.finished_at LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map(rowToTask);
+}
+
+export async function recordWebhookAttempt(
+  q: Queryable,
+  taskId: string,
+  attempt: WebhookAttempt,
+  outcome: WebhookOutcome,
+): Promise<void> {
+  // One statement, so the attempt and the delivery state move together without a transaction.
+  await q.query(
+    `WITH attempt AS (
+       INSERT INTO webhook_attempts (task_id, attempt, at, status_code, error, duration_ms)
+       SELECT $1::text, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)
+     )
+     UPDATE webhook_deliveries SET state = $7, attempts = attempts + 1, next_at = $8 WHERE task_id = $1::text`,
+    [
+      taskId,
+      attempt.attempt,
+      attempt.at,
+      attempt.statusCode,
+      attempt.error,
+      attempt.durationMs,
+      outcome.state,
+      outcome.state === 'pending' ? outcome.nextAt : 0,
+    ],
+  );
+}
+
+export async function getWebhookDelivery(q: Queryable, taskId: string): Promise<WebhookDelivery | undefined> {
+  const delivery = await q.query<{ state: WebhookDeliveryState; next_at: number }>(
+    'SELECT state, next_at FROM webhook_deliveries WHERE task_id = $1',
+    [taskId],
+  );
+  const row = delivery.rows[0];
+  if (row === undefined) return undefined;
+  const attempts = await q.query<{
+    attempt: number;
+    at: number;
+    status_code: number | null;
+    error: string | null;
+    duration_ms: number;
+  }>(
+    'SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE task_id = $1 ORDER BY seq',
+    [taskId],
+  );
+  return {
+    state: row.state,
+    nextAt: row.state === 'pending' ? row.next_at : null,
+    attempts: attempts.rows.map((a) => ({
+      attempt: a.attempt,
+      at: a.at,
+      statusCode: a.status_code,
+      error: a.error,
+      durationMs: a.duration_ms,
+    })),
+  };
+}
+
+/**
+ * Counts group on the (owner|target, state) indexes; latencies are percentile_disc over the
+ * window read off the finished_at index (percentile_disc picks the same element as the SQLite
+ * store's nearest-rank percentile).
+ */
+export async function taskStats(q: Queryable, filter: { owner?: string; since: number }): Promise<TaskStats> {
+  const ownerTerm = filter.owner === undefined ? '' : 'AND owner = $2';
+  const ownerValue = filter.owner === undefined ? [] : [filter.owner];
+  const counts = await q.query<{ target: string; state: TaskState; n: number }>(
+    `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n
+     FROM tasks ${filter.owner === undefined ? '' : 'WHERE owner = $1'}
+     GROUP BY target_name, target_version, state`,
+    ownerValue,
+  );
+  const byTarget = new Map<string, TargetStats>();
+  for (const row of counts.rows) {
+    let entry = byTarget.get(row.target);
+    if (entry === undefined) {
+      entry = {
+        target: row.target,
+        counts: Object.fromEntries(taskStates.map((s) => [s, 0])) as Record<TaskState, number>,
+      };
+      byTarget.set(row.target, entry);
+    }
+    entry.counts[row.state] = row.n;
+  }
+  const latency = (p: number) =>
+    `percentile_disc(${p}) WITHIN GROUP (ORDER BY finished_at - created_at) FILTER (WHERE state = 'succeeded')`;
+  const recent = await q.query<LatencyStats>(
+    `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
+       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       ${latency(0.5)} AS "p50Ms", ${latency(0.9)} AS "p90Ms", ${latency(0.99)} AS "p99Ms"
+     FROM tasks WHERE finished_at >= $1 ${ownerTerm} GROUP BY target_name, target_version`,
+    [filter.since, ...ownerValue],
+  );
+  return {
+    byTarget: [...byTarget.values()].sort((a, b) => a.target.localeCompare(b.target)),
+    recent: recent.rows.map((row) => ({ ...row })).sort((a, b) => a.target.localeCompare(b.target)),
+  };
+}

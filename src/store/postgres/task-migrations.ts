@@ -1,0 +1,122 @@
+/**
+ * Schema of the PostgreSQL task store, one script per version (index + 1), append only: a
+ * released migration is never edited. Applied by `migratePg` under an advisory lock.
+ *
+ * Layout follows the SQLite store (see its migrations for the reasoning), with PostgreSQL types:
+ * - ids are TEXT COLLATE "C": UUIDv7 text sorts by time only under byte order, and "C" also keeps
+ *   the `ORDER BY id DESC` listings on plain btree order whatever the database's locale.
+ * - results live in `task_results` (TOASTed, never read by listings).
+ * - timestamps are BIGINT milliseconds; JSON is TEXT (stored and returned verbatim: results can
+ *   be several MB and jsonb would parse and re-serialise them for nothing).
+ */
+export const pgTaskStoreMigrations: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    request_id       TEXT NOT NULL,
+    owner            TEXT NOT NULL,
+    target_kind      TEXT NOT NULL,
+    target_name      TEXT NOT NULL,
+    target_version   TEXT NOT NULL,
+    input_sha256     TEXT NOT NULL,
+    input_size       BIGINT NOT NULL,
+    input_media_type TEXT NOT NULL,
+    params           TEXT NOT NULL,
+    params_hash      TEXT NOT NULL,
+    priority         INTEGER NOT NULL,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    error            TEXT,
+    cached           SMALLINT NOT NULL,
+    callback_url     TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    finished_at      BIGINT,
+    worker_id        TEXT,
+    lease_token      TEXT
+  );
+  CREATE INDEX tasks_owner_id        ON tasks (owner, id);
+  CREATE INDEX tasks_owner_state_id  ON tasks (owner, state, id);
+  CREATE INDEX tasks_state_id        ON tasks (state, id);
+  CREATE INDEX tasks_target_id       ON tasks (target_name, target_version, id);
+  CREATE INDEX tasks_target_name_id  ON tasks (target_name, id);
+  CREATE INDEX tasks_input_id        ON tasks (input_sha256, id);
+  CREATE INDEX tasks_request_id      ON tasks (request_id, id);
+  CREATE INDEX tasks_finished_at     ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+  -- The outbox sweeper looks for old queued tasks: a small partial index (queued rows only).
+  CREATE INDEX tasks_queued_updated  ON tasks (updated_at) WHERE state = 'queued';
+
+  CREATE TABLE task_results (
+    task_id TEXT COLLATE "C" PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    result  TEXT NOT NULL
+  );
+
+  CREATE TABLE task_timeline (
+    seq     BIGSERIAL PRIMARY KEY,
+    task_id TEXT COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    stage   TEXT NOT NULL,
+    at      BIGINT NOT NULL,
+    attempt INTEGER,
+    data    TEXT
+  );
+  CREATE INDEX task_timeline_task ON task_timeline (task_id, seq);
+
+  -- No foreign key to tasks (as in SQLite): retention deletes entries of deleted tasks itself.
+  CREATE TABLE result_cache (
+    target_ref   TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    params_hash  TEXT NOT NULL,
+    result       TEXT NOT NULL,
+    task_id      TEXT COLLATE "C" NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (target_ref, input_sha256, params_hash)
+  );
+  CREATE INDEX result_cache_task ON result_cache (task_id);
+
+  CREATE TABLE idempotency_keys (
+    owner       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (owner, key)
+  );
+  CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+  CREATE TABLE task_feedback (
+    seq      BIGSERIAL PRIMARY KEY,
+    task_id  TEXT COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    feedback TEXT NOT NULL,
+    at       BIGINT NOT NULL
+  );
+  CREATE INDEX task_feedback_task ON task_feedback (task_id, seq);
+
+  CREATE TABLE webhook_deliveries (
+    task_id  TEXT COLLATE "C" PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    state    TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at  BIGINT NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE state = 'pending';
+
+  CREATE TABLE webhook_attempts (
+    seq         BIGSERIAL PRIMARY KEY,
+    task_id     TEXT COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    at          BIGINT NOT NULL,
+    status_code INTEGER,
+    error       TEXT,
+    duration_ms BIGINT NOT NULL
+  );
+  CREATE INDEX webhook_attempts_task ON webhook_attempts (task_id, seq);
+  `,
+  `
+  -- Pipeline steps are child tasks (parent, step, item of a map step). The partial index serves
+  -- "every child of this task" in step/item order and leaves top-level rows out of it.
+  ALTER TABLE tasks ADD COLUMN parent_id TEXT COLLATE "C";
+  ALTER TABLE tasks ADD COLUMN step_id TEXT COLLATE "C";
+  ALTER TABLE tasks ADD COLUMN item_index INTEGER;
+  CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
+  `,
+];

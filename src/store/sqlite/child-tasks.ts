@@ -1,0 +1,117 @@
+import type { NewTask, Task } from '../../core/task.js';
+import { statesAllowing } from '../../core/task-state.js';
+import { InferqError } from '../../errors/index.js';
+import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { newTaskRow, parentColumns, rowToTask, type TaskRow, taskColumns } from './task-rows.js';
+
+/** Every column a SQLite task row is read with (the shared ones plus the pipeline step ones). */
+export const sqliteTaskColumns = [...taskColumns, ...parentColumns] as const;
+
+const cancellable = statesAllowing('cancel')
+  .map((s) => `'${s}'`)
+  .join(', ');
+
+function timeline(db: SqliteDatabase, id: string, stage: string, at: number, data?: unknown): void {
+  db.prepare('INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(
+    id,
+    stage,
+    at,
+    data === undefined ? null : JSON.stringify(data),
+  );
+}
+
+/**
+ * Inserts the drafts whose id is new, only while the parent is `running`; runs inside the
+ * caller's write transaction. `ON CONFLICT DO NOTHING` makes a redo after a crash a no-op.
+ */
+export function insertChildTasks(
+  db: SqliteDatabase,
+  parentId: string,
+  drafts: readonly NewTask[],
+  at: number,
+): Task[] | undefined {
+  const parent = db.prepare('SELECT state FROM tasks WHERE id = ?').get(parentId) as
+    | { state: string }
+    | undefined;
+  if (parent?.state !== 'running') return undefined;
+  const insert = db.prepare(
+    `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_token)
+     VALUES (${sqliteTaskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)
+     ON CONFLICT (id) DO NOTHING`,
+  );
+  const insertResult = db.prepare('INSERT INTO task_results (task_id, result) VALUES (?, ?)');
+  const created: Task[] = [];
+  for (const draft of drafts) {
+    if (draft.parent?.id !== parentId || draft.id === undefined) {
+      throw new InferqError(
+        'INFERQ_INTERNAL',
+        `a child task of ${parentId} needs an id and parent.id ${parentId}`,
+        { details: { parentId, id: draft.id ?? null, parent: draft.parent ?? null } },
+      );
+    }
+    const { row, result } = newTaskRow(draft, at);
+    if (insert.run(row).changes === 0) continue;
+    timeline(db, row.id, 'created', at);
+    if (result === undefined) timeline(db, row.id, 'queued', at);
+    else {
+      insertResult.run(row.id, result);
+      timeline(db, row.id, 'succeeded', at, { cached: true });
+    }
+    created.push(rowToTask({ ...row, result: result ?? null }));
+  }
+  for (const entry of stepEntries(created, at)) timeline(db, parentId, entry.stage, at, entry.data);
+  return created;
+}
+
+/**
+ * The parent's timeline entries for the children just created: one per step, in the order the
+ * steps first appear, `step-queued` for work on a model queue and `step-computed` for a step
+ * created already done (a transform's output).
+ */
+export function stepEntries(
+  created: readonly Task[],
+  at: number,
+): { stage: string; at: number; data: Record<string, unknown> }[] {
+  const bySteps = new Map<string, Task[]>();
+  for (const task of created) {
+    const step = task.parent?.stepId ?? '';
+    bySteps.set(step, [...(bySteps.get(step) ?? []), task]);
+  }
+  return [...bySteps].map(([step, tasks]) => {
+    const queued = tasks[0]?.state === 'queued';
+    const target = tasks[0]?.target;
+    return {
+      stage: queued ? 'step-queued' : 'step-computed',
+      at,
+      data: {
+        step,
+        items: tasks.length,
+        ...(queued && target ? { target: `${target.name}@${target.version}` } : {}),
+      },
+    };
+  });
+}
+
+/** Every child of `parentId`, results joined, by step then item. */
+export function selectChildTasks(db: SqliteDatabase, parentId: string): Task[] {
+  const rows = db
+    .prepare(
+      `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+       FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
+       WHERE t.parent_id = ? ORDER BY t.step_id, t.item_index`,
+    )
+    .all(parentId) as TaskRow[];
+  return rows.map(rowToTask);
+}
+
+/** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
+export function cancelChildTasks(db: SqliteDatabase, parentId: string, at: number): void {
+  const ids = db
+    .prepare(
+      `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
+         finished_at = @at, updated_at = @at
+       WHERE parent_id = @parentId AND state IN (${cancellable}) RETURNING id`,
+    )
+    .all({ parentId, at }) as { id: string }[];
+  for (const { id } of ids) timeline(db, id, 'cancelled', at, { parentId });
+}

@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import { targetRef } from '../core/task.js';
+import type { Broker } from '../queue/broker.js';
+import type { TaskStore } from '../store/task-store.js';
+
+export interface SweepOutboxOptions {
+  store: TaskStore;
+  broker: Broker;
+  /** Only tasks queued at least this long ago: younger ones may be mid-submission. */
+  graceMs: number;
+  /** At most this many tasks per sweep (oldest pages are reached over several sweeps). */
+  limit?: number;
+  now?: number;
+}
+
+/**
+ * The outbox sweeper. The API writes a task, then enqueues its job: two systems, so an enqueue
+ * can fail (broker down) or a broker can lose messages (a Redis without persistence). Every
+ * task still `queued` after the grace period whose job is not live in the broker is enqueued
+ * again, with the task id as job id so that a sweep racing a late enqueue, or several hosts
+ * sweeping at once, never makes two jobs. Returns how many tasks were re-enqueued.
+ */
+export async function sweepOutbox(options: SweepOutboxOptions): Promise<number> {
+  const { store, broker } = options;
+  const limit = options.limit ?? 1_000;
+  const createdTo = (options.now ?? Date.now()) - options.graceMs;
+  let cursor: string | undefined;
+  let seen = 0;
+  let requeued = 0;
+  do {
+    const page = await store.listTasks(
+      { state: 'queued', createdTo },
+      { limit: Math.min(500, limit - seen), ...(cursor ? { cursor } : {}) },
+    );
+    for (const task of page.items) {
+      const queue = targetRef(task.target);
+      if (await broker.hasLiveJob(queue, task.id)) continue;
+      await broker.enqueue(queue, {
+        id: task.id,
+        payload: { taskId: task.id },
+        priority: task.priority,
+        maxAttempts: task.maxAttempts,
+      });
+      requeued++;
+    }
+    seen += page.items.length;
+    cursor = page.nextCursor;
+  } while (cursor !== undefined && seen < limit);
+  return requeued;
+}
+
+/** Runs {@link sweepOutbox} every `intervalMs` (unref'd, never overlapping) until stopped. */
+export function startOutboxSweeper(
+  options: Omit<SweepOutboxOptions, 'now'> & { intervalMs: number; logger?: Logger },
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = sweepOutbox(options)
+        .then((requeued) => {
+          if (requeued > 0)
+            options.logger?.warn({ requeued }, 'outbox sweeper re-enqueued tasks that had no job');
+        })
+        .catch((err) => options.logger?.error({ err }, 'outbox sweep failed'))
+        .finally(schedule);
+    }, options.intervalMs);
+    timer.unref();
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { CompiledPipeline } from '../core/check-pipeline.js';
+import type { LeasedJob } from '../core/job.js';
+import type { Broker } from '../queue/broker.js';
+import type { TaskStore } from '../store/task-store.js';
+import { advancePipeline } from './advance-pipeline.js';
+import { LeaseLoop } from './lease-loop.js';
+import type { BatchReport } from './process-batch.js';
+import { parseTaskJobPayload } from './task-job.js';
+
+export interface PipelineCoordinatorOptions {
+  store: TaskStore;
+  broker: Broker;
+  blobs: BlobStore;
+  pipelines: readonly CompiledPipeline[];
+  workerId: string;
+  leaseMs: number;
+  /** Wake-ups leased per round; several for one task are merged into one advance. */
+  batchSize?: number;
+  logger?: Logger;
+}
+
+/**
+ * Runs pipeline tasks: leases the jobs of each pipeline's queue (`name@version`: the task the
+ * API enqueued, and the wake-ups model workers send when a step finishes) and advances each
+ * task they name ({@link advancePipeline}). A job is acked only after its advance returned,
+ * so a coordinator killed mid-advance leaves the job to be delivered again and redone.
+ */
+export class PipelineCoordinator {
+  readonly #loops: LeaseLoop[] = [];
+
+  constructor(private readonly options: PipelineCoordinatorOptions) {}
+
+  get pipelines(): string[] {
+    return this.options.pipelines.map((p) => `${p.name}@${p.version}`);
+  }
+
+  start(): void {
+    const { store, broker, leaseMs, logger } = this.options;
+    const byRef = new Map(this.options.pipelines.map((p) => [`${p.name}@${p.version}`, p]));
+    for (const queue of byRef.keys()) {
+      const loop = new LeaseLoop({
+        store,
+        broker,
+        queue,
+        workerId: this.options.workerId,
+        handler: async () => [],
+        batchSize: this.options.batchSize ?? 32,
+        leaseMs,
+        ...(logger ? { logger: logger.child({ pipeline: queue }) } : {}),
+        process: (jobs) => this.#process(jobs, byRef),
+      });
+      loop.start();
+      this.#loops.push(loop);
+    }
+  }
+
+  /** Stops leasing and lets the advances in flight finish. */
+  async stop(options: { abort?: boolean } = {}): Promise<void> {
+    await Promise.all(this.#loops.map((loop) => loop.stop(options)));
+    this.#loops.length = 0;
+  }
+
+  async #process(jobs: LeasedJob[], pipelines: ReadonlyMap<string, CompiledPipeline>): Promise<BatchReport> {
+    const { store, broker, blobs, logger } = this.options;
+    const report: BatchReport = { succeeded: 0, failed: 0, retried: 0, skipped: 0, stale: 0 };
+    const byParent = new Map<string, LeasedJob[]>();
+    for (const job of jobs) {
+      try {
+        const { taskId } = parseTaskJobPayload(job.payload);
+        byParent.set(taskId, [...(byParent.get(taskId) ?? []), job]);
+      } catch (err) {
+        await broker.nack(job, { error: (err as Error).message, retryable: false });
+        report.failed++;
+      }
+    }
+    const deps = { store, broker, blobs, pipelines, workerId: this.options.workerId };
+    await Promise.all(
+      [...byParent].map(async ([taskId, parentJobs]) => {
+        try {
+          const result = await advancePipeline(deps, taskId);
+          if (result === 'succeeded') report.succeeded++;
+          else if (result === 'failed') report.failed++;
+          else report.skipped++;
+          await broker.ack(parentJobs);
+        } catch (err) {
+          // Transient (store, broker, blob store): try again after the broker's backoff.
+          logger?.warn({ err, taskId }, 'pipeline advance failed; retrying');
+          report.retried++;
+          for (const job of parentJobs)
+            await broker.nack(job, { error: (err as Error).message, retryable: true });
+        }
+      }),
+    );
+    return report;
+  }
+}

@@ -1,0 +1,86 @@
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { TaskInput } from '../core/task.js';
+import { InferqError } from '../errors/index.js';
+import { decodeImage, encodePng } from '../runtime/image/decode-image.js';
+import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
+import type { Point } from '../runtime/ocr/geometry.js';
+import type { RawImage } from '../runtime/runtime.js';
+
+/**
+ * A built-in transform: pure in its inputs (the same inputs give the same output, blobs
+ * included, since they are content-addressed), so a coordinator that redoes one after a crash
+ * produces what the first try produced. `args` are the step's sources, in `from` order (one
+ * item of each list for a map step); `null` stands for a failed item of an optional step.
+ */
+export type Transform = (args: readonly unknown[], blobs: BlobStore) => Promise<unknown>;
+
+/** The line of `ocr-assemble`'s result. */
+export interface OcrLine {
+  text: string;
+  confidence: number;
+  /** The detected quadrilateral, clockwise from the top-left, in input image pixels. */
+  box: Point[];
+  /** Set when the recogniser rejected this line's crop; `text` is then empty. */
+  unreadable?: true;
+}
+
+/** Implementations of `transformSignatures` (core/pipeline-types.ts), by name. */
+export const transforms: Readonly<Record<string, Transform>> = {
+  'crop-quads': async ([image, det], blobs) => {
+    const boxes = boxesOf(det);
+    if (boxes.length === 0) return [];
+    const pixels = await readImage(blobs, image);
+    const crops: TaskInput[] = [];
+    for (const points of boxes) crops.push(await putPng(blobs, cropQuad(pixels, points)));
+    return crops;
+  },
+  'rotate-180': async ([crop, direction], blobs) => {
+    // No direction (an optional classifier failed) or upright: the crop goes on as it is.
+    if ((direction as { label?: unknown } | null)?.label !== '180') return crop;
+    return putPng(blobs, rotate180(await readImage(blobs, crop)));
+  },
+  'ocr-assemble': async ([det, texts]) => {
+    const boxes = boxesOf(det);
+    const read = Array.isArray(texts) ? texts : [];
+    const lines: OcrLine[] = boxes.map((box, i) => {
+      const line = read[i] as { text?: unknown; confidence?: unknown } | null | undefined;
+      if (line === null || line === undefined || typeof line.text !== 'string') {
+        return { text: '', confidence: 0, box, unreadable: true };
+      }
+      return { text: line.text, confidence: Number(line.confidence ?? 0), box };
+    });
+    return {
+      text: lines
+        .filter((l) => l.text !== '')
+        .map((l) => l.text)
+        .join('\n'),
+      lines,
+    };
+  },
+};
+
+function boxesOf(det: unknown): Point[][] {
+  const boxes = (det as { boxes?: unknown } | null)?.boxes;
+  if (!Array.isArray(boxes)) {
+    throw new InferqError('INFERQ_VALIDATION_FAILED', 'a detection result must have a "boxes" list');
+  }
+  return boxes.map((b: { points?: Point[] }) => b.points ?? []);
+}
+
+function blobRef(value: unknown): TaskInput {
+  const ref = value as Partial<TaskInput> | null;
+  if (typeof ref?.sha256 !== 'string') {
+    throw new InferqError('INFERQ_VALIDATION_FAILED', 'an image step input must be a stored blob');
+  }
+  return { sha256: ref.sha256, size: Number(ref.size ?? 0), mediaType: String(ref.mediaType ?? '') };
+}
+
+async function readImage(blobs: BlobStore, value: unknown): Promise<RawImage> {
+  const bytes = await blobs.readBytes(blobRef(value).sha256);
+  return decodeImage({ bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+}
+
+async function putPng(blobs: BlobStore, image: RawImage): Promise<TaskInput> {
+  const blob = await blobs.put(await encodePng(image));
+  return { sha256: blob.sha256, size: blob.size, mediaType: blob.mediaType };
+}

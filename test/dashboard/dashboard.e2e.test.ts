@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboard } from '../../scripts/build-dashboard.js';
+import { renderText } from '../fixtures/render-text.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const chromiumMissing = existsSync(chromiumPath)
+  ? undefined
+  : `${chromiumPath} is missing (apt-get install chromium): the dashboard end-to-end test is SKIPPED`;
+if (chromiumMissing) console.warn(`[inferq tests] ${chromiumMissing}`);
+
+const root = path.resolve(import.meta.dirname, '../..');
+const artifacts = path.join(root, '.test-artifacts', 'dashboard');
+let child: ChildProcess | undefined;
+let browser: Browser | undefined;
+let dir: string;
+let base: string;
+let adminKey: string;
+let output = '';
+
+/** `inferq serve` from source (real models, real worker threads) with the freshly built dashboard. */
+async function startServe(): Promise<void> {
+  child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/fixtures/run-cli.ts',
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      dir,
+      '--log-level',
+      'warn',
+    ],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout!.on('data', (chunk) => {
+    output += String(chunk);
+  });
+  child.stderr!.on('data', (chunk) => {
+    output += String(chunk);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 60_000);
+    const check = () => {
+      if (/Press Ctrl\+C/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      } else setTimeout(check, 50);
+    };
+    child!.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${output}`)));
+    check();
+  });
+  base = /dashboard\s+(http:\/\/\S+?)\/?$/m.exec(output)![1]!;
+  adminKey = /^\s+(iq_\S+)$/m.exec(output)![1]!;
+}
+
+beforeAll(async () => {
+  if (chromiumMissing) return;
+  dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-dashboard-'));
+  await mkdir(artifacts, { recursive: true });
+  await buildDashboard();
+  await startServe();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (child && child.exitCode === null) {
+    const exited = new Promise((resolve) => child!.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+
+describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
+  it('signs in, submits an image, watches it complete live, shows the detected boxes', async () => {
+    const page = await browser!.newPage({ viewport: { width: 1360, height: 900 } });
+    const consoleErrors: string[] = [];
+    await page.goto(base);
+    await page.fill('input[name=apiKey]', 'iq_wrong');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.error');
+    expect(await page.textContent('.error')).toContain('INFERQ_AUTH_INVALID');
+    // From here on (the wrong key's 401 was expected) the page must log no error at all.
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
+    });
+    await page.fill('input[name=apiKey]', adminKey);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=count-succeeded]');
+    await page.waitForSelector('.chart .u-title');
+    await shot(page, '1-overview-empty');
+
+    const image = path.join(dir, 'receipt.png');
+    await writeFile(
+      image,
+      await renderText(
+        [
+          { text: 'INFERQ DASHBOARD', x: 40, y: 80, size: 40 },
+          { text: 'Total 42.00 EUR', x: 40, y: 170, size: 32 },
+          { text: 'thank you', x: 40, y: 250, size: 28 },
+        ],
+        { width: 640, height: 320 },
+      ),
+    );
+    await page.click('a[href="#/tasks"]');
+    await page.waitForSelector('select[name=models] option:has-text("ocr-det@4.0.0")', { state: 'attached' });
+    await page.setInputFiles('input[name=files]', image);
+    await page.selectOption('select[name=models]', 'ocr-det@4.0.0');
+    await shot(page, '2-tasks-submit');
+    await page.click('form.submit-form button[type=submit]');
+    await page.waitForSelector('[data-testid=task-state]', { timeout: 20_000 }).catch(async (err) => {
+      await shot(page, 'failure-after-submit');
+      throw err;
+    });
+    expect(page.url()).toMatch(/#\/tasks\/[^?]+$/);
+    const seen = new Set<string>();
+    // The page follows the task's event stream: no reload happens between these states.
+    for (let i = 0; i < 600; i++) {
+      const state = (await page.textContent('[data-testid=task-state]').catch(() => null)) ?? '';
+      if (state) seen.add(state);
+      if (state === 'succeeded' || state === 'failed') break;
+      await page.waitForTimeout(100);
+    }
+    expect(seen.has('succeeded'), `states seen: ${[...seen].join(', ')}\n${output}`).toBe(true);
+    await page.waitForSelector('svg.boxes polygon');
+    const boxes = await page.locator('svg.boxes polygon').count();
+    expect(boxes).toBeGreaterThanOrEqual(3);
+    expect(await page.locator('.timeline li').count()).toBeGreaterThanOrEqual(3);
+    await shot(page, '3-task-boxes');
+
+    await page.click('a[href="#/tasks"]');
+    await page.waitForSelector('table.tasks tbody tr a');
+    await shot(page, '4-tasks-list');
+    await page.click('a[href="#/models"]');
+    await page.waitForSelector('text=ocr-det@4.0.0');
+    await shot(page, '5-models');
+    await page.click('a[href="#/workers"]');
+    await page.waitForSelector('td.mono');
+    await shot(page, '6-workers');
+    await page.click('a[href="#/"]');
+    await expect.poll(() => page.textContent('[data-testid=count-succeeded]'), { timeout: 20_000 }).toBe('1');
+    await page.waitForTimeout(2_500);
+    await shot(page, '7-overview');
+    expect(consoleErrors, consoleErrors.join('\n')).toEqual([]);
+    await page.close();
+  }, 120_000);
+});

@@ -1,0 +1,161 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkPipeline, type PipelineModelInfo } from '../../src/core/check-pipeline.js';
+import { isId, newId } from '../../src/core/ids.js';
+import { pipelineChildId, pipelineLeaseToken } from '../../src/core/pipeline-ids.js';
+import type { PipelineSpec } from '../../src/core/pipeline-spec.js';
+import { InferqError } from '../../src/errors/index.js';
+import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
+import { readPipelines } from '../../src/runtime/read-pipelines.js';
+
+const models: Record<string, PipelineModelInfo> = {
+  'ocr-det': {
+    name: 'ocr-det',
+    version: '4.0.0',
+    inputKind: 'image',
+    outputFields: ['width', 'height', 'boxes'],
+  },
+  'ocr-cls': { name: 'ocr-cls', version: '2.0.0', inputKind: 'image', outputFields: ['label', 'confidence'] },
+  'ocr-rec': { name: 'ocr-rec', version: '4.0.0', inputKind: 'image', outputFields: ['text', 'confidence'] },
+};
+const lookup = (ref: string) => models[ref.split('@')[0]!];
+
+const ocr = (): PipelineSpec => ({
+  name: 'ocr',
+  version: '1',
+  steps: [
+    { id: 'det', model: 'ocr-det', from: '$input' },
+    { id: 'crop', transform: 'crop-quads', from: ['$input', 'det'] },
+    { id: 'cls', model: 'ocr-cls', from: 'crop', map: true },
+    { id: 'upright', transform: 'rotate-180', from: ['crop', 'cls'], map: true },
+    { id: 'rec', model: 'ocr-rec', from: 'upright', map: true, optional: true },
+    { id: 'assemble', transform: 'ocr-assemble', from: ['det', 'rec'] },
+  ],
+  output: 'assemble',
+});
+
+function problem(spec: PipelineSpec): string {
+  try {
+    checkPipeline(spec, 'pipelines/ocr.yaml', lookup);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InferqError);
+    expect((err as InferqError).code).toBe('INFERQ_PIPELINE_SPEC_INVALID');
+    return (err as InferqError).message;
+  }
+  throw new Error('the spec was accepted');
+}
+
+describe('checkPipeline', () => {
+  it('accepts the ocr DAG and orders steps so sources come first', () => {
+    const spec = ocr();
+    spec.steps.reverse();
+    const compiled = checkPipeline(spec, 'x.yaml', lookup);
+    expect(compiled.steps.map((s) => s.id)).toEqual(['det', 'crop', 'cls', 'upright', 'rec', 'assemble']);
+    expect(compiled.steps.find((s) => s.id === 'rec')).toMatchObject({
+      model: { name: 'ocr-rec', version: '4.0.0' },
+      map: true,
+      optional: true,
+      output: { kind: 'json', list: true },
+    });
+  });
+
+  it('names the file and step of an unknown model, transform or source', () => {
+    const unknownModel = ocr();
+    unknownModel.steps[2]!.model = 'ocr-nope';
+    expect(problem(unknownModel)).toBe('pipelines/ocr.yaml: step "cls": unknown model "ocr-nope"');
+    const unknownTransform = ocr();
+    unknownTransform.steps[1]!.transform = 'blur';
+    expect(problem(unknownTransform)).toMatch(
+      /^pipelines\/ocr\.yaml: step "crop": unknown transform "blur"; known: crop-quads/,
+    );
+    const unknownSource = ocr();
+    unknownSource.steps[4]!.from = 'uprigth';
+    expect(problem(unknownSource)).toBe(
+      'pipelines/ocr.yaml: step "rec": "from" names "uprigth", which is neither $input nor a step',
+    );
+  });
+
+  it('reports a cycle by its steps', () => {
+    const spec = ocr();
+    spec.steps[0]!.from = 'assemble';
+    expect(problem(spec)).toBe('pipelines/ocr.yaml: step "det": steps form a cycle: det → assemble → det');
+  });
+
+  it('reports type mismatches between a source and the step that reads it', () => {
+    const noMap = ocr();
+    delete noMap.steps[2]!.map;
+    expect(problem(noMap)).toBe(
+      'pipelines/ocr.yaml: step "cls": type mismatch: "crop" gives image[] (it is a list: mark the step "map: true"), but this step takes image there',
+    );
+    const jsonIntoImage = ocr();
+    jsonIntoImage.steps[2] = { id: 'cls', model: 'ocr-cls', from: 'det' };
+    expect(problem(jsonIntoImage)).toBe(
+      'pipelines/ocr.yaml: step "cls": type mismatch: "det" gives json{width, height, boxes}, but this step takes image there',
+    );
+    const wrongFields = ocr();
+    wrongFields.steps[1]!.from = ['$input', 'cls'];
+    wrongFields.steps[2]!.from = 'det';
+    expect(problem(wrongFields)).toMatch(/^pipelines\/ocr\.yaml: step "(crop|cls)": /);
+  });
+
+  it('refuses a step with both or neither of model and transform, and a missing output', () => {
+    const both = ocr();
+    both.steps[0]!.transform = 'crop-quads';
+    expect(problem(both)).toBe('pipelines/ocr.yaml: step "det": give exactly one of "model" or "transform"');
+    const output = ocr();
+    output.output = 'result';
+    expect(problem(output)).toBe('pipelines/ocr.yaml: "output" names "result", which is not a step');
+  });
+});
+
+describe('readPipelines', () => {
+  it('loads the bundled ocr pipeline against the bundled models', async () => {
+    const loaded = await readPipelines(bundledModelsDir, await new ModelRepository(bundledModelsDir).list());
+    expect(loaded.invalid).toEqual({});
+    expect(loaded.pipelines.map((p) => `${p.name}@${p.version}`)).toEqual(['ocr@1.0.0']);
+  });
+
+  it('reports a bad file by name and step, and keeps the good ones', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'inferq-pipelines-'));
+    try {
+      mkdirSync(path.join(dir, 'pipelines'));
+      writeFileSync(
+        path.join(dir, 'pipelines', 'bad.yaml'),
+        'name: bad\nversion: "1"\nsteps:\n  - id: det\n    model: ocr-det\n    from: $input\n    colour: red\noutput: det\n',
+      );
+      writeFileSync(
+        path.join(dir, 'pipelines', 'good.yaml'),
+        'name: good\nversion: "1"\nsteps:\n  - id: det\n    model: ocr-det\n    from: $input\noutput: det\n',
+      );
+      const repo = await new ModelRepository(bundledModelsDir).list();
+      const loaded = await readPipelines(dir, repo);
+      expect(loaded.pipelines.map((p) => p.name)).toEqual(['good']);
+      expect(loaded.invalid['bad.yaml']?.message).toMatch(/bad\.yaml: step "det": key "steps\.0/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('pipeline ids', () => {
+  it('derives stable, distinct UUIDv7-shaped ids that sort with their parent', () => {
+    const parent = newId();
+    const a = pipelineChildId(parent, 'rec', 0);
+    expect(pipelineChildId(parent, 'rec', 0)).toBe(a);
+    expect(
+      new Set([
+        a,
+        pipelineChildId(parent, 'rec', 1),
+        pipelineChildId(parent, 'cls', 0),
+        pipelineLeaseToken(parent),
+      ]).size,
+    ).toBe(4);
+    for (const id of [a, pipelineLeaseToken(parent)]) {
+      expect(isId(id)).toBe(true);
+      expect(id.slice(0, 13)).toBe(parent.slice(0, 13));
+      expect(id[14]).toBe('7');
+    }
+  });
+});

@@ -1,0 +1,255 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
+import type { CompiledPipeline } from '../../src/core/check-pipeline.js';
+import { newId } from '../../src/core/ids.js';
+import type { Task, TaskWithTimeline } from '../../src/core/task.js';
+import { isFinalState } from '../../src/core/task-state.js';
+import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
+import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
+import { readPipelines } from '../../src/runtime/read-pipelines.js';
+import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import type { TaskStore } from '../../src/store/task-store.js';
+import { loadRuntimes } from '../../src/worker/load-runtimes.js';
+import { ModelWorker } from '../../src/worker/model-worker.js';
+import { createParentNotifier } from '../../src/worker/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { blankImage, renderText, type TextLine } from '../fixtures/render-text.js';
+
+// The `ocr` pipeline end to end: SQLite store and queue, blob files, the three real PP-OCRv4
+// models in a model worker, and a pipeline coordinator, all in this process.
+let dir: string;
+let store: SqliteTaskStore;
+let broker: SqliteBroker;
+let blobs: FsBlobStore;
+let worker: ModelWorker;
+let coordinator: PipelineCoordinator;
+let stopRuntimes: () => Promise<void>;
+
+/** Faults injected once, for one parent task: "a crash" right after a durable write. */
+const faults: {
+  crashAfterCreating?: { parentId: string; step: string };
+  loseNotify?: { parentId: string; step: string };
+} = {};
+
+/** The store as the coordinator sees it: may "crash" (throw) right after a step's children were committed. */
+function faultyStore(real: TaskStore): TaskStore {
+  return new Proxy(real, {
+    get(target, key, receiver) {
+      if (key === 'createChildTasks') {
+        return async (parentId: string, drafts: Parameters<TaskStore['createChildTasks']>[1]) => {
+          const created = await target.createChildTasks(parentId, drafts);
+          const fault = faults.crashAfterCreating;
+          if (fault?.parentId === parentId && drafts.some((d) => d.parent?.stepId === fault.step)) {
+            delete faults.crashAfterCreating;
+            throw new Error(`simulated crash after creating step ${fault.step}`);
+          }
+          return created;
+        };
+      }
+      const value = Reflect.get(target, key, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'inferq-pipeline-'));
+  store = SqliteTaskStore.open(path.join(dir, 'inferq.db'));
+  broker = SqliteBroker.open(path.join(dir, 'queue.db'), {
+    reapIntervalMs: 100,
+    backoff: { baseMs: 50, maxMs: 200, jitter: 0 },
+  });
+  blobs = await FsBlobStore.open(path.join(dir, 'blobs'));
+  const repository = new ModelRepository(bundledModelsDir);
+  const loaded = await readPipelines(bundledModelsDir, await repository.list());
+  expect(loaded.invalid).toEqual({});
+  const pipelines: CompiledPipeline[] = loaded.pipelines;
+  const { runtimes, unavailable } = await loadRuntimes(repository, {
+    only: ['ocr-det', 'ocr-cls', 'ocr-rec'],
+  });
+  expect(unavailable).toEqual({});
+  stopRuntimes = async () => {
+    await Promise.all(runtimes.map((r) => r.unload()));
+  };
+  const notify = createParentNotifier({ store, broker });
+  worker = new ModelWorker({
+    store,
+    broker,
+    blobs,
+    runtimes,
+    leaseMs: 2_000,
+    version: 'test',
+    workerId: 'models',
+    notifyParents: async (children) => {
+      const fault = faults.loseNotify;
+      if (fault && children.some((c) => c.parent?.id === fault.parentId && c.parent.stepId === fault.step)) {
+        delete faults.loseNotify;
+        throw new Error(`simulated crash before telling the parent that step ${fault.step} finished`);
+      }
+      await notify(children);
+    },
+  });
+  await worker.start();
+  coordinator = new PipelineCoordinator({
+    store: faultyStore(store),
+    broker,
+    blobs,
+    pipelines,
+    workerId: 'coordinator',
+    leaseMs: 2_000,
+  });
+  coordinator.start();
+}, 60_000);
+
+afterAll(async () => {
+  await coordinator?.stop();
+  await worker?.stop();
+  await stopRuntimes?.();
+  await blobs?.close();
+  await broker?.close();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Stores the image and creates + enqueues an `ocr` task the way the API does. */
+async function submit(bytes: Buffer, id = newId()): Promise<string> {
+  const blob = await blobs.put(bytes);
+  await store.createTasks([
+    {
+      id,
+      requestId: 'r',
+      owner: 'tenant-a',
+      target: { kind: 'pipeline', name: 'ocr', version: '1.0.0' },
+      input: { sha256: blob.sha256, size: blob.size, mediaType: blob.mediaType },
+    },
+  ]);
+  await broker.enqueue('ocr@1.0.0', { id, payload: { taskId: id } });
+  return id;
+}
+
+async function final(id: string, timeoutMs = 90_000): Promise<TaskWithTimeline> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const task = await store.getTask(id);
+    if (task !== undefined && isFinalState(task.state)) return task;
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.state} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const steps = (children: readonly Task[]) => {
+  const count: Record<string, number> = {};
+  for (const c of children) count[c.parent!.stepId] = (count[c.parent!.stepId] ?? 0) + 1;
+  return count;
+};
+
+// Four fonts, four sizes, and one upside-down line; each read exactly by det → cls → rec run
+// directly (test/runtime/ocr-models.test.ts shows the models' own reading of such lines).
+const page: TextLine[] = [
+  { text: 'Invoice 2026-11 total 348.50', x: 40, y: 70, size: 48, font: 'Liberation Serif' },
+  { text: 'Durable async inference', x: 40, y: 160, size: 52, font: 'DejaVu Sans' },
+  { text: 'Batched across tasks', x: 40, y: 250, size: 44, font: 'Liberation Mono' },
+  { text: 'Reading order matters', x: 40, y: 340, size: 60, font: 'DejaVu Serif' },
+  { text: 'Upside down text', x: 560, y: 420, size: 48, rotate: 180, font: 'Liberation Sans' },
+];
+const second: TextLine[] = [
+  { text: 'Hello World 2026', x: 40, y: 80, size: 56 },
+  { text: 'PaddleOCR in TypeScript', x: 260, y: 180, size: 48 },
+];
+
+describe('ocr pipeline', () => {
+  it('reads rendered lines exactly, in reading order, batching steps across crops and tasks', async () => {
+    const [a, b] = await Promise.all([
+      submit(await renderText(page, { width: 1000, height: 470 })),
+      submit(await renderText(second, { width: 1000, height: 230 })),
+    ]);
+    const [taskA, taskB] = [await final(a), await final(b)];
+    expect(taskA.state, JSON.stringify(taskA.error)).toBe('succeeded');
+    const result = taskA.result as { text: string; lines: OcrLine[] };
+    expect(result.lines.map((l) => l.text)).toEqual(page.map((l) => l.text));
+    expect(result.text).toBe(page.map((l) => l.text).join('\n'));
+    for (const line of result.lines) {
+      expect(line.confidence).toBeGreaterThan(0.9);
+      expect(line.box).toHaveLength(4);
+    }
+    expect((taskB.result as { text: string }).text).toBe('Hello World 2026\nPaddleOCR in TypeScript');
+
+    // Every step is a child task, each model step item ran once, and the parent's timeline
+    // shows every step.
+    const children = await store.listChildTasks(a);
+    expect(steps(children)).toEqual({ det: 1, crop: 1, cls: 5, upright: 5, rec: 5, assemble: 1 });
+    for (const child of children) {
+      expect(child.state).toBe('succeeded');
+      if (child.target.kind === 'model') expect(child.attempts).toBe(1);
+    }
+    const labels = children
+      .filter((c) => c.parent?.stepId === 'cls')
+      .map((c) => (c.result as { label: string }).label);
+    expect(labels).toEqual(['0', '0', '0', '0', '180']);
+    const stages = taskA.timeline.map((e) => `${e.stage}${e.data?.step ? `:${e.data.step}` : ''}`);
+    expect(stages).toEqual([
+      'created',
+      'queued',
+      'running',
+      'step-queued:det',
+      'step-computed:crop',
+      'step-queued:cls',
+      'step-computed:upright',
+      'step-queued:rec',
+      'step-computed:assemble',
+      'succeeded',
+    ]);
+    // The five crops of one image went to the recogniser together.
+    const recBatches = await Promise.all(
+      children
+        .filter((c) => c.parent?.stepId === 'rec')
+        .map(async (c) => (await store.getTask(c.id))!.timeline),
+    );
+    const sizes = recBatches.map((t) => Number(t.find((e) => e.stage === 'succeeded')?.data?.batchSize));
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+  }, 120_000);
+
+  it('returns an empty result for an image without text', async () => {
+    const task = await final(await submit(await blankImage(640, 480)));
+    expect(task.state).toBe('succeeded');
+    expect(task.result).toEqual({ text: '', lines: [] });
+    expect(steps(await store.listChildTasks(task.id))).toEqual({ det: 1, crop: 1, assemble: 1 });
+  }, 60_000);
+
+  it('fails the task naming the step that failed', async () => {
+    const task = await final(await submit(Buffer.from('this is not an image at all')));
+    expect(task.state).toBe('failed');
+    expect(task.error?.code).toBe('INFERQ_PIPELINE_STEP_FAILED');
+    expect(task.error?.message).toMatch(
+      /^step "det" \(model ocr-det@4\.0\.0\) failed: INFERQ_INPUT_UNDECODABLE/,
+    );
+    expect(task.error?.details).toMatchObject({ step: 'det', error: { code: 'INFERQ_INPUT_UNDECODABLE' } });
+    expect(steps(await store.listChildTasks(task.id))).toEqual({ det: 1 });
+  }, 60_000);
+
+  it('resumes after crashes between steps with nothing lost or doubled', async () => {
+    const id = newId();
+    // The coordinator "dies" right after committing the rec step (before enqueueing it), and a
+    // model worker "dies" after writing cls results, before telling the parent.
+    faults.crashAfterCreating = { parentId: id, step: 'rec' };
+    faults.loseNotify = { parentId: id, step: 'cls' };
+    const task = await final(await submit(await renderText(page, { width: 1000, height: 470 }), id));
+    expect(faults).toEqual({});
+    expect(task.state, JSON.stringify(task.error)).toBe('succeeded');
+    expect((task.result as { lines: OcrLine[] }).lines.map((l) => l.text)).toEqual(page.map((l) => l.text));
+    const children = await store.listChildTasks(id);
+    expect(steps(children)).toEqual({ det: 1, crop: 1, cls: 5, upright: 5, rec: 5, assemble: 1 });
+    for (const child of children) {
+      const timeline = (await store.getTask(child.id))!.timeline.map((e) => e.stage);
+      expect(timeline.filter((s) => s === 'created')).toHaveLength(1);
+      expect(timeline.filter((s) => s === 'succeeded')).toHaveLength(1);
+      if (child.target.kind === 'model') expect(child.attempts).toBe(1);
+    }
+    expect(task.timeline.filter((e) => e.stage === 'step-queued' && e.data?.step === 'rec')).toHaveLength(1);
+    expect(await broker.deadJobs('ocr@1.0.0')).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,88 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCatalog } from '../../src/cli/build-catalog.js';
+import { pipelineChildId, pipelineLeaseToken } from '../../src/core/pipeline-ids.js';
+import { bundledModelsDir } from '../../src/runtime/model-repository.js';
+import { type AppFixture, bearer, createAppFixture } from '../api/app-fixture.js';
+import { renderText } from '../fixtures/render-text.js';
+
+// The API over the real bundled catalog: the ocr pipeline beside the models it runs.
+let f: AppFixture;
+beforeAll(async () => {
+  f = await createAppFixture({ catalog: await buildCatalog(bundledModelsDir, pino({ level: 'silent' })) });
+});
+afterAll(() => f?.close());
+
+const submit = (body: unknown) =>
+  f.app.inject({ method: 'POST', url: '/v1/tasks', headers: bearer(f.keys.user), payload: body as object });
+const get = (url: string) => f.app.inject({ method: 'GET', url, headers: bearer(f.keys.user) });
+
+describe('pipelines through the API', () => {
+  it('lists the ocr pipeline in the catalog', async () => {
+    const ocr = (await get('/v1/models/ocr')).json();
+    expect(ocr).toMatchObject({ kind: 'pipeline', name: 'ocr', version: '1.0.0', output: 'assemble' });
+  });
+
+  it('takes requests mixing models and pipelines, one task per input × target', async () => {
+    const png = (
+      await renderText([{ text: 'Hi', x: 10, y: 40, size: 32 }], { width: 200, height: 60 })
+    ).toString('base64');
+    const res = await submit({ targets: ['ocr', 'ocr-det'], data: [png, png] });
+    expect(res.statusCode).toBe(202);
+    expect(res.json().tasks.map((t: { target: string }) => t.target)).toEqual([
+      'ocr@1.0.0',
+      'ocr-det@4.0.0',
+      'ocr@1.0.0',
+      'ocr-det@4.0.0',
+    ]);
+    expect((await f.broker.depth('ocr@1.0.0')).waiting).toBe(2);
+  });
+
+  it("checks a pipeline's input as its first model would (415 for text sent to ocr)", async () => {
+    const res = await submit({ target: 'ocr', text: 'plain text' });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().error.details.target).toBe('ocr-det');
+  });
+
+  it('lists the steps of a pipeline task, and cancelling it cancels them', async () => {
+    const png = (
+      await renderText([{ text: 'Hi', x: 10, y: 40, size: 32 }], { width: 200, height: 60 })
+    ).toString('base64');
+    const [task] = (await submit({ target: 'ocr', data: png })).json().tasks;
+    const id = task.id as string;
+    // What a coordinator does first: take the task, create the det step.
+    await f.store.claimTask(id, { leaseToken: pipelineLeaseToken(id), workerId: 'c' });
+    const parent = (await f.store.getTask(id))!;
+    await f.store.createChildTasks(id, [
+      {
+        id: pipelineChildId(id, 'det', 0),
+        requestId: id,
+        owner: parent.owner,
+        target: { kind: 'model', name: 'ocr-det', version: '4.0.0' },
+        input: parent.input,
+        parent: { id, stepId: 'det', itemIndex: 0 },
+      },
+    ]);
+    const view = (await get(`/v1/tasks/${id}`)).json();
+    expect(view.steps).toEqual([
+      expect.objectContaining({
+        step: 'det',
+        item: 0,
+        id: pipelineChildId(id, 'det', 0),
+        state: 'queued',
+        target: 'ocr-det@4.0.0',
+      }),
+    ]);
+    expect(view.timeline.map((e: { stage: string }) => e.stage)).toContain('step-queued');
+    const child = (await get(`/v1/tasks/${pipelineChildId(id, 'det', 0)}`)).json();
+    expect(child.parent).toEqual({ id, stepId: 'det', itemIndex: 0 });
+
+    const cancel = await f.app.inject({
+      method: 'DELETE',
+      url: `/v1/tasks/${id}`,
+      headers: bearer(f.keys.user),
+    });
+    expect(cancel.json().state).toBe('cancelled');
+    expect((await get(`/v1/tasks/${id}`)).json().steps[0].state).toBe('cancelled');
+  });
+});

@@ -1,0 +1,81 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/core/hash.js';
+import { newLeaseToken } from '../../src/core/ids.js';
+import { PostgresTaskStore } from '../../src/store/postgres/postgres-task-store.js';
+import { pgTaskStoreMigrations } from '../../src/store/postgres/task-migrations.js';
+import { freshSchema, postgresSkipReason, testPostgresUrl } from '../fixtures/pg-schema.js';
+
+const draft = (i: number) => ({
+  requestId: 'req',
+  owner: 'alice',
+  target: { kind: 'model' as const, name: 'resnet', version: '1' },
+  input: { sha256: sha256Hex(`input-${i}`), size: 1, mediaType: 'image/png' },
+});
+
+describe.skipIf(testPostgresUrl === undefined)(
+  testPostgresUrl === undefined ? postgresSkipReason : 'PostgresTaskStore (PostgreSQL specifics)',
+  () => {
+    it('migrates concurrently from several hosts and records the version', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => PostgresTaskStore.open(testPostgresUrl!, { schema })),
+      );
+      const client = new pg.Client({ connectionString: testPostgresUrl! });
+      await client.connect();
+      const { rows } = await client.query(`SELECT component, version FROM ${schema}.inferq_schema`);
+      await client.end();
+      expect(rows).toEqual([{ component: 'tasks', version: pgTaskStoreMigrations.length }]);
+      for (const store of stores) await store.close();
+      await drop();
+    });
+
+    it('lets exactly one of many concurrent claimers win a task', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const store = await PostgresTaskStore.open(testPostgresUrl!, { schema });
+      const [task] = await store.createTasks([draft(1)]);
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.claimTask(task!.id, { leaseToken: newLeaseToken(), workerId: `w${i}` }),
+        ),
+      );
+      // Each later claimer takes over as if the lease expired, fenced on the previous token:
+      // attempts count every claim, and exactly the last token may complete.
+      const stored = await store.getTask(task!.id);
+      expect(claims.filter((c) => c.claimed)).toHaveLength(stored!.attempts);
+      expect(stored!.timeline.filter((e) => e.stage === 'running')).toHaveLength(stored!.attempts);
+      await store.close();
+      await drop();
+    });
+
+    it('reads listings and cache hits off indexes (EXPLAIN)', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const store = await PostgresTaskStore.open(testPostgresUrl!, { schema });
+      await store.createTasks(
+        Array.from({ length: 2000 }, (_, i) => ({ ...draft(i), owner: `o${i % 100}` })),
+      );
+      const client = new pg.Client({
+        connectionString: testPostgresUrl!,
+        options: `-c search_path=${schema}`,
+      });
+      await client.connect();
+      await client.query('ANALYZE');
+      await client.query('SET enable_seqscan = off');
+      const plan = async (sql: string) =>
+        (await client.query(`EXPLAIN ${sql}`)).rows
+          .map((r: Record<string, string>) => r['QUERY PLAN'])
+          .join('\n');
+      expect(await plan(`SELECT id FROM tasks WHERE owner = 'o7' ORDER BY id DESC LIMIT 51`)).toMatch(
+        /Index Scan (Backward )?using tasks_owner|Bitmap Index Scan on tasks_owner/,
+      );
+      expect(
+        await plan(
+          `SELECT result FROM result_cache WHERE target_ref = 'a' AND input_sha256 = 'b' AND params_hash = 'c'`,
+        ),
+      ).toMatch(/Index Scan using result_cache_pkey/);
+      await client.end();
+      await store.close();
+      await drop();
+    });
+  },
+);
