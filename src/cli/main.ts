@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { isInferqError } from '../errors/index.js';
 import { addClientCommands } from './commands/client-commands.js';
 import { exitCodeFor, exitCodes } from './commands/exit-codes.js';
+import { addMigrateCommand } from './commands/migrate.js';
 import { addKeysCommand } from './keys.js';
 import { serve } from './serve.js';
 import { runWorker } from './worker-command.js';
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
     });
 
   addKeysCommand(program, configFrom);
+  addMigrateCommand(program, withCommonFlags, configFrom);
   addClientCommands(program);
 
   return program;

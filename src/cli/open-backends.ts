@@ -44,13 +44,40 @@ export async function openStore(config: Config): Promise<TaskStore> {
   throw unsupported('store.url', url, ['sqlite:', 'postgres://']);
 }
 
+/**
+ * `?prefix=name` on a `redis://` URL is inferq's own parameter (taken off before ioredis sees the
+ * URL): the BullMQ key prefix, default `bull`. Deployments (and tests) sharing one Redis use
+ * different prefixes.
+ */
+function redisPrefix(url: string): { redisUrl: string; prefix?: string } {
+  const parsed = new URL(url);
+  const prefix = parsed.searchParams.get('prefix');
+  if (prefix === null) return { redisUrl: url };
+  if (!/^[\w.-]{1,64}$/.test(prefix)) {
+    throw new InferqError(
+      'INFERQ_CONFIG_INVALID',
+      `Redis key prefix "${prefix}" must match [A-Za-z0-9_.-]{1,64}`,
+      {
+        details: { key: 'broker.url', prefix },
+      },
+    );
+  }
+  parsed.searchParams.delete('prefix');
+  return { redisUrl: parsed.toString(), prefix };
+}
+
 export async function openBroker(config: Config): Promise<Broker> {
   const url = config.broker.url;
   if (url.startsWith('sqlite:')) {
     return SqliteBroker.open(filePart(url, 'sqlite'), { reapIntervalMs: config.broker.reapIntervalMs });
   }
-  if (/^rediss?:\/\//.test(url))
-    return RedisBroker.open(url, { reapIntervalMs: config.broker.reapIntervalMs });
+  if (/^rediss?:\/\//.test(url)) {
+    const { redisUrl, prefix } = redisPrefix(url);
+    return RedisBroker.open(redisUrl, {
+      reapIntervalMs: config.broker.reapIntervalMs,
+      ...(prefix === undefined ? {} : { prefix }),
+    });
+  }
   throw unsupported('broker.url', url, ['sqlite:', 'redis://']);
 }
 
