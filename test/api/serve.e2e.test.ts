@@ -1,70 +1,46 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type InferqProcess, startInferq } from '../fixtures/cli-process.js';
+import { renderText } from '../fixtures/render-text.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-let child: ChildProcess;
+let serve: InferqProcess;
 let dir: string;
 let base: string;
 let adminKey: string;
 let output = '';
 
-/** Starts `inferq serve` (from source, via tsx) on a free port, as a README reader would run it. */
+/** Starts `inferq serve` (from source) on a free port, as a README reader would run it. */
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-e2e-'));
-  child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dir,
-      '--log-level',
-      'warn',
-    ],
-    {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  serve = await startInferq(
+    ['serve', '--port', '0', '--data-dir', dir, '--log-level', 'warn'],
+    /Press Ctrl\+C/,
+    60_000,
   );
-  child.stdout!.on('data', (chunk) => {
-    output += String(chunk);
-  });
-  child.stderr!.on('data', (chunk) => {
-    output += String(chunk);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 40_000);
-    const check = () => {
-      if (/Press Ctrl\+C/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      } else setTimeout(check, 50);
-    };
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${output}`)));
-    check();
-  });
+  output = serve.output();
   base = /API\s+(http:\/\/\S+)\/v1/.exec(output)![1]!;
   adminKey = /^\s+(iq_\S+)$/m.exec(output)![1]!;
-});
+}, 90_000);
 
 afterAll(async () => {
-  if (child.exitCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await serve?.stop();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Polls a task's result the way the README's curl loop does. */
+async function resultOf(id: string, headers: Record<string, string>): Promise<unknown> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const response = await fetch(`${base}/v1/tasks/${id}/result`, { headers });
+    if (response.status === 200) return ((await response.json()) as { result: unknown }).result;
+    if (Date.now() > deadline)
+      throw new Error(`no result for ${id}: ${response.status} ${await response.text()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 it('prints the API, docs and dashboard URLs and a first admin key once; keeps the secret private', async () => {
   expect(output).toContain(`${base}/docs`);
@@ -106,4 +82,25 @@ it('serves health, docs and the README flow: token, submit, read, list', async (
   expect(await input.text()).toBe('hello inferq');
   const list = (await (await fetch(`${base}/v1/tasks`, { headers: auth })).json()) as { items: unknown[] };
   expect(list.items).toHaveLength(1);
+  // The embedded workers run it.
+  expect(await resultOf(tasks[0]!.id, auth)).toMatchObject({
+    sha256: createHash('sha256').update('hello inferq').digest('hex'),
+  });
 });
+
+it('reads the text of an image through the bundled ocr pipeline, with the real models', async () => {
+  const auth = { authorization: `Bearer ${adminKey}` };
+  const png = await renderText([{ text: 'Hello World 2026', x: 20, y: 80, size: 56 }], {
+    width: 640,
+    height: 120,
+  });
+  const form = new FormData();
+  form.append('target', 'ocr');
+  form.append('file', new Blob([png]), 'hello.png');
+  const submitted = await fetch(`${base}/v1/tasks`, { method: 'POST', headers: auth, body: form });
+  expect(submitted.status).toBe(202);
+  const { tasks } = (await submitted.json()) as { tasks: { id: string }[] };
+  const result = (await resultOf(tasks[0]!.id, auth)) as { text: string; lines: { text: string }[] };
+  expect(result.text).toBe('Hello World 2026');
+  expect(result.lines).toHaveLength(1);
+}, 90_000);
