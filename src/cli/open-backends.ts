@@ -6,6 +6,7 @@ import { PostgresBlobStore } from '../blobs/postgres-blob-store.js';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
+import { RabbitMqBroker } from '../queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../queue/redis/redis-broker.js';
 import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
 import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
@@ -47,7 +48,8 @@ export async function openStore(config: Config): Promise<TaskStore> {
 /**
  * `?prefix=name` on a `redis://` URL is inferq's own parameter (taken off before ioredis sees the
  * URL): the BullMQ key prefix, default `bull`. Deployments (and tests) sharing one Redis use
- * different prefixes.
+ * different prefixes. On an `amqp://` URL it is the queue and exchange name prefix (default
+ * `inferq`), taken off before amqplib sees the URL.
  */
 function redisPrefix(url: string): { redisUrl: string; prefix?: string } {
   const parsed = new URL(url);
@@ -78,7 +80,11 @@ export async function openBroker(config: Config): Promise<Broker> {
       ...(prefix === undefined ? {} : { prefix }),
     });
   }
-  throw unsupported('broker.url', url, ['sqlite:', 'redis://']);
+  if (/^amqps?:\/\//.test(url)) {
+    const { redisUrl: amqpUrl, prefix } = redisPrefix(url);
+    return RabbitMqBroker.open(amqpUrl, prefix === undefined ? {} : { prefix });
+  }
+  throw unsupported('broker.url', url, ['sqlite:', 'redis://', 'amqp://']);
 }
 
 export async function openBlobs(config: Config): Promise<BlobStore> {

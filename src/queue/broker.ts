@@ -17,6 +17,11 @@ export interface BrokerCapabilities {
   broadcast: boolean;
   /** Several hosts can share the queue. */
   distributed: boolean;
+  /**
+   * `hasLiveJob` can answer. False on RabbitMQ, which cannot find a message by id; there
+   * `hasLiveJob` throws `INFERQ_CAPABILITY_UNSUPPORTED` and the outbox sweeper stands down.
+   */
+  liveJobLookup: boolean;
 }
 
 export interface LeaseRequest {
@@ -74,7 +79,10 @@ export interface Broker {
   deadJobs(queue: string, limit?: number): Promise<DeadJob[]>;
   /** Puts a dead job back in its queue with fresh attempts. */
   requeueDead(queue: string, id: string): Promise<boolean>;
-  /** Whether a job with this id is waiting, delayed or leased (for the outbox sweeper). */
+  /**
+   * Whether a job with this id is waiting, delayed or leased (for the outbox sweeper). Throws
+   * `INFERQ_CAPABILITY_UNSUPPORTED` where `capabilities.liveJobLookup` is false.
+   */
   hasLiveJob(queue: string, id: string): Promise<boolean>;
 
   publish(channel: string, message: BroadcastMessage): Promise<void>;

@@ -19,9 +19,15 @@ export interface SweepOutboxOptions {
  * task still `queued` after the grace period whose job is not live in the broker is enqueued
  * again, with the task id as job id so that a sweep racing a late enqueue, or several hosts
  * sweeping at once, never makes two jobs. Returns how many tasks were re-enqueued.
+ *
+ * A broker without `liveJobLookup` (RabbitMQ) cannot tell a lost job from a live one, so the
+ * sweep stands down and returns 0: re-enqueueing every queued task would duplicate live jobs.
+ * There a lost enqueue is covered by publisher confirms instead: `enqueue` resolves only once
+ * RabbitMQ has the message, so the API sees every failed enqueue as an error.
  */
 export async function sweepOutbox(options: SweepOutboxOptions): Promise<number> {
   const { store, broker } = options;
+  if (!broker.capabilities.liveJobLookup) return 0;
   const limit = options.limit ?? 1_000;
   const createdTo = (options.now ?? Date.now()) - options.graceMs;
   let cursor: string | undefined;

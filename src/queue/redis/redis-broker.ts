@@ -49,6 +49,7 @@ const capabilities: BrokerCapabilities = Object.freeze({
   deadLetterInspection: true,
   broadcast: true,
   distributed: true,
+  liveJobLookup: true,
 });
 
 /**

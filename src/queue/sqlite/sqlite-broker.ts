@@ -47,6 +47,7 @@ const capabilities: BrokerCapabilities = Object.freeze({
   deadLetterInspection: true,
   broadcast: true,
   distributed: false,
+  liveJobLookup: true,
 });
 
 const maxLeaseBatch = 1_000;
