@@ -1,7 +1,6 @@
 import type { NewTask, Task } from '../../core/task.js';
 import { InferqError } from '../../errors/index.js';
-import { stepEntries } from '../sqlite/child-tasks.js';
-import { newTaskRow, rowToTask, type TaskRow } from '../sqlite/task-rows.js';
+import { newTaskRow, rowToTask, stepEntries, type TaskRow } from '../task-rows.js';
 import {
   insertTasksParams,
   insertTasksSql,

@@ -1,6 +1,6 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
-import { rowToTask, type TaskRow } from '../sqlite/task-rows.js';
+import { rowToTask, type TaskRow } from '../task-rows.js';
 import type {
   FeedbackEntry,
   IdempotencyClaim,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { TimelineEntry } from '../../core/task.js';
 import { statesAllowing, type TaskEvent, type TaskState } from '../../core/task-state.js';
-import { parentColumns, stateList, type TaskRow, taskColumns } from '../sqlite/task-rows.js';
+import { parentColumns, stateList, type TaskRow, taskColumns } from '../task-rows.js';
 import type { TaskFilter } from '../task-store.js';
 
 /** A pool or a client inside a transaction: anything that runs a query. */

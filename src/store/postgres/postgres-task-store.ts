@@ -14,7 +14,7 @@ import {
   type TaskRow,
   type TimelineRow,
   toJsonText,
-} from '../sqlite/task-rows.js';
+} from '../task-rows.js';
 import type {
   ClaimRequest,
   ClaimResult,

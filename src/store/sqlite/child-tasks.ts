@@ -2,7 +2,14 @@ import type { NewTask, Task } from '../../core/task.js';
 import { statesAllowing } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import { newTaskRow, parentColumns, rowToTask, type TaskRow, taskColumns } from './task-rows.js';
+import {
+  newTaskRow,
+  parentColumns,
+  rowToTask,
+  stepEntries,
+  type TaskRow,
+  taskColumns,
+} from '../task-rows.js';
 
 /** Every column a SQLite task row is read with (the shared ones plus the pipeline step ones). */
 export const sqliteTaskColumns = [...taskColumns, ...parentColumns] as const;
@@ -61,35 +68,6 @@ export function insertChildTasks(
   }
   for (const entry of stepEntries(created, at)) timeline(db, parentId, entry.stage, at, entry.data);
   return created;
-}
-
-/**
- * The parent's timeline entries for the children just created: one per step, in the order the
- * steps first appear, `step-queued` for work on a model queue and `step-computed` for a step
- * created already done (a transform's output).
- */
-export function stepEntries(
-  created: readonly Task[],
-  at: number,
-): { stage: string; at: number; data: Record<string, unknown> }[] {
-  const bySteps = new Map<string, Task[]>();
-  for (const task of created) {
-    const step = task.parent?.stepId ?? '';
-    bySteps.set(step, [...(bySteps.get(step) ?? []), task]);
-  }
-  return [...bySteps].map(([step, tasks]) => {
-    const queued = tasks[0]?.state === 'queued';
-    const target = tasks[0]?.target;
-    return {
-      stage: queued ? 'step-queued' : 'step-computed',
-      at,
-      data: {
-        step,
-        items: tasks.length,
-        ...(queued && target ? { target: `${target.name}@${target.version}` } : {}),
-      },
-    };
-  });
 }
 
 /** Every child of `parentId`, results joined, by step then item. */

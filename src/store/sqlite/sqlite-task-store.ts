@@ -10,6 +10,18 @@ import {
 } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  filterToSql,
+  newTaskRow,
+  rowToTask,
+  rowToTimelineEntry,
+  stateList,
+  type TaskRow,
+  type TimelineRow,
+  toJsonText,
+} from '../task-rows.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -32,18 +44,6 @@ import { cancelChildTasks, insertChildTasks, selectChildTasks, sqliteTaskColumns
 import { addFeedback, listFeedback } from './feedback.js';
 import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  filterToSql,
-  newTaskRow,
-  rowToTask,
-  rowToTimelineEntry,
-  stateList,
-  type TaskRow,
-  type TimelineRow,
-  toJsonText,
-} from './task-rows.js';
 import { taskStats } from './task-stats.js';
 import {
   dueWebhooks,

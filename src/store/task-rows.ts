@@ -1,9 +1,9 @@
-import { canonicalJson, paramsHash, sha256Hex } from '../../core/hash.js';
-import { newId } from '../../core/ids.js';
-import type { NewTask, Task, TaskError, TimelineEntry } from '../../core/task.js';
-import { isTaskState, type TaskState } from '../../core/task-state.js';
-import { InferqError } from '../../errors/index.js';
-import type { TaskFilter } from '../task-store.js';
+import { canonicalJson, paramsHash, sha256Hex } from '../core/hash.js';
+import { newId } from '../core/ids.js';
+import type { NewTask, Task, TaskError, TimelineEntry } from '../core/task.js';
+import { isTaskState, type TaskState } from '../core/task-state.js';
+import { InferqError } from '../errors/index.js';
+import type { TaskFilter } from './task-store.js';
 
 /** A `tasks` row as better-sqlite3 returns it; `result` only when joined from `task_results`. */
 export interface TaskRow {
@@ -250,4 +250,33 @@ export function decodeCursor(cursor: string, filter: TaskFilter): string {
 function cursorCheck(lastId: string, filter: TaskFilter): string {
   const normalised = { ...filter, state: stateList(filter.state) };
   return sha256Hex(canonicalJson([lastId, normalised])).slice(0, 16);
+}
+
+/**
+ * The parent's timeline entries for the children just created: one per step, in the order the
+ * steps first appear, `step-queued` for work on a model queue and `step-computed` for a step
+ * created already done (a transform's output).
+ */
+export function stepEntries(
+  created: readonly Task[],
+  at: number,
+): { stage: string; at: number; data: Record<string, unknown> }[] {
+  const bySteps = new Map<string, Task[]>();
+  for (const task of created) {
+    const step = task.parent?.stepId ?? '';
+    bySteps.set(step, [...(bySteps.get(step) ?? []), task]);
+  }
+  return [...bySteps].map(([step, tasks]) => {
+    const queued = tasks[0]?.state === 'queued';
+    const target = tasks[0]?.target;
+    return {
+      stage: queued ? 'step-queued' : 'step-computed',
+      at,
+      data: {
+        step,
+        items: tasks.length,
+        ...(queued && target ? { target: `${target.name}@${target.version}` } : {}),
+      },
+    };
+  });
 }
