@@ -10,6 +10,7 @@ import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteAuthStore } from '../../src/store/sqlite/sqlite-auth-store.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import type { WorkerRegistry } from '../../src/store/worker-registry.js';
 
 const model = (spec: Partial<ModelSpec> & Pick<ModelSpec, 'name' | 'input'>): CatalogEntry => ({
   kind: 'model',
@@ -54,7 +55,12 @@ export interface AppFixture {
 
 /** A real app over real SQLite and fs backends in a temp dir (no mocks). */
 export async function createAppFixture(
-  options: { config?: Record<string, unknown>; clock?: () => number; catalog?: ModelCatalog } = {},
+  options: {
+    config?: Record<string, unknown>;
+    clock?: () => number;
+    catalog?: ModelCatalog;
+    workers?: WorkerRegistry;
+  } = {},
 ): Promise<AppFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-api-'));
   const config = loadConfig({ cwd: dir, env: {}, overrides: { dataDir: dir, ...options.config } });
@@ -73,6 +79,7 @@ export async function createAppFixture(
     jwtSecret,
     pollIntervalMs: 10,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.workers ? { workers: options.workers } : {}),
   });
   const keys = {
     user: (await auth.createApiKey({ tenant: 'acme' })).key,

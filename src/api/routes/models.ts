@@ -9,8 +9,28 @@ import { PredictBody } from '../schemas/task.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 import { taskView } from '../task-view.js';
 import { submitFromRequest } from './tasks.js';
+import { workerStaleAfterMs } from './workers.js';
 
-async function modelView(ctx: ApiContext, entry: CatalogEntry): Promise<Record<string, unknown>> {
+/**
+ * How many live workers (heartbeat younger than {@link workerStaleAfterMs}) serve each
+ * `name@version`; undefined when the deployment has no worker registry.
+ */
+async function servingCounts(ctx: ApiContext): Promise<Map<string, number> | undefined> {
+  if (ctx.workers === undefined) return undefined;
+  const now = ctx.clock();
+  const counts = new Map<string, number>();
+  for (const worker of await ctx.workers.list()) {
+    if (now - worker.lastSeenAt > workerStaleAfterMs || worker.state !== 'running') continue;
+    for (const ref of worker.models) counts.set(ref, (counts.get(ref) ?? 0) + 1);
+  }
+  return counts;
+}
+
+async function modelView(
+  ctx: ApiContext,
+  entry: CatalogEntry,
+  serving: Map<string, number> | undefined,
+): Promise<Record<string, unknown>> {
   const ref = `${entry.name}@${entry.version}`;
   const queue = await ctx.broker.depth(ref).catch(() => null);
   const common = {
@@ -22,6 +42,7 @@ async function modelView(ctx: ApiContext, entry: CatalogEntry): Promise<Record<s
     ...(entry.unavailableReason === undefined ? {} : { unavailableReason: entry.unavailableReason }),
     description: entry.spec.description ?? null,
     queue,
+    workers: serving === undefined ? null : (serving.get(ref) ?? 0),
   };
   if (entry.kind === 'pipeline') return { ...common, steps: entry.spec.steps, output: entry.spec.output };
   const spec = entry.spec;
@@ -43,9 +64,10 @@ const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 10
 /** `/v1/models`: what can be run, with its limits and schemas; and the synchronous predict path. */
 export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/models', { schema: { summary: 'Models and pipelines', tags: ['models'] } }, async () => ({
-      items: await Promise.all(ctx.catalog.list().map((entry) => modelView(ctx, entry))),
-    }));
+    app.get('/models', { schema: { summary: 'Models and pipelines', tags: ['models'] } }, async () => {
+      const serving = await servingCounts(ctx);
+      return { items: await Promise.all(ctx.catalog.list().map((entry) => modelView(ctx, entry, serving))) };
+    });
 
     app.get(
       '/models/:name',
@@ -56,7 +78,8 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           params: NameParams,
         },
       },
-      async (request) => modelView(ctx, resolveTargets(ctx.catalog, [request.params.name])[0]!),
+      async (request) =>
+        modelView(ctx, resolveTargets(ctx.catalog, [request.params.name])[0]!, await servingCounts(ctx)),
     );
 
     app.post(

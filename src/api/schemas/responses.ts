@@ -62,6 +62,11 @@ export const ModelView = Type.Object(
     unavailableReason: Type.Optional(Type.String()),
     description: Type.Union([Type.Null(), Type.String()]),
     queue: Type.Union([Type.Null(), QueueDepthView]),
+    workers: Type.Optional(
+      Type.Union([Type.Null(), Type.Integer()], {
+        description: 'live workers serving it (null without a worker registry)',
+      }),
+    ),
     runtime: Type.Optional(Type.String()),
     input: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     params: Type.Optional(Type.Unknown()),
