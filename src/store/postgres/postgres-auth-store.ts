@@ -4,6 +4,7 @@ import { apiKeyId, apiKeyMatches, newApiKey } from '../../core/api-key.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { openPgPool, type PgHandle } from '../../postgres/open-pg-pool.js';
+import { isValidTenantId, type KeyRow, type TenantRow, toKey, toTenant } from '../auth-rows.js';
 import type {
   ApiKeyRecord,
   AuthStore,
@@ -12,7 +13,6 @@ import type {
   Tenant,
   TenantLimits,
 } from '../auth-store.js';
-import { isValidTenantId } from '../sqlite/sqlite-auth-store.js';
 
 const migrations: readonly string[] = [
   `
@@ -35,41 +35,6 @@ const migrations: readonly string[] = [
   CREATE INDEX auth_api_keys_tenant ON auth_api_keys (tenant, created_at);
   `,
 ];
-
-interface TenantRow {
-  id: string;
-  created_at: number;
-  webhook_secret: string;
-  rate_limit_per_minute: number | null;
-  max_queued_tasks: number | null;
-}
-
-interface KeyRow {
-  id: string;
-  tenant: string;
-  key_hash: string;
-  admin: boolean;
-  name: string | null;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toTenant = (row: TenantRow): Tenant => ({
-  id: row.id,
-  createdAt: row.created_at,
-  webhookSecret: row.webhook_secret,
-  rateLimitPerMinute: row.rate_limit_per_minute,
-  maxQueuedTasks: row.max_queued_tasks,
-});
-
-const toKey = (row: KeyRow): ApiKeyRecord => ({
-  id: row.id,
-  tenant: row.tenant,
-  admin: row.admin,
-  name: row.name,
-  createdAt: row.created_at,
-  revokedAt: row.revoked_at,
-});
 
 /**
  * Tenants and hashed API keys on PostgreSQL, so every API host verifies the same keys. Shares

@@ -3,6 +3,7 @@ import { chmodSync } from 'node:fs';
 import { apiKeyId, apiKeyMatches, newApiKey } from '../../core/api-key.js';
 import { InferqError } from '../../errors/index.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { isValidTenantId, type KeyRow, type TenantRow, toKey, toTenant } from '../auth-rows.js';
 import type {
   ApiKeyRecord,
   AuthStore,
@@ -12,52 +13,6 @@ import type {
   TenantLimits,
 } from '../auth-store.js';
 import { authStoreMigrations } from './auth-migrations.js';
-
-interface TenantRow {
-  id: string;
-  created_at: number;
-  webhook_secret: string;
-  rate_limit_per_minute: number | null;
-  max_queued_tasks: number | null;
-}
-
-interface KeyRow {
-  id: string;
-  tenant: string;
-  key_hash: string;
-  admin: number;
-  name: string | null;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const tenantIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** Tenant ids appear in logs, metrics labels and URLs: keep them plain. */
-export function isValidTenantId(id: string): boolean {
-  return tenantIdPattern.test(id);
-}
-
-function toTenant(row: TenantRow): Tenant {
-  return {
-    id: row.id,
-    createdAt: row.created_at,
-    webhookSecret: row.webhook_secret,
-    rateLimitPerMinute: row.rate_limit_per_minute,
-    maxQueuedTasks: row.max_queued_tasks,
-  };
-}
-
-function toKey(row: KeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    tenant: row.tenant,
-    admin: row.admin === 1,
-    name: row.name,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
-}
 
 /** Tenants and hashed API keys in one SQLite file (mode 0600: it holds webhook secrets). */
 export class SqliteAuthStore implements AuthStore {
