@@ -21,7 +21,7 @@ module.exports = {
     layer('postgres', ['errors', 'core', 'config']),
     layer('store', ['errors', 'core', 'config', 'sqlite', 'postgres']),
     layer('queue', ['errors', 'core', 'config', 'sqlite', 'postgres']),
-    layer('blobs', ['errors', 'core', 'config', 'postgres']),
+    layer('blobs', ['errors', 'core', 'config', 'sqlite', 'postgres']),
     layer('runtime', ['errors', 'core', 'config']),
     layer('worker', ['errors', 'core', 'config', 'sqlite', 'postgres', 'store', 'queue', 'blobs', 'runtime']),
     layer('api', ['errors', 'core', 'config', 'store', 'queue', 'blobs', 'runtime']),

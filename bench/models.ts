@@ -4,7 +4,7 @@
  * a sweep of maxBatchSize and maxDelayMs; the event-loop lag of the hosting process while the
  * models run; and (--memory N) the RSS of a worker across N detection images of mixed sizes.
  *
- *   npx tsx bench/models.ts [--items 240] [--sizes 1,4,8,16] [--delays 0,5] [--memory 1000]
+ *   npx tsx bench/models.ts [--items 960] [--sizes 1,4,8,16] [--delays 0,5] [--memory 1000]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import { renderText } from '../test/fixtures/render-text.js';
 
 const { values: args } = parseArgs({
   options: {
-    items: { type: 'string', default: '240' },
+    items: { type: 'string', default: '960' },
     sizes: { type: 'string', default: '1,4,8,16' },
     delays: { type: 'string', default: '0,5' },
     models: { type: 'string', default: 'ocr-rec,ocr-cls' },

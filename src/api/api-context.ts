@@ -1,8 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppDeps, Clock } from './app-deps.js';
+import { ApiKeyCache } from './auth/key-cache.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
+import { QueuedCounts } from './submit/queued-counts.js';
+import { TaskWriter } from './submit/task-writer.js';
 import { ParamsValidator } from './submit/validate-params.js';
+import { TaskWakeups } from './task-wakeups.js';
 
 /** The deps plus what the app derives from them once (validators, limiter, metrics). */
 export interface ApiContext extends AppDeps {
@@ -12,6 +16,14 @@ export interface ApiContext extends AppDeps {
   paramsValidator: ParamsValidator;
   rateLimiter: RateLimiter;
   metrics: ApiMetrics;
+  /** Creates and enqueues submitted tasks, with group commit. */
+  taskWriter: TaskWriter;
+  /** Wakes event streams and predictions when a worker announces their tasks settled. */
+  wakeups: TaskWakeups;
+  /** Verified API keys, remembered for a few seconds (every request authenticates). */
+  keyCache: ApiKeyCache;
+  /** Queued tasks per tenant for the max-queued limit, counted at most once a second. */
+  queuedCounts: QueuedCounts;
 }
 
 export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiContext {
@@ -24,5 +36,9 @@ export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiC
     paramsValidator: new ParamsValidator(),
     rateLimiter: new RateLimiter(clock),
     metrics: createApiMetrics(deps.metricsRegistry),
+    taskWriter: new TaskWriter(deps.store, deps.broker, logger),
+    wakeups: new TaskWakeups(deps.broker, logger),
+    keyCache: new ApiKeyCache(deps.auth),
+    queuedCounts: new QueuedCounts(clock),
   };
 }

@@ -104,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   app.addHook('onRequest', async (request) => {
     const level = request.routeOptions.config?.auth ?? 'tenant';
     if (level === 'public' || request.routeOptions.url === undefined) return;
-    const principal = await authenticate(app, deps.auth, request);
+    const principal = await authenticate(app, ctx.keyCache, request);
     if (level === 'admin' && !principal.admin) {
       throw new InferqError('INFERQ_FORBIDDEN', 'this route needs an admin API key', {
         details: { needs: 'admin' },
@@ -112,6 +112,9 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     }
     request.principal = principal;
     await enforceRateLimit(ctx, principal.tenant);
+  });
+  app.addHook('onClose', async () => {
+    await ctx.wakeups.close();
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -13,8 +13,8 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { isSha256Hex } from '../core/hash.js';
 import { InferqError, isInferqError } from '../errors/index.js';
+import { blobNotFound, checkHash, inputTooLarge } from './blob-errors.js';
 import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
 import { MediaTypeSniffer } from './sniff-media-type.js';
 
@@ -86,7 +86,7 @@ export class FsBlobStore implements BlobStore {
   async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
     const maxBytes = options.maxBytes;
     if (maxBytes !== undefined && source instanceof Uint8Array && source.length > maxBytes) {
-      throw tooLarge(maxBytes);
+      throw inputTooLarge(maxBytes);
     }
     const tempData = this.#tempPath('data');
     const tempMeta = this.#tempPath('meta');
@@ -128,7 +128,7 @@ export class FsBlobStore implements BlobStore {
     try {
       handle = await open(this.#dataPath(sha256), 'r');
     } catch (err) {
-      throw isNotFound(err) ? notFound(sha256) : err;
+      throw isNotFound(err) ? blobNotFound(sha256) : err;
     }
     return handle.createReadStream({ autoClose: true });
   }
@@ -138,7 +138,7 @@ export class FsBlobStore implements BlobStore {
     try {
       return await readFile(this.#dataPath(sha256));
     } catch (err) {
-      throw isNotFound(err) ? notFound(sha256) : err;
+      throw isNotFound(err) ? blobNotFound(sha256) : err;
     }
   }
 
@@ -221,7 +221,7 @@ export class FsBlobStore implements BlobStore {
         size += chunk.length;
         // Checked before writing: a too-large upload is refused without storing past the limit.
         // Throwing inside `for await` destroys the source, so the client stops being read.
-        if (maxBytes !== undefined && size > maxBytes) throw tooLarge(maxBytes);
+        if (maxBytes !== undefined && size > maxBytes) throw inputTooLarge(maxBytes);
         hash.update(chunk);
         sniffer.write(chunk);
         await handle.write(chunk);
@@ -323,24 +323,6 @@ export class FsBlobStore implements BlobStore {
 
 function sidecarPathOf(dataPath: string): string {
   return `${dataPath}.json`;
-}
-
-function checkHash(sha256: unknown): asserts sha256 is string {
-  if (!isSha256Hex(sha256)) {
-    throw new InferqError('INFERQ_BLOB_HASH_INVALID', 'A blob hash must be 64 lower-case hex characters.', {
-      details: { hash: typeof sha256 === 'string' ? sha256.slice(0, 80) : typeof sha256 },
-    });
-  }
-}
-
-function notFound(sha256: string): InferqError {
-  return new InferqError('INFERQ_BLOB_NOT_FOUND', `No blob with SHA-256 ${sha256}.`, { details: { sha256 } });
-}
-
-function tooLarge(maxBytes: number): InferqError {
-  return new InferqError('INFERQ_INPUT_TOO_LARGE', `The input is larger than ${maxBytes} bytes.`, {
-    details: { maxBytes },
-  });
 }
 
 function errnoCode(err: unknown): string | undefined {

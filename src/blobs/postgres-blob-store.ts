@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
-import { isSha256Hex } from '../core/hash.js';
 import { InferqError } from '../errors/index.js';
 import { migratePg } from '../postgres/migrate-pg.js';
 import { openPgPool, type PgHandle } from '../postgres/open-pg-pool.js';
+import { checkHash, inputTooLarge } from './blob-errors.js';
 import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
 import { MediaTypeSniffer } from './sniff-media-type.js';
 
@@ -89,7 +89,7 @@ export class PostgresBlobStore implements BlobStore {
   async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
     const maxBytes = options.maxBytes;
     if (maxBytes !== undefined && source instanceof Uint8Array && source.length > maxBytes)
-      throw tooLarge(maxBytes);
+      throw inputTooLarge(maxBytes);
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
@@ -116,7 +116,7 @@ export class PostgresBlobStore implements BlobStore {
       for await (const raw of chunks) {
         const chunk = Buffer.from(raw as Uint8Array);
         size += chunk.length;
-        if (maxBytes !== undefined && size > maxBytes) throw tooLarge(maxBytes);
+        if (maxBytes !== undefined && size > maxBytes) throw inputTooLarge(maxBytes);
         hash.update(chunk);
         sniffer.write(chunk);
         pending.push(chunk);
@@ -252,18 +252,4 @@ export class PostgresBlobStore implements BlobStore {
       throw new InferqError('INFERQ_STORE_UNAVAILABLE', 'the PostgreSQL blob store is closed');
     return this.#handle.pool;
   }
-}
-
-function checkHash(sha256: unknown): asserts sha256 is string {
-  if (!isSha256Hex(sha256)) {
-    throw new InferqError('INFERQ_BLOB_HASH_INVALID', 'A blob hash must be 64 lower-case hex characters.', {
-      details: { hash: typeof sha256 === 'string' ? sha256.slice(0, 80) : typeof sha256 },
-    });
-  }
-}
-
-function tooLarge(maxBytes: number): InferqError {
-  return new InferqError('INFERQ_INPUT_TOO_LARGE', `The input is larger than ${maxBytes} bytes.`, {
-    details: { maxBytes },
-  });
 }

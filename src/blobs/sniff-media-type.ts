@@ -140,7 +140,20 @@ function isJsonDocument(text: string): boolean {
  * (and empty content) is `application/octet-stream` / `bin`.
  */
 export async function sniffMediaType(bytes: Uint8Array): Promise<SniffedMediaType> {
-  const sniffer = new MediaTypeSniffer();
-  sniffer.write(bytes);
-  return sniffer.finish();
+  // The same judgement as MediaTypeSniffer, without copying a head: most inputs are small and
+  // arrive whole.
+  if (bytes.length === 0) return { ...octetStream };
+  const detected = await fileTypeFromBuffer(bytes.subarray(0, sniffHeadBytes));
+  if (detected !== undefined) return { mediaType: detected.mime, ext: normaliseExtension(detected.ext) };
+  if (bytes.includes(0)) return { ...octetStream };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return { ...octetStream };
+  }
+  if (bytes.length <= jsonSniffMaxBytes && isJsonDocument(text)) {
+    return { mediaType: 'application/json', ext: 'json' };
+  }
+  return { mediaType: 'text/plain', ext: 'txt' };
 }

@@ -32,6 +32,7 @@ export async function buildCatalog(
         name: p.name,
         version: p.version,
         spec: p.spec,
+        pipeline: p,
         ...(down ? { available: false, unavailableReason: `model ${down.name} is unavailable` } : own),
       });
     }

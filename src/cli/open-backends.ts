@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { FsBlobStore } from '../blobs/fs-blob-store.js';
+import { InlineBlobStore } from '../blobs/inline-blob-store.js';
 import { PostgresBlobStore } from '../blobs/postgres-blob-store.js';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
@@ -87,12 +88,22 @@ export async function openBroker(config: Config): Promise<Broker> {
   throw unsupported('broker.url', url, ['sqlite:', 'redis://', 'amqp://']);
 }
 
+/**
+ * The blob store. With a `file:` blob store and a SQLite task store (the embedded deployment,
+ * one host), contents up to `blobs.inlineMaxBytes` are kept in the task database instead of
+ * files (see InlineBlobStore); with PostgreSQL (several hosts) a `file:` store is a shared volume
+ * and stays all files.
+ */
 export async function openBlobs(config: Config): Promise<BlobStore> {
   const url = config.blobs.url;
   if (url.startsWith('file:')) {
     const dir = filePart(url, 'file');
     mkdirSync(dir, { recursive: true });
-    return FsBlobStore.open(dir);
+    const files = await FsBlobStore.open(dir);
+    if (config.blobs.inlineMaxBytes === 0 || !config.store.url.startsWith('sqlite:')) return files;
+    return InlineBlobStore.open(filePart(config.store.url, 'sqlite'), files, {
+      inlineMaxBytes: config.blobs.inlineMaxBytes,
+    });
   }
   if (isPostgresUrl(url)) return PostgresBlobStore.open(url);
   throw unsupported('blobs.url', url, ['file:', 'postgres://']);

@@ -11,6 +11,7 @@ import { loadRuntimes } from '../worker/load-runtimes.js';
 import { ModelWorker } from '../worker/model-worker.js';
 import { createParentNotifier } from '../worker/notify-parents.js';
 import { PipelineCoordinator } from '../worker/pipeline-coordinator.js';
+import { startPipelineSweeper } from '../worker/pipeline-sweeper.js';
 import { WorkerMetrics } from '../worker/worker-metrics.js';
 import type { Backends } from './open-backends.js';
 import { packageVersion } from './package-version.js';
@@ -88,11 +89,23 @@ export async function startWorkers(options: {
     logger,
   });
   coordinator.start();
+  // Pipelines whose wake-up was lost (every step final, task still running) are woken after a
+  // quiet minute; see pipeline-sweeper.ts. Every worker host sweeps its own pipelines: a wake-up
+  // is idempotent, so several hosts sweeping at once finish a pipeline once.
+  const sweeper = startPipelineSweeper({
+    store: backends.store,
+    broker: backends.broker,
+    pipelines: coordinator.pipelines,
+    graceMs: 60_000,
+    intervalMs: 30_000,
+    logger,
+  });
   return {
     worker,
     coordinator,
     unavailable,
     async stop(stopOptions) {
+      await sweeper.stop();
       await coordinator.stop(stopOptions);
       await worker.stop(stopOptions);
       await Promise.all(runtimes.map((r) => r.unload()));

@@ -5,8 +5,12 @@ import { readEvents } from './sse.js';
 import type {
   CancelResult,
   FeedbackResult,
+  LatencyBreakdown,
   Models,
   Stats,
+  StatsHistory,
+  StatsOverview,
+  StatsSnapshot,
   Submission,
   SubmitOptions,
   Task,
@@ -173,6 +177,75 @@ export class InferqClient {
 
   async stats(options: { windowSeconds?: number; all?: boolean } = {}): Promise<Stats> {
     return this.http.json<Stats>('/v1/stats', { query: options });
+  }
+
+  /** Backlog now and outcomes over the last `windowSeconds` (default 300), per model and in total. */
+  async overview(options: { windowSeconds?: number; all?: boolean } = {}): Promise<StatsOverview> {
+    return this.http.json<StatsOverview>('/v1/stats/overview', { query: options });
+  }
+
+  /**
+   * Throughput, error rate, latency percentiles and batch sizes per time bucket over the last
+   * `windowSeconds` (default 1 h, buckets of window / 60), read from the task store.
+   */
+  async statsHistory(
+    options: { windowSeconds?: number; bucketSeconds?: number; all?: boolean } = {},
+  ): Promise<StatsHistory> {
+    return this.http.json<StatsHistory>('/v1/stats/history', { query: options });
+  }
+
+  /** Per model: queue wait, batch wait, compute and total latency over the last `windowSeconds` (default 900). */
+  async modelStats(options: { windowSeconds?: number; all?: boolean } = {}): Promise<LatencyBreakdown> {
+    return this.http.json<LatencyBreakdown>('/v1/stats/models', { query: options });
+  }
+
+  /**
+   * Live stats (`GET /v1/stats/events`): a snapshot at once, then one whenever it changes
+   * (every `intervalMs` at most). Runs until `signal` aborts; a broken stream is reopened after
+   * `retryMs` (default 2 s), as a browser's EventSource would, but with the Authorization header
+   * an EventSource cannot send. Auth and validation errors (4xx) end it with the error.
+   */
+  async *statsEvents(
+    options: {
+      windowSeconds?: number;
+      bucketSeconds?: number;
+      intervalMs?: number;
+      all?: boolean;
+      retryMs?: number;
+      signal?: AbortSignal;
+    } = {},
+  ): AsyncGenerator<StatsSnapshot> {
+    const { retryMs = 2_000, signal, ...query } = options;
+    while (!signal?.aborted) {
+      try {
+        const response = await this.http.send('/v1/stats/events', {
+          headers: { accept: 'text/event-stream' },
+          query,
+          ...(signal ? { signal } : {}),
+        });
+        if (response.body !== null) {
+          for await (const event of readEvents(response.body)) {
+            if (event.event === 'stats') yield JSON.parse(event.data) as StatsSnapshot;
+          }
+        }
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (err instanceof InferqClientError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+          throw err;
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryMs);
+        signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
   }
 
   /** Workers and their heartbeats (admin). */

@@ -2,9 +2,13 @@ import type { Static } from '@sinclair/typebox';
 import type {
   CancelResponse,
   FeedbackResponse,
+  LatencyBreakdownResponse,
   ModelList,
   ModelView,
   QueueDepthView,
+  StatsEventData,
+  StatsHistoryResponse,
+  StatsOverviewResponse,
   StatsResponse,
   TaskPage,
   TaskResultBody,
@@ -38,6 +42,12 @@ export type Model = Static<typeof ModelView>;
 export type Models = Static<typeof ModelList>;
 export type QueueDepth = Static<typeof QueueDepthView>;
 export type Stats = Static<typeof StatsResponse>;
+export type StatsOverview = Static<typeof StatsOverviewResponse>;
+export type StatsHistory = Static<typeof StatsHistoryResponse>;
+export type HistoryBucket = StatsHistory['buckets'][number];
+export type LatencyBreakdown = Static<typeof LatencyBreakdownResponse>;
+/** One `stats` event of `GET /v1/stats/events`. */
+export type StatsSnapshot = Static<typeof StatsEventData>;
 export type Worker = Static<typeof WorkerView>;
 export type Workers = Static<typeof WorkerList>;
 

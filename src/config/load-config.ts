@@ -185,6 +185,7 @@ function finalize(raw: RawConfig, cwd: string): Config {
     blobs: {
       url: raw.blobs?.url ?? `file:${path.join(dataDir, 'blobs')}`,
       maxBytes: raw.blobs?.maxBytes ?? 32 * 1024 * 1024,
+      inlineMaxBytes: raw.blobs?.inlineMaxBytes ?? 64 * 1024,
     },
     retention: {
       ttlMs: duration(raw.retention?.ttl, 7 * 86_400_000),

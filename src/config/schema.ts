@@ -47,6 +47,7 @@ export const ConfigSchema = section({
     section({
       url: Type.Optional(Type.String({ minLength: 1 })),
       maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      inlineMaxBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 })),
     }),
   ),
   retention: Type.Optional(
@@ -91,7 +92,7 @@ export interface Config {
   };
   readonly store: { readonly url: string };
   readonly broker: { readonly url: string; readonly leaseMs: number; readonly reapIntervalMs: number };
-  readonly blobs: { readonly url: string; readonly maxBytes: number };
+  readonly blobs: { readonly url: string; readonly maxBytes: number; readonly inlineMaxBytes: number };
   readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
   readonly models: { readonly dir: string };
   readonly workers: { readonly count: number; readonly threads: number | undefined };

@@ -1,4 +1,5 @@
 import { InferqError } from '../errors/index.js';
+import { paramsProblem } from './params-problem.js';
 import { type PipelineSpec, type PipelineStep, pipelineInputRef, stepSources } from './pipeline-spec.js';
 import { describeType, fits, transformSignatures, type ValueType } from './pipeline-types.js';
 
@@ -11,6 +12,8 @@ export interface PipelineModelInfo {
   /** Top-level properties of its output schema, when it declares them. */
   outputFields?: readonly string[];
   maxAttempts?: number;
+  /** The model's params JSON Schema (`params` of its model.yaml), when it declares one. */
+  params?: unknown;
 }
 
 /** A step resolved against the models: what the coordinator executes. */
@@ -22,7 +25,10 @@ export interface CompiledStep {
   sources: string[];
   map: boolean;
   optional: boolean;
+  /** The spec's params for the step's model (a task may override them: pipeline-params.ts). */
   params: Record<string, unknown>;
+  /** The JSON Schema the step's params must fit: its model's, when the model declares one. */
+  paramsSchema?: unknown;
   output: ValueType;
 }
 
@@ -110,6 +116,14 @@ export function checkPipeline(
         version: model.version,
         ...(model.maxAttempts === undefined ? {} : { maxAttempts: model.maxAttempts }),
       };
+      if (model.params !== undefined) compiled.paramsSchema = model.params;
+      const problem = paramsProblem(model.params, compiled.params);
+      if (problem !== undefined) {
+        throw fail(
+          step.id,
+          `params${problem.path} ${problem.message} (params schema of ${model.name}@${model.version})`,
+        );
+      }
       output = { kind: 'json', ...(model.outputFields ? { fields: model.outputFields } : {}) };
     } else {
       const name = step.transform!;
@@ -132,6 +146,7 @@ export function checkPipeline(
       signature.inputs.forEach((wanted, i) => {
         checkFit(step.id, sources[i]!, given[i]!, each[i]!, wanted, map, fail);
       });
+      if (step.params !== undefined) throw fail(step.id, `transform ${name} takes no params`);
       compiled.transform = name;
       output = signature.output;
     }

@@ -1,3 +1,4 @@
+import type { CompiledPipeline } from './check-pipeline.js';
 import type { ModelSpec } from './model-spec.js';
 import type { PipelineSpec } from './pipeline-spec.js';
 
@@ -16,6 +17,8 @@ export type CatalogEntry =
       name: string;
       version: string;
       spec: PipelineSpec;
+      /** The checked pipeline: step models resolved, with their params schemas. */
+      pipeline: CompiledPipeline;
       available: boolean;
       unavailableReason?: string;
     };

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { InferqError } from '../errors/index.js';
+import { isPgConnectionError, retryOnConnectionError } from './pg-retry.js';
 
 /** A pool of PostgreSQL connections, all with `search_path` set to one schema. */
 export interface PgHandle {
@@ -15,6 +16,69 @@ export interface OpenPgPoolOptions {
   max?: number;
   /** What the pool serves, for error messages ("task store", "blob store"). */
   purpose: string;
+  /**
+   * How long a connect (and a transaction of {@link inTransaction}) keeps trying while the
+   * server refuses or drops connections, e.g. during a restart. Default 20 s.
+   */
+  retryMs?: number;
+}
+
+/** Default of {@link OpenPgPoolOptions.retryMs}. */
+export const defaultPgRetryMs = 20_000;
+
+/**
+ * A pool whose `connect` (which `query` uses too) rides out a server restart: a refused or
+ * dropped connection attempt is tried again, backing off, for `retryMs`. Nothing of a statement
+ * has reached the server at that point, so this is always safe. Statements cut mid-flight are
+ * not retried here (their effect is unknown); whole transactions are, by {@link inTransaction}.
+ */
+const listening = new WeakSet<pg.PoolClient>();
+
+class RetryingPool extends pg.Pool {
+  constructor(
+    config: pg.PoolConfig,
+    readonly retryMs: number,
+  ) {
+    super(config);
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(
+    callback: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      done: (release?: unknown) => void,
+    ) => void,
+  ): void;
+  override connect(
+    callback?: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      done: (release?: unknown) => void,
+    ) => void,
+  ): Promise<pg.PoolClient> | undefined {
+    const connected = retryOnConnectionError(
+      () => super.connect(),
+      this.retryMs,
+      () => this.ending,
+    ).then((client) => {
+      // A checked-out client between two statements (a transaction, a blob upload reading its
+      // stream) has no listener of its own: the server's "terminating connection" on a restart
+      // would be an unhandled 'error' event and kill the process. Ignored here, it surfaces as
+      // the next statement's connection error ("not queryable"), which callers handle.
+      if (!listening.has(client)) {
+        listening.add(client);
+        client.on('error', () => {});
+      }
+      return client;
+    });
+    if (callback === undefined) return connected;
+    connected.then(
+      (client) => callback(undefined, client, (release) => client.release(release as Error | undefined)),
+      (err: Error) => callback(err, undefined, () => {}),
+    );
+    return undefined;
+  }
 }
 
 const schemaPattern = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -58,37 +122,72 @@ export function openPgPool(url: string, options: OpenPgPoolOptions): PgHandle {
   }
   const schema = assertSchemaName(options.schema ?? parsed.searchParams.get('schema') ?? 'public');
   parsed.searchParams.delete('schema');
-  const pool = new pg.Pool({
-    connectionString: parsed.toString(),
-    max: options.max ?? 5,
-    options: `-c search_path=${schema}`,
-    types,
-    // A dead server must surface as an error, not a request hanging forever.
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
-  });
+  const pool = new RetryingPool(
+    {
+      connectionString: parsed.toString(),
+      max: options.max ?? 5,
+      options: `-c search_path=${schema}`,
+      types,
+      // A dead server must surface as an error, not a request hanging forever.
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    },
+    options.retryMs ?? defaultPgRetryMs,
+  );
   // An idle client losing its connection (server restart) emits on the pool; without a listener
   // that would crash the process. The next query opens a fresh connection.
   pool.on('error', () => {});
   return { pool, schema };
 }
 
-/** Runs `body` in one transaction on one client, rolling back on any error. */
+/**
+ * Runs `body` in one transaction on one client, rolling back on any error.
+ *
+ * When the connection is lost before COMMIT is sent (a server restart, a failover), PostgreSQL
+ * has rolled the transaction back, so the whole transaction runs again on a fresh connection,
+ * for as long as the pool's `retryMs` (default 20 s): a worker's claim or settle waits out a
+ * short outage (its broker leases are renewed meanwhile) instead of failing and having its jobs
+ * redelivered. `body` must therefore be safe to run again (it is: it only talks to `client`).
+ * A connection lost during COMMIT is not retried: whether it committed is unknown, and the
+ * caller's conditional transitions decide on the next delivery.
+ */
 export async function inTransaction<T>(
   pool: pg.Pool,
   body: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await body(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
+  const retryMs = pool instanceof RetryingPool ? pool.retryMs : 0;
+  return retryOnConnectionError(
+    async () => {
+      const client = await pool.connect();
+      let committing = false;
+      let failure: unknown;
+      try {
+        await client.query('BEGIN');
+        const result = await body(client);
+        committing = true;
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        failure = err;
+        if (!isPgConnectionError(err)) await client.query('ROLLBACK').catch(() => {});
+        if (committing && isPgConnectionError(err)) throw new CommitOutcomeUnknown(err);
+        throw err;
+      } finally {
+        // A broken connection goes, not back to the pool.
+        client.release(isPgConnectionError(failure) ? (failure as Error) : undefined);
+      }
+    },
+    retryMs,
+    () => pool.ending,
+  ).catch((err: unknown) => {
+    throw err instanceof CommitOutcomeUnknown ? err.cause : err;
+  });
+}
+
+/** A connection lost during COMMIT: wrapped so that the retry loop does not run the transaction again. */
+class CommitOutcomeUnknown extends Error {
+  constructor(override readonly cause: unknown) {
+    super('connection lost during COMMIT');
   }
 }
 

@@ -17,6 +17,14 @@ export interface PredictRequest {
   params: PredictParams;
 }
 
+/** Main thread → session thread: drop this batch if it has not started running. */
+export interface CancelRequest {
+  type: 'cancel';
+  id: number;
+}
+
+export type ThreadRequest = PredictRequest | CancelRequest;
+
 /** An error as it crosses the thread boundary (classes do not survive structured cloning). */
 export interface SerializedError {
   code: string;
@@ -32,6 +40,8 @@ export type SerializedResult = { ok: true; output: unknown } | { ok: false; erro
 export type ThreadMessage =
   | { type: 'ready' }
   | { type: 'load-failed'; error: SerializedError }
+  /** The batch has the session: its run starts now (its decoding may have gone before). */
+  | { type: 'started'; id: number }
   | { type: 'results'; id: number; results: SerializedResult[] }
   | { type: 'failed'; id: number; error: SerializedError };
 

@@ -17,11 +17,38 @@ import { SessionThread } from './session-thread.js';
 import { cancelled, isStopError, stopSignals } from './stop-signals.js';
 
 /**
+ * Batches a thread holds at once: one with the session, the next being decoded meanwhile, so
+ * the session does not wait for the main thread or for decoding between batches.
+ */
+const batchesPerThread = 2;
+
+/** A promise that resolves when `signal` aborts (never without one); `cancel` detaches it. */
+function abortOf(signal: AbortSignal | undefined): { promise: Promise<void>; cancel: () => void } {
+  let onAbort: (() => void) | undefined;
+  const promise = new Promise<void>((resolve) => {
+    if (signal === undefined) return;
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return {
+    promise,
+    cancel: () => {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/**
  * Runs an ONNX model in `instances` worker threads (default 1), one session each, with
  * `threads` intra-op threads per session (default 1; `RuntimeOptions.threads` overrides).
- * Each thread takes one batch at a time; further batches wait here, in order, for a free
- * thread (so `timeoutMs` measures a batch's own run, not its wait). The main event loop only
- * posts messages: decoding, pre/post-processing and `session.run` all happen in the thread.
+ * Each thread holds up to two batches: one running, the next one decoding its inputs meanwhile;
+ * further batches wait here, in order. `timeoutMs` measures a batch from when it gets the
+ * session, not its wait. The main event loop only posts messages: decoding, pre/post-processing
+ * and `session.run` all happen in the thread.
  *
  * `timeoutMs` from model.yaml bounds each batch, and an `AbortSignal` can end it early: the
  * caller is answered at once (`INFERQ_WORK_TIMEOUT` / `INFERQ_CANCELLED`) and a fresh thread
@@ -33,7 +60,8 @@ import { cancelled, isStopError, stopSignals } from './stop-signals.js';
  */
 export class OnnxRuntime implements Runtime {
   private threads: SessionThread[] = [];
-  private busy: boolean[] = [];
+  /** Batches sent to each thread and not yet answered (at most {@link batchesPerThread}). */
+  private inFlight: number[] = [];
   /** Batches waiting for a free thread, first come first served. */
   private waiting: { take: (slot: number) => void; refuse: (err: Error) => void }[] = [];
   /** Threads replaced after a timeout or abort, still finishing their last run. */
@@ -60,7 +88,7 @@ export class OnnxRuntime implements Runtime {
           });
     }
     this.threads = threads;
-    this.busy = threads.map(() => false);
+    this.inFlight = threads.map(() => 0);
     this.loaded = true;
   }
 
@@ -81,16 +109,33 @@ export class OnnxRuntime implements Runtime {
         throw new InferqError('INFERQ_MODEL_NOT_LOADED', `${this.model.ref} was unloaded`);
       if (!thread.alive) thread = this.replace(slot);
       await thread.ready;
-      const call = thread.predict(batch, params, options.keepInputs);
-      // If the timeout or the abort wins the race, the call rejects later on its own.
-      call.catch(() => {});
+      const sent = thread.send(batch, params, options.keepInputs);
+      // If the timeout or the abort wins a race below, the call rejects later on its own.
+      sent.result.catch(() => {});
+      // Until it has the session, the batch waits behind the thread's other one: an abort then
+      // just drops it (the thread stays), and its timeout has not started.
+      const aborted = abortOf(options.signal);
+      const first = await Promise.race([
+        sent.started.then(() => 'started' as const),
+        sent.result.then(
+          () => 'answered' as const,
+          () => 'answered' as const,
+        ),
+        aborted.promise.then(() => 'aborted' as const),
+      ]);
+      aborted.cancel();
+      if (first === 'aborted') {
+        thread.cancel(sent.id);
+        throw cancelled(this.model.ref);
+      }
+      options.onStart?.();
       const { promise: stopped, cancel } = stopSignals(
         this.model.ref,
         this.model.spec.timeoutMs,
         options.signal,
       );
       try {
-        return await Promise.race([call, stopped]);
+        return await Promise.race([sent.result, stopped]);
       } catch (err) {
         if (isStopError(err) && this.threads[slot] === thread) this.replace(slot);
         throw err;
@@ -106,7 +151,7 @@ export class OnnxRuntime implements Runtime {
     this.loaded = false;
     const threads = this.threads;
     this.threads = [];
-    this.busy = [];
+    this.inFlight = [];
     const notLoaded = new InferqError('INFERQ_MODEL_NOT_LOADED', `${this.model.ref} was unloaded`);
     for (const waiter of this.waiting.splice(0)) waiter.refuse(notLoaded);
     await Promise.all([...threads.map((t) => t.retire()), ...this.retiring]);
@@ -121,12 +166,18 @@ export class OnnxRuntime implements Runtime {
     };
   }
 
-  /** A free thread's slot, marked busy; waits (abortably) when all are busy. */
+  /**
+   * The slot of the least busy thread that can take a batch, counted in; waits (abortably) when
+   * every thread already holds {@link batchesPerThread}.
+   */
   private acquire(signal: AbortSignal | undefined): Promise<number> {
-    const free = this.busy.indexOf(false);
-    if (free !== -1) {
-      this.busy[free] = true;
-      return Promise.resolve(free);
+    let best = -1;
+    for (const [slot, count] of this.inFlight.entries()) {
+      if (count < batchesPerThread && (best === -1 || count < this.inFlight[best]!)) best = slot;
+    }
+    if (best !== -1) {
+      this.inFlight[best]! += 1;
+      return Promise.resolve(best);
     }
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
@@ -148,12 +199,12 @@ export class OnnxRuntime implements Runtime {
     });
   }
 
-  /** Hands the slot to the next waiting batch, or frees it. */
+  /** Hands the slot's place to the next waiting batch, or frees it. */
   private release(slot: number): void {
-    if (slot >= this.busy.length) return; // unloaded meanwhile
+    if (slot >= this.inFlight.length) return; // unloaded meanwhile
     const next = this.waiting.shift();
     if (next) next.take(slot);
-    else this.busy[slot] = false;
+    else this.inFlight[slot]! -= 1;
   }
 
   /** Puts a fresh thread in `slot`; the old one (busy or dead) is retired. */

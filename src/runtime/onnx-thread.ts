@@ -14,6 +14,7 @@ import {
   serializeError,
   serializeResults,
   type ThreadMessage,
+  type ThreadRequest,
 } from './onnx-messages.js';
 import type { OnnxSession, Tensor, TensorData } from './onnx-processor.js';
 
@@ -71,18 +72,43 @@ async function main(): Promise<void> {
   }
   const session = opened.value;
   const processor = loaded.value;
-  // Requests are handled one at a time: the session is busy anyway, and the proxy only
-  // counts on this thread for one batch at a time.
-  let queue = Promise.resolve();
-  port!.on('message', (request: PredictRequest) => {
-    queue = queue.then(async () => {
-      try {
-        const results = serializeResults(await processor.predict(request.batch, request.params, session));
-        post({ type: 'results', id: request.id, results }, resultTransferables(results));
-      } catch (err) {
-        post({ type: 'failed', id: request.id, error: serializeError(err) });
-      }
-    });
+  // Two batches may be here at once (see OnnxRuntime): while one has the session, the next
+  // one's inputs are decoded (sharp works on its own threads), so the session never waits for
+  // decoding. A batch holds the session from its first run to its end; `cancel` drops a batch
+  // that has not got it yet.
+  let sessionFree: Promise<void> = Promise.resolve();
+  const cancelled = new Set<number>();
+  const handle = async (request: PredictRequest): Promise<void> => {
+    let release: (() => void) | undefined;
+    const own: OnnxSession = {
+      inputNames: session.inputNames,
+      outputNames: session.outputNames,
+      async run(feeds) {
+        if (release === undefined) {
+          const previous = sessionFree;
+          sessionFree = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          await previous;
+          if (cancelled.has(request.id)) throw new InferqError('INFERQ_CANCELLED', 'prediction cancelled');
+          post({ type: 'started', id: request.id });
+        }
+        return session.run(feeds);
+      },
+    };
+    try {
+      const results = serializeResults(await processor.predict(request.batch, request.params, own));
+      post({ type: 'results', id: request.id, results }, resultTransferables(results));
+    } catch (err) {
+      post({ type: 'failed', id: request.id, error: serializeError(err) });
+    } finally {
+      release?.();
+      cancelled.delete(request.id);
+    }
+  };
+  port!.on('message', (request: ThreadRequest) => {
+    if (request.type === 'cancel') cancelled.add(request.id);
+    else void handle(request);
   });
   post({ type: 'ready' });
 }

@@ -82,6 +82,7 @@ function modelLookup(models: readonly { spec: ModelSpec }[]): (ref: string) => P
       inputKind: spec.input.kind,
       ...(properties ? { outputFields: Object.keys(properties) } : {}),
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+      ...(spec.params === undefined ? {} : { params: spec.params }),
     };
   };
 }

@@ -32,6 +32,11 @@ export interface PredictOptions {
    * arrays stay usable (e.g. the same OCR crops go to `ocr-cls` and then `ocr-rec`).
    */
   keepInputs?: boolean;
+  /**
+   * Called when the batch starts running, after any wait for a free instance: the caller's
+   * compute time starts here, its batch wait ends here.
+   */
+  onStart?: () => void;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { InferqError } from '../errors/index.js';
 import {
+  type CancelRequest,
   deserializeError,
   deserializeResults,
   type PredictRequest,
@@ -18,6 +19,15 @@ const entry = new URL(fromSources ? './onnx-thread-from-ts.mjs' : './onnx-thread
 interface Pending {
   resolve: (results: PredictResult[]) => void;
   reject: (err: Error) => void;
+  started: () => void;
+}
+
+/** A batch sent to the thread. */
+export interface SentBatch {
+  id: number;
+  /** Resolves when the batch gets the session (never, if it fails before any run). */
+  started: Promise<void>;
+  result: Promise<PredictResult[]>;
 }
 
 /**
@@ -55,6 +65,8 @@ export class SessionThread {
             reject(this.dead);
           }
           this.terminateIfIdle();
+        } else if (message.type === 'started') {
+          this.pending.get(message.id)?.started();
         } else {
           this.settle(message);
         }
@@ -96,12 +108,24 @@ export class SessionThread {
   }
 
   predict(batch: readonly ModelInput[], params: PredictParams, keepInputs = false): Promise<PredictResult[]> {
-    if (this.dead) return Promise.reject(this.dead);
+    return this.send(batch, params, keepInputs).result;
+  }
+
+  /** Sends a batch; the thread runs the batches it holds one after another, in order. */
+  send(batch: readonly ModelInput[], params: PredictParams, keepInputs = false): SentBatch {
+    if (this.dead) {
+      const result = Promise.reject(this.dead);
+      return { id: 0, started: new Promise(() => {}), result };
+    }
     const id = this.nextId++;
     const prepared = prepareTransfer(batch, keepInputs);
     const request: PredictRequest = { type: 'predict', id, batch: prepared.batch, params };
-    return new Promise<PredictResult[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    let started!: () => void;
+    const startedPromise = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const result = new Promise<PredictResult[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, started });
       try {
         this.worker.postMessage(request, prepared.transfer);
       } catch (cause) {
@@ -116,6 +140,21 @@ export class SessionThread {
         );
       }
     });
+    return { id, started: startedPromise, result };
+  }
+
+  /**
+   * Drops a batch that has not started running: the thread skips it, and its result promise
+   * rejects with `INFERQ_CANCELLED`. (A batch already running cannot be stopped.)
+   */
+  cancel(id: number): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    // Rejected now; the entry stays until the thread answers (skipped, or run if it had just
+    // started), so the thread is never terminated while it might be inside onnxruntime.
+    pending.reject(new InferqError('INFERQ_CANCELLED', 'prediction cancelled'));
+    const request: CancelRequest = { type: 'cancel', id };
+    this.worker.postMessage(request);
   }
 
   /**

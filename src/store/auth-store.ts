@@ -37,6 +37,13 @@ export interface TenantLimits {
 }
 
 /**
+ * How long an auth store may answer `getTenant` from memory (every request reads its tenant's
+ * limits). Changes through the same store object are seen at once; changes by another process
+ * (`inferq keys`, another host) within this time.
+ */
+export const tenantCacheTtlMs = 1_000;
+
+/**
  * Tenants and their API keys. Keys are stored hashed; `verifyApiKey` is the only way to go
  * from a presented key to its record, and it answers undefined for unknown and revoked keys alike.
  */

@@ -64,6 +64,16 @@ export interface FailRequest {
   at?: number;
 }
 
+/** One item of {@link TaskStore.claimTasks}. */
+export interface BatchClaim extends ClaimRequest {
+  id: string;
+}
+
+/** One item of {@link TaskStore.settleTasks}: a success or a failure, as completeTask/failTask take. */
+export type Settlement =
+  | ({ id: string; outcome: 'succeeded' } & CompleteRequest)
+  | ({ id: string; outcome: 'failed' } & FailRequest);
+
 export interface RetentionResult {
   deletedTasks: number;
 }
@@ -133,6 +143,86 @@ export interface TaskStats {
 }
 
 /**
+ * One target's live activity: its backlog now, and what finished in a recent window. Unlike
+ * {@link TaskStats} (all-time counts, a scan of every task of the owner) it reads only the
+ * unfinished tasks and the window, so it stays cheap however many tasks the store keeps.
+ */
+export interface TargetActivity {
+  /** `name@version`. */
+  target: string;
+  /** Tasks queued now. */
+  queued: number;
+  /** Tasks running now. */
+  running: number;
+  /** Tasks finished at or after `since`, and how. */
+  finished: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  /** created → finished, nearest-rank percentiles over the window's succeeded tasks. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** Which tasks {@link TaskStore.taskHistory} aggregates, and how. */
+export interface HistoryRequest {
+  owner?: string;
+  /** Tasks finished at or after (ms since epoch); the first bucket starts here. */
+  from: number;
+  /** Tasks finished before (ms since epoch). */
+  to: number;
+  /** Width of one bucket, ms (≥ 1). */
+  bucketMs: number;
+}
+
+/** The tasks that finished in one time bucket. */
+export interface HistoryBucket {
+  /** `from + k × bucketMs`. */
+  start: number;
+  finished: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  /** created → finished, nearest-rank percentiles over the bucket's succeeded tasks. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  /**
+   * Items per model run, averaged over runs: of the succeeded tasks whose `succeeded` timeline
+   * entry carries `batchSize` (written by the worker), count / Σ(1 / batchSize). Null when none.
+   */
+  batchSize: number | null;
+}
+
+/** p50 and p95 (nearest rank) of one duration, ms; null when no task had it. */
+export interface DurationPercentiles {
+  p50: number | null;
+  p95: number | null;
+}
+
+/**
+ * Where one target's time went, over the succeeded tasks of a window that a model worker ran
+ * (the timings of their `succeeded` timeline entry; cached results and pipeline tasks have none).
+ */
+export interface LatencyBreakdown {
+  /** `name@version`. */
+  target: string;
+  /** Tasks the figures are computed from. */
+  tasks: number;
+  /** Enqueued → its batch started. */
+  queueWaitMs: DurationPercentiles;
+  /** Batch started → its model run started (input reads, batch-mates' runs). */
+  batchWaitMs: DurationPercentiles;
+  /** The model run of its batch. */
+  computeMs: DurationPercentiles;
+  /** created → finished. */
+  totalMs: DurationPercentiles;
+  /** Items per model run, averaged over runs (see {@link HistoryBucket.batchSize}). */
+  batchSize: number | null;
+}
+
+/**
  * Durable task state. Every transition is a conditional update (current state, and the lease
  * token where a worker acts), so a late or duplicate worker can never overwrite a newer
  * outcome: the method returns false/undefined instead.
@@ -157,6 +247,16 @@ export interface TaskStore {
   completeTask(id: string, request: CompleteRequest): Promise<boolean>;
   /** running(leaseToken) → queued (retry) or failed. False when stale. */
   failTask(id: string, request: FailRequest): Promise<boolean>;
+  /**
+   * claimTask for each item, in one transaction: a worker claims a whole batch with one commit.
+   * Results are in the order of `claims`; one item that cannot be claimed does not stop the others.
+   */
+  claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]>;
+  /**
+   * completeTask or failTask for each item, in one transaction. Results (written or stale) are
+   * in the order of `settlements`.
+   */
+  settleTasks(settlements: readonly Settlement[]): Promise<boolean[]>;
   /**
    * queued | running → cancelled. Returns the cancelled task, or undefined if it was not
    * cancellable. Its unfinished child tasks (pipeline steps) are cancelled with it, in the same
@@ -217,6 +317,22 @@ export interface TaskStore {
 
   /** Counts by target and state (for `owner`, or all), and latencies of tasks finished since `since`. */
   taskStats(filter: { owner?: string; since: number }): Promise<TaskStats>;
+  /**
+   * Per target: queued and running tasks now, and the tasks finished at or after `since` (of
+   * `owner`, or all), sorted by target. Cost follows the backlog and the window, not the store.
+   */
+  activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]>;
+  /**
+   * Tasks finished in [from, to) (of `owner`, or all), grouped into buckets of `bucketMs` from
+   * `from`: only buckets with a task, oldest first. Reads the finished_at range only, so its cost
+   * follows the window, not the size of the store.
+   */
+  taskHistory(request: HistoryRequest): Promise<HistoryBucket[]>;
+  /**
+   * Queue wait, batch wait and compute per target over the succeeded tasks finished at or after
+   * `since` that carry run timings, sorted by target.
+   */
+  latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]>;
 
   /** Throws when the backing database is unreachable (for /readyz). */
   ping(): Promise<void>;

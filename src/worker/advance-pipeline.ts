@@ -2,8 +2,10 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { CompiledPipeline, CompiledStep } from '../core/check-pipeline.js';
 import { defaultMaxAttempts } from '../core/job.js';
 import { pipelineChildId, pipelineLeaseToken } from '../core/pipeline-ids.js';
+import { paramsForStep } from '../core/pipeline-params.js';
 import { pipelineInputRef } from '../core/pipeline-spec.js';
 import { type NewTask, type Task, type TaskError, type TaskInput, targetRef } from '../core/task.js';
+import { taskJobsByQueue } from '../core/task-job.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -174,7 +176,8 @@ function childDraft(parent: Task, step: CompiledStep, index: number, input: Task
     owner: parent.owner,
     target,
     input,
-    params: step.params,
+    // A transform takes no params; a model step its spec's, overridden by the task's.
+    params: step.model === undefined ? {} : paramsForStep(step, parent.params),
     priority: parent.priority,
     maxAttempts: step.model?.maxAttempts ?? defaultMaxAttempts,
     parent: { id: parent.id, stepId: step.id, itemIndex: index },
@@ -237,22 +240,8 @@ async function failPipeline(
 
 /** Enqueues every queued model child; the broker ignores ids that already have a live job. */
 async function enqueueQueued(broker: Broker, tasks: readonly Task[]): Promise<void> {
-  const byQueue = new Map<string, Task[]>();
-  for (const task of tasks) {
-    if (task.state !== 'queued' || task.target.kind !== 'model') continue;
-    const queue = targetRef(task.target);
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), task]);
-  }
-  for (const [queue, queued] of byQueue) {
-    await broker.enqueueMany(
-      queue,
-      queued.map((t) => ({
-        id: t.id,
-        payload: { taskId: t.id },
-        priority: t.priority,
-        maxAttempts: t.maxAttempts,
-      })),
-    );
+  for (const [queue, jobs] of taskJobsByQueue(tasks, (t) => t.target.kind === 'model')) {
+    await broker.enqueueMany(queue, jobs);
   }
 }
 

@@ -58,12 +58,18 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
     ): Promise<void> {
       const params = items[inputs[0]!.index]!.task.params;
       const timeout = spec.timeoutMs ? AbortSignal.timeout(spec.timeoutMs) : undefined;
-      const started = Date.now();
+      // Reset when the runtime starts the batch: waiting for a free instance is batch wait.
+      let started = Date.now();
       try {
         const results = await runtime.predict(
           inputs.map((i) => i.input),
           params,
-          { signal: timeout ? AbortSignal.any([signal, timeout]) : signal },
+          {
+            signal: timeout ? AbortSignal.any([signal, timeout]) : signal,
+            onStart: () => {
+              started = Date.now();
+            },
+          },
         );
         const computeMs = Date.now() - started;
         options.onRun?.({ size: inputs.length, computeMs });

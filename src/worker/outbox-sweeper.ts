@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { targetRef } from '../core/task.js';
+import { taskJob } from '../core/task-job.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
+import { startPeriodic } from './periodic.js';
 
 export interface SweepOutboxOptions {
   store: TaskStore;
@@ -41,12 +43,7 @@ export async function sweepOutbox(options: SweepOutboxOptions): Promise<number> 
     for (const task of page.items) {
       const queue = targetRef(task.target);
       if (await broker.hasLiveJob(queue, task.id)) continue;
-      await broker.enqueue(queue, {
-        id: task.id,
-        payload: { taskId: task.id },
-        priority: task.priority,
-        maxAttempts: task.maxAttempts,
-      });
+      await broker.enqueue(queue, taskJob(task));
       requeued++;
     }
     seen += page.items.length;
@@ -59,28 +56,15 @@ export async function sweepOutbox(options: SweepOutboxOptions): Promise<number> 
 export function startOutboxSweeper(
   options: Omit<SweepOutboxOptions, 'now'> & { intervalMs: number; logger?: Logger },
 ): { stop(): Promise<void> } {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = sweepOutbox(options)
-        .then((requeued) => {
+  return startPeriodic(
+    () =>
+      sweepOutbox(options).then(
+        (requeued) => {
           if (requeued > 0)
             options.logger?.warn({ requeued }, 'outbox sweeper re-enqueued tasks that had no job');
-        })
-        .catch((err) => options.logger?.error({ err }, 'outbox sweep failed'))
-        .finally(schedule);
-    }, options.intervalMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+        },
+        (err: unknown) => options.logger?.error({ err }, 'outbox sweep failed'),
+      ),
+    options.intervalMs,
+  );
 }

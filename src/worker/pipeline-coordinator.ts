@@ -2,12 +2,13 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../blobs/blob-store.js';
 import type { CompiledPipeline } from '../core/check-pipeline.js';
 import type { LeasedJob } from '../core/job.js';
+import { parseTaskJobPayload } from '../core/task-job.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
 import { LeaseLoop } from './lease-loop.js';
 import type { BatchReport } from './process-batch.js';
-import { parseTaskJobPayload } from './task-job.js';
+import { announceSettled } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
   store: TaskStore;
@@ -83,6 +84,7 @@ export class PipelineCoordinator {
           if (result === 'succeeded') report.succeeded++;
           else if (result === 'failed') report.failed++;
           else report.skipped++;
+          if (result === 'succeeded' || result === 'failed') await announceSettled(broker, [taskId]);
           await broker.ack(parentJobs);
         } catch (err) {
           // Transient (store, broker, blob store): try again after the broker's backoff.

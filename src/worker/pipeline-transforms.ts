@@ -30,9 +30,9 @@ export const transforms: Readonly<Record<string, Transform>> = {
     const boxes = boxesOf(det);
     if (boxes.length === 0) return [];
     const pixels = await readImage(blobs, image);
-    const crops: TaskInput[] = [];
-    for (const points of boxes) crops.push(await putPng(blobs, cropQuad(pixels, points)));
-    return crops;
+    // Encoded and stored concurrently: the encodes run on libuv's pool, and a store that
+    // group-commits (the SQLite inline store) writes all of an image's crops in one commit.
+    return Promise.all(boxes.map((points) => putPng(blobs, cropQuad(pixels, points))));
   },
   'rotate-180': async ([crop, direction], blobs) => {
     // No direction (an optional classifier failed) or upright: the crop goes on as it is.

@@ -1,9 +1,10 @@
 import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
+import { taskEventsChannel, tasksSettledMessage } from '../core/task-events.js';
+import { parseTaskJobPayload } from '../core/task-job.js';
 import { isFinalState } from '../core/task-state.js';
 import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
-import { parseTaskJobPayload } from './task-job.js';
+import type { Settlement, TaskStore } from '../store/task-store.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 
 /** A leased job whose task this worker now holds in the store. */
@@ -56,17 +57,22 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   const toAck: LeasedJob[] = [];
   const finalChildren: Task[] = [];
 
+  const parsed: Array<{ job: LeasedJob; taskId: string }> = [];
   for (const job of jobs) {
-    let taskId: string;
     try {
-      taskId = parseTaskJobPayload(job.payload).taskId;
+      parsed.push({ job, taskId: parseTaskJobPayload(job.payload).taskId });
     } catch (err) {
       // A payload that cannot be parsed will never parse: dead-letter it, keep the batch going.
       await broker.nack(job, { error: (err as Error).message, retryable: false });
       report.failed++;
-      continue;
     }
-    const claim = await store.claimTask(taskId, { leaseToken: job.token, workerId: deps.workerId });
+  }
+  // One store transaction claims the whole batch, and one below writes its outcomes.
+  const claims = await store.claimTasks(
+    parsed.map(({ job, taskId }) => ({ id: taskId, leaseToken: job.token, workerId: deps.workerId })),
+  );
+  for (const [index, { job }] of parsed.entries()) {
+    const claim = claims[index]!;
     if (claim.claimed) claimed.push({ job, task: claim.task });
     else {
       if (claim.task?.parent !== undefined && isFinalState(claim.task.state)) finalChildren.push(claim.task);
@@ -80,21 +86,36 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     // Aborted (a forced shutdown): write nothing and ack nothing; the leases expire and the
     // jobs are delivered again, so no outcome of a half-run batch is ever recorded.
     if (deps.signal?.aborted) return report;
+    const written = await writeOutcomes(deps, claimed, outcomes, report);
+    await announceSettled(
+      broker,
+      claimed.filter((_, index) => written[index]).map((item) => item.task.id),
+    );
+    const toRetry: Array<{ job: LeasedJob; error: string }> = [];
     for (const [index, item] of claimed.entries()) {
       const outcome = outcomes[index]!;
-      const written = await writeOutcome(deps, item, outcome, report);
-      deps.onSettled?.(item, outcome, written);
-      if (written && !outcome.ok && isRetry(item, outcome)) {
-        await broker.nack(item.job, { error: outcome.error.message, retryable: true });
+      deps.onSettled?.(item, outcome, written[index]!);
+      if (written[index] && !outcome.ok && isRetry(item, outcome)) {
+        toRetry.push({ job: item.job, error: outcome.error.message });
       } else {
         toAck.push(item.job);
-        if (written && item.task.parent !== undefined) finalChildren.push(item.task);
+        if (written[index] && item.task.parent !== undefined) finalChildren.push(item.task);
       }
     }
+    for (const { job, error } of toRetry) await broker.nack(job, { error, retryable: true });
   }
   if (finalChildren.length > 0 && deps.notifyParents) await deps.notifyParents(finalChildren);
   if (toAck.length > 0) await broker.ack(toAck);
   return report;
+}
+
+/**
+ * Tells API hosts which tasks just settled, so their waiting streams wake now (see
+ * core/task-events.ts). Best effort: a lost message only delays a waiter to its next poll.
+ */
+export async function announceSettled(broker: Broker, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await broker.publish(taskEventsChannel, tasksSettledMessage(taskIds)).catch(() => undefined);
 }
 
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
@@ -127,28 +148,31 @@ function isRetry(item: ClaimedItem, outcome: Extract<WorkOutcome, { ok: false }>
   return outcome.retryable && item.task.attempts < item.task.maxAttempts;
 }
 
-async function writeOutcome(
+/** Writes every outcome in one store transaction; true per item where this worker's lease still held. */
+async function writeOutcomes(
   deps: ProcessBatchDeps,
-  item: ClaimedItem,
-  outcome: WorkOutcome,
+  items: readonly ClaimedItem[],
+  outcomes: readonly WorkOutcome[],
   report: BatchReport,
-): Promise<boolean> {
-  const { store } = deps;
-  const leaseToken = item.job.token;
-  if (outcome.ok) {
-    const ok = await store.completeTask(item.task.id, {
-      leaseToken,
-      result: outcome.result,
-      ...(outcome.timing ? { timing: outcome.timing } : {}),
-    });
-    if (ok) report.succeeded++;
-    else report.stale++;
-    return ok;
+): Promise<boolean[]> {
+  const settlements: Settlement[] = items.map((item, index) => {
+    const outcome = outcomes[index]!;
+    const base = { id: item.task.id, leaseToken: item.job.token };
+    return outcome.ok
+      ? {
+          ...base,
+          outcome: 'succeeded',
+          result: outcome.result,
+          ...(outcome.timing ? { timing: outcome.timing } : {}),
+        }
+      : { ...base, outcome: 'failed', error: outcome.error, retry: isRetry(item, outcome) };
+  });
+  const written = await deps.store.settleTasks(settlements);
+  for (const [index, settlement] of settlements.entries()) {
+    if (!written[index]) report.stale++;
+    else if (settlement.outcome === 'succeeded') report.succeeded++;
+    else if (settlement.retry) report.retried++;
+    else report.failed++;
   }
-  const retry = isRetry(item, outcome);
-  const ok = await store.failTask(item.task.id, { leaseToken, error: outcome.error, retry });
-  if (!ok) report.stale++;
-  else if (retry) report.retried++;
-  else report.failed++;
-  return ok;
+  return written;
 }

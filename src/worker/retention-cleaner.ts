@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { type CollectGarbageResult, collectGarbage } from '../blobs/collect-garbage.js';
 import type { TaskStore } from '../store/task-store.js';
+import { startPeriodic } from './periodic.js';
 
 /** The part of the task store retention uses (so a unit test can fake just these two). */
 export type RetentionTaskStore = Pick<TaskStore, 'deleteFinishedBefore' | 'referencedInputs'>;
@@ -72,10 +73,6 @@ export function startRetentionCleaner(options: RetentionCleanerOptions): Retenti
     throw new RangeError(`intervalMs must be a positive number, got ${intervalMs}`);
   }
   const clock = options.now ?? Date.now;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-
   const pass = async (): Promise<void> => {
     try {
       const result = await runRetention({
@@ -94,28 +91,7 @@ export function startRetentionCleaner(options: RetentionCleanerOptions): Retenti
     }
   };
 
-  const schedule = (delayMs: number): void => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      running = pass().finally(() => {
-        running = undefined;
-        schedule(intervalMs);
-      });
-    }, delayMs);
-    timer.unref();
-  };
-
-  schedule(options.initialDelayMs ?? 0);
-
-  return {
-    async stop(): Promise<void> {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return startPeriodic(pass, intervalMs, options.initialDelayMs ?? 0);
 }
 
 /** Checked before anything is deleted, so a bad `graceMs` cannot fail a pass halfway. */

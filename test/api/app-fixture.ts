@@ -60,6 +60,8 @@ export async function createAppFixture(
     clock?: () => number;
     catalog?: ModelCatalog;
     workers?: WorkerRegistry;
+    /** How often event streams and predict read the store without a wake-up (default 10 ms). */
+    pollIntervalMs?: number;
   } = {},
 ): Promise<AppFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-api-'));
@@ -77,7 +79,7 @@ export async function createAppFixture(
     auth,
     catalog: options.catalog ?? new StaticModelCatalog(testCatalogEntries),
     jwtSecret,
-    pollIntervalMs: 10,
+    pollIntervalMs: options.pollIntervalMs ?? 10,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.workers ? { workers: options.workers } : {}),
   });

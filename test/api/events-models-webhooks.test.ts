@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
+import { processBatch } from '../../src/worker/process-batch.js';
 import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
 
 let f: AppFixture;
@@ -198,5 +199,76 @@ describe('webhooks', () => {
       state: 'failed',
       attempts: [{ statusCode: null, error: expect.stringContaining('refused') }],
     });
+  });
+});
+
+describe('event streams wake on worker announcements', () => {
+  let slow: AppFixture;
+  beforeAll(async () => {
+    // Ten minutes between store reads: only a wake-up can end these streams within the test.
+    slow = await createAppFixture({ pollIntervalMs: 600_000 });
+  });
+  afterAll(async () => slow.close());
+
+  it('a stream ends as soon as the worker that settles its task announces it', async () => {
+    const submitted = await slow.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(slow.keys.user),
+      payload: { target: 'echo', text: ['wake 1', 'wake 2'] },
+    });
+    const { requestId, tasks } = submitted.json() as { requestId: string; tasks: Array<{ id: string }> };
+    const perTask = slow.app.inject({
+      method: 'GET',
+      url: `/v1/tasks/${tasks[0]!.id}/events`,
+      headers: bearer(slow.keys.user),
+    });
+    const perRequest = slow.app.inject({
+      method: 'GET',
+      url: `/v1/requests/${requestId}/events`,
+      headers: bearer(slow.keys.user),
+    });
+    // Let both streams read the store once and start waiting.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The real worker step: lease, claim, run, settle, announce, ack.
+    const jobs = await slow.broker.lease('echo@1.0.0', { max: 10, leaseMs: 30_000 });
+    const report = await processBatch(
+      {
+        store: slow.store,
+        broker: slow.broker,
+        workerId: 'w-wake',
+        handler: async (items) => items.map(() => ({ ok: true as const, result: { ok: 1 } })),
+      },
+      jobs,
+    );
+    expect(report.succeeded).toBe(2);
+    const [one, all] = await Promise.all([perTask, perRequest]);
+    expect([...one.body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]).at(-1)).toBe('succeeded');
+    expect(one.body).toMatch(/event: end\n/);
+    expect(all.body).toContain('"tasks":2');
+  });
+
+  it('a cancel through the API wakes the streams of the cancelled task', async () => {
+    const submitted = await slow.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(slow.keys.user),
+      payload: { target: 'echo', text: 'to cancel' },
+    });
+    const id = (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+    const stream = slow.app.inject({
+      method: 'GET',
+      url: `/v1/tasks/${id}/events`,
+      headers: bearer(slow.keys.user),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const cancelled = await slow.app.inject({
+      method: 'DELETE',
+      url: `/v1/tasks/${id}`,
+      headers: bearer(slow.keys.user),
+    });
+    expect(cancelled.statusCode).toBe(200);
+    const res = await stream;
+    expect([...res.body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]).at(-1)).toBe('cancelled');
   });
 });

@@ -603,6 +603,67 @@ export function runTaskStoreContract(
       });
     });
 
+    section('claimTasks and settleTasks', () => {
+      test('claim a batch in input order; items that cannot be claimed do not stop the others', async () => {
+        const [a, b] = await store.createTasks([draft(), draft()]);
+        const done = await createRunning(store);
+        await store.completeTask(done.task.id, { leaseToken: done.token, result: 1 });
+        const missing = '01890000-0000-7000-8000-000000000000';
+        const tokens = [newLeaseToken(), newLeaseToken(), newLeaseToken(), newLeaseToken()];
+        // Given out of id order on purpose: the answer follows the input order.
+        const results = await store.claimTasks([
+          { id: b!.id, leaseToken: tokens[0]!, workerId: 'w' },
+          { id: missing, leaseToken: tokens[1]!, workerId: 'w' },
+          { id: done.task.id, leaseToken: tokens[2]!, workerId: 'w' },
+          { id: a!.id, leaseToken: tokens[3]!, workerId: 'w' },
+        ]);
+        expect(results).toMatchObject([
+          { claimed: true, task: { id: b!.id, state: 'running', attempts: 1, workerId: 'w' } },
+          { claimed: false, task: undefined },
+          { claimed: false, task: { id: done.task.id, state: 'succeeded' } },
+          { claimed: true, task: { id: a!.id, state: 'running', attempts: 1, workerId: 'w' } },
+        ]);
+        expect(stages(await mustGet(store, a!.id))).toEqual(['created', 'queued', 'running']);
+        // Each claim is fenced by its own token.
+        expect(await store.completeTask(a!.id, { leaseToken: tokens[0]!, result: 1 })).toBe(false);
+        expect(await store.completeTask(a!.id, { leaseToken: tokens[3]!, result: 1 })).toBe(true);
+        expect(await store.claimTasks([])).toEqual([]);
+      });
+
+      test('settle a batch: successes, retries and failures, a stale token changing nothing', async () => {
+        const ok = await createRunning(store);
+        const retry = await createRunning(store, { maxAttempts: 3 });
+        const fail = await createRunning(store);
+        const stale = await createRunning(store);
+        const error = { code: 'E', message: 'bad input' };
+        const written = await store.settleTasks([
+          {
+            id: ok.task.id,
+            outcome: 'succeeded',
+            leaseToken: ok.token,
+            result: { text: 'hi' },
+            timing: { computeMs: 2 },
+          },
+          { id: retry.task.id, outcome: 'failed', leaseToken: retry.token, error, retry: true },
+          { id: stale.task.id, outcome: 'succeeded', leaseToken: newLeaseToken(), result: 'no' },
+          { id: fail.task.id, outcome: 'failed', leaseToken: fail.token, error, retry: false },
+        ]);
+        expect(written).toEqual([true, true, false, true]);
+        const okTask = await mustGet(store, ok.task.id);
+        expect(okTask).toMatchObject({ state: 'succeeded', result: { text: 'hi' } });
+        expect(okTask.timeline.at(-1)).toMatchObject({
+          stage: 'succeeded',
+          attempt: 1,
+          data: { computeMs: 2 },
+        });
+        expect(await mustGet(store, retry.task.id)).toMatchObject({ state: 'queued', error });
+        expect(await mustGet(store, fail.task.id)).toMatchObject({ state: 'failed', error });
+        expect(await mustGet(store, stale.task.id)).toMatchObject({ state: 'running', workerId: 'w1' });
+        expect(await store.completeTask(stale.task.id, { leaseToken: stale.token, result: 1 })).toBe(true);
+        expect(await store.settleTasks([])).toEqual([]);
+      });
+    });
+
     section('cancelTask', () => {
       test('cancels a queued task', async () => {
         const task = await create(store);
@@ -888,6 +949,173 @@ export function runTaskStoreContract(
         const all = await store.taskStats({ since: Date.now() + 60_000 });
         expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
         expect(all.recent).toEqual([]);
+      });
+    });
+
+    section('history', () => {
+      /** A task of `owner` on `target` that finishes `latency` ms after it was created. */
+      const finish = async (
+        outcome: 'succeeded' | 'failed' | 'cancelled',
+        latency: number,
+        overrides: Partial<NewTask> = {},
+        timing?: Record<string, unknown>,
+      ): Promise<Task> => {
+        const { task, token } = await createRunning(store, overrides);
+        const at = task.createdAt + latency;
+        if (outcome === 'succeeded') {
+          await store.completeTask(task.id, {
+            leaseToken: token,
+            result: 1,
+            at,
+            ...(timing ? { timing } : {}),
+          });
+        } else if (outcome === 'failed') {
+          await store.failTask(task.id, {
+            leaseToken: token,
+            error: { code: 'X', message: 'x' },
+            retry: false,
+            at,
+          });
+        } else await store.cancelTask(task.id, at);
+        return task;
+      };
+      const run = (batchSize: number, computeMs: number) => ({
+        queueWaitMs: computeMs * 2,
+        batchWaitMs: computeMs / 10,
+        computeMs,
+        batchSize,
+      });
+
+      test('taskHistory buckets finished tasks by time: counts, latency percentiles, batch sizes', async () => {
+        const first = await finish('succeeded', 100, {}, run(2, 10));
+        const from = first.createdAt;
+        await finish('succeeded', 200, {}, run(2, 10));
+        await finish('succeeded', 300, {}, run(4, 10));
+        await finish('succeeded', 400, {}, run(4, 10));
+        await finish('failed', 50);
+        await finish('succeeded', 25_000);
+        await finish('cancelled', 21_000);
+        await finish('succeeded', 150, { owner: 'bob' });
+        await finish('succeeded', 90_000); // after `to`
+        await create(store); // never finished
+        const alice = await store.taskHistory({ owner: 'alice', from, to: from + 30_000, bucketMs: 10_000 });
+        expect(alice).toEqual([
+          {
+            start: from,
+            finished: 5,
+            succeeded: 4,
+            failed: 1,
+            cancelled: 0,
+            p50Ms: 200,
+            p95Ms: 400,
+            p99Ms: 400,
+            batchSize: expect.closeTo(4 / 1.5, 6),
+          },
+          {
+            start: from + 20_000,
+            finished: 2,
+            succeeded: 1,
+            failed: 0,
+            cancelled: 1,
+            p50Ms: 25_000,
+            p95Ms: 25_000,
+            p99Ms: 25_000,
+            batchSize: null,
+          },
+        ]);
+        const all = await store.taskHistory({ from, to: from + 30_000, bucketMs: 10_000 });
+        expect(all.map((b) => [b.start - from, b.finished, b.p50Ms])).toEqual([
+          [0, 6, 200],
+          [20_000, 2, 25_000],
+        ]);
+        expect(
+          await store.taskHistory({ from: from + 100_000, to: from + 200_000, bucketMs: 1_000 }),
+        ).toEqual([]);
+      });
+
+      test('activityStats counts the backlog now and the tasks finished since `since`, per target', async () => {
+        const first = await finish('succeeded', 100);
+        await finish('succeeded', 300);
+        await finish('failed', 50);
+        await finish('cancelled', 20);
+        const bert = { target: { kind: 'model' as const, name: 'bert', version: '2' } };
+        await create(store, bert);
+        await create(store, bert);
+        await createRunning(store, bert);
+        await createRunning(store);
+        await create(store, { ...bert, owner: 'bob' });
+        await finish('succeeded', 999, { owner: 'bob' });
+        const alice = await store.activityStats({ owner: 'alice', since: first.createdAt });
+        expect(alice).toEqual([
+          {
+            target: 'bert@2',
+            queued: 2,
+            running: 1,
+            finished: 0,
+            succeeded: 0,
+            failed: 0,
+            cancelled: 0,
+            p50Ms: null,
+            p95Ms: null,
+            p99Ms: null,
+          },
+          {
+            target: 'resnet@1',
+            queued: 0,
+            running: 1,
+            finished: 4,
+            succeeded: 2,
+            failed: 1,
+            cancelled: 1,
+            p50Ms: 100,
+            p95Ms: 300,
+            p99Ms: 300,
+          },
+        ]);
+        const all = await store.activityStats({ since: Date.now() + 60_000 });
+        expect(all.map((a) => [a.target, a.queued, a.running, a.finished])).toEqual([
+          ['bert@2', 3, 1, 0],
+          ['resnet@1', 0, 1, 0],
+        ]);
+      });
+
+      test('latencyBreakdown gives queue wait, batch wait, compute and total per target', async () => {
+        const first = await finish('succeeded', 100, {}, run(4, 10));
+        for (const computeMs of [20, 30, 40])
+          await finish('succeeded', 100 + computeMs, {}, run(4, computeMs));
+        const bert = { target: { kind: 'model' as const, name: 'bert', version: '2' } };
+        await finish('succeeded', 500, bert, run(1, 200));
+        await finish('succeeded', 600, { ...bert, owner: 'bob' }, run(1, 300));
+        await finish('failed', 50, bert);
+        await create(store, { cachedResult: { result: 1 } }); // succeeded without a model run
+        await finish('succeeded', 70); // no timings (e.g. a pipeline task)
+        const alice = await store.latencyBreakdown({ owner: 'alice', since: first.createdAt });
+        expect(alice).toEqual([
+          {
+            target: 'bert@2',
+            tasks: 1,
+            queueWaitMs: { p50: 400, p95: 400 },
+            batchWaitMs: { p50: 20, p95: 20 },
+            computeMs: { p50: 200, p95: 200 },
+            totalMs: { p50: 500, p95: 500 },
+            batchSize: 1,
+          },
+          {
+            target: 'resnet@1',
+            tasks: 4,
+            queueWaitMs: { p50: 40, p95: 80 },
+            batchWaitMs: { p50: 2, p95: 4 },
+            computeMs: { p50: 20, p95: 40 },
+            totalMs: { p50: 120, p95: 140 },
+            batchSize: 4,
+          },
+        ]);
+        const all = await store.latencyBreakdown({ since: first.createdAt });
+        expect(all.map((b) => [b.target, b.tasks, b.computeMs.p95])).toEqual([
+          ['bert@2', 2, 300],
+          ['resnet@1', 4, 40],
+        ]);
+        expect(await store.latencyBreakdown({ since: Date.now() + 60_000 })).toEqual([]);
       });
     });
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard } from '../../scripts/build-dashboard.js';
+import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { renderText } from '../fixtures/render-text.js';
 
 const chromiumPath = '/usr/bin/chromium';
@@ -100,6 +101,40 @@ afterAll(async () => {
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 
+/** Submits `text` to the echo model through the API and waits until it succeeded. */
+async function echoTask(text: string): Promise<string> {
+  const auth = { authorization: `Bearer ${adminKey}` };
+  const res = await fetch(`${base}/v1/tasks`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ target: 'echo', text }),
+  });
+  const id = ((await res.json()) as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+  for (let i = 0; i < 400; i++) {
+    const task = (await (await fetch(`${base}/v1/tasks/${id}`, { headers: auth })).json()) as {
+      state: string;
+    };
+    if (task.state === 'succeeded') return id;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`echo task ${id} did not succeed:\n${output}`);
+}
+
+/** A signed-in page (admin key) that logs console errors and every API request it makes. */
+async function signedIn(url = base): Promise<{ page: Page; consoleErrors: string[]; requests: string[] }> {
+  const page = await browser!.newPage({ viewport: { width: 1360, height: 900 } });
+  const consoleErrors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
+  });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.fill('input[name=apiKey]', adminKey);
+  await page.click('button[type=submit]');
+  return { page, consoleErrors, requests };
+}
+
 describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
   it('signs in, submits an image, watches it complete live, shows the detected boxes', async () => {
     const page = await browser!.newPage({ viewport: { width: 1360, height: 900 } });
@@ -162,6 +197,8 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     await shot(page, '4-tasks-list');
     await page.click('a[href="#/models"]');
     await page.waitForSelector('text=ocr-det@4.0.0');
+    // The detection just run shows in the per-model breakdown (queue wait, batch wait, compute).
+    await page.waitForSelector('[data-testid=latency-breakdown] td:text-is("ocr-det@4.0.0")');
     await shot(page, '5-models');
     await page.click('a[href="#/workers"]');
     await page.waitForSelector('td.mono');
@@ -173,4 +210,84 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     expect(consoleErrors, consoleErrors.join('\n')).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it('overview: charts start from the server history, then update live over SSE with no polling', async () => {
+    await echoTask('history 1');
+    await echoTask('history 2');
+    const { page, consoleErrors, requests } = await signedIn();
+    const overview = page.locator('[data-testid=overview]');
+    await overview.waitFor();
+    // Finished before the page opened: on the charts at once, read from the task store.
+    expect(Number(await overview.getAttribute('data-history-finished'))).toBeGreaterThanOrEqual(2);
+    expect(
+      Number(await page.getAttribute('[data-testid=chart-throughput]', 'data-points')),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      Number(await page.getAttribute('[data-testid=chart-latency]', 'data-points')),
+    ).toBeGreaterThanOrEqual(1);
+    await shot(page, '8-overview-history');
+
+    const succeeded = Number(await page.textContent('[data-testid=count-succeeded]'));
+    const events = Number(await overview.getAttribute('data-live-events'));
+    await echoTask('live');
+    await expect
+      .poll(() => page.textContent('[data-testid=count-succeeded]'), { timeout: 20_000 })
+      .toBe(String(succeeded + 1));
+    expect(Number(await overview.getAttribute('data-live-events'))).toBeGreaterThan(events);
+    const api = requests
+      .filter((u) => u.includes('/v1/') || u.endsWith('/metrics'))
+      .map((u) => new URL(u).pathname);
+    expect(api.filter((p) => p === '/v1/stats/history')).toHaveLength(1);
+    expect(api.filter((p) => p === '/v1/stats/events')).toHaveLength(1);
+    expect(api.filter((p) => p === '/v1/stats' || p === '/v1/stats/overview' || p === '/metrics')).toEqual(
+      [],
+    );
+    await shot(page, '9-overview-live');
+    expect(consoleErrors, consoleErrors.join('\n')).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('a task with a 5 MB result: the page shows its head and offers the whole as a download', async () => {
+    // Written straight into the server's task store (WAL: another process may write) as a
+    // cached result of the admin's tenant: no model makes 5 MB of output on demand.
+    const store = SqliteTaskStore.open(path.join(dir, 'inferq.db'));
+    const lines = Array.from({ length: 60_000 }, (_, i) => ({
+      text: `line ${i} of a very long document`,
+      confidence: 0.97,
+      box: [
+        [10, i],
+        [600, i],
+        [600, i + 18],
+        [10, i + 18],
+      ],
+    }));
+    const [task] = await store.createTasks([
+      {
+        requestId: 'big-result',
+        owner: 'default',
+        target: { kind: 'model', name: 'echo', version: '1.0.0' },
+        input: { sha256: 'b'.repeat(64), size: 5, mediaType: 'text/plain' },
+        cachedResult: { result: { text: 'big', lines } },
+      },
+    ]);
+    await store.close();
+    const size = JSON.stringify({ text: 'big', lines }).length;
+    expect(size).toBeGreaterThan(5_000_000);
+
+    const { page, consoleErrors } = await signedIn(`${base}/#/tasks/${task!.id}`);
+    await page.waitForSelector('.result .warning');
+    expect(await page.textContent('.result .warning')).toMatch(
+      /^The result is \d+\.\d MB; the first 64\.0 KB of it/,
+    );
+    const shown = (await page.textContent('.result pre'))!.length;
+    expect(shown).toBeLessThan(70_000);
+    const download = page.locator('.result a.download');
+    expect(await download.getAttribute('download')).toBe(`${task!.id}.result.json`);
+    // The whole result, compact as the API returns it (not the indented text of the page).
+    const mb = Number(/Download result \((\d+\.\d) MB\)/.exec((await download.textContent()) ?? '')?.[1]);
+    expect(mb).toBeCloseTo(size / 1024 / 1024, 0);
+    await shot(page, '10-task-5mb-result');
+    expect(consoleErrors, consoleErrors.join('\n')).toEqual([]);
+    await page.close();
+  }, 60_000);
 });

@@ -16,6 +16,11 @@ const models: Record<string, PipelineModelInfo> = {
     version: '4.0.0',
     inputKind: 'image',
     outputFields: ['width', 'height', 'boxes'],
+    params: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { boxThresh: { type: 'number', minimum: 0, maximum: 1 } },
+    },
   },
   'ocr-cls': { name: 'ocr-cls', version: '2.0.0', inputKind: 'image', outputFields: ['label', 'confidence'] },
   'ocr-rec': { name: 'ocr-rec', version: '4.0.0', inputKind: 'image', outputFields: ['text', 'confidence'] },
@@ -107,6 +112,37 @@ describe('checkPipeline', () => {
     const output = ocr();
     output.output = 'result';
     expect(problem(output)).toBe('pipelines/ocr.yaml: "output" names "result", which is not a step');
+  });
+});
+
+describe('step params in a spec', () => {
+  it("keeps a model step's params when they fit its model's schema", () => {
+    const spec = ocr();
+    spec.steps[0]!.params = { boxThresh: 0.5 };
+    spec.steps[2]!.params = { anything: true }; // ocr-cls declares no params schema here
+    const compiled = checkPipeline(spec, 'x.yaml', lookup);
+    expect(compiled.steps[0]).toMatchObject({
+      params: { boxThresh: 0.5 },
+      paramsSchema: models['ocr-det']!.params,
+    });
+  });
+
+  it("names the file, step and JSON path of params that do not fit the step's model", () => {
+    const outOfRange = ocr();
+    outOfRange.steps[0]!.params = { boxThresh: 2 };
+    expect(problem(outOfRange)).toBe(
+      'pipelines/ocr.yaml: step "det": params/boxThresh must be <= 1 (params schema of ocr-det@4.0.0)',
+    );
+    const unknownKey = ocr();
+    unknownKey.steps[0]!.params = { boxThreshold: 0.5 };
+    expect(problem(unknownKey)).toBe(
+      'pipelines/ocr.yaml: step "det": params/boxThreshold is not a known param (params schema of ocr-det@4.0.0)',
+    );
+    const onTransform = ocr();
+    onTransform.steps[1]!.params = { margin: 2 };
+    expect(problem(onTransform)).toBe(
+      'pipelines/ocr.yaml: step "crop": transform crop-quads takes no params',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import type { CompiledPipeline } from '../../src/core/check-pipeline.js';
@@ -18,6 +19,7 @@ import { createParentNotifier } from '../../src/worker/notify-parents.js';
 import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
 import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
 import { blankImage, renderText, type TextLine } from '../fixtures/render-text.js';
+import { testImage, testImagesMissing } from '../fixtures/test-images.js';
 
 // The `ocr` pipeline end to end: SQLite store and queue, blob files, the three real PP-OCRv4
 // models in a model worker, and a pipeline coordinator, all in this process.
@@ -116,7 +118,7 @@ afterAll(async () => {
 });
 
 /** Stores the image and creates + enqueues an `ocr` task the way the API does. */
-async function submit(bytes: Buffer, id = newId()): Promise<string> {
+async function submit(bytes: Buffer, id = newId(), params?: Record<string, unknown>): Promise<string> {
   const blob = await blobs.put(bytes);
   await store.createTasks([
     {
@@ -125,6 +127,7 @@ async function submit(bytes: Buffer, id = newId()): Promise<string> {
       owner: 'tenant-a',
       target: { kind: 'pipeline', name: 'ocr', version: '1.0.0' },
       input: { sha256: blob.sha256, size: blob.size, mediaType: blob.mediaType },
+      ...(params ? { params } : {}),
     },
   ]);
   await broker.enqueue('ocr@1.0.0', { id, payload: { taskId: id } });
@@ -165,7 +168,10 @@ describe('ocr pipeline', () => {
   it('reads rendered lines exactly, in reading order, batching steps across crops and tasks', async () => {
     const [a, b] = await Promise.all([
       submit(await renderText(page, { width: 1000, height: 470 })),
-      submit(await renderText(second, { width: 1000, height: 230 })),
+      // Per-step params (here the default value, spelled out) reach that step's task only.
+      submit(await renderText(second, { width: 1000, height: 230 }), newId(), {
+        steps: { det: { limitSideLen: 960 } },
+      }),
     ]);
     const [taskA, taskB] = [await final(a), await final(b)];
     expect(taskA.state, JSON.stringify(taskA.error)).toBe('succeeded');
@@ -177,6 +183,12 @@ describe('ocr pipeline', () => {
       expect(line.box).toHaveLength(4);
     }
     expect((taskB.result as { text: string }).text).toBe('Hello World 2026\nPaddleOCR in TypeScript');
+    const paramsB = (await store.listChildTasks(b)).map((c) => [c.parent!.stepId, c.params]);
+    // The task's params for det merged over the spec's.
+    expect(paramsB).toContainEqual(['det', { unclipRatio: 1.8, limitSideLen: 960 }]);
+    expect(
+      paramsB.filter(([step]) => step !== 'det').every(([, params]) => JSON.stringify(params) === '{}'),
+    ).toBe(true);
 
     // Every step is a child task, each model step item ran once, and the parent's timeline
     // shows every step.
@@ -219,6 +231,75 @@ describe('ocr pipeline', () => {
     expect(task.result).toEqual({ text: '', lines: [] });
     expect(steps(await store.listChildTasks(task.id))).toEqual({ det: 1, crop: 1, assemble: 1 });
   }, 60_000);
+
+  it('marks a line whose crop the recogniser rejects and returns the others', async () => {
+    // A 5-megapixel headline: its crop exceeds the 4-megapixel limit of ocr-cls and ocr-rec,
+    // so both refuse it (INFERQ_INPUT_TOO_LARGE); the small line below is read as usual.
+    const image = await renderText(
+      [
+        { text: 'OVERSIZED', x: 100, y: 900, size: 1000 },
+        { text: 'Small print stays readable', x: 100, y: 1330, size: 110 },
+      ],
+      { width: 7000, height: 1500 },
+    );
+    // The detector must see the small line too: a larger working size for this task's det step.
+    const id = await submit(image, newId(), { steps: { det: { limitSideLen: 2048 } } });
+    const task = await final(id);
+    expect(task.state, JSON.stringify(task.error)).toBe('succeeded');
+    const { text, lines } = task.result as { text: string; lines: OcrLine[] };
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ text: '', confidence: 0, unreadable: true });
+    expect(lines[0]!.box).toHaveLength(4);
+    for (const [x, y] of lines[0]!.box) expect(x >= 0 && x < 7000 && y >= 0 && y < 1500).toBe(true);
+    expect(lines[1]).toMatchObject({ text: 'Small print stays readable' });
+    expect(lines[1]!.unreadable).toBeUndefined();
+    expect(text).toBe('Small print stays readable');
+    const children = await store.listChildTasks(id);
+    const item0 = (step: string) =>
+      children.find((c) => c.parent?.stepId === step && c.parent.itemIndex === 0)!;
+    for (const step of ['cls', 'rec']) {
+      expect(item0(step).state).toBe('failed');
+      expect(item0(step).error?.code).toBe('INFERQ_INPUT_TOO_LARGE');
+      expect(item0(step).attempts).toBe(1); // bad input: not retried
+    }
+  }, 120_000);
+
+  it('reads real photographs: sensible lines, boxes inside the image, confidences in range', async ({
+    skip,
+  }) => {
+    skip(testImagesMissing !== undefined, testImagesMissing);
+    const photos = ['page.png', 'bw_text.png', 'chelsea.png'];
+    const ids = await Promise.all(photos.map((name) => submit(testImage(name))));
+    const results: Record<string, { text: string; lines: OcrLine[] }> = {};
+    for (const [i, name] of photos.entries()) {
+      const task = await final(ids[i]!);
+      expect(task.state, `${name}: ${JSON.stringify(task.error)}`).toBe('succeeded');
+      const result = task.result as { text: string; lines: OcrLine[] };
+      const { width, height } = await sharp(testImage(name)).metadata();
+      for (const line of result.lines) {
+        expect(line.unreadable, `${name}: ${JSON.stringify(line)}`).toBeUndefined();
+        expect(line.text.trim()).not.toBe('');
+        expect(line.confidence).toBeGreaterThanOrEqual(0);
+        expect(line.confidence).toBeLessThanOrEqual(1);
+        expect(line.box).toHaveLength(4);
+        for (const [x, y] of line.box) {
+          expect(x >= 0 && x <= width! && y >= 0 && y <= height!, `${name}: box ${line.box}`).toBe(true);
+        }
+      }
+      results[name] = result;
+    }
+    // A photographed book page: its heading first, then the body lines top to bottom.
+    const page = results['page.png']!.lines;
+    expect(page.length).toBeGreaterThanOrEqual(4);
+    expect(page[0]!.text).toBe('Region-based segmentation');
+    expect(page.map((l) => l.text)).toContain('Let us first determine markers of the coins and the');
+    const tops = page.map((l) => Math.min(...l.box.map(([, y]) => y)));
+    expect(tops).toEqual([...tops].sort((a, b) => a - b));
+    // A scanned paragraph: all ten lines, in order; and a cat with no text at all.
+    expect(results['bw_text.png']!.lines).toHaveLength(10);
+    expect(results['bw_text.png']!.lines[0]!.text).toBe('Men may seem detestable as joint');
+    expect(results['chelsea.png']).toEqual({ text: '', lines: [] });
+  }, 120_000);
 
   it('fails the task naming the step that failed', async () => {
     const task = await final(await submit(Buffer.from('this is not an image at all')));

@@ -21,6 +21,9 @@ describe('pipelines through the API', () => {
   it('lists the ocr pipeline in the catalog', async () => {
     const ocr = (await get('/v1/models/ocr')).json();
     expect(ocr).toMatchObject({ kind: 'pipeline', name: 'ocr', version: '1.0.0', output: 'assemble' });
+    // Per-step params: each model step takes its model's params schema.
+    expect(Object.keys(ocr.params.properties.steps.properties)).toEqual(['det', 'cls', 'rec']);
+    expect(ocr.params.properties.steps.properties.det.properties.boxThresh).toMatchObject({ maximum: 1 });
   });
 
   it('takes requests mixing models and pipelines, one task per input × target', async () => {
@@ -36,6 +39,46 @@ describe('pipelines through the API', () => {
       'ocr-det@4.0.0',
     ]);
     expect((await f.broker.depth('ocr@1.0.0')).waiting).toBe(2);
+  });
+
+  let before = 0;
+  it("takes per-step params and checks each against its step's model schema (400 naming the path)", async () => {
+    const png = (
+      await renderText([{ text: 'Hi', x: 10, y: 40, size: 32 }], { width: 200, height: 60 })
+    ).toString('base64');
+    before = (await f.broker.depth('ocr@1.0.0')).waiting;
+    const ok = await submit({ target: 'ocr', data: png, params: { steps: { det: { boxThresh: 0.5 } } } });
+    expect(ok.statusCode).toBe(202);
+    const task = (await get(`/v1/tasks/${ok.json().tasks[0].id}`)).json();
+    expect(task.params).toEqual({ steps: { det: { boxThresh: 0.5 } } });
+
+    const refused = async (params: unknown) => {
+      const res = await submit({ target: 'ocr', data: png, params });
+      expect(res.statusCode).toBe(400);
+      const { error } = res.json();
+      expect(error.code).toBe('INFERQ_PARAMS_INVALID');
+      return { path: error.details.path, message: error.message };
+    };
+    expect(await refused({ steps: { det: { boxThresh: 2 } } })).toEqual({
+      path: '/params/steps/det/boxThresh',
+      message:
+        '/params/steps/det/boxThresh must be <= 1 (pipeline ocr@1.0.0, step "det": params schema of ocr-det@4.0.0)',
+    });
+    expect((await refused({ steps: { det: { boxThreshold: 0.5 } } })).path).toBe(
+      '/params/steps/det/boxThreshold',
+    );
+    expect(await refused({ steps: { detect: {} } })).toEqual({
+      path: '/params/steps/detect',
+      message:
+        '/params/steps/detect names no step; the steps are det, crop, cls, upright, rec, assemble (pipeline ocr@1.0.0)',
+    });
+    expect((await refused({ steps: { crop: { margin: 1 } } })).message).toMatch(
+      /^\/params\/steps\/crop is transform crop-quads, which takes no params/,
+    );
+    expect((await refused({ steps: { det: 0.5 } })).path).toBe('/params/steps/det');
+    expect((await refused({ boxThresh: 0.5 })).path).toBe('/params/boxThresh');
+    // Nothing refused was created.
+    expect((await f.broker.depth('ocr@1.0.0')).waiting).toBe(before + 1);
   });
 
   it("checks a pipeline's input as its first model would (415 for text sent to ocr)", async () => {

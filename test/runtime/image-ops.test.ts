@@ -155,6 +155,30 @@ describe('cropQuad', () => {
     }
   });
 
+  it('copies whole-pixel upright boxes exactly as the bicubic warp computes them', () => {
+    const rgb: RawImage = { data: new Uint8Array(37 * 23 * 3), width: 37, height: 23, channels: 3 };
+    for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = (i * 7919) % 251;
+    // Inside, touching the edges, and partly outside (borders replicated).
+    for (const [x0, y0, x1, y1] of [
+      [5, 3, 25, 13],
+      [0, 0, 37, 23],
+      [-4, -2, 30, 9],
+      [20, 15, 45, 29],
+    ] as const) {
+      const quad: [number, number][] = [
+        [x0, y0],
+        [x1, y0],
+        [x1, y1],
+        [x0, y1],
+      ];
+      // A billionth of a pixel off the grid takes the general warp: the same geometry.
+      const warped = cropQuad(rgb, [[x0 + 1e-9, y0], ...quad.slice(1)], { rotateTall: false });
+      const copied = cropQuad(rgb, quad, { rotateTall: false });
+      expect([copied.width, copied.height]).toEqual([warped.width, warped.height]);
+      expect(copied.data).toEqual(warped.data);
+    }
+  });
+
   it('straightens a tilted box (the homography maps the crop corners onto the quad)', () => {
     const quad: [number, number][] = [
       [4, 6],

@@ -139,9 +139,11 @@ describe('OnnxRuntime', () => {
 
   it('queues batches for its thread; a batch cancelled while waiting leaves the running one alone', async () => {
     const controller = new AbortController();
+    // Inputs first: an await between the calls could let the page finish before the abort.
+    const [small, wide] = await Promise.all([blankImage(64, 64), blankImage(96, 64)]);
     const running = det.predict([{ bytes: new Uint8Array(page) }]);
-    const waiting = det.predict([{ bytes: await blankImage(64, 64) }], {}, { signal: controller.signal });
-    const next = det.predict([{ bytes: await blankImage(96, 64) }]);
+    const waiting = det.predict([{ bytes: small }], {}, { signal: controller.signal });
+    const next = det.predict([{ bytes: wide }]);
     controller.abort();
     expect((await rejection(waiting)).code).toBe('INFERQ_CANCELLED');
     const [first] = await running;

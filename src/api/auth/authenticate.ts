@@ -2,16 +2,17 @@ import type {} from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { apiKeyId } from '../../core/api-key.js';
 import { InferqError } from '../../errors/index.js';
-import type { AuthStore } from '../../store/auth-store.js';
+import type { ApiKeyCache } from './key-cache.js';
 import type { Principal, TokenClaims } from './principal.js';
 
 /**
  * Resolves `Authorization: Bearer <API key | token>` to a principal. Both kinds end in a key
- * record lookup, so revoking a key also ends the tokens issued for it, at once.
+ * record lookup, so revoking a key also ends the tokens issued for it (at once through this
+ * process's API, within the key cache's few seconds elsewhere: see ApiKeyCache).
  */
 export async function authenticate(
   app: FastifyInstance,
-  auth: AuthStore,
+  keys: ApiKeyCache,
   request: FastifyRequest,
 ): Promise<Principal> {
   const header = request.headers.authorization;
@@ -27,7 +28,7 @@ export async function authenticate(
   }
   const credential = match[1]!;
   if (apiKeyId(credential) !== undefined) {
-    const key = await auth.verifyApiKey(credential);
+    const key = await keys.verify(credential);
     if (key === undefined) throw new InferqError('INFERQ_AUTH_INVALID', 'the API key is unknown or revoked');
     return { tenant: key.tenant, keyId: key.id, admin: key.admin };
   }
@@ -49,7 +50,7 @@ export async function authenticate(
       cause,
     });
   }
-  const key = typeof claims.kid === 'string' ? await auth.getApiKey(claims.kid) : undefined;
+  const key = typeof claims.kid === 'string' ? await keys.get(claims.kid) : undefined;
   if (key === undefined || key.revokedAt !== null || key.tenant !== claims.tenant) {
     throw new InferqError('INFERQ_AUTH_INVALID', 'the API key this token was issued for is revoked');
   }

@@ -64,6 +64,7 @@ export function keyRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             details: { id: request.params.keyId },
           });
         }
+        ctx.keyCache.forget(request.params.keyId);
         return { id: request.params.keyId, revoked: true };
       },
     );

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { CatalogEntry } from '../../core/model-catalog.js';
+import { pipelineParamsSchema } from '../../core/pipeline-params.js';
 import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
@@ -44,7 +44,14 @@ async function modelView(
     queue,
     workers: serving === undefined ? null : (serving.get(ref) ?? 0),
   };
-  if (entry.kind === 'pipeline') return { ...common, steps: entry.spec.steps, output: entry.spec.output };
+  if (entry.kind === 'pipeline') {
+    return {
+      ...common,
+      steps: entry.spec.steps,
+      output: entry.spec.output,
+      params: pipelineParamsSchema(entry.pipeline),
+    };
+  }
   const spec = entry.spec;
   return {
     ...common,
@@ -126,7 +133,7 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
               },
             );
           }
-          await sleep(Math.min(delay, Math.max(1, deadline - ctx.clock())));
+          await ctx.wakeups.wait([id], Math.min(delay, Math.max(1, deadline - ctx.clock())));
           delay = Math.min(delay * 2, ctx.pollIntervalMs);
         }
       },

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Task } from '../../core/task.js';
@@ -13,9 +12,9 @@ import { ownTask, principalOf } from './route-helpers.js';
 const heartbeatMs = 15_000;
 
 /**
- * Streams `state` events for a set of tasks until every one is final, then `end`. It polls the
- * store: the store is the truth whichever worker or host changed a task, and a poll of a few
- * indexed rows every `pollIntervalMs` is cheap next to holding a connection open.
+ * Streams `state` events for a set of tasks until every one is final, then `end`. It reads the
+ * store — the truth, whichever worker or host changed a task — whenever a worker announces that
+ * one of the tasks settled (TaskWakeups), and at least every `pollIntervalMs`.
  */
 async function streamStates(
   ctx: ApiContext,
@@ -32,8 +31,10 @@ async function streamStates(
     'x-accel-buffering': 'no',
   });
   let closed = false;
+  const gone = new AbortController();
   request.raw.on('close', () => {
     closed = true;
+    gone.abort();
   });
   const seen = new Map<string, string>();
   let lastWrite = ctx.clock();
@@ -57,7 +58,8 @@ async function streamStates(
         res.write(': keep-alive\n\n');
         lastWrite = ctx.clock();
       }
-      await sleep(ctx.pollIntervalMs);
+      const open = tasks.filter((t) => !isFinalState(t.state)).map((t) => t.id);
+      await ctx.wakeups.wait(open, ctx.pollIntervalMs, gone.signal);
     }
   } catch (err) {
     ctx.logger.warn({ err }, 'event stream failed');

@@ -2,9 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { cancelTaskMessage, controlChannel } from '../../core/control-messages.js';
+import { checkPipelineParams } from '../../core/pipeline-params.js';
+import { taskEventsChannel, tasksSettledMessage } from '../../core/task-events.js';
 import { InferqError } from '../../errors/index.js';
 import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
+import type { Principal } from '../auth/principal.js';
 import { IdParams } from '../schemas/common.js';
 import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody } from '../schemas/task.js';
 import { type JsonInputs, jsonInputBytes, readMultipart, storeInput } from '../submit/read-inputs.js';
@@ -40,7 +43,7 @@ export async function submitFromRequest(
   let inputs: StoredInput[];
   if (request.isMultipart()) {
     inputs = await readMultipart(ctx, request, fixedTargets, (fields) => {
-      plan = planSubmission(ctx, principal, fields);
+      plan = checkedPlan(ctx, principal, fields);
       return plan.entries;
     });
   } else {
@@ -50,7 +53,7 @@ export async function submitFromRequest(
       ...(body.target === undefined ? [] : [body.target]),
       ...(body.targets ?? []),
     ];
-    plan = planSubmission(ctx, principal, {
+    plan = checkedPlan(ctx, principal, {
       targets,
       ...(body.params === undefined ? {} : { params: body.params }),
       ...(body.priority === undefined ? {} : { priority: body.priority }),
@@ -62,6 +65,18 @@ export async function submitFromRequest(
     for (const input of raw) inputs.push(await storeInput(ctx, input.bytes, input.name, plan.entries));
   }
   return createSubmission(ctx, plan!, inputs, idempotencyKey);
+}
+
+/**
+ * {@link planSubmission}, and for each pipeline target its per-step params (`steps.<id>`)
+ * against the schema of the step's model, so a bad one is a 400 naming the step's JSON path.
+ */
+function checkedPlan(ctx: ApiContext, principal: Principal, fields: SubmissionFields): SubmissionPlan {
+  const plan = planSubmission(ctx, principal, fields);
+  for (const entry of plan.entries) {
+    if (entry.kind === 'pipeline') checkPipelineParams(entry.pipeline, plan.params);
+  }
+  return plan;
 }
 
 /** `/v1/tasks`: submit, list, read, cancel, feedback. */
@@ -194,6 +209,11 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             // A running task is stopped by its worker; a queued one's job is acked unrun when leased.
             if (task.state === 'running')
               await ctx.broker.publish(controlChannel, cancelTaskMessage(task.id));
+            // Event streams on this and other API hosts see the cancel now, not on their next poll.
+            ctx.wakeups.notify([task.id]);
+            await ctx.broker
+              .publish(taskEventsChannel, tasksSettledMessage([task.id]))
+              .catch(() => undefined);
           }
         } else if (request.query.purge !== true) {
           throw new InferqError('INFERQ_TASK_STATE_CONFLICT', `task ${task.id} is already ${task.state}`, {

@@ -118,6 +118,106 @@ export const StatsResponse = Type.Object(
   Open,
 );
 
+const Ms = Type.Union([Type.Null(), Type.Number()]);
+
+/** One time bucket of `GET /v1/stats/history`: the tasks that finished in it. */
+export const HistoryBucketView = Type.Object(
+  {
+    start: Type.Number({ description: 'bucket start, ms since the epoch' }),
+    seconds: Type.Number({
+      description: 'seconds of the bucket elapsed so far (less in the current bucket)',
+    }),
+    finished: Type.Integer(),
+    succeeded: Type.Integer(),
+    failed: Type.Integer(),
+    cancelled: Type.Integer(),
+    perSecond: Type.Number({ description: 'finished tasks per second' }),
+    errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+    p50Ms: Ms,
+    p95Ms: Ms,
+    p99Ms: Ms,
+    batchSize: Type.Union([Type.Null(), Type.Number()], {
+      description: 'items per model run achieved, averaged over the runs of the bucket',
+    }),
+  },
+  Open,
+);
+
+/** `GET /v1/stats/history`: every bucket of the window, oldest first, empty ones included. */
+export const StatsHistoryResponse = Type.Object(
+  {
+    scope: Type.String({ description: 'the tenant, or `all`' }),
+    windowSeconds: Type.Integer(),
+    bucketSeconds: Type.Integer(),
+    from: Type.Number(),
+    to: Type.Number(),
+    buckets: Type.Array(HistoryBucketView),
+  },
+  Open,
+);
+
+const Percentiles = Type.Object({ p50: Ms, p95: Ms }, Open);
+
+/** `GET /v1/stats/models`: where each model's time goes. */
+export const LatencyBreakdownResponse = Type.Object(
+  {
+    scope: Type.String(),
+    windowSeconds: Type.Integer(),
+    items: Type.Array(
+      Type.Object(
+        {
+          target: Type.String(),
+          tasks: Type.Integer({ description: 'succeeded tasks of the window run by a model worker' }),
+          queueWaitMs: Percentiles,
+          batchWaitMs: Percentiles,
+          computeMs: Percentiles,
+          totalMs: Percentiles,
+          batchSize: Type.Union([Type.Null(), Type.Number()]),
+        },
+        Open,
+      ),
+    ),
+  },
+  Open,
+);
+
+const ActivityCounts = {
+  queued: Type.Integer({ description: 'queued now' }),
+  running: Type.Integer({ description: 'running now' }),
+  finished: Type.Integer({ description: 'finished in the window' }),
+  succeeded: Type.Integer(),
+  failed: Type.Integer(),
+  cancelled: Type.Integer(),
+  perSecond: Type.Number({ description: 'finished per second over the window' }),
+  errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+};
+
+/**
+ * `GET /v1/stats/overview`: the backlog now and what finished in the window, per target and in
+ * total, and queue depths. Reads only the unfinished tasks and the window (cheap at any store size).
+ */
+export const StatsOverviewResponse = Type.Object(
+  {
+    scope: Type.String({ description: 'the tenant, or `all`' }),
+    windowSeconds: Type.Integer(),
+    totals: Type.Object(ActivityCounts, Open),
+    targets: Type.Array(
+      Type.Object({ target: Type.String(), ...ActivityCounts, p50Ms: Ms, p95Ms: Ms, p99Ms: Ms }, Open),
+    ),
+    queues: Type.Record(Type.String(), Type.Union([Type.Null(), QueueDepthView])),
+  },
+  Open,
+);
+
+/** The `stats` event of `GET /v1/stats/events`: the overview, and the latest history buckets. */
+export const StatsEventData = Type.Object(
+  {
+    overview: StatsOverviewResponse,
+    history: StatsHistoryResponse,
+  },
+  Open,
+);
+
 /** One worker of `GET /v1/workers`, from its last heartbeat. */
 export const WorkerView = Type.Object(
   {

@@ -90,10 +90,8 @@ export function checkTaskCount(ctx: ApiContext, inputs: number, targets: number)
 }
 
 /**
- * Creates the N×M tasks of a submission in one store call, then enqueues the ones the result
- * cache could not answer. Store first, broker second: if the enqueue fails the tasks are still
- * `queued` in the store and the outbox sweeper enqueues them; the reverse order could run a job
- * whose task does not exist.
+ * Creates the N×M tasks of a submission in one store transaction (shared with concurrent
+ * submissions, see TaskWriter), then enqueues the ones the result cache could not answer.
  */
 export async function createSubmission(
   ctx: ApiContext,
@@ -179,8 +177,7 @@ async function create(
       names.push(input.name);
     }
   }
-  const tasks = await ctx.store.createTasks(drafts);
-  await enqueue(ctx, tasks);
+  const tasks = await ctx.taskWriter.write(drafts);
   for (const task of tasks)
     ctx.metrics.tasksSubmitted.inc({ target: targetRef(task.target), cached: String(task.cached) });
   return {
@@ -190,39 +187,16 @@ async function create(
   };
 }
 
-async function enqueue(ctx: ApiContext, tasks: readonly Task[]): Promise<void> {
-  const byQueue = new Map<string, Task[]>();
-  for (const task of tasks) {
-    if (task.state !== 'queued') continue;
-    const queue = targetRef(task.target);
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), task]);
-  }
-  for (const [queue, queued] of byQueue) {
-    try {
-      await ctx.broker.enqueueMany(
-        queue,
-        queued.map((t) => ({
-          id: t.id,
-          payload: { taskId: t.id },
-          priority: t.priority,
-          maxAttempts: t.maxAttempts,
-        })),
-      );
-    } catch (err) {
-      // The tasks are durable and `queued`: the outbox sweeper enqueues them later.
-      ctx.logger.warn(
-        { err, queue, tasks: queued.length },
-        'enqueue failed; tasks left to the outbox sweeper',
-      );
-    }
-  }
-}
-
 async function checkQueueLimit(ctx: ApiContext, owner: string, adding: number): Promise<void> {
   const tenant = await ctx.auth.getTenant(owner);
   const limit = tenant?.maxQueuedTasks ?? ctx.config.api.maxQueuedTasks;
-  const { queued } = await ctx.store.countTasks({ owner, state: 'queued' });
-  if (queued + adding > limit) {
+  const { ok, queued } = await ctx.queuedCounts.reserve(
+    owner,
+    adding,
+    limit,
+    async () => (await ctx.store.countTasks({ owner, state: 'queued' })).queued,
+  );
+  if (!ok) {
     throw new InferqError(
       'INFERQ_QUEUE_LIMIT_REACHED',
       `tenant ${owner} has ${queued} queued tasks; the limit is ${limit} (this request adds ${adding})`,

@@ -27,6 +27,7 @@ export function exitCodeFor(err: unknown): number {
   if (isInferqError(err)) {
     if (err.code.startsWith('INFERQ_CONFIG')) return exitCodes.usage;
     if (err.status === 401 || err.status === 403) return exitCodes.auth;
+    if (err.status === 404) return exitCodes.notFound;
     return exitCodes.failure;
   }
   if (!isInferqClientError(err)) return exitCodes.failure;

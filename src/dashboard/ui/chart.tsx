@@ -7,6 +7,7 @@ export function Chart(props: {
   labels: string[];
   data: [number[], ...Array<Array<number | null>>];
   unit?: string;
+  testId?: string;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
@@ -25,6 +26,8 @@ export function Chart(props: {
             label,
             stroke: colors[i % colors.length],
             width: 2,
+            // A bucket between empty ones has no line to sit on: draw every value as a dot too.
+            points: { show: true, size: 5 },
             value: (_u: uPlot, v: number | null) => (v === null ? '-' : `${v.toFixed(2)}${props.unit ?? ''}`),
           })),
         ],
@@ -39,5 +42,9 @@ export function Chart(props: {
   useEffect(() => {
     plot.current?.setData(props.data as uPlot.AlignedData);
   }, [props.data]);
-  return <div class="chart" ref={host} />;
+  // How many buckets hold a value, for tests and screen readers that cannot see the canvas.
+  const points = props.data
+    .slice(1)
+    .reduce((n, series) => Math.max(n, series.filter((v) => v !== null && v !== 0).length), 0);
+  return <div class="chart" ref={host} data-testid={props.testId} data-points={points} />;
 }

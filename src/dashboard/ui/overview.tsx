@@ -1,137 +1,183 @@
-import { useRef } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { InferqClient } from '../../client/inferq-client.js';
-import type { Stats } from '../../client/types.js';
+import type { HistoryBucket, StatsOverview } from '../../client/types.js';
 import { Chart } from './chart.js';
-import { formatMs } from './format.js';
-import { usePoll } from './use-poll.js';
+import { errorText, formatMs } from './format.js';
 
-interface Sample {
-  at: number;
-  perSecond: number;
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-  errorRate: number;
+/** The chart windows on offer, in seconds; buckets are a sixtieth of the window. */
+const windows = [
+  { seconds: 900, label: '15 min' },
+  { seconds: 3_600, label: '1 h' },
+  { seconds: 6 * 3_600, label: '6 h' },
+  { seconds: 86_400, label: '24 h' },
+];
+/** The cards and the table count what finished in this window (the backlog is counted now). */
+const recentSeconds = 300;
+const finalStates = ['succeeded', 'failed', 'cancelled'] as const;
+
+/** Replaces the buckets the stream sent (same start) and appends newer ones; keeps the window. */
+function mergeBuckets(history: HistoryBucket[], latest: HistoryBucket[]): HistoryBucket[] {
+  const byStart = new Map(history.map((b) => [b.start, b]));
+  for (const bucket of latest) byStart.set(bucket.start, bucket);
+  const merged = [...byStart.values()].sort((a, b) => a.start - b.start);
+  return merged.slice(Math.max(0, merged.length - history.length));
 }
 
-const states = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-const maxSamples = 300;
-
-/** Average achieved batch size per model, from the Prometheus histogram on /metrics. */
-async function batchSizes(): Promise<Map<string, number>> {
-  const text = await (await fetch('/metrics')).text();
-  const sums = new Map<string, number>();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^inferq_batch_size_(sum|count)\{model="([^"]+)"\} ([\d.e+]+)$/gm)) {
-    if (m[1] === 'sum') sums.set(m[2]!, Number(m[3]));
-    else if (Number(m[3]) > 0) out.set(m[2]!, (sums.get(m[2]!) ?? 0) / Number(m[3]));
-  }
-  return out;
-}
-
-function sample(stats: Stats): Sample {
-  const finished = stats.recent.reduce((n, r) => n + r.finished, 0);
-  const succeeded = stats.recent.reduce((n, r) => n + r.succeeded, 0);
-  const worst = (key: 'p50Ms' | 'p90Ms' | 'p99Ms') => {
-    const values = stats.recent.map((r) => r[key]).filter((v): v is number => v !== null);
-    return values.length === 0 ? null : Math.max(...values);
-  };
-  return {
-    at: Date.now() / 1_000,
-    perSecond: stats.recent.reduce((n, r) => n + r.perSecond, 0),
-    p50: worst('p50Ms'),
-    p90: worst('p90Ms'),
-    p99: worst('p99Ms'),
-    errorRate: finished === 0 ? 0 : (finished - succeeded) / finished,
-  };
-}
-
-/** Tasks by state, throughput and latency over time, queue depth and batch size per model; live. */
+/**
+ * Tasks by state, throughput, latency, error rate and batch size over time, queues per model.
+ * The charts start from the server's history (the task store: it survives restarts); then
+ * one event stream (`/v1/stats/events`) keeps everything live — no polling.
+ */
 export function Overview(props: { client: InferqClient; admin: boolean }) {
-  const history = useRef<Sample[]>([]);
-  const { data, error } = usePoll(async () => {
-    const [stats, batches] = await Promise.all([
-      props.client.stats({ windowSeconds: 60, all: props.admin }),
-      batchSizes().catch(() => new Map<string, number>()),
-    ]);
-    history.current = [...history.current, sample(stats)].slice(-maxSamples);
-    return { stats, batches };
-  }, 2_000);
-  if (data === undefined) return <p class="muted">{error ?? 'loading…'}</p>;
-  const { stats, batches } = data;
-  const totals = Object.fromEntries(
-    states.map((s) => [s, stats.byTarget.reduce((n, t) => n + (t.counts[s] ?? 0), 0)]),
-  );
-  const h = history.current;
-  const last = h.at(-1);
-  const targets = [...new Set([...Object.keys(stats.queues), ...stats.byTarget.map((t) => t.target)])].sort();
+  const { client, admin } = props;
+  const [windowSeconds, setWindowSeconds] = useState(3_600);
+  const bucketSeconds = Math.ceil(windowSeconds / 60);
+  const [history, setHistory] = useState<HistoryBucket[] | undefined>(undefined);
+  const [historyFinished, setHistoryFinished] = useState(0);
+  const [overview, setOverview] = useState<StatsOverview | undefined>(undefined);
+  const [liveEvents, setLiveEvents] = useState(0);
+  const [error, setError] = useState<string | undefined>(undefined);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setHistory(undefined);
+    (async () => {
+      const first = await client.statsHistory({ windowSeconds, bucketSeconds, all: admin });
+      if (controller.signal.aborted) return;
+      setHistory(first.buckets);
+      setHistoryFinished(first.buckets.reduce((n, b) => n + b.finished, 0));
+      for await (const snapshot of client.statsEvents({
+        windowSeconds: recentSeconds,
+        bucketSeconds,
+        all: admin,
+        signal: controller.signal,
+      })) {
+        setOverview(snapshot.overview);
+        setHistory((current) => mergeBuckets(current ?? [], snapshot.history.buckets));
+        setLiveEvents((n) => n + 1);
+        setError(undefined);
+      }
+    })().catch((err) => {
+      if (!controller.signal.aborted) setError(errorText(err));
+    });
+    return () => controller.abort();
+  }, [client, admin, windowSeconds, bucketSeconds]);
+
+  if (overview === undefined || history === undefined) {
+    return <p class={error ? 'error' : 'muted'}>{error ?? 'loading…'}</p>;
+  }
+  const { totals } = overview;
+  const targets = [
+    ...new Set([...Object.keys(overview.queues), ...overview.targets.map((t) => t.target)]),
+  ].sort();
+  const x = history.map((b) => b.start / 1_000);
   return (
-    <section>
+    <section data-testid="overview" data-history-finished={historyFinished} data-live-events={liveEvents}>
       {error && <p class="error">{error}</p>}
       <div class="cards">
-        {states.map((s) => (
+        {(['queued', 'running'] as const).map((s) => (
           <a class={`card state-${s}`} href={`#/tasks?state=${s}`} key={s}>
             <span class="card-value" data-testid={`count-${s}`}>
               {totals[s]}
             </span>
-            <span class="card-label">{s}</span>
+            <span class="card-label">{s} now</span>
+          </a>
+        ))}
+        {finalStates.map((s) => (
+          <a class={`card state-${s}`} href={`#/tasks?state=${s}`} key={s}>
+            <span class="card-value" data-testid={`count-${s}`}>
+              {totals[s]}
+            </span>
+            <span class="card-label">{s} (5 min)</span>
           </a>
         ))}
         <div class="card">
-          <span class="card-value">{last ? last.perSecond.toFixed(2) : '0'}</span>
-          <span class="card-label">tasks/s (1 min)</span>
+          <span class="card-value">{totals.perSecond.toFixed(2)}</span>
+          <span class="card-label">tasks/s (5 min)</span>
         </div>
         <div class="card">
-          <span class="card-value">{last ? `${(last.errorRate * 100).toFixed(1)}%` : '0%'}</span>
-          <span class="card-label">error rate (1 min)</span>
+          <span class="card-value">
+            {totals.errorRate === null ? '-' : `${(totals.errorRate * 100).toFixed(1)}%`}
+          </span>
+          <span class="card-label">error rate (5 min)</span>
         </div>
       </div>
+      <p class="toolbar">
+        history:{' '}
+        {windows.map((w) => (
+          <button
+            type="button"
+            key={w.seconds}
+            class={w.seconds === windowSeconds ? 'link active' : 'link'}
+            onClick={() => setWindowSeconds(w.seconds)}
+          >
+            {w.label}
+          </button>
+        ))}
+        <span class="muted"> · buckets of {bucketSeconds} s, from the task store</span>
+      </p>
       <div class="charts">
         <Chart
-          title="Throughput (tasks/s)"
-          labels={['finished/s']}
-          data={[h.map((s) => s.at), h.map((s) => s.perSecond)]}
+          testId="chart-throughput"
+          title="Throughput (finished tasks/s)"
+          labels={['tasks/s']}
+          data={[x, history.map((b) => b.perSecond)]}
         />
         <Chart
+          testId="chart-latency"
           title="Latency, created → finished (ms)"
-          labels={['p50', 'p90', 'p99']}
+          labels={['p50', 'p95', 'p99']}
           unit=" ms"
-          data={[h.map((s) => s.at), h.map((s) => s.p50), h.map((s) => s.p90), h.map((s) => s.p99)]}
+          data={[x, history.map((b) => b.p50Ms), history.map((b) => b.p95Ms), history.map((b) => b.p99Ms)]}
+        />
+        <Chart
+          testId="chart-errors"
+          title="Error rate (%)"
+          labels={['failed %']}
+          unit=" %"
+          data={[x, history.map((b) => (b.errorRate === null ? null : b.errorRate * 100))]}
+        />
+        <Chart
+          testId="chart-batch"
+          title="Achieved batch size (items per model run)"
+          labels={['items/run']}
+          data={[x, history.map((b) => b.batchSize)]}
         />
       </div>
-      <h2>Queues</h2>
+      <h2>Models and queues</h2>
       <table>
         <thead>
           <tr>
             <th>target</th>
+            <th>queued</th>
+            <th>running</th>
             <th>waiting</th>
             <th>delayed</th>
-            <th>leased</th>
             <th>dead</th>
-            <th>finished (1 min)</th>
+            <th>finished (5 min)</th>
+            <th>failed</th>
             <th>p50</th>
             <th>p99</th>
-            <th>avg batch</th>
           </tr>
         </thead>
         <tbody>
           {targets.map((target) => {
-            const q = stats.queues[target];
-            const r = stats.recent.find((x) => x.target === target);
-            const batch = batches.get(target);
+            const q = overview.queues[target];
+            const t = overview.targets.find((x) => x.target === target);
             return (
               <tr key={target}>
                 <td>
                   <a href={`#/tasks?target=${encodeURIComponent(target)}`}>{target}</a>
                 </td>
+                <td>{t?.queued ?? 0}</td>
+                <td>{t?.running ?? 0}</td>
                 <td>{q?.waiting ?? '-'}</td>
                 <td>{q?.delayed ?? '-'}</td>
-                <td>{q?.leased ?? '-'}</td>
                 <td>{q?.dead ?? '-'}</td>
-                <td>{r?.finished ?? 0}</td>
-                <td>{formatMs(r?.p50Ms)}</td>
-                <td>{formatMs(r?.p99Ms)}</td>
-                <td>{batch === undefined ? '-' : batch.toFixed(1)}</td>
+                <td>{t?.finished ?? 0}</td>
+                <td>{t?.failed ?? 0}</td>
+                <td>{formatMs(t?.p50Ms)}</td>
+                <td>{formatMs(t?.p99Ms)}</td>
               </tr>
             );
           })}

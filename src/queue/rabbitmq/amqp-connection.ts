@@ -28,7 +28,7 @@ export function redactAmqpUrl(url: string): string {
 
 /**
  * One AMQP connection that comes back after a broker restart: on an unexpected close it
- * reconnects with exponential backoff (100 ms → 5 s) until `close`. Any channel error closes the
+ * reconnects with exponential backoff (100 ms → 2 s) until `close`. Any channel error closes the
  * whole connection, so there is one recovery path (and one generation to fence delivery tags).
  */
 export class AmqpConnection {
@@ -66,6 +66,11 @@ export class AmqpConnection {
       );
     }
     return this.#current;
+  }
+
+  /** Whether `close` was called. */
+  get closed(): boolean {
+    return this.#closing;
   }
 
   /** The current generation, or -1 while disconnected. */
@@ -136,7 +141,7 @@ export class AmqpConnection {
     let pause = 100;
     while (!this.#closing) {
       await sleep(pause, undefined, { ref: false });
-      pause = Math.min(5_000, pause * 2);
+      pause = Math.min(2_000, pause * 2);
       if (this.#closing) return;
       try {
         await this.#connect();

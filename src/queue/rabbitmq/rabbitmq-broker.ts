@@ -42,6 +42,12 @@ export interface RabbitMqBrokerOptions {
   pollIntervalMs?: number;
   /** How long an operation waits for a reconnect before failing. Default 10 s. */
   reconnectWaitMs?: number;
+  /**
+   * How long `enqueue` keeps trying, across reconnects, to have RabbitMQ confirm its messages.
+   * Default 60 s: a node restart takes several seconds, and the API's task is already written
+   * (RabbitMQ has no outbox sweep to fall back on, see `liveJobLookup`).
+   */
+  enqueueRetryMs?: number;
 }
 
 const capabilities: BrokerCapabilities = Object.freeze({
@@ -96,6 +102,7 @@ export class RabbitMqBroker implements Broker {
   readonly #prefix: string;
   readonly #backoff: BackoffPolicy;
   readonly #pollMs: number;
+  readonly #enqueueRetryMs: number;
   readonly #leases: LeaseTable;
   readonly #subscriptions = new Set<Subscription>();
   /** Queues declared on the current connection (redeclared after a reconnect). */
@@ -109,6 +116,7 @@ export class RabbitMqBroker implements Broker {
     this.#prefix = options.prefix ?? 'inferq';
     this.#backoff = options.backoff ?? defaultBackoff;
     this.#pollMs = options.pollIntervalMs ?? 25;
+    this.#enqueueRetryMs = options.enqueueRetryMs ?? 60_000;
     this.#leases = new LeaseTable((held) => this.#track(this.#expire(held)));
   }
 
@@ -133,23 +141,35 @@ export class RabbitMqBroker implements Broker {
   async enqueueMany(queue: string, jobs: readonly JobInput[]): Promise<string[]> {
     assertQueueName(queue);
     if (jobs.length === 0) return [];
-    const channels = await this.#ready(queue);
     const names = queueNames(this.#prefix, queue);
     const now = Date.now();
     const ids = jobs.map((job) => job.id ?? newId());
-    await Promise.all(
-      jobs.map((job, i) =>
-        this.#publishJob(channels.publish, names, Math.max(0, job.delayMs ?? 0), {
-          id: ids[i]!,
-          payload: job.payload,
-          attempts: 0,
-          maxAttempts: job.maxAttempts ?? defaultMaxAttempts,
-          priority: job.priority ?? 0,
-          enqueuedAt: now,
-        }),
-      ),
-    );
-    return ids;
+    const deadline = now + this.#enqueueRetryMs;
+    // A connection lost before every confirm arrived (a node restart, a network cut): publish
+    // the whole batch again once reconnected. Messages that did arrive become duplicates, which
+    // the store's conditional transitions absorb (dedupeById is false); a lost one would be a
+    // task that never runs.
+    for (let pause = 100; ; pause = Math.min(2_000, pause * 2)) {
+      try {
+        const channels = await this.#ready(queue);
+        await Promise.all(
+          jobs.map((job, i) =>
+            this.#publishJob(channels.publish, names, Math.max(0, job.delayMs ?? 0), {
+              id: ids[i]!,
+              payload: job.payload,
+              attempts: 0,
+              maxAttempts: job.maxAttempts ?? defaultMaxAttempts,
+              priority: job.priority ?? 0,
+              enqueuedAt: now,
+            }),
+          ),
+        );
+        return ids;
+      } catch (err) {
+        if (this.#connection.closed || Date.now() + pause > deadline) throw err;
+      }
+      await sleep(pause);
+    }
   }
 
   async lease(queue: string, request: LeaseRequest): Promise<LeasedJob[]> {

@@ -28,6 +28,21 @@ export async function decodeImage(input: ModelInput, maxPixels = defaultMaxPixel
   }
 }
 
+/**
+ * Decodes a batch concurrently (sharp decodes on its own thread pool): one result per input,
+ * in order, a failed decode (an `InferqError` as {@link decodeImage} throws it) failing only its
+ * own item.
+ */
+export async function decodeImages(
+  inputs: readonly ModelInput[],
+  maxPixels = defaultMaxPixels,
+): Promise<Array<{ ok: true; image: RawImage } | { ok: false; error: unknown }>> {
+  const settled = await Promise.allSettled(inputs.map((input) => decodeImage(input, maxPixels)));
+  return settled.map((s) =>
+    s.status === 'fulfilled' ? { ok: true, image: s.value } : { ok: false, error: s.reason },
+  );
+}
+
 /** Encodes pixels as PNG (handy for storing OCR crops as blobs, and for debugging). */
 export async function encodePng(image: RawImage): Promise<Buffer> {
   return sharp(image.data, { raw: rawInfo(image) })

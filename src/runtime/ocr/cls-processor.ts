@@ -1,4 +1,4 @@
-import { decodeImage } from '../image/decode-image.js';
+import { decodeImages } from '../image/decode-image.js';
 import type { ResolvedModel } from '../model-repository.js';
 import { numberSetting } from '../model-settings.js';
 import { asItemError, type OnnxProcessor } from '../onnx-processor.js';
@@ -29,12 +29,9 @@ export function createProcessor(model: ResolvedModel): OnnxProcessor {
     async predict(batch, _params, session) {
       const results: PredictResult[] = new Array(batch.length);
       const lines: { index: number; image: RawImage }[] = [];
-      for (const [index, input] of batch.entries()) {
-        try {
-          lines.push({ index, image: await decodeImage(input, maxPixels) });
-        } catch (err) {
-          results[index] = { ok: false, error: asItemError(err) };
-        }
+      for (const [index, decoded] of (await decodeImages(batch, maxPixels)).entries()) {
+        if (decoded.ok) lines.push({ index, image: decoded.image });
+        else results[index] = { ok: false, error: asItemError(decoded.error) };
       }
       for (let start = 0; start < lines.length; start += batchSize) {
         const group = lines.slice(start, start + batchSize);

@@ -23,6 +23,54 @@ export function cropQuad(image: RawImage, quad: readonly Point[], options: CropQ
   const [p0, p1, p2, p3] = quad as [Point, Point, Point, Point];
   const width = Math.max(1, Math.trunc(Math.max(dist(p0, p1), dist(p2, p3))));
   const height = Math.max(1, Math.trunc(Math.max(dist(p0, p3), dist(p1, p2))));
+  const crop = isPixelRect(p0, p1, p2, p3)
+    ? copyRect(image, p0[0], p0[1], width, height)
+    : warp(image, [p0, p1, p2, p3], width, height);
+  return (options.rotateTall ?? true) && height / width >= 1.5 ? rotate90CounterClockwise(crop) : crop;
+}
+
+/**
+ * An upright rectangle on whole pixels (most boxes `ocr-det` finds in a scan or a rendered
+ * page): the warp is then a whole-pixel shift, every bicubic sample lands on a pixel centre
+ * (weights 0, 1, 0, 0) and the crop is a plain copy of those pixels, borders replicated, which
+ * is what {@link warp} computes, at a fraction of the cost.
+ */
+function isPixelRect(p0: Point, p1: Point, p2: Point, p3: Point): boolean {
+  return (
+    [p0, p1, p2, p3].every(([x, y]) => Number.isInteger(x) && Number.isInteger(y)) &&
+    p0[1] === p1[1] &&
+    p2[1] === p3[1] &&
+    p0[0] === p3[0] &&
+    p1[0] === p2[0] &&
+    p1[0] > p0[0] &&
+    p3[1] > p0[1]
+  );
+}
+
+function copyRect(image: RawImage, left: number, top: number, width: number, height: number): RawImage {
+  const { data, channels } = image;
+  const out = new Uint8Array(width * height * channels);
+  const inside = left >= 0 && left + width <= image.width;
+  for (let v = 0; v < height; v++) {
+    const sy = Math.min(image.height - 1, Math.max(0, top + v));
+    const row = sy * image.width;
+    if (inside) {
+      const from = (row + left) * channels;
+      out.set(data.subarray(from, from + width * channels), v * width * channels);
+      continue;
+    }
+    for (let u = 0; u < width; u++) {
+      const from = (row + Math.min(image.width - 1, Math.max(0, left + u))) * channels;
+      const to = (v * width + u) * channels;
+      for (let c = 0; c < channels; c++) out[to + c] = data[from + c]!;
+    }
+  }
+  return { data: out, width, height, channels };
+}
+
+/** The perspective warp of the quad onto a `width` × `height` rectangle, bicubic (OpenCV's). */
+function warp(image: RawImage, quad: readonly Point[], width: number, height: number): RawImage {
+  const [p0, p1, p2, p3] = quad as [Point, Point, Point, Point];
   const h = homography(
     [
       [0, 0],
@@ -46,8 +94,7 @@ export function cropQuad(image: RawImage, quad: readonly Point[], options: CropQ
       for (let c = 0; c < channels; c++) out[base + c] = Math.min(255, Math.max(0, Math.round(sample[c]!)));
     }
   }
-  const crop: RawImage = { data: out, width, height, channels };
-  return (options.rotateTall ?? true) && height / width >= 1.5 ? rotate90CounterClockwise(crop) : crop;
+  return { data: out, width, height, channels };
 }
 
 /** `np.rot90(image)`: a quarter turn counter-clockwise. */

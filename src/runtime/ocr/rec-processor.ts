@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InferqError } from '../../errors/index.js';
-import { decodeImage } from '../image/decode-image.js';
+import { decodeImages } from '../image/decode-image.js';
 import type { ResolvedModel } from '../model-repository.js';
 import { numberSetting } from '../model-settings.js';
 import { asItemError, type OnnxProcessor, type OnnxSession } from '../onnx-processor.js';
@@ -46,14 +46,13 @@ export async function createProcessor(model: ResolvedModel): Promise<OnnxProcess
     async predict(batch, _params, session) {
       const results: PredictResult[] = new Array(batch.length);
       const groups = new Map<number, { index: number; image: RawImage }[]>();
-      for (const [index, input] of batch.entries()) {
-        try {
-          const image = await decodeImage(input, maxPixels);
-          const width = paddedWidth(image);
-          groups.set(width, [...(groups.get(width) ?? []), { index, image }]);
-        } catch (err) {
-          results[index] = { ok: false, error: asItemError(err) };
+      for (const [index, decoded] of (await decodeImages(batch, maxPixels)).entries()) {
+        if (!decoded.ok) {
+          results[index] = { ok: false, error: asItemError(decoded.error) };
+          continue;
         }
+        const width = paddedWidth(decoded.image);
+        groups.set(width, [...(groups.get(width) ?? []), { index, image: decoded.image }]);
       }
       for (const [width, lines] of groups) {
         for (let start = 0; start < lines.length; start += batchSize) {

@@ -83,8 +83,14 @@ export function filterTerms(filter: TaskFilter, values: unknown[]): string[] {
   }
   const states = stateList(filter.state);
   if (states !== undefined) {
-    // An empty state list matches nothing (every filter field narrows), not everything.
-    terms.push(states.length === 0 ? 'FALSE' : `state = ANY(${bind(states)}::text[])`);
+    // An empty state list matches nothing (every filter field narrows), not everything. One state
+    // is an equality, not `= ANY(array)`: only then does the planner walk (owner, state, id) or
+    // (state, id) in id order and stop at LIMIT, instead of collecting and sorting every match
+    // (bench/postgres-explain.ts, 1M rows: 15 ms → under 1 ms). listTasks splits several states
+    // into one such arm each.
+    if (states.length === 0) terms.push('FALSE');
+    else if (states.length === 1) terms.push(`state = ${bind(states[0])}`);
+    else terms.push(`state = ANY(${bind(states)}::text[])`);
   }
   if (filter.createdFrom !== undefined) terms.push(`created_at >= ${bind(filter.createdFrom)}`);
   if (filter.createdTo !== undefined) terms.push(`created_at < ${bind(filter.createdTo)}`);

@@ -13,6 +13,8 @@ import type {
   Tenant,
   TenantLimits,
 } from '../auth-store.js';
+import { tenantCacheTtlMs } from '../auth-store.js';
+import { TtlCache } from '../ttl-cache.js';
 
 const migrations: readonly string[] = [
   `
@@ -44,6 +46,8 @@ const migrations: readonly string[] = [
 export class PostgresAuthStore implements AuthStore {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
+  /** Read on every request (rate limit, queue limit); see tenantCacheTtlMs. */
+  readonly #tenants = new TtlCache<Tenant | undefined>(tenantCacheTtlMs);
   #closed = false;
 
   private constructor(handle: PgHandle) {
@@ -75,12 +79,15 @@ export class PostgresAuthStore implements AuthStore {
        ON CONFLICT (id) DO UPDATE SET id = t.id RETURNING *`,
       [id, at, randomBytes(32).toString('base64url')],
     );
+    this.#tenants.delete(id);
     return toTenant(rows[0]!);
   }
 
   async getTenant(id: string): Promise<Tenant | undefined> {
-    const { rows } = await this.#pool.query<TenantRow>('SELECT * FROM auth_tenants WHERE id = $1', [id]);
-    return rows[0] === undefined ? undefined : toTenant(rows[0]);
+    return this.#tenants.get(id, async () => {
+      const { rows } = await this.#pool.query<TenantRow>('SELECT * FROM auth_tenants WHERE id = $1', [id]);
+      return rows[0] === undefined ? undefined : toTenant(rows[0]);
+    });
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -103,6 +110,7 @@ export class PostgresAuthStore implements AuthStore {
         limits.maxQueuedTasks ?? null,
       ],
     );
+    this.#tenants.delete(id);
     return rows[0] === undefined ? undefined : toTenant(rows[0]);
   }
 

@@ -16,16 +16,22 @@ import {
   toJsonText,
 } from '../task-rows.js';
 import type {
+  BatchClaim,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
   FailRequest,
   FeedbackEntry,
+  HistoryBucket,
+  HistoryRequest,
   IdempotencyClaim,
   IdempotencyRecord,
+  LatencyBreakdown,
   Page,
   PageRequest,
   RetentionResult,
+  Settlement,
+  TargetActivity,
   TaskFilter,
   TaskStats,
   TaskStore,
@@ -35,6 +41,7 @@ import type {
 } from '../task-store.js';
 import { cancelChildTasks, insertChildTasks, selectChildTasks } from './pg-child-tasks.js';
 import * as extras from './pg-task-extras.js';
+import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
 import {
   filterTerms,
   insertTasksParams,
@@ -191,106 +198,44 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    const at = request.at ?? Date.now();
-    return inTransaction(this.#pool, async (client): Promise<ClaimResult> => {
-      const current = (
-        await client.query<{
-          state: TaskState;
-          lease_token: string | null;
-          attempts: number;
-          worker_id: string | null;
-        }>('SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = $1 FOR UPDATE', [id])
-      ).rows[0];
-      if (current === undefined) return { claimed: false, task: undefined };
-      // The broker redelivered a job this worker already claimed (e.g. after a reconnect): same attempt.
-      if (current.state === 'running' && current.lease_token === request.leaseToken) {
-        return { claimed: true, task: (await readTask(client, id))! };
-      }
-      const set = `SET state = 'running', attempts = attempts + 1, worker_id = $2, lease_token = $3, updated_at = $4`;
-      const params = [id, request.workerId, request.leaseToken, at];
-      let claimed: { attempts: number } | undefined;
-      if (statesAllowing('lease').includes(current.state)) {
-        claimed = (
-          await client.query<{ attempts: number }>(
-            `UPDATE tasks ${set} WHERE id = $1 AND ${stateIn('lease')} RETURNING attempts`,
-            params,
-          )
-        ).rows[0];
-      } else if (statesAllowing('lease-expired').includes(current.state)) {
-        // Taking over an expired lease: fenced on the old token, so two takers cannot both win.
-        claimed = (
-          await client.query<{ attempts: number }>(
-            `UPDATE tasks ${set}
-             WHERE id = $1 AND ${stateIn('lease-expired')} AND lease_token IS NOT DISTINCT FROM $5
-             RETURNING attempts`,
-            [...params, current.lease_token],
-          )
-        ).rows[0];
-        if (claimed !== undefined) {
-          await insertTimeline(client, id, {
-            stage: 'lease-expired',
-            at,
-            attempt: current.attempts,
-            data: { workerId: current.worker_id },
-          });
-        }
-      }
-      if (claimed === undefined) return { claimed: false, task: await readTask(client, id) };
-      await insertTimeline(client, id, {
-        stage: 'running',
-        at,
-        attempt: claimed.attempts,
-        data: { workerId: request.workerId },
-      });
-      return { claimed: true, task: (await readTask(client, id))! };
-    });
+    return inTransaction(this.#pool, (client) => claimIn(client, id, request));
   }
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    const at = request.at ?? Date.now();
     const result = toJsonText(request.result);
-    return inTransaction(this.#pool, async (client) => {
-      const done = (
-        await client.query<{ attempts: number }>(
-          `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
-             finished_at = $2, updated_at = $2
-           WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3 RETURNING attempts`,
-          [id, at, request.leaseToken],
-        )
-      ).rows[0];
-      if (done === undefined) return false;
-      await client.query(
-        `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
-         ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-        [id, result],
-      );
-      const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-      if (request.timing !== undefined) entry.data = request.timing;
-      await insertTimeline(client, id, entry);
-      return true;
-    });
+    return inTransaction(this.#pool, (client) => completeIn(client, id, request, result));
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
-    const at = request.at ?? Date.now();
-    const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = $2`;
+    return inTransaction(this.#pool, (client) => failIn(client, id, request));
+  }
+
+  async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
+    if (claims.length === 0) return [];
     return inTransaction(this.#pool, async (client) => {
-      const done = (
-        await client.query<{ attempts: number }>(
-          `UPDATE tasks SET ${set}, error = $4, worker_id = NULL, lease_token = NULL, updated_at = $2
-           WHERE id = $1 AND ${stateIn(request.retry ? 'retry' : 'fail')} AND lease_token = $3
-           RETURNING attempts`,
-          [id, at, request.leaseToken, toJsonText(request.error)],
-        )
-      ).rows[0];
-      if (done === undefined) return false;
-      await insertTimeline(client, id, {
-        stage: request.retry ? 'retry' : 'failed',
-        at,
-        attempt: done.attempts,
-        data: { error: { code: request.error.code, message: request.error.message } },
-      });
-      return true;
+      const results = new Map<BatchClaim, ClaimResult>();
+      // Rows are locked in id order, so two batches that overlap (a lease taken over) cannot deadlock.
+      for (const claim of byId(claims)) results.set(claim, await claimIn(client, claim.id, claim));
+      return claims.map((claim) => results.get(claim)!);
+    });
+  }
+
+  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
+    if (settlements.length === 0) return [];
+    const serialised = new Map(
+      settlements.map((s) => [s, s.outcome === 'succeeded' ? toJsonText(s.result) : ''] as const),
+    );
+    return inTransaction(this.#pool, async (client) => {
+      const written = new Map<Settlement, boolean>();
+      for (const s of byId(settlements)) {
+        written.set(
+          s,
+          s.outcome === 'succeeded'
+            ? await completeIn(client, s.id, s, serialised.get(s)!)
+            : await failIn(client, s.id, s),
+        );
+      }
+      return settlements.map((s) => written.get(s)!);
     });
   }
 
@@ -452,6 +397,18 @@ export class PostgresTaskStore implements TaskStore {
     return extras.taskStats(this.#pool, filter);
   }
 
+  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
+    return activityStats(this.#pool, filter);
+  }
+
+  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
+    return taskHistory(this.#pool, request);
+  }
+
+  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
+    return latencyBreakdown(this.#pool, filter);
+  }
+
   async ping(): Promise<void> {
     try {
       await this.#pool.query('SELECT 1');
@@ -488,4 +445,114 @@ function unavailable(message: string, cause?: unknown): InferqError {
 function clampLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return defaultLimit;
   return Math.min(maxLimit, Math.max(1, Math.floor(limit)));
+}
+
+/** Items sorted by task id (a copy). */
+function byId<T extends { id: string }>(items: readonly T[]): T[] {
+  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The body of claimTask, inside the caller's transaction. */
+async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest): Promise<ClaimResult> {
+  const at = request.at ?? Date.now();
+  const current = (
+    await client.query<{
+      state: TaskState;
+      lease_token: string | null;
+      attempts: number;
+      worker_id: string | null;
+    }>('SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = $1 FOR UPDATE', [id])
+  ).rows[0];
+  if (current === undefined) return { claimed: false, task: undefined };
+  // The broker redelivered a job this worker already claimed (e.g. after a reconnect): same attempt.
+  if (current.state === 'running' && current.lease_token === request.leaseToken) {
+    return { claimed: true, task: (await readTask(client, id))! };
+  }
+  const set = `SET state = 'running', attempts = attempts + 1, worker_id = $2, lease_token = $3, updated_at = $4`;
+  const params = [id, request.workerId, request.leaseToken, at];
+  let claimed: { attempts: number } | undefined;
+  if (statesAllowing('lease').includes(current.state)) {
+    claimed = (
+      await client.query<{ attempts: number }>(
+        `UPDATE tasks ${set} WHERE id = $1 AND ${stateIn('lease')} RETURNING attempts`,
+        params,
+      )
+    ).rows[0];
+  } else if (statesAllowing('lease-expired').includes(current.state)) {
+    // Taking over an expired lease: fenced on the old token, so two takers cannot both win.
+    claimed = (
+      await client.query<{ attempts: number }>(
+        `UPDATE tasks ${set}
+           WHERE id = $1 AND ${stateIn('lease-expired')} AND lease_token IS NOT DISTINCT FROM $5
+           RETURNING attempts`,
+        [...params, current.lease_token],
+      )
+    ).rows[0];
+    if (claimed !== undefined) {
+      await insertTimeline(client, id, {
+        stage: 'lease-expired',
+        at,
+        attempt: current.attempts,
+        data: { workerId: current.worker_id },
+      });
+    }
+  }
+  if (claimed === undefined) return { claimed: false, task: await readTask(client, id) };
+  await insertTimeline(client, id, {
+    stage: 'running',
+    at,
+    attempt: claimed.attempts,
+    data: { workerId: request.workerId },
+  });
+  return { claimed: true, task: (await readTask(client, id))! };
+}
+
+/** The body of completeTask, the result already serialised; inside the caller's transaction. */
+async function completeIn(
+  client: pg.PoolClient,
+  id: string,
+  request: CompleteRequest,
+  result: string,
+): Promise<boolean> {
+  const at = request.at ?? Date.now();
+  const done = (
+    await client.query<{ attempts: number }>(
+      `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
+           finished_at = $2, updated_at = $2
+         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3 RETURNING attempts`,
+      [id, at, request.leaseToken],
+    )
+  ).rows[0];
+  if (done === undefined) return false;
+  await client.query(
+    `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
+       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
+    [id, result],
+  );
+  const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
+  if (request.timing !== undefined) entry.data = request.timing;
+  await insertTimeline(client, id, entry);
+  return true;
+}
+
+/** The body of failTask, inside the caller's transaction. */
+async function failIn(client: pg.PoolClient, id: string, request: FailRequest): Promise<boolean> {
+  const at = request.at ?? Date.now();
+  const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = $2`;
+  const done = (
+    await client.query<{ attempts: number }>(
+      `UPDATE tasks SET ${set}, error = $4, worker_id = NULL, lease_token = NULL, updated_at = $2
+         WHERE id = $1 AND ${stateIn(request.retry ? 'retry' : 'fail')} AND lease_token = $3
+         RETURNING attempts`,
+      [id, at, request.leaseToken, toJsonText(request.error)],
+    )
+  ).rows[0];
+  if (done === undefined) return false;
+  await insertTimeline(client, id, {
+    stage: request.retry ? 'retry' : 'failed',
+    at,
+    attempt: done.attempts,
+    data: { error: { code: request.error.code, message: request.error.message } },
+  });
+  return true;
 }

@@ -119,4 +119,12 @@ export const pgTaskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN item_index INTEGER;
   CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
   `,
+  `
+  -- GET /v1/tasks always filters by owner: with a target too, (owner, id) or (target, id) alone
+  -- made PostgreSQL AND two bitmaps and sort every match of both (bench/postgres-explain.ts,
+  -- 1M rows: ~10 ms, growing with the tenant). These walk one tenant's tasks of one target in id
+  -- order and stop at LIMIT. A bare name lists every version, so it needs its own.
+  CREATE INDEX tasks_owner_target_id      ON tasks (owner, target_name, target_version, id);
+  CREATE INDEX tasks_owner_target_name_id ON tasks (owner, target_name, id);
+  `,
 ];

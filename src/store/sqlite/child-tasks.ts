@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { NewTask, Task } from '../../core/task.js';
 import { statesAllowing } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
@@ -18,8 +19,25 @@ const cancellable = statesAllowing('cancel')
   .map((s) => `'${s}'`)
   .join(', ');
 
+// Statements compiled once per database: a pipeline creates steps several times per task, and
+// compiling the wide task INSERT and the timeline INSERT for every row cost more than running them.
+const statements = new WeakMap<SqliteDatabase, Map<string, Statement>>();
+function sql(db: SqliteDatabase, text: string): Statement {
+  let cache = statements.get(db);
+  if (cache === undefined) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let statement = cache.get(text);
+  if (statement === undefined) {
+    statement = db.prepare(text);
+    cache.set(text, statement);
+  }
+  return statement;
+}
+
 function timeline(db: SqliteDatabase, id: string, stage: string, at: number, data?: unknown): void {
-  db.prepare('INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(
+  sql(db, 'INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(
     id,
     stage,
     at,
@@ -37,16 +55,17 @@ export function insertChildTasks(
   drafts: readonly NewTask[],
   at: number,
 ): Task[] | undefined {
-  const parent = db.prepare('SELECT state FROM tasks WHERE id = ?').get(parentId) as
+  const parent = sql(db, 'SELECT state FROM tasks WHERE id = ?').get(parentId) as
     | { state: string }
     | undefined;
   if (parent?.state !== 'running') return undefined;
-  const insert = db.prepare(
+  const insert = sql(
+    db,
     `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_token)
      VALUES (${sqliteTaskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)
      ON CONFLICT (id) DO NOTHING`,
   );
-  const insertResult = db.prepare('INSERT INTO task_results (task_id, result) VALUES (?, ?)');
+  const insertResult = sql(db, 'INSERT INTO task_results (task_id, result) VALUES (?, ?)');
   const created: Task[] = [];
   for (const draft of drafts) {
     if (draft.parent?.id !== parentId || draft.id === undefined) {
@@ -72,24 +91,22 @@ export function insertChildTasks(
 
 /** Every child of `parentId`, results joined, by step then item. */
 export function selectChildTasks(db: SqliteDatabase, parentId: string): Task[] {
-  const rows = db
-    .prepare(
-      `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
-       FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
-       WHERE t.parent_id = ? ORDER BY t.step_id, t.item_index`,
-    )
-    .all(parentId) as TaskRow[];
+  const rows = sql(
+    db,
+    `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+     FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
+     WHERE t.parent_id = ? ORDER BY t.step_id, t.item_index`,
+  ).all(parentId) as TaskRow[];
   return rows.map(rowToTask);
 }
 
 /** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
 export function cancelChildTasks(db: SqliteDatabase, parentId: string, at: number): void {
-  const ids = db
-    .prepare(
-      `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
+  const ids = sql(
+    db,
+    `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
          finished_at = @at, updated_at = @at
        WHERE parent_id = @parentId AND state IN (${cancellable}) RETURNING id`,
-    )
-    .all({ parentId, at }) as { id: string }[];
+  ).all({ parentId, at }) as { id: string }[];
   for (const { id } of ids) timeline(db, id, 'cancelled', at, { parentId });
 }

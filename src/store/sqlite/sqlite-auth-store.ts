@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import { apiKeyId, apiKeyMatches, newApiKey } from '../../core/api-key.js';
 import { InferqError } from '../../errors/index.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
@@ -12,12 +13,17 @@ import type {
   Tenant,
   TenantLimits,
 } from '../auth-store.js';
+import { tenantCacheTtlMs } from '../auth-store.js';
+import { TtlCache } from '../ttl-cache.js';
 import { authStoreMigrations } from './auth-migrations.js';
 
 /** Tenants and hashed API keys in one SQLite file (mode 0600: it holds webhook secrets). */
 export class SqliteAuthStore implements AuthStore {
   readonly kind = 'sqlite';
   readonly #db: SqliteDatabase;
+  readonly #statements = new Map<string, Database.Statement>();
+  /** Read on every request (rate limit, queue limit); see tenantCacheTtlMs. */
+  readonly #tenants = new TtlCache<Tenant | undefined>(tenantCacheTtlMs);
 
   private constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -37,34 +43,34 @@ export class SqliteAuthStore implements AuthStore {
         { details: { tenant: id } },
       );
     }
-    this.#db
-      .prepare(
-        `INSERT INTO auth_tenants (id, created_at, webhook_secret) VALUES (?, ?, ?)
+    this.#sql(
+      `INSERT INTO auth_tenants (id, created_at, webhook_secret) VALUES (?, ?, ?)
          ON CONFLICT (id) DO NOTHING`,
-      )
-      .run(id, at, randomBytes(32).toString('base64url'));
+    ).run(id, at, randomBytes(32).toString('base64url'));
+    this.#tenants.delete(id);
     return (await this.getTenant(id))!;
   }
 
   async getTenant(id: string): Promise<Tenant | undefined> {
-    const row = this.#db.prepare('SELECT * FROM auth_tenants WHERE id = ?').get(id) as TenantRow | undefined;
-    return row === undefined ? undefined : toTenant(row);
+    return this.#tenants.get(id, async () => {
+      const row = this.#sql('SELECT * FROM auth_tenants WHERE id = ?').get(id) as TenantRow | undefined;
+      return row === undefined ? undefined : toTenant(row);
+    });
   }
 
   async listTenants(): Promise<Tenant[]> {
-    return (this.#db.prepare('SELECT * FROM auth_tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
+    return (this.#sql('SELECT * FROM auth_tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
   }
 
   async setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined> {
     const current = await this.getTenant(id);
     if (current === undefined) return undefined;
-    this.#db
-      .prepare('UPDATE auth_tenants SET rate_limit_per_minute = ?, max_queued_tasks = ? WHERE id = ?')
-      .run(
-        limits.rateLimitPerMinute === undefined ? current.rateLimitPerMinute : limits.rateLimitPerMinute,
-        limits.maxQueuedTasks === undefined ? current.maxQueuedTasks : limits.maxQueuedTasks,
-        id,
-      );
+    this.#sql('UPDATE auth_tenants SET rate_limit_per_minute = ?, max_queued_tasks = ? WHERE id = ?').run(
+      limits.rateLimitPerMinute === undefined ? current.rateLimitPerMinute : limits.rateLimitPerMinute,
+      limits.maxQueuedTasks === undefined ? current.maxQueuedTasks : limits.maxQueuedTasks,
+      id,
+    );
+    this.#tenants.delete(id);
     return this.getTenant(id);
   }
 
@@ -72,48 +78,56 @@ export class SqliteAuthStore implements AuthStore {
     const at = request.at ?? Date.now();
     await this.ensureTenant(request.tenant, at);
     const { id, key, hash } = newApiKey();
-    this.#db
-      .prepare(
-        `INSERT INTO auth_api_keys (id, tenant, key_hash, admin, name, created_at)
+    this.#sql(
+      `INSERT INTO auth_api_keys (id, tenant, key_hash, admin, name, created_at)
          VALUES (?, ?, ?, ?, ?, ?)`,
-      )
-      .run(id, request.tenant, hash, request.admin === true ? 1 : 0, request.name ?? null, at);
+    ).run(id, request.tenant, hash, request.admin === true ? 1 : 0, request.name ?? null, at);
     return { key, record: (await this.getApiKey(id))! };
   }
 
   async verifyApiKey(key: string): Promise<ApiKeyRecord | undefined> {
     const id = apiKeyId(key);
     if (id === undefined) return undefined;
-    const row = this.#db.prepare('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
+    const row = this.#sql('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
     if (row === undefined || row.revoked_at !== null || !apiKeyMatches(key, row.key_hash)) return undefined;
     return toKey(row);
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.#db.prepare('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
+    const row = this.#sql('SELECT * FROM auth_api_keys WHERE id = ?').get(id) as KeyRow | undefined;
     return row === undefined ? undefined : toKey(row);
   }
 
   async listApiKeys(filter: { tenant?: string } = {}): Promise<ApiKeyRecord[]> {
     const rows = (
       filter.tenant === undefined
-        ? this.#db.prepare('SELECT * FROM auth_api_keys ORDER BY created_at DESC, id DESC').all()
-        : this.#db
-            .prepare('SELECT * FROM auth_api_keys WHERE tenant = ? ORDER BY created_at DESC, id DESC')
-            .all(filter.tenant)
+        ? this.#sql('SELECT * FROM auth_api_keys ORDER BY created_at DESC, id DESC').all()
+        : this.#sql('SELECT * FROM auth_api_keys WHERE tenant = ? ORDER BY created_at DESC, id DESC').all(
+            filter.tenant,
+          )
     ) as KeyRow[];
     return rows.map(toKey);
   }
 
   async revokeApiKey(id: string, at: number = Date.now()): Promise<boolean> {
     return (
-      this.#db
-        .prepare('UPDATE auth_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
-        .run(at, id).changes > 0
+      this.#sql('UPDATE auth_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id)
+        .changes > 0
     );
   }
 
   async close(): Promise<void> {
+    this.#statements.clear();
     if (this.#db.open) this.#db.close();
+  }
+
+  /** A prepared statement, cached by its text: every request authenticates. */
+  #sql(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 }

@@ -23,16 +23,22 @@ import {
   toJsonText,
 } from '../task-rows.js';
 import type {
+  BatchClaim,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
   FailRequest,
   FeedbackEntry,
+  HistoryBucket,
+  HistoryRequest,
   IdempotencyClaim,
   IdempotencyRecord,
+  LatencyBreakdown,
   Page,
   PageRequest,
   RetentionResult,
+  Settlement,
+  TargetActivity,
   TaskFilter,
   TaskStats,
   TaskStore,
@@ -44,6 +50,8 @@ import { cancelChildTasks, insertChildTasks, selectChildTasks, sqliteTaskColumns
 import { addFeedback, listFeedback } from './feedback.js';
 import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
+import { activityStats } from './task-activity.js';
+import { latencyBreakdown, taskHistory } from './task-history.js';
 import { taskStats } from './task-stats.js';
 import {
   dueWebhooks,
@@ -194,100 +202,120 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    const at = request.at ?? Date.now();
-    return this.#db
-      .transaction((): ClaimResult => {
-        const current = this.#sql(
-          'SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = ?',
-        ).get(id) as
-          | { state: TaskState; lease_token: string | null; attempts: number; worker_id: string | null }
-          | undefined;
-        if (current === undefined) return { claimed: false, task: undefined };
-        // The broker redelivered a job this worker already claimed (e.g. after a crash): same attempt.
-        if (current.state === 'running' && current.lease_token === request.leaseToken) {
-          return { claimed: true, task: this.#readTask(id)! };
-        }
-        const set = `SET state = 'running', attempts = attempts + 1, worker_id = @workerId,
-          lease_token = @leaseToken, updated_at = @at`;
-        const params = { id, at, workerId: request.workerId, leaseToken: request.leaseToken };
-        let claimed: { attempts: number } | undefined;
-        if (statesAllowing('lease').includes(current.state)) {
-          claimed = this.#sql(
-            `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease')} RETURNING attempts`,
-          ).get(params) as { attempts: number } | undefined;
-        } else if (statesAllowing('lease-expired').includes(current.state)) {
-          // Taking over a lease that expired: fence on the old token so two takers cannot both win.
-          claimed = this.#sql(
-            `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token IS @oldToken
-             RETURNING attempts`,
-          ).get({ ...params, oldToken: current.lease_token }) as { attempts: number } | undefined;
-          if (claimed !== undefined) {
-            this.#timeline(id, {
-              stage: 'lease-expired',
-              at,
-              attempt: current.attempts,
-              data: { workerId: current.worker_id },
-            });
-          }
-        }
-        if (claimed === undefined) return { claimed: false, task: this.#readTask(id) };
-        this.#timeline(id, {
-          stage: 'running',
-          at,
-          attempt: claimed.attempts,
-          data: { workerId: request.workerId },
-        });
-        return { claimed: true, task: this.#readTask(id)! };
-      })
-      .immediate();
+    return this.#db.transaction(() => this.#claim(id, request)).immediate();
   }
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    const at = request.at ?? Date.now();
     // Serialise outside the transaction: a result of several MB must not lengthen the write lock.
     const result = toJsonText(request.result);
-    return this.#db
-      .transaction(() => {
-        const done = this.#sql(
-          `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
-             finished_at = @at, updated_at = @at
-           WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
-        ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
-        if (done === undefined) return false;
-        this.#sql(
-          `INSERT INTO task_results (task_id, result) VALUES (?, ?)
-           ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-        ).run(id, result);
-        const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-        if (request.timing !== undefined) entry.data = request.timing;
-        this.#timeline(id, entry);
-        return true;
-      })
-      .immediate();
+    return this.#db.transaction(() => this.#complete(id, request, result)).immediate();
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
+    return this.#db.transaction(() => this.#fail(id, request)).immediate();
+  }
+
+  async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
+    if (claims.length === 0) return [];
+    return this.#db.transaction(() => claims.map((claim) => this.#claim(claim.id, claim))).immediate();
+  }
+
+  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
+    if (settlements.length === 0) return [];
+    const results = settlements.map((s) => (s.outcome === 'succeeded' ? toJsonText(s.result) : ''));
+    return this.#db
+      .transaction(() =>
+        settlements.map((s, i) =>
+          s.outcome === 'succeeded' ? this.#complete(s.id, s, results[i]!) : this.#fail(s.id, s),
+        ),
+      )
+      .immediate();
+  }
+
+  /** The body of claimTask; runs inside the caller's transaction. */
+  #claim(id: string, request: ClaimRequest): ClaimResult {
+    const at = request.at ?? Date.now();
+    const current = this.#sql('SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = ?').get(
+      id,
+    ) as
+      | { state: TaskState; lease_token: string | null; attempts: number; worker_id: string | null }
+      | undefined;
+    if (current === undefined) return { claimed: false, task: undefined };
+    // The broker redelivered a job this worker already claimed (e.g. after a crash): same attempt.
+    if (current.state === 'running' && current.lease_token === request.leaseToken) {
+      return { claimed: true, task: this.#readTask(id)! };
+    }
+    const set = `SET state = 'running', attempts = attempts + 1, worker_id = @workerId,
+      lease_token = @leaseToken, updated_at = @at`;
+    const params = { id, at, workerId: request.workerId, leaseToken: request.leaseToken };
+    let claimed: { attempts: number } | undefined;
+    if (statesAllowing('lease').includes(current.state)) {
+      claimed = this.#sql(
+        `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease')} RETURNING attempts`,
+      ).get(params) as { attempts: number } | undefined;
+    } else if (statesAllowing('lease-expired').includes(current.state)) {
+      // Taking over a lease that expired: fence on the old token so two takers cannot both win.
+      claimed = this.#sql(
+        `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token IS @oldToken
+         RETURNING attempts`,
+      ).get({ ...params, oldToken: current.lease_token }) as { attempts: number } | undefined;
+      if (claimed !== undefined) {
+        this.#timeline(id, {
+          stage: 'lease-expired',
+          at,
+          attempt: current.attempts,
+          data: { workerId: current.worker_id },
+        });
+      }
+    }
+    if (claimed === undefined) return { claimed: false, task: this.#readTask(id) };
+    this.#timeline(id, {
+      stage: 'running',
+      at,
+      attempt: claimed.attempts,
+      data: { workerId: request.workerId },
+    });
+    return { claimed: true, task: this.#readTask(id)! };
+  }
+
+  /** The body of completeTask, with the result already serialised; inside the caller's transaction. */
+  #complete(id: string, request: CompleteRequest, result: string): boolean {
+    const at = request.at ?? Date.now();
+    const done = this.#sql(
+      `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
+         finished_at = @at, updated_at = @at
+       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
+    ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
+    if (done === undefined) return false;
+    this.#sql(
+      `INSERT INTO task_results (task_id, result) VALUES (?, ?)
+       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
+    ).run(id, result);
+    const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
+    if (request.timing !== undefined) entry.data = request.timing;
+    this.#timeline(id, entry);
+    return true;
+  }
+
+  /** The body of failTask; inside the caller's transaction. */
+  #fail(id: string, request: FailRequest): boolean {
     const at = request.at ?? Date.now();
     const event: TaskEvent = request.retry ? 'retry' : 'fail';
     const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = @at`;
-    return this.#db
-      .transaction(() => {
-        const done = this.#sql(
-          `UPDATE tasks SET ${set}, error = @error, worker_id = NULL, lease_token = NULL, updated_at = @at
-           WHERE id = @id AND ${stateIn(event)} AND lease_token = @token RETURNING attempts`,
-        ).get({ id, at, token: request.leaseToken, error: toJsonText(request.error) }) as
-          | { attempts: number }
-          | undefined;
-        if (done === undefined) return false;
-        this.#timeline(id, {
-          stage: request.retry ? 'retry' : 'failed',
-          at,
-          attempt: done.attempts,
-          data: { error: { code: request.error.code, message: request.error.message } },
-        });
-        return true;
-      })
-      .immediate();
+    const done = this.#sql(
+      `UPDATE tasks SET ${set}, error = @error, worker_id = NULL, lease_token = NULL, updated_at = @at
+       WHERE id = @id AND ${stateIn(event)} AND lease_token = @token RETURNING attempts`,
+    ).get({ id, at, token: request.leaseToken, error: toJsonText(request.error) }) as
+      | { attempts: number }
+      | undefined;
+    if (done === undefined) return false;
+    this.#timeline(id, {
+      stage: request.retry ? 'retry' : 'failed',
+      at,
+      attempt: done.attempts,
+      data: { error: { code: request.error.code, message: request.error.message } },
+    });
+    return true;
   }
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
@@ -436,6 +464,18 @@ export class SqliteTaskStore implements TaskStore {
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
     return taskStats(this.#db, filter);
+  }
+
+  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
+    return activityStats(this.#db, filter);
+  }
+
+  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
+    return taskHistory(this.#db, request);
+  }
+
+  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
+    return latencyBreakdown(this.#db, filter);
   }
 
   async ping(): Promise<void> {

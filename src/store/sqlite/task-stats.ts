@@ -12,7 +12,10 @@ function percentile(sorted: readonly number[], p: number): number | null {
 
 /**
  * Counts group on the (owner|target, state) indexes; latencies read the finished_at index over
- * the recent window only, so the cost follows the window, not the size of the table.
+ * the recent window only, so the cost follows the window, not the size of the table. (The
+ * unary `+` on owner keeps the planner off `tasks_owner_id`: an owner looks selective to it,
+ * but one tenant may own a million rows, which it would then read and sort; measured at 1M
+ * tasks by bench/dashboard.ts.)
  */
 export function taskStats(db: SqliteDatabase, filter: { owner?: string; since: number }): TaskStats {
   const ownerTerm = filter.owner === undefined ? '' : 'AND owner = @owner';
@@ -39,7 +42,8 @@ export function taskStats(db: SqliteDatabase, filter: { owner?: string; since: n
   const finished = db
     .prepare(
       `SELECT target_name || '@' || target_version AS target, state, finished_at - created_at AS ms
-       FROM tasks WHERE finished_at >= @since ${ownerTerm} ORDER BY finished_at DESC LIMIT @limit`,
+       FROM tasks WHERE finished_at >= @since ${filter.owner === undefined ? '' : 'AND +owner = @owner'}
+       ORDER BY finished_at DESC LIMIT @limit`,
     )
     .all(params) as { target: string; state: TaskState; ms: number }[];
   const windows = new Map<string, { finished: number; latencies: number[] }>();

@@ -1,0 +1,104 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { NewTask, Task } from '../../core/task.js';
+import { taskJobsByQueue } from '../../core/task-job.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
+
+interface Pending {
+  drafts: readonly NewTask[];
+  resolve(tasks: Task[]): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Writes submissions with group commit: the submissions that reach it in one turn of the event
+ * loop are created in one store transaction and enqueued with one broker call per queue. Under
+ * load, requests arrive together, and a commit (a WAL append, a PostgreSQL round trip) per
+ * request is what bounded the submit rate; alone, a request waits for nothing (the group is
+ * flushed on `setImmediate`, right after the current I/O callbacks).
+ *
+ * Each request keeps its all-or-none guarantee: when a group's transaction fails, its requests
+ * are retried one by one, so only the request at fault sees the error.
+ *
+ * Store first, broker second: if the enqueue fails the tasks are still `queued` in the store and
+ * the outbox sweeper enqueues them; the reverse order could run a job whose task does not exist.
+ */
+export class TaskWriter {
+  readonly #store: TaskStore;
+  readonly #broker: Broker;
+  readonly #logger: FastifyBaseLogger;
+  #pending: Pending[] = [];
+
+  constructor(store: TaskStore, broker: Broker, logger: FastifyBaseLogger) {
+    this.#store = store;
+    this.#broker = broker;
+    this.#logger = logger;
+  }
+
+  /** Creates the drafts (all or none) and enqueues the queued ones; resolves with the tasks in draft order. */
+  write(drafts: readonly NewTask[]): Promise<Task[]> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => void this.#flush());
+      this.#pending.push({ drafts, resolve, reject });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const group = this.#pending;
+    this.#pending = [];
+    let created: Array<Task[] | undefined>;
+    try {
+      created = await this.#create(group);
+    } catch (err) {
+      for (const pending of group) pending.reject(err);
+      return;
+    }
+    await this.#enqueue(created.flatMap((tasks) => tasks ?? []));
+    for (const [index, pending] of group.entries()) {
+      const tasks = created[index];
+      if (tasks !== undefined) pending.resolve(tasks);
+    }
+  }
+
+  /**
+   * One transaction for the group; on failure, one per request: the faulty one is rejected here
+   * (undefined in the answer), the others are created.
+   */
+  async #create(group: readonly Pending[]): Promise<Array<Task[] | undefined>> {
+    if (group.length === 1) return [await this.#store.createTasks(group[0]!.drafts)];
+    try {
+      const tasks = await this.#store.createTasks(group.flatMap((pending) => pending.drafts));
+      let offset = 0;
+      return group.map((pending) => {
+        const start = offset;
+        offset += pending.drafts.length;
+        return tasks.slice(start, offset);
+      });
+    } catch {
+      const created: Array<Task[] | undefined> = [];
+      for (const pending of group) {
+        try {
+          created.push(await this.#store.createTasks(pending.drafts));
+        } catch (err) {
+          pending.reject(err);
+          created.push(undefined);
+        }
+      }
+      return created;
+    }
+  }
+
+  async #enqueue(tasks: readonly Task[]): Promise<void> {
+    for (const [queue, jobs] of taskJobsByQueue(tasks)) {
+      try {
+        await this.#broker.enqueueMany(queue, jobs);
+      } catch (err) {
+        // The tasks are durable and `queued`: the outbox sweeper enqueues them later.
+        this.#logger.warn(
+          { err, queue, tasks: jobs.length },
+          'enqueue failed; tasks left to the outbox sweeper',
+        );
+      }
+    }
+  }
+}

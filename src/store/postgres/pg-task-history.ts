@@ -1,0 +1,183 @@
+import type {
+  DurationPercentiles,
+  HistoryBucket,
+  HistoryRequest,
+  LatencyBreakdown,
+  TargetActivity,
+} from '../task-store.js';
+import type { Queryable } from './pg-task-sql.js';
+
+/** As the SQLite store: the breakdown reads at most this many recent tasks. */
+const maxBreakdownRows = 50_000;
+
+/*
+ * The PostgreSQL side of the dashboard's history and latency breakdown. Both read the
+ * `tasks_finished_at` index range of the window; percentile_disc picks the same element as the
+ * SQLite store's nearest-rank percentile (the ⌈p·n⌉-th smallest). Timeline data is TEXT (see
+ * task-migrations.ts), cast to json only for the `succeeded` entries of the window's tasks.
+ */
+
+const ms = 'finished_at - created_at';
+const pct = (p: number) =>
+  `percentile_disc(${p}) WITHIN GROUP (ORDER BY ${ms}) FILTER (WHERE state = 'succeeded')`;
+
+export async function taskHistory(q: Queryable, request: HistoryRequest): Promise<HistoryBucket[]> {
+  const bucketMs = Math.max(1, Math.floor(request.bucketMs));
+  const values: unknown[] = [request.from, request.to, bucketMs];
+  if (request.owner !== undefined) values.push(request.owner);
+  const ownerTerm = request.owner === undefined ? '' : 'AND owner = $4';
+  const buckets = await q.query<{
+    b: number;
+    finished: number;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+    p50: number | null;
+    p95: number | null;
+    p99: number | null;
+  }>(
+    `SELECT (finished_at - $1) / $3 AS b, COUNT(*) AS finished,
+       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       COUNT(*) FILTER (WHERE state = 'failed') AS failed,
+       COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+       ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
+     FROM tasks WHERE finished_at >= $1 AND finished_at < $2 ${ownerTerm}
+     GROUP BY b ORDER BY b`,
+    values,
+  );
+  const batches = await q.query<{ b: number; batch: number }>(
+    `SELECT (t.finished_at - $1) / $3 AS b,
+       COUNT(*) / SUM(1.0::float8 / (tl.data::json ->> 'batchSize')::float8) AS batch
+     FROM tasks t JOIN task_timeline tl ON tl.task_id = t.id
+     WHERE t.finished_at >= $1 AND t.finished_at < $2 AND t.state = 'succeeded'
+       ${request.owner === undefined ? '' : 'AND t.owner = $4'}
+       AND tl.stage = 'succeeded' AND (tl.data::json ->> 'batchSize')::float8 > 0
+     GROUP BY b`,
+    values,
+  );
+  const batchOf = new Map(batches.rows.map((r) => [Number(r.b), r.batch]));
+  return buckets.rows.map((row) => ({
+    start: request.from + Number(row.b) * bucketMs,
+    finished: row.finished,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    cancelled: row.cancelled,
+    p50Ms: row.p50,
+    p95Ms: row.p95,
+    p99Ms: row.p99,
+    batchSize: batchOf.get(Number(row.b)) ?? null,
+  }));
+}
+
+const p50p95 = (column: string) =>
+  `percentile_disc(0.5) WITHIN GROUP (ORDER BY ${column}) AS ${column}_p50,
+   percentile_disc(0.95) WITHIN GROUP (ORDER BY ${column}) AS ${column}_p95`;
+
+export async function latencyBreakdown(
+  q: Queryable,
+  filter: { owner?: string; since: number },
+): Promise<LatencyBreakdown[]> {
+  const values: unknown[] = [filter.since];
+  if (filter.owner !== undefined) values.push(filter.owner);
+  const { rows } = await q.query<Record<string, number | null> & { target: string; tasks: number }>(
+    `WITH recent AS (
+       SELECT t.target_name || '@' || t.target_version AS target, tl.data::json AS d, ${ms} AS total
+       FROM tasks t JOIN task_timeline tl ON tl.task_id = t.id
+       WHERE t.finished_at >= $1 AND t.state = 'succeeded'
+         ${filter.owner === undefined ? '' : 'AND t.owner = $2'}
+         AND tl.stage = 'succeeded' AND tl.data::json ->> 'computeMs' IS NOT NULL
+       ORDER BY t.finished_at DESC LIMIT ${maxBreakdownRows}
+     ), timings AS (
+       SELECT target, total, (d ->> 'queueWaitMs')::float8 AS queue,
+         (d ->> 'batchWaitMs')::float8 AS batch_wait, (d ->> 'computeMs')::float8 AS compute,
+         (d ->> 'batchSize')::float8 AS size
+       FROM recent
+     )
+     SELECT target, COUNT(*) AS tasks, ${p50p95('queue')}, ${p50p95('batch_wait')},
+       ${p50p95('compute')}, ${p50p95('total')},
+       COUNT(size) FILTER (WHERE size > 0) / SUM(1.0::float8 / size) FILTER (WHERE size > 0) AS batch
+     FROM timings GROUP BY target`,
+    values,
+  );
+  const pair = (row: Record<string, number | null>, column: string): DurationPercentiles => ({
+    p50: row[`${column}_p50`] ?? null,
+    p95: row[`${column}_p95`] ?? null,
+  });
+  return rows
+    .map((row) => ({
+      target: row.target,
+      tasks: row.tasks,
+      queueWaitMs: pair(row, 'queue'),
+      batchWaitMs: pair(row, 'batch_wait'),
+      computeMs: pair(row, 'compute'),
+      totalMs: pair(row, 'total'),
+      batchSize: row.batch ?? null,
+    }))
+    .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
+
+/** Per target: the backlog now (the state indexes) and the window (the finished_at index). */
+export async function activityStats(
+  q: Queryable,
+  filter: { owner?: string; since: number },
+): Promise<TargetActivity[]> {
+  const ownerValue = filter.owner === undefined ? [] : [filter.owner];
+  const active = await q.query<{ target: string; state: 'queued' | 'running'; n: number }>(
+    `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n
+     FROM tasks WHERE state IN ('queued', 'running') ${filter.owner === undefined ? '' : 'AND owner = $1'}
+     GROUP BY target_name, target_version, state`,
+    ownerValue,
+  );
+  const recent = await q.query<{
+    target: string;
+    finished: number;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+    p50: number | null;
+    p95: number | null;
+    p99: number | null;
+  }>(
+    `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
+       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       COUNT(*) FILTER (WHERE state = 'failed') AS failed,
+       COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+       ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
+     FROM tasks WHERE finished_at >= $1 ${filter.owner === undefined ? '' : 'AND owner = $2'}
+     GROUP BY target_name, target_version`,
+    [filter.since, ...ownerValue],
+  );
+  const byTarget = new Map<string, TargetActivity>();
+  const entry = (target: string): TargetActivity => {
+    let found = byTarget.get(target);
+    if (found === undefined) {
+      found = {
+        target,
+        queued: 0,
+        running: 0,
+        finished: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+        p50Ms: null,
+        p95Ms: null,
+        p99Ms: null,
+      };
+      byTarget.set(target, found);
+    }
+    return found;
+  };
+  for (const row of active.rows) entry(row.target)[row.state] = row.n;
+  for (const row of recent.rows) {
+    Object.assign(entry(row.target), {
+      finished: row.finished,
+      succeeded: row.succeeded,
+      failed: row.failed,
+      cancelled: row.cancelled,
+      p50Ms: row.p50,
+      p95Ms: row.p95,
+      p99Ms: row.p99,
+    });
+  }
+  return [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}

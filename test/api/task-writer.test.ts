@@ -1,0 +1,74 @@
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TaskWriter } from '../../src/api/submit/task-writer.js';
+import { sha256Hex } from '../../src/core/hash.js';
+import { newId } from '../../src/core/ids.js';
+import type { NewTask } from '../../src/core/task.js';
+import { isInferqError } from '../../src/errors/index.js';
+import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
+import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+
+let counter = 0;
+function draft(overrides: Partial<NewTask> = {}): NewTask {
+  counter += 1;
+  return {
+    requestId: `req-${counter}`,
+    owner: 'alice',
+    target: { kind: 'model', name: 'echo', version: '1.0.0' },
+    input: { sha256: sha256Hex(`input-${counter}`), size: 10, mediaType: 'text/plain' },
+    ...overrides,
+  };
+}
+
+describe('TaskWriter (group commit)', () => {
+  let store: SqliteTaskStore;
+  let broker: SqliteBroker;
+  let writer: TaskWriter;
+  let transactions: number;
+
+  beforeEach(() => {
+    store = SqliteTaskStore.open(':memory:');
+    broker = SqliteBroker.open(':memory:');
+    transactions = 0;
+    // Counts the store transactions the writer opens; the real store does the work.
+    const createTasks = store.createTasks.bind(store);
+    store.createTasks = (drafts) => {
+      transactions += 1;
+      return createTasks(drafts);
+    };
+    writer = new TaskWriter(store, broker, pino({ level: 'silent' }));
+  });
+  afterEach(async () => {
+    await broker.close();
+    await store.close();
+  });
+
+  it('creates the submissions of one event-loop turn in one transaction and enqueues them', async () => {
+    const requests = [[draft(), draft()], [draft()], [draft(), draft(), draft()]];
+    const results = await Promise.all(requests.map((drafts) => writer.write(drafts)));
+    expect(transactions).toBe(1);
+    expect(results.map((tasks) => tasks.map((t) => t.requestId))).toEqual(
+      requests.map((drafts) => drafts.map((d) => d.requestId)),
+    );
+    expect((await broker.depth('echo@1.0.0')).waiting).toBe(6);
+    // A later turn starts a new group.
+    await writer.write([draft()]);
+    expect(transactions).toBe(2);
+  });
+
+  it('fails only the request at fault when a group cannot be written, and loses none of the others', async () => {
+    const [existing] = await store.createTasks([draft({ id: newId() })]);
+    transactions = 0;
+    const good1 = [draft()];
+    const bad = [draft(), draft({ id: existing!.id })];
+    const good2 = [draft(), draft()];
+    const settled = await Promise.allSettled([good1, bad, good2].map((drafts) => writer.write(drafts)));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const error = (settled[1] as PromiseRejectedResult).reason;
+    expect(isInferqError(error) && error.code).toBe('INFERQ_TASK_ID_CONFLICT');
+    // All or none per request: nothing of the bad request was created.
+    expect((await store.listTasks({ requestId: bad[0]!.requestId })).items).toEqual([]);
+    expect((await store.countTasks({})).queued).toBe(1 + 1 + 2);
+    expect((await broker.depth('echo@1.0.0')).waiting).toBe(3);
+  });
+});
