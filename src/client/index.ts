@@ -4,7 +4,7 @@
  */
 export { type ClientErrorCode, InferqClientError, isInferqClientError } from './client-error.js';
 export type { HttpOptions } from './http.js';
-export { type ClientOptions, InferqClient, type WaitOptions } from './inferq-client.js';
+export { type ClientOptions, InferqClient, type ReadOptions, type WaitOptions } from './inferq-client.js';
 export type { Input } from './inputs.js';
 export { fileInput } from './node-files.js';
 export { readEvents, type ServerSentEvent } from './sse.js';

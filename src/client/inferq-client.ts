@@ -29,11 +29,28 @@ export type ClientOptions = Omit<HttpOptions, 'credential'> & {
 export interface WaitOptions {
   /** Give up after this long with `INFERQ_CLIENT_TIMEOUT` (the task keeps running). Default: never. */
   timeoutMs?: number;
-  /** Polling interval when the event stream is unavailable. Default 1 s. */
+  /**
+   * Polling interval when the event stream is unavailable; each poll waits on the server
+   * (`?wait=`) for up to this long, so a final state is seen at once. Default 1 s.
+   */
   pollIntervalMs?: number;
   signal?: AbortSignal;
   /** Called with every state the task passes through. */
   onUpdate?: (task: Task) => void;
+}
+
+/** Options of the reads of one task. */
+export interface ReadOptions {
+  /** Long polling: let the server hold the request until the task is final, up to this long. */
+  waitMs?: number;
+  signal?: AbortSignal;
+}
+
+function readOptions(options: ReadOptions): { query?: { wait: number }; signal?: AbortSignal } {
+  return {
+    ...(options.waitMs === undefined ? {} : { query: { wait: Math.max(0, Math.round(options.waitMs)) } }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
 }
 
 const finalStates = new Set(['succeeded', 'failed', 'cancelled']);
@@ -125,9 +142,12 @@ export class InferqClient {
     return multipartBody(targets ?? [], inputs, fields);
   }
 
-  /** A task with its timeline, and its result when it succeeded. */
-  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Task> {
-    return this.http.json<Task>(`/v1/tasks/${encodeURIComponent(id)}`, options);
+  /**
+   * A task with its timeline, and its result when it succeeded. With `waitMs` the server holds
+   * the request until the task is final or that long has passed (capped by its `api.maxWait`).
+   */
+  async get(id: string, options: ReadOptions = {}): Promise<Task> {
+    return this.http.json<Task>(`/v1/tasks/${encodeURIComponent(id)}`, readOptions(options));
   }
 
   /** One page of the caller's tasks, newest first. */
@@ -145,9 +165,12 @@ export class InferqClient {
     } while (cursor !== undefined);
   }
 
-  /** The result of a succeeded task; `INFERQ_RESULT_NOT_READY` or `INFERQ_TASK_FAILED` otherwise. */
-  async result(id: string): Promise<TaskResult> {
-    return this.http.json<TaskResult>(`/v1/tasks/${encodeURIComponent(id)}/result`);
+  /**
+   * The result of a succeeded task; `INFERQ_RESULT_NOT_READY` or `INFERQ_TASK_FAILED` otherwise.
+   * With `waitMs` the server holds the request until the task is final or that long has passed.
+   */
+  async result(id: string, options: ReadOptions = {}): Promise<TaskResult> {
+    return this.http.json<TaskResult>(`/v1/tasks/${encodeURIComponent(id)}/result`, readOptions(options));
   }
 
   /** The original input bytes. */
@@ -279,17 +302,23 @@ export class InferqClient {
       }
       if (options.signal?.aborted) throw err;
     }
+    const signal = options.signal ? { signal: options.signal } : {};
     if (last !== undefined && isFinal(last)) {
-      yield await this.get(id, options);
+      yield await this.get(id, signal);
       return;
     }
-    // Polling fallback: the stream was unavailable or ended early (a proxy, a restart).
+    // Polling fallback: the stream was unavailable or ended early (a proxy, a restart). Each
+    // read waits on the server (`?wait=`) for up to one interval, so the final state comes as
+    // soon as it is reached; a server that answered sooner (older than `wait`, or a lower
+    // `api.maxWait`) is paced by sleeping the rest of the interval.
+    const intervalMs = options.pollIntervalMs ?? 1_000;
     for (;;) {
-      const task = await this.get(id, options);
+      const started = Date.now();
+      const task = await this.get(id, { ...signal, waitMs: intervalMs });
       if (last === undefined || task.state !== last.state || task.attempts !== last.attempts) yield task;
       last = task;
       if (isFinal(task)) return;
-      await sleep(options.pollIntervalMs ?? 1_000);
+      await sleep(intervalMs - (Date.now() - started));
       if (options.signal?.aborted)
         throw new InferqClientError('INFERQ_CLIENT_ABORTED', 'the call was aborted');
     }

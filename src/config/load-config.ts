@@ -174,6 +174,7 @@ function finalize(raw: RawConfig, cwd: string): Config {
       maxQueuedTasks: raw.api?.maxQueuedTasks ?? 100_000,
       maxTasksPerRequest: raw.api?.maxTasksPerRequest ?? 1_000,
       predictTimeoutMs: duration(raw.api?.predictTimeout, 30_000),
+      maxWaitMs: duration(raw.api?.maxWait, 30_000),
       webhookMaxAttempts: raw.api?.webhookMaxAttempts ?? 8,
     },
     store: { url: raw.store?.url ?? `sqlite:${path.join(dataDir, 'inferq.db')}` },

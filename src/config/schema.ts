@@ -32,6 +32,8 @@ export const ConfigSchema = section({
       maxQueuedTasks: Type.Optional(Type.Integer({ minimum: 1 })),
       maxTasksPerRequest: Type.Optional(Type.Integer({ minimum: 1 })),
       predictTimeout: Type.Optional(Duration),
+      /** The most a `?wait=` read of a task or result may hold the request (default 30s). */
+      maxWait: Type.Optional(Duration),
       webhookMaxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
@@ -88,6 +90,7 @@ export interface Config {
     readonly maxQueuedTasks: number;
     readonly maxTasksPerRequest: number;
     readonly predictTimeoutMs: number;
+    readonly maxWaitMs: number;
     readonly webhookMaxAttempts: number;
   };
   readonly store: { readonly url: string };

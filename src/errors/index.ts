@@ -1,2 +1,8 @@
 export { type ErrorCode, errorCodes, isErrorCode } from './codes.js';
-export { InferqError, type InferqErrorOptions, isInferqError } from './inferq-error.js';
+export {
+  type ErrorJson,
+  errorJson,
+  InferqError,
+  type InferqErrorOptions,
+  isInferqError,
+} from './inferq-error.js';

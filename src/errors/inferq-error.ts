@@ -26,15 +26,23 @@ export class InferqError extends Error {
   }
 
   /** The public body shape of every API error: `{ error: { code, message, details? } }`. */
-  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
-    return {
-      error: {
-        code: this.code,
-        message: this.message,
-        ...(this.details === undefined ? {} : { details: this.details }),
-      },
-    };
+  toJSON(): ErrorJson {
+    return errorJson(this.code, this.message, this.details);
   }
+}
+
+/** The public body shape of every API error. */
+export interface ErrorJson {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * The body {@link InferqError.toJSON} gives, built without an error: for answers that are a
+ * routine outcome rather than a failure (a client polling a result that is not ready yet), so
+ * a hot path does not capture a stack trace per request.
+ */
+export function errorJson(code: ErrorCode, message: string, details?: Record<string, unknown>): ErrorJson {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
 export function isInferqError(err: unknown, code?: ErrorCode): err is InferqError {

@@ -233,6 +233,11 @@ export interface TaskStore {
   /** Creates all tasks in one transaction (all or none). Tasks with `cachedResult` start `succeeded`. */
   createTasks(tasks: readonly NewTask[]): Promise<Task[]>;
   getTask(id: string): Promise<TaskWithTimeline | undefined>;
+  /**
+   * The task with its result, without its timeline: one read, for paths that poll a task until
+   * it is final (the result route, long-polling reads) and never show the timeline.
+   */
+  getTaskWithoutTimeline(id: string): Promise<Task | undefined>;
   /** Newest first (by id, which is time-ordered). */
   listTasks(filter: TaskFilter, page?: PageRequest): Promise<Page<Task>>;
   countTasks(filter: TaskFilter): Promise<Record<TaskState, number>>;

@@ -61,6 +61,9 @@ describe('inferq/client against a real server', () => {
     expect(err).toMatchObject({ code: 'INFERQ_TASK_NOT_FOUND', status: 404, message: 'no task nope' });
     const { tasks } = await client.submit('echo', 'not yet');
     await expect(client.result(tasks[0]!.id)).rejects.toMatchObject({ code: 'INFERQ_RESULT_NOT_READY' });
+    await expect(client.result(tasks[0]!.id, { waitMs: 10 })).rejects.toMatchObject({
+      code: 'INFERQ_RESULT_NOT_READY',
+    });
     await expect(client.submit('no-such-model', 'x')).rejects.toMatchObject({
       code: 'INFERQ_MODEL_NOT_FOUND',
     });
@@ -81,6 +84,7 @@ describe('inferq/client against a real server', () => {
     expect(states.at(-1)).toBe('succeeded');
 
     let streamCalls = 0;
+    const polled: string[] = [];
     const noStream = new InferqClient({
       url,
       apiKey: f.keys.user,
@@ -89,6 +93,7 @@ describe('inferq/client against a real server', () => {
           streamCalls++;
           throw new TypeError('stream blocked by a proxy');
         }
+        polled.push(String(input));
         return fetch(input, init);
       },
       maxAttempts: 1,
@@ -96,6 +101,8 @@ describe('inferq/client against a real server', () => {
     setTimeout(() => void finishTask(f, b, { error: { code: 'INFERQ_WORK_FAILED', message: 'boom' } }), 50);
     const failed = await noStream.wait(b, { pollIntervalMs: 20 });
     expect(streamCalls).toBe(1);
+    // The polls wait on the server (long polling) rather than only sleeping between reads.
+    expect(polled.some((u) => u.endsWith(`/v1/tasks/${b}?wait=20`))).toBe(true);
     expect(failed).toMatchObject({ state: 'failed', error: { code: 'INFERQ_WORK_FAILED' } });
     await expect(client.wait('missing')).rejects.toMatchObject({ code: 'INFERQ_TASK_NOT_FOUND' });
     const { tasks: slow } = await client.submit('echo', 'slow');

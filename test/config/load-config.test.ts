@@ -123,4 +123,15 @@ describe('loadConfig', () => {
     const err = failure(() => loadConfig({ cwd, env: { INFERQ_ALLOW_PRIVATE_CALLBACKS: 'maybe' } }));
     expect(err.code).toBe('INFERQ_CONFIG_INVALID');
   });
+  it('api.maxWait caps ?wait= (default 30s)', () => {
+    const cwd = dir();
+    expect(loadConfig({ cwd, env: {} }).api.maxWaitMs).toBe(30_000);
+    writeFileSync(path.join(cwd, 'inferq.yaml'), 'api:\n  maxWait: 2m\n');
+    expect(loadConfig({ cwd, env: {} }).api.maxWaitMs).toBe(120_000);
+    writeFileSync(path.join(cwd, 'inferq.yaml'), 'api:\n  maxWait: -1\n');
+    expect(failure(() => loadConfig({ cwd, env: {} }))).toMatchObject({
+      code: 'INFERQ_CONFIG_INVALID',
+      details: { key: 'api.maxWait' },
+    });
+  });
 });

@@ -250,6 +250,27 @@ export function runTaskStoreContract(
       });
     });
 
+    section('getTaskWithoutTimeline', () => {
+      test('returns the task as getTask does, result included, but no timeline', async () => {
+        const queued = await create(store);
+        const { task, token } = await createRunning(store);
+        const result = { label: 'cat', score: 0.9 };
+        expect(await store.completeTask(task.id, { leaseToken: token, result })).toBe(true);
+        for (const id of [queued.id, task.id]) {
+          const { timeline, ...full } = await mustGet(store, id);
+          expect(timeline.length).toBeGreaterThan(0);
+          const read = await store.getTaskWithoutTimeline(id);
+          expect(read).toEqual(full);
+          expect(read).not.toHaveProperty('timeline');
+        }
+        expect((await store.getTaskWithoutTimeline(task.id))?.result).toEqual(result);
+      });
+
+      test('returns undefined for a missing id', async () => {
+        expect(await store.getTaskWithoutTimeline(newId())).toBeUndefined();
+      });
+    });
+
     section('listTasks', () => {
       test('lists newest first, without results or timelines', async () => {
         const a = await create(store);

@@ -1,6 +1,6 @@
-import type { FastifyRequest } from 'fastify';
-import type { TaskWithTimeline } from '../../core/task.js';
-import { InferqError } from '../../errors/index.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Task, TaskWithTimeline } from '../../core/task.js';
+import { type ErrorCode, errorCodes, errorJson, InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import type { Principal } from '../auth/principal.js';
 
@@ -21,9 +21,35 @@ export async function ownTask(
   request: FastifyRequest,
   id: string,
 ): Promise<TaskWithTimeline> {
-  const task = await ctx.store.getTask(id);
+  return owned(request, id, await ctx.store.getTask(id));
+}
+
+/** {@link ownTask} without the timeline: one store read, for the result and polling paths. */
+export async function ownTaskWithoutTimeline(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  id: string,
+): Promise<Task> {
+  return owned(request, id, await ctx.store.getTaskWithoutTimeline(id));
+}
+
+function owned<T extends Task>(request: FastifyRequest, id: string, task: T | undefined): T {
   if (task === undefined || task.owner !== principalOf(request).tenant) {
     throw new InferqError('INFERQ_TASK_NOT_FOUND', `no task ${id}`, { details: { id } });
   }
   return task;
+}
+
+/**
+ * Answers with an error body without throwing, for answers that are routine rather than
+ * failures (a result polled before it is ready): same status and body as the error handler
+ * gives, but no InferqError, so no stack trace is captured per poll.
+ */
+export function sendError(
+  reply: FastifyReply,
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): FastifyReply {
+  return reply.status(errorCodes[code].status).send(errorJson(code, message, details));
 }

@@ -9,7 +9,7 @@ import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
 import type { Principal } from '../auth/principal.js';
 import { IdParams } from '../schemas/common.js';
-import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody } from '../schemas/task.js';
+import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody, WaitQuery } from '../schemas/task.js';
 import { type JsonInputs, jsonInputBytes, readMultipart, storeInput } from '../submit/read-inputs.js';
 import {
   checkTaskCount,
@@ -21,7 +21,8 @@ import {
   type SubmissionResult,
 } from '../submit/submit-tasks.js';
 import { stepView, taskView } from '../task-view.js';
-import { ownTask, principalOf } from './route-helpers.js';
+import { ownTask, principalOf, sendError } from './route-helpers.js';
+import { waitMs, waitUntilFinal } from './wait-until-final.js';
 
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
@@ -133,9 +134,12 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary: 'A task: state, attempts, error, timeline, result when done',
           tags: ['tasks'],
           params: IdParams,
+          querystring: WaitQuery,
         },
       },
-      async (request) => {
+      async (request, reply) => {
+        const ms = waitMs(ctx, request.query.wait);
+        if (ms > 0) await waitUntilFinal(ctx, request, reply, request.params.id, ms);
         const task = await ownTask(ctx, request, request.params.id);
         const webhook = task.callbackUrl === null ? undefined : await ctx.store.getWebhookDelivery(task.id);
         const view = taskView(task, { withResult: true, webhook });
@@ -170,22 +174,29 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       '/tasks/:id/result',
       {
         schema: {
-          summary: 'The result (404 until done, 409 when failed)',
+          summary: 'The result (404 until done, 409 when failed); ?wait= holds the request until done',
           tags: ['tasks'],
           params: IdParams,
+          querystring: WaitQuery,
         },
       },
-      async (request) => {
-        const task = await ownTask(ctx, request, request.params.id);
+      async (request, reply) => {
+        const task = await waitUntilFinal(
+          ctx,
+          request,
+          reply,
+          request.params.id,
+          waitMs(ctx, request.query.wait),
+        );
         if (task.state === 'succeeded') return { id: task.id, cached: task.cached, result: task.result };
         if (task.state === 'failed' || task.state === 'cancelled') {
           throw new InferqError('INFERQ_TASK_FAILED', `task ${task.id} is ${task.state}; it has no result`, {
             details: { id: task.id, state: task.state, error: task.error },
           });
         }
-        throw new InferqError('INFERQ_RESULT_NOT_READY', `task ${task.id} is ${task.state}; no result yet`, {
-          details: { id: task.id, state: task.state },
-        });
+        // Not ready is what every poll before the end gets: answered, not thrown (no stack trace).
+        const message = `task ${task.id} is ${task.state}; no result yet`;
+        return sendError(reply, 'INFERQ_RESULT_NOT_READY', message, { id: task.id, state: task.state });
       },
     );
 

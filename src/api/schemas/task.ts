@@ -108,6 +108,20 @@ export const ListTasksQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** `?wait=` of `GET /v1/tasks/{id}` and `/result` (checked by routes/wait-until-final.ts). */
+export const WaitQuery = Type.Object({
+  wait: Type.Optional(
+    Type.String({
+      description:
+        'Long polling: how long the server may hold the request until the task is final ' +
+        '(succeeded, failed or cancelled), then answer as without it. Milliseconds (`5000`) or a ' +
+        "duration (`5s`, `250ms`), capped by the server's `api.maxWait` (default 30s). " +
+        'Without it the answer is immediate.',
+      examples: ['5000', '5s'],
+    }),
+  ),
+});
+
 export const FeedbackBody = Type.Object(
   { feedback: Type.Unknown({ description: 'anything JSON: the label or candidate the user chose…' }) },
   { additionalProperties: false },

@@ -160,6 +160,11 @@ export class PostgresTaskStore implements TaskStore {
     });
   }
 
+  async getTaskWithoutTimeline(id: string): Promise<Task | undefined> {
+    // One statement: no transaction round trips (getTask needs five for its snapshot).
+    return readTask(this.#pool, id);
+  }
+
   async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
     const limit = clampLimit(page.limit);
     const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor, filter);

@@ -158,6 +158,10 @@ export class SqliteTaskStore implements TaskStore {
     })();
   }
 
+  async getTaskWithoutTimeline(id: string): Promise<Task | undefined> {
+    return this.#readTask(id);
+  }
+
   async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
     const limit = clampLimit(page.limit);
     const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor, filter);
