@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { describe } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/queue/redis/redis-broker.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
 
@@ -24,5 +24,94 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
         await redis.quit();
       },
     };
+  });
+
+  describe('prefetch on ack (BullMQ fetchNext)', () => {
+    const opened: Array<{ broker: RedisBroker; prefix: string }> = [];
+    const open = async (prefix = `inferq-test-${randomBytes(4).toString('hex')}`) => {
+      const broker = await RedisBroker.open(url!, { prefix });
+      opened.push({ broker, prefix });
+      return { broker, prefix };
+    };
+    afterEach(async () => {
+      const redis = new Redis(url!);
+      for (const { broker, prefix } of opened.splice(0)) {
+        await broker.close();
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+      }
+      await redis.quit();
+    });
+    const lease = (broker: RedisBroker, max: number) =>
+      broker.lease('q', { max, leaseMs: 30_000, waitMs: 0 });
+
+    it('the next lease gets the job an ack fetched, in queue order, each job once', async () => {
+      const { broker } = await open();
+      await broker.enqueueMany('q', [
+        { id: 'a', payload: 0 },
+        { id: 'b', payload: 1 },
+        { id: 'c', payload: 2 },
+      ]);
+      const first = await lease(broker, 1);
+      expect(first.map((j) => j.id)).toEqual(['a']);
+      expect(await broker.ack(first)).toBe(1);
+      // The ack fetched 'b' (it is active, locked for this handle), so it is not waiting.
+      expect(await broker.depth('q')).toMatchObject({ waiting: 1, leased: 1 });
+      const second = await lease(broker, 2);
+      expect(second.map((j) => [j.id, j.attempts])).toEqual([
+        ['b', 1],
+        ['c', 1],
+      ]);
+      expect(await broker.ack(second)).toBe(2);
+      // A second ack of an acked lease is stale, even though its token now holds another job.
+      expect(await broker.ack(first)).toBe(0);
+    });
+
+    it('jobs fetched but never leased go back to the queue on close, their attempt undone', async () => {
+      const { broker, prefix } = await open();
+      await broker.enqueueMany('q', [
+        { id: 'a', payload: 0 },
+        { id: 'b', payload: 1 },
+      ]);
+      await broker.ack(await lease(broker, 1));
+      await broker.close();
+      const { broker: other } = await open(prefix);
+      const again = await lease(other, 5);
+      expect(again.map((j) => [j.id, j.attempts])).toEqual([['b', 1]]);
+    });
+
+    it('an idle handle gives its fetched jobs back without a reaper', async () => {
+      const { broker, prefix } = await open();
+      await broker.enqueueMany('q', [
+        { id: 'a', payload: 0 },
+        { id: 'b', payload: 1 },
+      ]);
+      await broker.ack(await lease(broker, 1));
+      const { broker: other } = await open(prefix);
+      // Nothing for the other handle until the first one lets go (about a second).
+      const again = await other.lease('q', { max: 5, leaseMs: 30_000, waitMs: 10_000 });
+      expect(again.map((j) => [j.id, j.attempts])).toEqual([['b', 1]]);
+    });
+  });
+
+  it('an idle lease wakes on the queue marker when a job arrives, not on its poll', async () => {
+    const prefix = `inferq-test-${randomBytes(4).toString('hex')}`;
+    // A poll interval beyond the test timeout: only the marker can end the wait in time.
+    const broker = await RedisBroker.open(url!, { prefix, pollIntervalMs: 60_000 });
+    const producer = await RedisBroker.open(url!, { prefix });
+    try {
+      await broker.enqueue('q', { id: 'warm', payload: 0 }); // creates the queue's keys
+      await broker.ack(await broker.lease('q', { max: 1, leaseMs: 30_000 }));
+      const waiting = broker.lease('q', { max: 5, leaseMs: 30_000, waitMs: 60_000 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await producer.enqueue('q', { id: 'late', payload: 1 });
+      expect((await waiting).map((j) => j.id)).toEqual(['late']);
+    } finally {
+      await Promise.all([broker.close(), producer.close()]);
+      const redis = new Redis(url!);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    }
   });
 });

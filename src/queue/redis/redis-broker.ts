@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
@@ -23,6 +22,7 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
+import { MarkerWaiter } from './marker-waiter.js';
 import { RedisBroadcast } from './redis-broadcast.js';
 
 export interface RedisBrokerOptions {
@@ -31,8 +31,28 @@ export interface RedisBrokerOptions {
   backoff?: BackoffPolicy;
   /** When set, `reapExpiredLeases` runs on an unref'd timer at this interval. */
   reapIntervalMs?: number;
-  /** How often a long-polling `lease` looks again for work. Default 25 ms, growing to 200 ms. */
+  /**
+   * The longest an idle `lease` blocks on the queue's marker before it looks again (default
+   * 200 ms). New work wakes it at once; the bound covers delayed jobs and retries whose marker
+   * another worker took.
+   */
   pollIntervalMs?: number;
+}
+
+/** A job leased through this handle: ack and nack skip a round trip to load it. */
+interface Held {
+  job: Job;
+  /** The worker key (queue + lease length) it was fetched with; ack prefetches for it. */
+  key: string;
+}
+
+/** A job an ack fetched (BullMQ's fetchNext): active and locked, not yet leased out. */
+interface Prefetched {
+  job: Job;
+  token: string;
+  fetchedAt: number;
+  /** Its lock's length, from `fetchedAt`. */
+  leaseMs: number;
 }
 
 /** What inferq keeps in a BullMQ job's `data`. */
@@ -60,6 +80,10 @@ const capabilities: BrokerCapabilities = Object.freeze({
 const neutralPriority = 1_000_000;
 const maxBullPriority = 2_097_151;
 const maxLeaseBatch = 1_000;
+/** An ack fetches the next job only for a queue this handle leased from this recently. */
+const prefetchWhileLeasingMs = 2_000;
+/** Prefetched jobs not leased out within this long (or half their lease) go back to the queue. */
+const prefetchHoldMs = 1_000;
 /** Lease tokens carry their queue (`<uuid>|<queue>`): ack and nack get only `{ id, token }`. */
 const tokenSeparator = '|';
 
@@ -85,9 +109,15 @@ export class RedisBroker implements Broker {
   readonly #pollMs: number;
   readonly #queues = new Map<string, Queue>();
   readonly #workers = new Map<string, Worker>();
-  /** Jobs leased through this handle, by token: ack and nack skip a round trip to load them. */
-  readonly #held = new Map<string, Job>();
+  /** Jobs leased through this handle, by token (an ack's fetched job inherits the token). */
+  readonly #held = new Map<string, Held>();
+  /** By queue: jobs fetched by acks, handed out by the next lease. */
+  readonly #prefetched = new Map<string, Prefetched[]>();
+  /** By worker key: the last lease (its `max`, and when), which sizes the prefetch. */
+  readonly #leasing = new Map<string, { max: number; at: number; fetching: number }>();
+  #releaseTimer: NodeJS.Timeout | undefined;
   readonly #broadcast: RedisBroadcast;
+  readonly #markers: MarkerWaiter;
   readonly #reapTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -95,8 +125,9 @@ export class RedisBroker implements Broker {
     this.#redis = redis;
     this.#prefix = options.prefix ?? 'bull';
     this.#backoff = options.backoff ?? defaultBackoff;
-    this.#pollMs = options.pollIntervalMs ?? 25;
+    this.#pollMs = options.pollIntervalMs ?? 200;
     this.#broadcast = new RedisBroadcast(redis, this.#prefix);
+    this.#markers = new MarkerWaiter(redis);
     if (options.reapIntervalMs !== undefined) {
       this.#reapTimer = setInterval(() => {
         this.reapExpiredLeases().catch(() => undefined);
@@ -168,14 +199,16 @@ export class RedisBroker implements Broker {
     this.#queue(queue);
     const max = Math.min(maxLeaseBatch, Math.max(1, Math.floor(request.max)));
     const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
-    let pause = this.#pollMs;
+    const key = workerKey(queue, request.leaseMs);
+    const leasing = this.#leasing.get(key);
+    if (leasing === undefined) this.#leasing.set(key, { max, at: Date.now(), fetching: 0 });
+    else Object.assign(leasing, { max, at: Date.now() });
+    const marker = `${this.#prefix}:${bullName(queue)}:marker`;
     for (;;) {
-      const jobs = await this.#take(queue, max, request.leaseMs);
+      const jobs = await this.#takePrefetched(queue, max, request.leaseMs);
+      if (jobs.length < max) jobs.push(...(await this.#take(queue, max - jobs.length, request.leaseMs)));
       if (jobs.length > 0 || Date.now() >= deadline || this.#closed) return jobs;
-      // Polling, not BullMQ's blocking wait: that one blocks for its own drainDelay, which
-      // cannot honour an arbitrary waitMs, and needs one blocking connection per waiter.
-      await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
-      pause = Math.min(200, pause * 2);
+      await this.#markers.wait(marker, Math.min(this.#pollMs, Math.max(1, deadline - Date.now())));
     }
   }
 
@@ -195,13 +228,34 @@ export class RedisBroker implements Broker {
     return extended;
   }
 
+  /**
+   * Completes each job. While this handle keeps leasing from the job's queue, the same script
+   * also fetches the queue's next job (BullMQ's fetchNext, as its own Worker does), which the
+   * next `lease` hands out without a round trip: one script per job instead of two.
+   */
   async ack(leases: readonly JobLease[]): Promise<number> {
     const results = await Promise.all(
       leases.map(async (lease) => {
-        const job = await this.#heldJob(lease);
-        if (job === undefined) return 0;
-        const done = await fenced(() => job.moveToCompleted(null, lease.token, false));
-        this.#held.delete(lease.token);
+        const held = await this.#heldJob(lease);
+        if (held === undefined) return 0;
+        const leasing = held.key === '' ? undefined : this.#leasing.get(held.key);
+        const prefetch =
+          leasing !== undefined &&
+          !this.#closed &&
+          Date.now() - leasing.at < prefetchWhileLeasingMs &&
+          (this.#prefetched.get(queueOf(held.key))?.length ?? 0) + leasing.fetching < 2 * leasing.max;
+        if (prefetch) leasing.fetching++;
+        let next: unknown;
+        let done: boolean;
+        try {
+          done = await fenced(async () => {
+            next = await held.job.moveToCompleted(null, lease.token, prefetch);
+          });
+        } finally {
+          if (prefetch) leasing.fetching--;
+        }
+        this.#forget(lease.token, held.job);
+        if (done && prefetch) this.#keepPrefetched(held.key, lease.token, next);
         return done ? 1 : 0;
       }),
     );
@@ -209,8 +263,9 @@ export class RedisBroker implements Broker {
   }
 
   async nack(lease: JobLease, request: NackRequest): Promise<NackOutcome> {
-    const job = await this.#heldJob(lease);
-    if (job === undefined) return 'stale';
+    const held = await this.#heldJob(lease);
+    if (held === undefined) return 'stale';
+    const job = held.job;
     const data = job.data as JobData;
     const attempts = job.attemptsStarted;
     let outcome: NackOutcome;
@@ -226,7 +281,7 @@ export class RedisBroker implements Broker {
           : await fenced(() => job.moveToDelayed(Date.now() + delayMs, lease.token));
       outcome = moved ? 'retried' : 'stale';
     }
-    this.#held.delete(lease.token);
+    this.#forget(lease.token, job);
     return outcome;
   }
 
@@ -322,6 +377,10 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reapTimer !== undefined) clearInterval(this.#reapTimer);
+    clearTimeout(this.#releaseTimer);
+    // Prefetched jobs were never handed out: back to the queue, for other workers.
+    await this.#releasePrefetched(0).catch(() => {});
+    await this.#markers.close();
     await this.#broadcast.close();
     await Promise.all([...this.#workers.values()].map((w) => w.close(true)));
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
@@ -343,19 +402,7 @@ export class RedisBroker implements Broker {
       const token = `${randomUUID()}${tokenSeparator}${queue}`;
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
       if (job === undefined || job.id === undefined) return false;
-      const data = job.data as JobData;
-      this.#held.set(token, job);
-      leased.push({
-        id: job.id,
-        queue,
-        payload: data.payload,
-        priority: data.priority,
-        attempts: job.attemptsStarted,
-        maxAttempts: data.maxAttempts,
-        enqueuedAt: job.timestamp,
-        token,
-        leaseExpiresAt: Date.now() + leaseMs,
-      });
+      leased.push(this.#leaseOut(queue, workerKey(queue, leaseMs), job, token, Date.now() + leaseMs));
       return true;
     };
     if (!(await fetchOne())) return leased;
@@ -368,12 +415,124 @@ export class RedisBroker implements Broker {
   }
 
   /** The job a lease names, if its token looks like ours (else the lease is stale). */
-  async #heldJob(lease: JobLease): Promise<Job | undefined> {
+  async #heldJob(lease: JobLease): Promise<Held | undefined> {
     const held = this.#held.get(lease.token);
-    if (held !== undefined && held.id === lease.id) return held;
+    if (held !== undefined && held.job.id === lease.id) return held;
     const queue = queueOfToken(lease.token);
     if (queue === undefined) return undefined;
-    return Job.fromId(this.#queue(queue), lease.id);
+    const job = await Job.fromId(this.#queue(queue), lease.id);
+    return job === undefined ? undefined : { job, key: '' };
+  }
+
+  /** Drops the held entry of `token` if it is still `job` (an ack may have refilled it). */
+  #forget(token: string, job: Job): void {
+    if (this.#held.get(token)?.job === job) this.#held.delete(token);
+  }
+
+  /** Records a lease of `job` under `token` and returns what `lease` hands out. */
+  #leaseOut(queue: string, key: string, job: Job, token: string, expiresAt: number): LeasedJob {
+    const data = job.data as JobData;
+    this.#held.set(token, { job, key });
+    return {
+      id: job.id!,
+      queue,
+      payload: data.payload,
+      priority: data.priority,
+      attempts: job.attemptsStarted,
+      maxAttempts: data.maxAttempts,
+      enqueuedAt: job.timestamp,
+      token,
+      leaseExpiresAt: expiresAt,
+    };
+  }
+
+  /** Keeps the job a completing script fetched (raw2NextJobData's `[data, id, …]`), if any. */
+  #keepPrefetched(key: string, token: string, next: unknown): void {
+    if (!Array.isArray(next) || next[0] === undefined || next[0] === null || typeof next[1] !== 'string') {
+      return;
+    }
+    const worker = this.#workers.get(key);
+    if (worker === undefined) return;
+    const queue = queueOf(key);
+    const list = this.#prefetched.get(queue) ?? [];
+    list.push({
+      job: Job.fromJSON(worker, next[0], next[1]),
+      token,
+      fetchedAt: Date.now(),
+      leaseMs: worker.opts.lockDuration ?? 0,
+    });
+    this.#prefetched.set(queue, list);
+    this.#scheduleRelease(list.at(-1)!);
+  }
+
+  /**
+   * Up to `max` prefetched jobs of `queue`, leased out. Their lock runs from when they were
+   * fetched; one fetched for another lease length gets its lock set to `leaseMs` first.
+   */
+  async #takePrefetched(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
+    const list = this.#prefetched.get(queue);
+    if (list === undefined || list.length === 0) return [];
+    const taken = list.splice(0, max);
+    const key = workerKey(queue, leaseMs);
+    const other = taken.filter((p) => p.leaseMs !== leaseMs);
+    const relocked = new Set<string>();
+    if (other.length > 0) {
+      const failed = new Set(
+        await this.#worker(queue, leaseMs).extendJobLocks(
+          other.map((p) => p.job.id!),
+          other.map((p) => p.token),
+          leaseMs,
+        ),
+      );
+      for (const p of other) if (!failed.has(p.job.id!)) relocked.add(p.job.id!);
+    }
+    const now = Date.now();
+    return taken
+      .filter((p) => p.leaseMs === leaseMs || relocked.has(p.job.id!))
+      .map((p) =>
+        this.#leaseOut(
+          queue,
+          key,
+          p.job,
+          p.token,
+          p.leaseMs === leaseMs ? p.fetchedAt + leaseMs : now + leaseMs,
+        ),
+      );
+  }
+
+  #scheduleRelease(oldest: Prefetched): void {
+    this.#releaseTimer ??= setTimeout(
+      () => {
+        this.#releaseTimer = undefined;
+        this.#releasePrefetched(prefetchHoldMs).catch(() => {});
+      },
+      Math.max(1, holdMs(oldest) - (Date.now() - oldest.fetchedAt)),
+    ).unref();
+  }
+
+  /**
+   * Puts prefetched jobs older than `olderThanMs` back in the queue, undoing the attempt that
+   * fetching them counted (BullMQ counts one when a job goes active), so that an idle or closing
+   * worker neither sits on jobs nor uses up their attempts.
+   */
+  async #releasePrefetched(olderThanMs: number): Promise<void> {
+    const now = Date.now();
+    const moves: Promise<unknown>[] = [];
+    for (const [queue, list] of this.#prefetched) {
+      const due = (p: Prefetched) => now - p.fetchedAt >= Math.min(olderThanMs, holdMs(p));
+      const keep = list.filter((p) => !due(p));
+      const release = list.filter(due);
+      this.#prefetched.set(queue, keep);
+      for (const p of release) {
+        moves.push(
+          fenced(() => p.job.moveToWait(p.token)).then(async (moved) => {
+            if (moved) await this.#redis.hincrby(`${this.#prefix}:${p.job.queueName}:${p.job.id}`, 'ats', -1);
+          }),
+        );
+      }
+      if (keep.length > 0) this.#scheduleRelease(keep[0]!);
+    }
+    await Promise.all(moves);
   }
 
   #queue(name: string): Queue {
@@ -394,7 +553,7 @@ export class RedisBroker implements Broker {
    * in practice, so this stays at one or two per queue.
    */
   #worker(queue: string, leaseMs: number): Worker {
-    const key = `${queue}\0${leaseMs}`;
+    const key = workerKey(queue, leaseMs);
     let worker = this.#workers.get(key);
     if (worker === undefined) {
       worker = new Worker(bullName(queue), null, {
@@ -412,6 +571,19 @@ export class RedisBroker implements Broker {
   get #queuesKey(): string {
     return `${this.#prefix}:inferq:queues`;
   }
+}
+
+function workerKey(queue: string, leaseMs: number): string {
+  return `${queue}\0${leaseMs}`;
+}
+
+/** How long a prefetched job may wait to be leased out: well within its lock. */
+function holdMs(p: Prefetched): number {
+  return Math.min(prefetchHoldMs, p.leaseMs / 2);
+}
+
+function queueOf(key: string): string {
+  return key.slice(0, key.indexOf('\0'));
 }
 
 /** BullMQ refuses ':' in queue names (its key separator); inferq allows it. '%' never occurs in ours. */
