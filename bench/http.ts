@@ -5,7 +5,12 @@
  * service on a local Redis (bench/baselines/fastify-bullmq-service.ts). Prints tasks/s and
  * p50/p99 latency for each and the ratios.
  *
- *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2] [--rounds 3] [--cpu-prof DIR]
+ *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2] [--wait-ms 0] [--rounds 3]
+ *       [--cpu-prof DIR]
+ *
+ * `--wait-ms N` (N > 0): each result request asks the server to wait up to N ms for the task
+ * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
+ * QueueEvents) instead of answering "not ready" at once; the client still re-polls after a 404.
  *
  * `--cpu-prof DIR` writes a V8 CPU profile of the inferq server to DIR (open it in Chrome
  * DevTools or speedscope) and skips the baseline.
@@ -15,6 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
 import { findOnPath, startLocalRedis } from './lib/local-redis.js';
 
 const { values: args } = parseArgs({
@@ -22,6 +28,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '32' },
     seconds: { type: 'string', default: '10' },
     'poll-ms': { type: 'string', default: '2' },
+    'wait-ms': { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
     rounds: { type: 'string', default: '3' },
   },
@@ -29,6 +36,8 @@ const { values: args } = parseArgs({
 const clients = Number(args.clients);
 const seconds = Number(args.seconds);
 const pollMs = Number(args['poll-ms']);
+const waitMs = Number(args['wait-ms']);
+const waitQuery = waitMs > 0 ? `?wait=${waitMs}` : '';
 const rounds = Number(args.rounds);
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : path.resolve(args['cpu-prof']);
 const root = path.resolve(import.meta.dirname, '..');
@@ -88,10 +97,36 @@ async function load(target: Target): Promise<{ rate: number; p50: number; p99: n
   return { rate: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function json(response: Response): Promise<Record<string, unknown>> {
-  const body = (await response.json()) as Record<string, unknown>;
-  if (!response.ok && response.status !== 404) throw new Error(`${response.status}: ${JSON.stringify(body)}`);
-  return body;
+/**
+ * The load client: undici's `Pool.request`, one keep-alive connection per client. (The
+ * WHATWG `fetch` costs several times more CPU per request; with it, the client process was
+ * the bottleneck on a 2-core machine and both services measured about the same.)
+ */
+function client(base: string): Pool {
+  return new Pool(base, { connections: clients, pipelining: 1 });
+}
+
+async function call(
+  pool: Pool,
+  path: string,
+  options: { body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  const response = await pool.request({
+    path,
+    method: options.body === undefined ? 'GET' : 'POST',
+    headers: {
+      ...options.headers,
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
+  if (response.statusCode === 404) {
+    await response.body.dump();
+    return { status: 404, body: undefined };
+  }
+  const body = (await response.body.json()) as Record<string, unknown>;
+  if (response.statusCode >= 300) throw new Error(`${response.statusCode}: ${JSON.stringify(body)}`);
+  return { status: response.statusCode, body };
 }
 
 // inferq serve, from source, embedded, auth on. The per-tenant rate limit is raised: the
@@ -121,22 +156,18 @@ const served = await start(
 const inferqUrl = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
 const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
 const auth = { authorization: `Bearer ${key}` };
+const inferqPool = client(inferqUrl);
 const inferq: Target = {
   name: 'inferq serve (embedded)',
   async submit(text) {
-    const body = await json(
-      await fetch(`${inferqUrl}/v1/tasks`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ target: 'echo', text }),
-      }),
-    );
-    return (body.tasks as Array<{ id: string }>)[0]!.id;
+    const { body } = await call(inferqPool, '/v1/tasks', {
+      headers: auth,
+      body: JSON.stringify({ target: 'echo', text }),
+    });
+    return (body!.tasks as Array<{ id: string }>)[0]!.id;
   },
   async result(id) {
-    const response = await fetch(`${inferqUrl}/v1/tasks/${id}/result`, { headers: auth });
-    await response.arrayBuffer();
-    return response.status === 200;
+    return (await call(inferqPool, `/v1/tasks/${id}/result${waitQuery}`, { headers: auth })).status === 200;
   },
 };
 
@@ -155,28 +186,21 @@ if (cpuProfDir !== undefined) {
     /listening (\S+)/,
   );
   const url = /listening (\S+)/.exec(out)![1]!;
+  const pool = client(url);
   baseline = {
     name: 'Fastify + BullMQ (Redis)',
     async submit(text) {
-      const body = await json(
-        await fetch(`${url}/tasks`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ text }),
-        }),
-      );
-      return String(body.id);
+      const { body } = await call(pool, '/tasks', { body: JSON.stringify({ text }) });
+      return String(body!.id);
     },
     async result(id) {
-      const response = await fetch(`${url}/tasks/${id}/result`);
-      await response.arrayBuffer();
-      return response.status === 200;
+      return (await call(pool, `/tasks/${id}/result${waitQuery}`)).status === 200;
     },
   };
 }
 
 console.log(
-  `bench/http: ${clients} closed-loop clients × ${seconds} s, submit + poll result every ${pollMs} ms`,
+  `bench/http: ${clients} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}`,
 );
 type Row = { name: string; rate: number; p50: number; p99: number };
 const row = (r: Row) =>
