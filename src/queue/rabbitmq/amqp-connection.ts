@@ -6,7 +6,7 @@ import { InferqError } from '../../errors/index.js';
 export interface AmqpChannels {
   /** Publishes with publisher confirms: a publish resolves once RabbitMQ has the message. */
   publish: ConfirmChannel;
-  /** Gets, acks and nacks leased messages, and consumes broadcast queues. */
+  /** Gets from dead-letter queues and consumes broadcast queues (work queues have their own). */
   work: Channel;
   /** Increases on every reconnect; delivery tags of an older generation are void. */
   generation: number;
@@ -34,6 +34,8 @@ export function redactAmqpUrl(url: string): string {
 export class AmqpConnection {
   #current: AmqpChannels | undefined;
   #model: ChannelModel | undefined;
+  /** Every channel open on `#model`. */
+  #channels: Channel[] = [];
   #generation = 0;
   #closing = false;
   #reconnecting: Promise<void> | undefined;
@@ -87,11 +89,19 @@ export class AmqpConnection {
     model?.connection?.stream?.destroy(new Error('socket destroyed (simulated network failure)'));
   }
 
+  /**
+   * Closes the connection once every channel has answered a round trip: RabbitMQ may drop the
+   * acks a channel had not handled yet when the connection closes (seen on 3.10: acks sent just
+   * before a close came back as redeliveries), and a channel answers in the order it was sent.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     const model = this.#model;
+    const channels = this.#channels;
     this.#current = undefined;
     this.#model = undefined;
+    this.#channels = [];
+    await Promise.all(channels.map((channel) => channel.checkExchange('amq.fanout').catch(() => undefined)));
     await model?.close().catch(() => undefined);
   }
 
@@ -114,21 +124,40 @@ export class AmqpConnection {
     model.on('close', () => this.#lost(model));
     const publish = await model.createConfirmChannel();
     const work = await model.createChannel();
-    for (const channel of [publish, work]) {
-      channel.on('error', () => undefined);
-      // A channel error (404, precondition) leaves the connection up: close it to recover once.
-      channel.on('close', () => {
-        if (this.#model === model) void model.close().catch(() => undefined);
-      });
-    }
     this.#generation += 1;
     this.#model = model;
+    this.#channels = [];
+    for (const channel of [publish, work]) this.#watch(model, channel);
     this.#current = { publish, work, generation: this.#generation };
+  }
+
+  /**
+   * Another channel on the connection of `generation` (one per consumed work queue, so each
+   * consumer has its own prefetch window); fails when that connection is gone.
+   */
+  async openChannel(generation: number): Promise<Channel> {
+    const model = this.#model;
+    if (model === undefined || this.#current?.generation !== generation) {
+      throw new InferqError('INFERQ_BROKER_UNAVAILABLE', 'the RabbitMQ connection was lost');
+    }
+    const channel = await model.createChannel();
+    this.#watch(model, channel);
+    return channel;
+  }
+
+  #watch(model: ChannelModel, channel: Channel): void {
+    this.#channels.push(channel);
+    channel.on('error', () => undefined);
+    // A channel error (404, precondition) leaves the connection up: close it to recover once.
+    channel.on('close', () => {
+      if (this.#model === model) void model.close().catch(() => undefined);
+    });
   }
 
   #lost(model: ChannelModel): void {
     if (this.#model !== model) return;
     this.#model = undefined;
+    this.#channels = [];
     this.#current = undefined;
     this.options.onLost();
     if (this.#closing || this.#reconnecting !== undefined) return;

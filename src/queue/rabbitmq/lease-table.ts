@@ -1,13 +1,15 @@
-import type { GetMessage } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import type { DecodedMessage } from './message.js';
 
-/** One lease: a message this instance got and has not acked or nacked yet. */
+/** One lease: a message this instance leased and has not acked or nacked yet. */
 export interface HeldLease {
   token: string;
   queue: string;
   message: DecodedMessage;
-  raw: GetMessage;
-  /** The connection generation it was got on: a delivery tag means nothing on another one. */
+  raw: Message;
+  /** The channel it was delivered on, where it must be acked (its queue consumer's). */
+  channel: Channel;
+  /** The connection generation it was delivered on: a delivery tag means nothing on another one. */
   generation: number;
   expiresAt: number;
   timer: NodeJS.Timeout;
