@@ -1,3 +1,5 @@
+import { InferqError } from '../errors/index.js';
+
 /** A unit of work as it is enqueued: `payload` is opaque to the broker (validated by the worker). */
 export interface JobInput {
   /**
@@ -57,4 +59,15 @@ const queueNamePattern = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,199}$/;
 /** Queue names appear in SQL rows, Redis keys and AMQP queue names: keep them plain. */
 export function isValidQueueName(name: string): boolean {
   return queueNamePattern.test(name);
+}
+
+/** Throws INFERQ_QUEUE_NAME_INVALID, saying what a queue name may hold, unless `name` is valid. */
+export function assertQueueName(name: string): void {
+  if (!isValidQueueName(name)) {
+    throw new InferqError(
+      'INFERQ_QUEUE_NAME_INVALID',
+      `invalid queue name ${JSON.stringify(name)}: use 1-200 letters, digits and . _ @ : - starting with a letter or digit`,
+      { details: { queue: name } },
+    );
+  }
 }

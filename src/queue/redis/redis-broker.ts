@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
 import { newId } from '../../core/ids.js';
 import {
+  assertQueueName,
   type BroadcastMessage,
   type DeadJob,
   defaultMaxAttempts,
@@ -23,6 +24,7 @@ import type {
   Unsubscribe,
 } from '../broker.js';
 import { MarkerWaiter } from './marker-waiter.js';
+import { PrefetchBuffer, type Prefetched } from './prefetch-buffer.js';
 import { RedisBroadcast } from './redis-broadcast.js';
 
 export interface RedisBrokerOptions {
@@ -44,15 +46,6 @@ interface Held {
   job: Job;
   /** The worker key (queue + lease length) it was fetched with; ack prefetches for it. */
   key: string;
-}
-
-/** A job an ack fetched (BullMQ's fetchNext): active and locked, not yet leased out. */
-interface Prefetched {
-  job: Job;
-  token: string;
-  fetchedAt: number;
-  /** Its lock's length, from `fetchedAt`. */
-  leaseMs: number;
 }
 
 /** What inferq keeps in a BullMQ job's `data`. */
@@ -80,10 +73,6 @@ const capabilities: BrokerCapabilities = Object.freeze({
 const neutralPriority = 1_000_000;
 const maxBullPriority = 2_097_151;
 const maxLeaseBatch = 1_000;
-/** An ack fetches the next job only for a queue this handle leased from this recently. */
-const prefetchWhileLeasingMs = 2_000;
-/** Prefetched jobs not leased out within this long (or half their lease) go back to the queue. */
-const prefetchHoldMs = 1_000;
 /** Lease tokens carry their queue (`<uuid>|<queue>`): ack and nack get only `{ id, token }`. */
 const tokenSeparator = '|';
 
@@ -111,11 +100,8 @@ export class RedisBroker implements Broker {
   readonly #workers = new Map<string, Worker>();
   /** Jobs leased through this handle, by token (an ack's fetched job inherits the token). */
   readonly #held = new Map<string, Held>();
-  /** By queue: jobs fetched by acks, handed out by the next lease. */
-  readonly #prefetched = new Map<string, Prefetched[]>();
-  /** By worker key: the last lease (its `max`, and when), which sizes the prefetch. */
-  readonly #leasing = new Map<string, { max: number; at: number; fetching: number }>();
-  #releaseTimer: NodeJS.Timeout | undefined;
+  /** Jobs fetched by acks, handed out by the next lease. */
+  readonly #prefetched = new PrefetchBuffer((p) => this.#giveBack(p));
   readonly #broadcast: RedisBroadcast;
   readonly #markers: MarkerWaiter;
   readonly #reapTimer: NodeJS.Timeout | undefined;
@@ -199,10 +185,7 @@ export class RedisBroker implements Broker {
     this.#queue(queue);
     const max = Math.min(maxLeaseBatch, Math.max(1, Math.floor(request.max)));
     const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
-    const key = workerKey(queue, request.leaseMs);
-    const leasing = this.#leasing.get(key);
-    if (leasing === undefined) this.#leasing.set(key, { max, at: Date.now(), fetching: 0 });
-    else Object.assign(leasing, { max, at: Date.now() });
+    this.#prefetched.noteLease(workerKey(queue, request.leaseMs), queue, max);
     const marker = `${this.#prefix}:${bullName(queue)}:marker`;
     for (;;) {
       const jobs = await this.#takePrefetched(queue, max, request.leaseMs);
@@ -238,24 +221,18 @@ export class RedisBroker implements Broker {
       leases.map(async (lease) => {
         const held = await this.#heldJob(lease);
         if (held === undefined) return 0;
-        const leasing = held.key === '' ? undefined : this.#leasing.get(held.key);
-        const prefetch =
-          leasing !== undefined &&
-          !this.#closed &&
-          Date.now() - leasing.at < prefetchWhileLeasingMs &&
-          (this.#prefetched.get(queueOf(held.key))?.length ?? 0) + leasing.fetching < 2 * leasing.max;
-        if (prefetch) leasing.fetching++;
+        const prefetch = held.key !== '' && !this.#closed && this.#prefetched.reserve(held.key);
         let next: unknown;
-        let done: boolean;
+        let done = false;
         try {
           done = await fenced(async () => {
             next = await held.job.moveToCompleted(null, lease.token, prefetch);
           });
         } finally {
-          if (prefetch) leasing.fetching--;
+          if (prefetch)
+            this.#prefetched.settle(held.key, done ? this.#fetched(held.key, lease.token, next) : undefined);
         }
         this.#forget(lease.token, held.job);
-        if (done && prefetch) this.#keepPrefetched(held.key, lease.token, next);
         return done ? 1 : 0;
       }),
     );
@@ -377,9 +354,8 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#reapTimer !== undefined) clearInterval(this.#reapTimer);
-    clearTimeout(this.#releaseTimer);
     // Prefetched jobs were never handed out: back to the queue, for other workers.
-    await this.#releasePrefetched(0).catch(() => {});
+    await this.#prefetched.releaseAll().catch(() => {});
     await this.#markers.close();
     await this.#broadcast.close();
     await Promise.all([...this.#workers.values()].map((w) => w.close(true)));
@@ -446,23 +422,19 @@ export class RedisBroker implements Broker {
     };
   }
 
-  /** Keeps the job a completing script fetched (raw2NextJobData's `[data, id, …]`), if any. */
-  #keepPrefetched(key: string, token: string, next: unknown): void {
+  /** The job a completing script fetched (raw2NextJobData's `[data, id, …]`), if any. */
+  #fetched(key: string, token: string, next: unknown): Prefetched | undefined {
     if (!Array.isArray(next) || next[0] === undefined || next[0] === null || typeof next[1] !== 'string') {
-      return;
+      return undefined;
     }
     const worker = this.#workers.get(key);
-    if (worker === undefined) return;
-    const queue = queueOf(key);
-    const list = this.#prefetched.get(queue) ?? [];
-    list.push({
+    if (worker === undefined) return undefined;
+    return {
       job: Job.fromJSON(worker, next[0], next[1]),
       token,
       fetchedAt: Date.now(),
       leaseMs: worker.opts.lockDuration ?? 0,
-    });
-    this.#prefetched.set(queue, list);
-    this.#scheduleRelease(list.at(-1)!);
+    };
   }
 
   /**
@@ -470,9 +442,8 @@ export class RedisBroker implements Broker {
    * fetched; one fetched for another lease length gets its lock set to `leaseMs` first.
    */
   async #takePrefetched(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
-    const list = this.#prefetched.get(queue);
-    if (list === undefined || list.length === 0) return [];
-    const taken = list.splice(0, max);
+    const taken = this.#prefetched.take(queue, max);
+    if (taken.length === 0) return [];
     const key = workerKey(queue, leaseMs);
     const other = taken.filter((p) => p.leaseMs !== leaseMs);
     const relocked = new Set<string>();
@@ -500,39 +471,15 @@ export class RedisBroker implements Broker {
       );
   }
 
-  #scheduleRelease(oldest: Prefetched): void {
-    this.#releaseTimer ??= setTimeout(
-      () => {
-        this.#releaseTimer = undefined;
-        this.#releasePrefetched(prefetchHoldMs).catch(() => {});
-      },
-      Math.max(1, holdMs(oldest) - (Date.now() - oldest.fetchedAt)),
-    ).unref();
-  }
-
   /**
-   * Puts prefetched jobs older than `olderThanMs` back in the queue, undoing the attempt that
-   * fetching them counted (BullMQ counts one when a job goes active), so that an idle or closing
-   * worker neither sits on jobs nor uses up their attempts.
+   * Puts a prefetched job back in the queue, undoing the attempt that fetching it counted
+   * (BullMQ counts one when a job goes active), so that an idle or closing worker neither sits
+   * on jobs nor uses up their attempts.
    */
-  async #releasePrefetched(olderThanMs: number): Promise<void> {
-    const now = Date.now();
-    const moves: Promise<unknown>[] = [];
-    for (const [queue, list] of this.#prefetched) {
-      const due = (p: Prefetched) => now - p.fetchedAt >= Math.min(olderThanMs, holdMs(p));
-      const keep = list.filter((p) => !due(p));
-      const release = list.filter(due);
-      this.#prefetched.set(queue, keep);
-      for (const p of release) {
-        moves.push(
-          fenced(() => p.job.moveToWait(p.token)).then(async (moved) => {
-            if (moved) await this.#redis.hincrby(`${this.#prefix}:${p.job.queueName}:${p.job.id}`, 'ats', -1);
-          }),
-        );
-      }
-      if (keep.length > 0) this.#scheduleRelease(keep[0]!);
+  async #giveBack(p: Prefetched): Promise<void> {
+    if (await fenced(() => p.job.moveToWait(p.token))) {
+      await this.#redis.hincrby(`${this.#prefix}:${p.job.queueName}:${p.job.id}`, 'ats', -1);
     }
-    await Promise.all(moves);
   }
 
   #queue(name: string): Queue {
@@ -577,28 +524,9 @@ function workerKey(queue: string, leaseMs: number): string {
   return `${queue}\0${leaseMs}`;
 }
 
-/** How long a prefetched job may wait to be leased out: well within its lock. */
-function holdMs(p: Prefetched): number {
-  return Math.min(prefetchHoldMs, p.leaseMs / 2);
-}
-
-function queueOf(key: string): string {
-  return key.slice(0, key.indexOf('\0'));
-}
-
 /** BullMQ refuses ':' in queue names (its key separator); inferq allows it. '%' never occurs in ours. */
 function bullName(queue: string): string {
   return queue.replaceAll(':', '%3A');
-}
-
-function assertQueueName(queue: string): void {
-  if (!isValidQueueName(queue)) {
-    throw new InferqError(
-      'INFERQ_QUEUE_NAME_INVALID',
-      `invalid queue name ${JSON.stringify(queue)}: use 1-200 letters, digits and . _ @ : - starting with a letter or digit`,
-      { details: { queue } },
-    );
-  }
 }
 
 function queueOfToken(token: string): string | undefined {

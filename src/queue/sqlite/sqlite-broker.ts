@@ -1,10 +1,10 @@
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
 import { newId } from '../../core/ids.js';
 import {
+  assertQueueName,
   type BroadcastMessage,
   type DeadJob,
   defaultMaxAttempts,
-  isValidQueueName,
   type JobInput,
   type JobLease,
   type LeasedJob,
@@ -333,16 +333,6 @@ export class SqliteBroker implements Broker {
 /** Highest priority first, then FIFO: the order of `jobs_ready`. */
 function leaseOrder(a: ClaimedRow, b: ClaimedRow): number {
   return b.priority - a.priority || a.seq - b.seq;
-}
-
-function assertQueueName(queue: string): void {
-  if (!isValidQueueName(queue)) {
-    throw new InferqError(
-      'INFERQ_QUEUE_NAME_INVALID',
-      `invalid queue name ${JSON.stringify(queue)}: use 1-200 letters, digits and . _ @ : - starting with a letter or digit`,
-      { details: { queue } },
-    );
-  }
 }
 
 function invalid(message: string): InferqError {
