@@ -194,4 +194,43 @@ describe('?wait= on GET /v1/tasks/{id}/result and GET /v1/tasks/{id}', () => {
       store.getTask = getTask;
     }
   });
+
+  it('predict stops waiting when its client disconnects (the task still runs to the end)', async () => {
+    await f.app.listen({ host: '127.0.0.1', port: 0 }).catch(() => undefined); // may be listening already
+    const url = `http://127.0.0.1:${(f.app.server.address() as AddressInfo).port}`;
+    // Every store read of a task, with or without its timeline.
+    const store = f.store;
+    const read = store.getTaskWithoutTimeline.bind(store);
+    const readFull = store.getTask.bind(store);
+    let reads = 0;
+    store.getTaskWithoutTimeline = async (taskId) => {
+      reads++;
+      return read(taskId);
+    };
+    store.getTask = async (taskId) => {
+      reads++;
+      return readFull(taskId);
+    };
+    try {
+      const client = new AbortController();
+      const request = fetch(`${url}/v1/models/echo/predict`, {
+        method: 'POST',
+        headers: { ...bearer(f.keys.user), 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'predict, then leave' }),
+        signal: client.signal,
+      }).catch((err: unknown) => err);
+      while (reads === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      client.abort();
+      expect(await request).toMatchObject({ name: 'AbortError' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = reads;
+      // The worker settles and announces the task: a predict still waiting would read it again.
+      await runWorker({ echoed: 'predict, then leave' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(reads).toBe(before);
+    } finally {
+      store.getTaskWithoutTimeline = read;
+      store.getTask = readFull;
+    }
+  });
 });

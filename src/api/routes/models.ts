@@ -9,6 +9,7 @@ import { PredictBody } from '../schemas/task.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 import { taskView } from '../task-view.js';
 import { submitFromRequest } from './tasks.js';
+import { waitUntilFinal } from './wait-until-final.js';
 import { workerStaleAfterMs } from './workers.js';
 
 /**
@@ -101,7 +102,7 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           body: { content: { 'application/json': { schema: PredictBody } } },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const submitted = await submitFromRequest(ctx, request, [request.params.name]);
         if (submitted.tasks.length !== 1) {
           throw new InferqError('INFERQ_TOO_MANY_INPUTS', 'predict takes exactly one input', {
@@ -113,29 +114,26 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           request.query.timeoutMs ?? ctx.config.api.predictTimeoutMs,
           ctx.config.api.predictTimeoutMs,
         );
-        const deadline = ctx.clock() + timeoutMs;
-        // Short first polls catch fast models (and cache hits) quickly; later ones back off.
-        let delay = 2;
-        for (;;) {
-          const task = await ctx.store.getTask(id);
-          if (task !== undefined && isFinalState(task.state)) {
-            if (task.state === 'succeeded') return taskView(task, { withResult: true });
-            throw new InferqError('INFERQ_TASK_FAILED', `task ${id} ${task.state}`, {
-              details: { id, state: task.state, error: task.error },
-            });
-          }
-          if (ctx.clock() >= deadline) {
-            throw new InferqError(
-              'INFERQ_PREDICT_TIMEOUT',
-              `task ${id} did not finish within ${timeoutMs} ms; it keeps running`,
-              {
-                details: { taskId: id, timeoutMs },
-              },
-            );
-          }
-          await ctx.wakeups.wait([id], Math.min(delay, Math.max(1, deadline - ctx.clock())));
-          delay = Math.min(delay * 2, ctx.pollIntervalMs);
+        // Wakes when a worker announces the task settled; stops waiting if the client leaves.
+        const last = await waitUntilFinal(ctx, request, reply, id, timeoutMs);
+        if (reply.raw.destroyed) {
+          // The client left: nobody to answer (the task keeps running; no 504 to log).
+          reply.hijack();
+          return;
         }
+        if (last.state === 'succeeded') {
+          return taskView((await ctx.store.getTask(id)) ?? last, { withResult: true });
+        }
+        if (isFinalState(last.state)) {
+          throw new InferqError('INFERQ_TASK_FAILED', `task ${id} ${last.state}`, {
+            details: { id, state: last.state, error: last.error },
+          });
+        }
+        throw new InferqError(
+          'INFERQ_PREDICT_TIMEOUT',
+          `task ${id} did not finish within ${timeoutMs} ms; it keeps running`,
+          { details: { taskId: id, timeoutMs } },
+        );
       },
     );
   };
