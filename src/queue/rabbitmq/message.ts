@@ -1,4 +1,4 @@
-import type { Options } from 'amqplib';
+import type { Message, Options } from 'amqplib';
 
 /** Headers inferq keeps on every AMQP message (RabbitMQ adds `x-delivery-count` on quorum queues). */
 export const header = {
@@ -83,4 +83,19 @@ export function decode(
     error: typeof error === 'string' ? error : null,
     failedAt: num(h[header.failedAt], Date.now()),
   };
+}
+
+/** A delivered message decoded, or `undefined` when its body is not JSON (not inferq's). */
+export function tryDecode(raw: Message): DecodedMessage | undefined {
+  try {
+    return decode(raw.content, raw.properties.messageId, raw.properties.headers);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fields to publish a decoded message again with; callers set `attempts` as they need. */
+export function outgoing(message: DecodedMessage): OutgoingMessage {
+  const { id, payload, maxAttempts, priority, enqueuedAt } = message;
+  return { id, payload, attempts: message.attempts, maxAttempts, priority, enqueuedAt };
 }
