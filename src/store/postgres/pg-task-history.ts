@@ -1,3 +1,4 @@
+import { type OutcomeRow, outcomeFields, targetActivity } from '../outcome-rows.js';
 import type {
   DurationPercentiles,
   HistoryBucket,
@@ -11,38 +12,44 @@ import type { Queryable } from './pg-task-sql.js';
 const maxBreakdownRows = 50_000;
 
 /*
- * The PostgreSQL side of the dashboard's history and latency breakdown. Both read the
- * `tasks_finished_at` index range of the window; percentile_disc picks the same element as the
+ * The PostgreSQL side of the dashboard's history, overview and latency breakdown. Their windows
+ * read the `tasks_finished_at` index range; percentile_disc picks the same element as the
  * SQLite store's nearest-rank percentile (the ⌈p·n⌉-th smallest). Timeline data is TEXT (see
  * task-migrations.ts), cast to json only for the `succeeded` entries of the window's tasks.
  */
 
 const ms = 'finished_at - created_at';
-const pct = (p: number) =>
-  `percentile_disc(${p}) WITHIN GROUP (ORDER BY ${ms}) FILTER (WHERE state = 'succeeded')`;
+const percentile = (p: number, column: string) => `percentile_disc(${p}) WITHIN GROUP (ORDER BY ${column})`;
+const pct = (p: number) => `${percentile(p, ms)} FILTER (WHERE state = 'succeeded')`;
+
+/**
+ * Per group (`key`, named `as`, grouped by `groupBy`) of the tasks that finished in `where` (a
+ * finished_at range and the owner term): counts by outcome, and p50/p95/p99 of created → finished
+ * over the succeeded ones. The history and the overview's window both run it; the SQLite store's
+ * twin is `rankedOutcomesSql` (sqlite/task-history.ts).
+ */
+const outcomesSql = (o: { key: string; as: string; where: string; groupBy: string; ordered?: boolean }) =>
+  `SELECT ${o.key} AS ${o.as}, COUNT(*) AS finished,
+     COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+     COUNT(*) FILTER (WHERE state = 'failed') AS failed,
+     COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+     ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
+   FROM tasks WHERE ${o.where}
+   GROUP BY ${o.groupBy}${o.ordered === true ? ` ORDER BY ${o.as}` : ''}`;
 
 export async function taskHistory(q: Queryable, request: HistoryRequest): Promise<HistoryBucket[]> {
   const bucketMs = Math.max(1, Math.floor(request.bucketMs));
   const values: unknown[] = [request.from, request.to, bucketMs];
   if (request.owner !== undefined) values.push(request.owner);
   const ownerTerm = request.owner === undefined ? '' : 'AND owner = $4';
-  const buckets = await q.query<{
-    b: number;
-    finished: number;
-    succeeded: number;
-    failed: number;
-    cancelled: number;
-    p50: number | null;
-    p95: number | null;
-    p99: number | null;
-  }>(
-    `SELECT (finished_at - $1) / $3 AS b, COUNT(*) AS finished,
-       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-       COUNT(*) FILTER (WHERE state = 'failed') AS failed,
-       COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-       ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
-     FROM tasks WHERE finished_at >= $1 AND finished_at < $2 ${ownerTerm}
-     GROUP BY b ORDER BY b`,
+  const buckets = await q.query<OutcomeRow & { b: number }>(
+    outcomesSql({
+      key: '(finished_at - $1) / $3',
+      as: 'b',
+      where: `finished_at >= $1 AND finished_at < $2 ${ownerTerm}`,
+      groupBy: 'b',
+      ordered: true,
+    }),
     values,
   );
   const batches = await q.query<{ b: number; batch: number }>(
@@ -58,20 +65,13 @@ export async function taskHistory(q: Queryable, request: HistoryRequest): Promis
   const batchOf = new Map(batches.rows.map((r) => [Number(r.b), r.batch]));
   return buckets.rows.map((row) => ({
     start: request.from + Number(row.b) * bucketMs,
-    finished: row.finished,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    cancelled: row.cancelled,
-    p50Ms: row.p50,
-    p95Ms: row.p95,
-    p99Ms: row.p99,
+    ...outcomeFields(row),
     batchSize: batchOf.get(Number(row.b)) ?? null,
   }));
 }
 
 const p50p95 = (column: string) =>
-  `percentile_disc(0.5) WITHIN GROUP (ORDER BY ${column}) AS ${column}_p50,
-   percentile_disc(0.95) WITHIN GROUP (ORDER BY ${column}) AS ${column}_p95`;
+  `${percentile(0.5, column)} AS ${column}_p50, ${percentile(0.95, column)} AS ${column}_p95`;
 
 export async function latencyBreakdown(
   q: Queryable,
@@ -128,56 +128,14 @@ export async function activityStats(
      GROUP BY target_name, target_version, state`,
     ownerValue,
   );
-  const recent = await q.query<{
-    target: string;
-    finished: number;
-    succeeded: number;
-    failed: number;
-    cancelled: number;
-    p50: number | null;
-    p95: number | null;
-    p99: number | null;
-  }>(
-    `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
-       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-       COUNT(*) FILTER (WHERE state = 'failed') AS failed,
-       COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-       ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
-     FROM tasks WHERE finished_at >= $1 ${filter.owner === undefined ? '' : 'AND owner = $2'}
-     GROUP BY target_name, target_version`,
+  const recent = await q.query<OutcomeRow & { target: string }>(
+    outcomesSql({
+      key: "target_name || '@' || target_version",
+      as: 'target',
+      where: `finished_at >= $1 ${filter.owner === undefined ? '' : 'AND owner = $2'}`,
+      groupBy: 'target_name, target_version',
+    }),
     [filter.since, ...ownerValue],
   );
-  const byTarget = new Map<string, TargetActivity>();
-  const entry = (target: string): TargetActivity => {
-    let found = byTarget.get(target);
-    if (found === undefined) {
-      found = {
-        target,
-        queued: 0,
-        running: 0,
-        finished: 0,
-        succeeded: 0,
-        failed: 0,
-        cancelled: 0,
-        p50Ms: null,
-        p95Ms: null,
-        p99Ms: null,
-      };
-      byTarget.set(target, found);
-    }
-    return found;
-  };
-  for (const row of active.rows) entry(row.target)[row.state] = row.n;
-  for (const row of recent.rows) {
-    Object.assign(entry(row.target), {
-      finished: row.finished,
-      succeeded: row.succeeded,
-      failed: row.failed,
-      cancelled: row.cancelled,
-      p50Ms: row.p50,
-      p95Ms: row.p95,
-      p99Ms: row.p99,
-    });
-  }
-  return [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  return targetActivity(active.rows, recent.rows);
 }

@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { type OutcomeRow, outcomeFields } from '../outcome-rows.js';
 import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-store.js';
 
 /** The breakdown reads at most this many recent tasks: it must stay cheap on a busy store. */
@@ -15,25 +16,46 @@ export const maxBreakdownRows = 50_000;
  * so that only one row per bucket comes back to JavaScript.
  */
 
-/** The statements, exported so that bench/dashboard.ts can print their query plans. */
-export const historySql = (owner: boolean) => `
+/**
+ * Per group (`key`, named `as`) of the tasks that finished in `where` (a finished_at range): counts
+ * by outcome, and p50/p95/p99 of created → finished over the succeeded ones, rank ⌈p·n⌉ written
+ * (n·p + 99) / 100 in integer arithmetic. The history and the overview's window (task-activity.ts)
+ * both run it.
+ */
+export const rankedOutcomesSql = (o: {
+  key: string;
+  as: string;
+  where: string;
+  owner: boolean;
+  ordered?: boolean;
+}) => `
   WITH w AS (
-    SELECT (finished_at - CAST(@from AS INTEGER)) / CAST(@bucketMs AS INTEGER) AS b, state, finished_at - created_at AS ms
+    SELECT ${o.key} AS ${o.as}, state, finished_at - created_at AS ms
     FROM tasks
-    WHERE finished_at >= @from AND finished_at < @to ${owner ? 'AND +owner = @owner' : ''}
+    WHERE ${o.where} ${o.owner ? 'AND +owner = @owner' : ''}
   ), ranked AS (
-    SELECT b, state, ms,
-      ROW_NUMBER() OVER (PARTITION BY b, state = 'succeeded' ORDER BY ms) AS rn,
-      COUNT(*) OVER (PARTITION BY b, state = 'succeeded') AS n
+    SELECT ${o.as}, state, ms,
+      ROW_NUMBER() OVER (PARTITION BY ${o.as}, state = 'succeeded' ORDER BY ms) AS rn,
+      COUNT(*) OVER (PARTITION BY ${o.as}, state = 'succeeded') AS n
     FROM w
   )
-  SELECT b, COUNT(*) AS finished,
+  SELECT ${o.as}, COUNT(*) AS finished,
     SUM(state = 'succeeded') AS succeeded, SUM(state = 'failed') AS failed,
     SUM(state = 'cancelled') AS cancelled,
     MAX(CASE WHEN state = 'succeeded' AND rn = (n * 50 + 99) / 100 THEN ms END) AS p50,
     MAX(CASE WHEN state = 'succeeded' AND rn = (n * 95 + 99) / 100 THEN ms END) AS p95,
     MAX(CASE WHEN state = 'succeeded' AND rn = (n * 99 + 99) / 100 THEN ms END) AS p99
-  FROM ranked GROUP BY b ORDER BY b`;
+  FROM ranked GROUP BY ${o.as}${o.ordered === true ? ` ORDER BY ${o.as}` : ''}`;
+
+/** The statements, exported so that bench/dashboard.ts can print their query plans. */
+export const historySql = (owner: boolean) =>
+  rankedOutcomesSql({
+    key: '(finished_at - CAST(@from AS INTEGER)) / CAST(@bucketMs AS INTEGER)',
+    as: 'b',
+    where: 'finished_at >= @from AND finished_at < @to',
+    owner,
+    ordered: true,
+  });
 
 /** Items per run: each task of a run of n items says n, so runs = Σ 1/n over the tasks. */
 export const batchSql = (owner: boolean) => `
@@ -53,16 +75,7 @@ export function taskHistory(db: SqliteDatabase, request: HistoryRequest): Histor
     bucketMs: Math.max(1, Math.floor(request.bucketMs)),
     ...(owner ? { owner: request.owner } : {}),
   };
-  const rows = db.prepare(historySql(owner)).all(params) as Array<{
-    b: number;
-    finished: number;
-    succeeded: number;
-    failed: number;
-    cancelled: number;
-    p50: number | null;
-    p95: number | null;
-    p99: number | null;
-  }>;
+  const rows = db.prepare(historySql(owner)).all(params) as Array<OutcomeRow & { b: number }>;
   const batches = new Map(
     (db.prepare(batchSql(owner)).all(params) as Array<{ b: number; batch: number }>).map((r) => [
       r.b,
@@ -71,13 +84,7 @@ export function taskHistory(db: SqliteDatabase, request: HistoryRequest): Histor
   );
   return rows.map((row) => ({
     start: request.from + row.b * params.bucketMs,
-    finished: row.finished,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    cancelled: row.cancelled,
-    p50Ms: row.p50,
-    p95Ms: row.p95,
-    p99Ms: row.p99,
+    ...outcomeFields(row),
     batchSize: batches.get(row.b) ?? null,
   }));
 }

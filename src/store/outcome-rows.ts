@@ -1,0 +1,63 @@
+import type { TargetActivity } from './task-store.js';
+
+/**
+ * One row of an outcomes query (`rankedOutcomesSql` in sqlite/task-history.ts, `outcomesSql` in
+ * postgres/pg-task-history.ts): the tasks of a group that finished, by outcome, and the
+ * nearest-rank created → finished percentiles of its succeeded ones.
+ */
+export interface OutcomeRow {
+  finished: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+/** The row's figures under the names that {@link TargetActivity} and `HistoryBucket` give them. */
+export function outcomeFields(row: OutcomeRow) {
+  return {
+    finished: row.finished,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    cancelled: row.cancelled,
+    p50Ms: row.p50,
+    p95Ms: row.p95,
+    p99Ms: row.p99,
+  };
+}
+
+/**
+ * Per target, in target order: its backlog (`active`, a row per target and unfinished state) and
+ * its window (`recent`, a row per target). A target absent from either has zeros and null
+ * percentiles there.
+ */
+export function targetActivity(
+  active: ReadonlyArray<{ target: string; state: 'queued' | 'running'; n: number }>,
+  recent: ReadonlyArray<OutcomeRow & { target: string }>,
+): TargetActivity[] {
+  const byTarget = new Map<string, TargetActivity>();
+  const entry = (target: string): TargetActivity => {
+    let found = byTarget.get(target);
+    if (found === undefined) {
+      found = {
+        target,
+        queued: 0,
+        running: 0,
+        finished: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+        p50Ms: null,
+        p95Ms: null,
+        p99Ms: null,
+      };
+      byTarget.set(target, found);
+    }
+    return found;
+  };
+  for (const row of active) entry(row.target)[row.state] = row.n;
+  for (const row of recent) Object.assign(entry(row.target), outcomeFields(row));
+  return [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
