@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
 import { newId } from '../../core/ids.js';
 import {
+  assertQueueName,
   type BroadcastMessage,
   type DeadJob,
   defaultMaxAttempts,
@@ -28,7 +29,7 @@ import { JobPublisher } from './job-publisher.js';
 import { type HeldLease, LeaseTable } from './lease-table.js';
 import { outgoing } from './message.js';
 import { RabbitMqBroadcast } from './rabbitmq-broadcast.js';
-import { assertQueueName, delayBuckets, queueNames } from './topology.js';
+import { delayBuckets, queueNames } from './topology.js';
 
 export interface RabbitMqBrokerOptions {
   /** Prefix of every queue and exchange name (default `inferq`); tests use one per broker. */

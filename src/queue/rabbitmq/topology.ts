@@ -1,6 +1,3 @@
-import { isValidQueueName } from '../../core/job.js';
-import { InferqError } from '../../errors/index.js';
-
 /**
  * Delay buckets (ms). A delayed job goes to the smallest bucket at least as long as its delay:
  * one TTL queue per bucket, because per-message TTL only expires at the head of a queue (a
@@ -32,15 +29,6 @@ export function queueNames(prefix: string, queue: string): QueueNames {
 /** The fanout exchange of one broadcast channel. */
 export function broadcastExchange(prefix: string, channel: string): string {
   return `${prefix}.broadcast.${channel}`;
-}
-
-/** Queue names end up in AMQP queue names: the same plain-name rule as every adapter. */
-export function assertQueueName(queue: string): void {
-  if (!isValidQueueName(queue)) {
-    throw new InferqError('INFERQ_QUEUE_NAME_INVALID', `invalid queue name ${JSON.stringify(queue)}`, {
-      details: { queue },
-    });
-  }
 }
 
 /** Work and dead-letter queues are quorum queues: replicated, durable, with `x-delivery-count`. */
