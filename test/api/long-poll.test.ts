@@ -222,7 +222,13 @@ describe('?wait= on GET /v1/tasks/{id}/result and GET /v1/tasks/{id}', () => {
       while (reads === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       client.abort();
       expect(await request).toMatchObject({ name: 'AbortError' });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Until the server has seen the connection close, the request may still be waiting.
+      const open = () =>
+        new Promise<number>((resolve, reject) =>
+          f.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+        );
+      while ((await open()) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 20));
       const before = reads;
       // The worker settles and announces the task: a predict still waiting would read it again.
       await runWorker({ echoed: 'predict, then leave' });
