@@ -73,6 +73,11 @@ const capabilities: BrokerCapabilities = Object.freeze({
 const neutralPriority = 1_000_000;
 const maxBullPriority = 2_097_151;
 const maxLeaseBatch = 1_000;
+/** Adds ARGV[1] to a job's started-attempts count, unless the job is gone (no stray key). */
+const addToAttemptsScript = `if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'ats', ARGV[1])
+end
+return false`;
 /** Lease tokens carry their queue (`<uuid>|<queue>`): ack and nack get only `{ id, token }`. */
 const tokenSeparator = '|';
 
@@ -477,8 +482,12 @@ export class RedisBroker implements Broker {
    * on jobs nor uses up their attempts.
    */
   async #giveBack(p: Prefetched): Promise<void> {
-    if (await fenced(() => p.job.moveToWait(p.token))) {
-      await this.#redis.hincrby(`${this.#prefix}:${p.job.queueName}:${p.job.id}`, 'ats', -1);
+    // Undo first: once back in the queue, another worker may lease it (and count) at once.
+    const key = `${this.#prefix}:${p.job.queueName}:${p.job.id}`;
+    await this.#redis.eval(addToAttemptsScript, 1, key, -1);
+    if (!(await fenced(() => p.job.moveToWait(p.token)))) {
+      // Not ours any more (the lock expired and it was reaped, counting its attempt): restore.
+      await this.#redis.eval(addToAttemptsScript, 1, key, 1);
     }
   }
 
