@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Task, TaskWithTimeline } from '../../core/task.js';
 import { type ErrorCode, errorCodes, errorJson, InferqError } from '../../errors/index.js';
@@ -52,4 +53,20 @@ export function sendError(
   details?: Record<string, unknown>,
 ): FastifyReply {
   return reply.status(errorCodes[code].status).send(errorJson(code, message, details));
+}
+
+/**
+ * Takes the response over for a Server-Sent Events stream: status 200 and the headers that keep
+ * proxies from buffering or transforming it. The caller writes events and ends it.
+ */
+export function openEventStream(reply: FastifyReply): ServerResponse {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  return res;
 }

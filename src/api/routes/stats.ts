@@ -12,7 +12,7 @@ import {
   type StatsScope,
   statsView,
 } from '../stats-views.js';
-import { principalOf } from './route-helpers.js';
+import { openEventStream, principalOf } from './route-helpers.js';
 
 /** A comment line now and then keeps proxies from closing an idle stream. */
 const heartbeatMs = 15_000;
@@ -143,14 +143,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           history: await historyView(ctx, scope, 2 * bucketSeconds, bucketSeconds),
         });
 
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
-        });
+        const res = openEventStream(reply);
         res.write(': stats\n\n');
         const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
         let leave = (): void => {};

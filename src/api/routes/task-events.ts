@@ -6,7 +6,7 @@ import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { IdParams } from '../schemas/common.js';
 import { taskView } from '../task-view.js';
-import { ownTask, principalOf } from './route-helpers.js';
+import { openEventStream, ownTask, principalOf } from './route-helpers.js';
 
 /** A comment line now and then keeps proxies from closing an idle stream. */
 const heartbeatMs = 15_000;
@@ -22,14 +22,7 @@ async function streamStates(
   reply: FastifyReply,
   load: () => Promise<Task[]>,
 ): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
+  const res = openEventStream(reply);
   let closed = false;
   const gone = new AbortController();
   request.raw.on('close', () => {
