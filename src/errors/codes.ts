@@ -63,6 +63,10 @@ export const errorCodes = {
   // work
   INFERQ_WORK_TIMEOUT: { status: 504, title: 'Work exceeded its time limit' },
   INFERQ_WORK_FAILED: { status: 500, title: 'Work failed' },
+  INFERQ_RESULT_UNSERIALIZABLE: {
+    status: 500,
+    title: 'A model returned a result that cannot be stored as JSON',
+  },
   INFERQ_CANCELLED: { status: 409, title: 'Work was cancelled' },
   INFERQ_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -149,13 +149,58 @@ function isRetry(item: ClaimedItem, outcome: Extract<WorkOutcome, { ok: false }>
 }
 
 /** Writes every outcome in one store transaction; true per item where this worker's lease still held. */
+/**
+ * Settles the batch in one store call. A result that JSON cannot hold (a BigInt, a cycle) would
+ * fail that call for every item: then each such outcome becomes its own non-retryable failure, in
+ * place in `outcomes`, and the batch is settled again. (Results are checked only after a failed
+ * write, so the usual path serialises each result once.)
+ */
 async function writeOutcomes(
   deps: ProcessBatchDeps,
   items: readonly ClaimedItem[],
-  outcomes: readonly WorkOutcome[],
+  outcomes: WorkOutcome[],
   report: BatchReport,
 ): Promise<boolean[]> {
-  const settlements: Settlement[] = items.map((item, index) => {
+  let written: boolean[];
+  try {
+    written = await deps.store.settleTasks(settlementsOf(items, outcomes));
+  } catch (err) {
+    if (!replaceUnserializable(outcomes)) throw err;
+    written = await deps.store.settleTasks(settlementsOf(items, outcomes));
+  }
+  for (const [index, outcome] of outcomes.entries()) {
+    if (!written[index]) report.stale++;
+    else if (outcome.ok) report.succeeded++;
+    else if (isRetry(items[index]!, outcome)) report.retried++;
+    else report.failed++;
+  }
+  return written;
+}
+
+/** Replaces each successful outcome whose result JSON cannot hold; true if there was one. */
+function replaceUnserializable(outcomes: WorkOutcome[]): boolean {
+  let replaced = false;
+  for (const [index, outcome] of outcomes.entries()) {
+    if (!outcome.ok) continue;
+    try {
+      JSON.stringify(outcome.result ?? null);
+    } catch (err) {
+      replaced = true;
+      outcomes[index] = {
+        ok: false,
+        retryable: false,
+        error: {
+          code: 'INFERQ_RESULT_UNSERIALIZABLE',
+          message: `the model's result cannot be stored as JSON (${(err as Error).message}); return plain JSON values`,
+        },
+      };
+    }
+  }
+  return replaced;
+}
+
+function settlementsOf(items: readonly ClaimedItem[], outcomes: readonly WorkOutcome[]): Settlement[] {
+  return items.map((item, index) => {
     const outcome = outcomes[index]!;
     const base = { id: item.task.id, leaseToken: item.job.token };
     return outcome.ok
@@ -167,12 +212,4 @@ async function writeOutcomes(
         }
       : { ...base, outcome: 'failed', error: outcome.error, retry: isRetry(item, outcome) };
   });
-  const written = await deps.store.settleTasks(settlements);
-  for (const [index, settlement] of settlements.entries()) {
-    if (!written[index]) report.stale++;
-    else if (settlement.outcome === 'succeeded') report.succeeded++;
-    else if (settlement.retry) report.retried++;
-    else report.failed++;
-  }
-  return written;
 }
