@@ -1,4 +1,4 @@
-import type { TargetActivity } from './task-store.js';
+import type { FinishedOutcomes, TargetActivity } from './task-store.js';
 
 /**
  * One row of an outcomes query (`rankedOutcomesSql` in sqlite/task-history.ts, `outcomesSql` in
@@ -15,8 +15,8 @@ export interface OutcomeRow {
   p99: number | null;
 }
 
-/** The row's figures under the names that {@link TargetActivity} and `HistoryBucket` give them. */
-export function outcomeFields(row: OutcomeRow) {
+/** The row's figures under the names of {@link FinishedOutcomes}. */
+export function outcomeFields(row: OutcomeRow): FinishedOutcomes {
   return {
     finished: row.finished,
     succeeded: row.succeeded,
@@ -27,6 +27,16 @@ export function outcomeFields(row: OutcomeRow) {
     p99Ms: row.p99,
   };
 }
+
+const noOutcomes: FinishedOutcomes = Object.freeze({
+  finished: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  p50Ms: null,
+  p95Ms: null,
+  p99Ms: null,
+});
 
 /**
  * Per target, in target order: its backlog (`active`, a row per target and unfinished state) and
@@ -41,18 +51,7 @@ export function targetActivity(
   const entry = (target: string): TargetActivity => {
     let found = byTarget.get(target);
     if (found === undefined) {
-      found = {
-        target,
-        queued: 0,
-        running: 0,
-        finished: 0,
-        succeeded: 0,
-        failed: 0,
-        cancelled: 0,
-        p50Ms: null,
-        p95Ms: null,
-        p99Ms: null,
-      };
+      found = { target, queued: 0, running: 0, ...noOutcomes };
       byTarget.set(target, found);
     }
     return found;

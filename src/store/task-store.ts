@@ -147,22 +147,26 @@ export interface TaskStats {
  * {@link TaskStats} (all-time counts, a scan of every task of the owner) it reads only the
  * unfinished tasks and the window, so it stays cheap however many tasks the store keeps.
  */
-export interface TargetActivity {
+/** The tasks of a group (a target's window, a time bucket) that finished, and how. */
+export interface FinishedOutcomes {
+  finished: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  /** created → finished, nearest-rank percentiles over the group's succeeded tasks. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** A target's backlog now, and the tasks that finished at or after `since`. */
+export interface TargetActivity extends FinishedOutcomes {
   /** `name@version`. */
   target: string;
   /** Tasks queued now. */
   queued: number;
   /** Tasks running now. */
   running: number;
-  /** Tasks finished at or after `since`, and how. */
-  finished: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  /** created → finished, nearest-rank percentiles over the window's succeeded tasks. */
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
 }
 
 /** Which tasks {@link TaskStore.taskHistory} aggregates, and how. */
@@ -177,17 +181,9 @@ export interface HistoryRequest {
 }
 
 /** The tasks that finished in one time bucket. */
-export interface HistoryBucket {
+export interface HistoryBucket extends FinishedOutcomes {
   /** `from + k × bucketMs`. */
   start: number;
-  finished: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  /** created → finished, nearest-rank percentiles over the bucket's succeeded tasks. */
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
   /**
    * Items per model run, averaged over runs: of the succeeded tasks whose `succeeded` timeline
    * entry carries `batchSize` (written by the worker), count / Σ(1 / batchSize). Null when none.
