@@ -107,10 +107,6 @@ export class SessionThread {
     return this.dead === undefined;
   }
 
-  predict(batch: readonly ModelInput[], params: PredictParams, keepInputs = false): Promise<PredictResult[]> {
-    return this.send(batch, params, keepInputs).result;
-  }
-
   /** Sends a batch; the thread runs the batches it holds one after another, in order. */
   send(batch: readonly ModelInput[], params: PredictParams, keepInputs = false): SentBatch {
     if (this.dead) {

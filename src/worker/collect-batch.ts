@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeasedJob } from '../core/job.js';
 import type { Broker } from '../queue/broker.js';
 
@@ -38,7 +39,7 @@ export async function collectBatch(
   while (batch.length < options.max && !options.signal?.aborted) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
-    await sleep(Math.min(remaining, stepMs), options.signal);
+    await sleep(Math.min(remaining, stepMs), undefined, { signal: options.signal }).catch(() => {});
     const more = await broker.lease(queue, {
       max: options.max - batch.length,
       leaseMs: options.leaseMs,
@@ -47,18 +48,6 @@ export async function collectBatch(
     batch.push(...more);
   }
   return batch;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

@@ -148,12 +148,12 @@ function isRetry(item: ClaimedItem, outcome: Extract<WorkOutcome, { ok: false }>
   return outcome.retryable && item.task.attempts < item.task.maxAttempts;
 }
 
-/** Writes every outcome in one store transaction; true per item where this worker's lease still held. */
 /**
  * Settles the batch in one store call. A result that JSON cannot hold (a BigInt, a cycle) would
  * fail that call for every item: then each such outcome becomes its own non-retryable failure, in
  * place in `outcomes`, and the batch is settled again. (Results are checked only after a failed
- * write, so the usual path serialises each result once.)
+ * write, so the usual path serialises each result once.) True per item where this worker's lease
+ * still held.
  */
 async function writeOutcomes(
   deps: ProcessBatchDeps,
