@@ -23,6 +23,7 @@ import { Queue, Worker } from 'bullmq';
 import type { JobInput } from '../src/core/job.js';
 import { SqliteBroker } from '../src/queue/sqlite/sqlite-broker.js';
 import { findOnPath, startLocalRedis } from './lib/local-redis.js';
+import { median } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,11 +73,6 @@ function payload(i: number): JobInput['payload'] {
 }
 
 const perSecond = (count: number, ms: number): number => (count * 1000) / ms;
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 // --- SQLite ---

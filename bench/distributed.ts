@@ -33,11 +33,13 @@ import { Queue } from 'bullmq';
 import pg from 'pg';
 import { FsBlobStore } from '../src/blobs/fs-blob-store.js';
 import type { NewTask } from '../src/core/task.js';
+import { taskJobsByQueue } from '../src/core/task-job.js';
 import type { Broker } from '../src/queue/broker.js';
 import { RabbitMqBroker } from '../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../src/queue/redis/redis-broker.js';
 import { PostgresTaskStore } from '../src/store/postgres/postgres-task-store.js';
 import { findOnPath, startLocalRedis } from './lib/local-redis.js';
+import { median, percentile } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,14 +78,6 @@ process.on('exit', () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** A child process from source; resolves once its output matches `ready`. */
 function spawnReady(argv: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
@@ -325,10 +319,7 @@ async function endToEnd(kind: 'redis' | 'rabbitmq', brokerServerUrl: string): Pr
       maxAttempts: 3,
     }));
     const tasks = await store.createTasks(drafts);
-    await broker.enqueueMany(
-      'echo@1.0.0',
-      tasks.map((t) => ({ id: t.id, payload: { taskId: t.id }, maxAttempts: t.maxAttempts })),
-    );
+    for (const [queue, jobs] of taskJobsByQueue(tasks)) await broker.enqueueMany(queue, jobs);
   };
   const stats = async (requestId: string) => {
     const { rows } = await admin.query<{ done: string; last: string; p50: number; p99: number }>(

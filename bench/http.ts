@@ -22,6 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { findOnPath, startLocalRedis } from './lib/local-redis.js';
+import { percentile } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,10 +73,6 @@ interface Target {
   name: string;
   submit(text: string): Promise<string>;
   result(id: string): Promise<boolean>;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 async function load(target: Target): Promise<{ rate: number; p50: number; p99: number }> {

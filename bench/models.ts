@@ -21,6 +21,7 @@ import type { OnnxSession, Tensor, TensorData } from '../src/runtime/onnx-proces
 import { SqliteTaskStore } from '../src/store/sqlite/sqlite-task-store.js';
 import { ModelWorker } from '../src/worker/model-worker.js';
 import { renderText } from '../test/fixtures/render-text.js';
+import { percentile } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,10 +61,6 @@ async function lineImages(n: number): Promise<Buffer[]> {
     );
   }
   return out;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** The baseline: onnxruntime-node in this thread, the same processor, batches of `size`. */

@@ -32,8 +32,6 @@ export const defaultPgRetryMs = 20_000;
  * has reached the server at that point, so this is always safe. Statements cut mid-flight are
  * not retried here (their effect is unknown); whole transactions are, by {@link inTransaction}.
  */
-const listening = new WeakSet<pg.PoolClient>();
-
 class RetryingPool extends pg.Pool {
   constructor(
     config: pg.PoolConfig,
@@ -61,17 +59,7 @@ class RetryingPool extends pg.Pool {
       () => super.connect(),
       this.retryMs,
       () => this.ending,
-    ).then((client) => {
-      // A checked-out client between two statements (a transaction, a blob upload reading its
-      // stream) has no listener of its own: the server's "terminating connection" on a restart
-      // would be an unhandled 'error' event and kill the process. Ignored here, it surfaces as
-      // the next statement's connection error ("not queryable"), which callers handle.
-      if (!listening.has(client)) {
-        listening.add(client);
-        client.on('error', () => {});
-      }
-      return client;
-    });
+    );
     if (callback === undefined) return connected;
     connected.then(
       (client) => callback(undefined, client, (release) => client.release(release as Error | undefined)),
@@ -137,6 +125,12 @@ export function openPgPool(url: string, options: OpenPgPoolOptions): PgHandle {
   // An idle client losing its connection (server restart) emits on the pool; without a listener
   // that would crash the process. The next query opens a fresh connection.
   pool.on('error', () => {});
+  // A checked-out client between two statements (a transaction, a blob upload reading its
+  // stream) has no listener of its own: the server's "terminating connection" on a restart
+  // would be an unhandled 'error' event and kill the process. Ignored here (once per physical
+  // connection), it surfaces as the next statement's connection error ("not queryable"), which
+  // callers handle.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { pool, schema };
 }
 

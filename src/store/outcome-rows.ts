@@ -1,5 +1,8 @@
 import type { FinishedOutcomes, TargetActivity } from './task-store.js';
 
+/** The latency breakdown reads at most this many recent tasks: it must stay cheap on a busy store. */
+export const maxBreakdownRows = 50_000;
+
 /**
  * One row of an outcomes query (`rankedOutcomesSql` in sqlite/task-history.ts, `outcomesSql` in
  * postgres/pg-task-history.ts): the tasks of a group that finished, by outcome, and the

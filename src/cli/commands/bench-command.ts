@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { InferqClient } from '../../client/index.js';
+import { nearestRank as percentile } from '../../core/percentile.js';
 import {
   type ClientFlags,
   clientFrom,
@@ -30,12 +31,6 @@ export interface BenchReport {
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   /** created → finished as the server recorded it, ms, over the succeeded tasks. */
   serverLatencyMs: { p50: number | null; p99: number | null };
-}
-
-/** Nearest-rank percentile of ascending `sorted`. */
-function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil((p * sorted.length) / 100) - 1)]!;
 }
 
 const round = (ms: number | null) => (ms === null ? null : Math.round(ms * 10) / 10);

@@ -1,4 +1,4 @@
-import { type OutcomeRow, outcomeFields, targetActivity } from '../outcome-rows.js';
+import { maxBreakdownRows, type OutcomeRow, outcomeFields, targetActivity } from '../outcome-rows.js';
 import type {
   DurationPercentiles,
   HistoryBucket,
@@ -7,9 +7,6 @@ import type {
   TargetActivity,
 } from '../task-store.js';
 import type { Queryable } from './pg-task-sql.js';
-
-/** As the SQLite store: the breakdown reads at most this many recent tasks. */
-const maxBreakdownRows = 50_000;
 
 /*
  * The PostgreSQL side of the dashboard's history, overview and latency breakdown. Their windows

@@ -1,9 +1,7 @@
+import { nearestRank } from '../../core/percentile.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import { type OutcomeRow, outcomeFields } from '../outcome-rows.js';
+import { maxBreakdownRows, type OutcomeRow, outcomeFields } from '../outcome-rows.js';
 import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-store.js';
-
-/** The breakdown reads at most this many recent tasks: it must stay cheap on a busy store. */
-export const maxBreakdownRows = 50_000;
 
 /*
  * Both queries read the `tasks_finished_at` index range of the window and nothing else of the
@@ -143,7 +141,5 @@ export function latencyBreakdown(
 /** Nearest-rank p50 and p95 of the numbers among `values`. */
 export function percentiles(values: ReadonlyArray<number | null>): DurationPercentiles {
   const sorted = values.filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
-  const at = (p: number) =>
-    sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil((p * sorted.length) / 100) - 1)]!;
-  return { p50: at(50), p95: at(95) };
+  return { p50: nearestRank(sorted, 50), p95: nearestRank(sorted, 95) };
 }

@@ -1,14 +1,10 @@
+import { nearestRank as percentile } from '../../core/percentile.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import type { LatencyStats, TargetStats, TaskStats } from '../task-store.js';
 
 /** Latencies are computed from at most this many recent tasks per call: stats must stay cheap. */
 const maxLatencyRows = 100_000;
-
-function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /**
  * Counts group on the (owner|target, state) indexes; latencies read the finished_at index over
