@@ -3,12 +3,12 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { CompiledPipeline } from '../core/check-pipeline.js';
 import type { LeasedJob } from '../core/job.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
+import { announceSettled } from '../queue/announce-settled.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
 import { LeaseLoop } from './lease-loop.js';
 import type { BatchReport } from './process-batch.js';
-import { announceSettled } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
   store: TaskStore;
@@ -77,6 +77,7 @@ export class PipelineCoordinator {
       }
     }
     const deps = { store, broker, blobs, pipelines, workerId: this.options.workerId };
+    const settled: string[] = [];
     await Promise.all(
       [...byParent].map(async ([taskId, parentJobs]) => {
         try {
@@ -84,7 +85,7 @@ export class PipelineCoordinator {
           if (result === 'succeeded') report.succeeded++;
           else if (result === 'failed') report.failed++;
           else report.skipped++;
-          if (result === 'succeeded' || result === 'failed') await announceSettled(broker, [taskId]);
+          if (result === 'succeeded' || result === 'failed') settled.push(taskId);
           await broker.ack(parentJobs);
         } catch (err) {
           // Transient (store, broker, blob store): try again after the broker's backoff.
@@ -95,6 +96,7 @@ export class PipelineCoordinator {
         }
       }),
     );
+    await announceSettled(broker, settled);
     return report;
   }
 }

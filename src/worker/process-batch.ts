@@ -1,8 +1,8 @@
 import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
-import { taskEventsChannel, tasksSettledMessage } from '../core/task-events.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
 import { isFinalState } from '../core/task-state.js';
+import { announceSettled } from '../queue/announce-settled.js';
 import type { Broker } from '../queue/broker.js';
 import type { Settlement, TaskStore } from '../store/task-store.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
@@ -107,15 +107,6 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   if (finalChildren.length > 0 && deps.notifyParents) await deps.notifyParents(finalChildren);
   if (toAck.length > 0) await broker.ack(toAck);
   return report;
-}
-
-/**
- * Tells API hosts which tasks just settled, so their waiting streams wake now (see
- * core/task-events.ts). Best effort: a lost message only delays a waiter to its next poll.
- */
-export async function announceSettled(broker: Broker, taskIds: readonly string[]): Promise<void> {
-  if (taskIds.length === 0) return;
-  await broker.publish(taskEventsChannel, tasksSettledMessage(taskIds)).catch(() => undefined);
 }
 
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {

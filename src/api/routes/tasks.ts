@@ -3,8 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { cancelTaskMessage, controlChannel } from '../../core/control-messages.js';
 import { checkPipelineParams } from '../../core/pipeline-params.js';
-import { taskEventsChannel, tasksSettledMessage } from '../../core/task-events.js';
 import { InferqError } from '../../errors/index.js';
+import { announceSettled } from '../../queue/announce-settled.js';
 import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
 import type { Principal } from '../auth/principal.js';
@@ -222,9 +222,7 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
               await ctx.broker.publish(controlChannel, cancelTaskMessage(task.id));
             // Event streams on this and other API hosts see the cancel now, not on their next poll.
             ctx.wakeups.notify([task.id]);
-            await ctx.broker
-              .publish(taskEventsChannel, tasksSettledMessage([task.id]))
-              .catch(() => undefined);
+            await announceSettled(ctx.broker, [task.id]);
           }
         } else if (request.query.purge !== true) {
           throw new InferqError('INFERQ_TASK_STATE_CONFLICT', `task ${task.id} is already ${task.state}`, {

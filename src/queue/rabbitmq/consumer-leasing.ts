@@ -4,9 +4,9 @@ import { newLeaseToken } from '../../core/ids.js';
 import type { LeasedJob } from '../../core/job.js';
 import type { LeaseRequest } from '../broker.js';
 import { type ConsumerPool, maxLeaseBatch } from './consumer-pool.js';
-import type { JobPublisher } from './job-publisher.js';
+import type { HeldDelivery, JobPublisher } from './job-publisher.js';
 import type { LeaseTable } from './lease-table.js';
-import { outgoing, tryDecode } from './message.js';
+import { type DecodedMessage, outgoing, tryDecode } from './message.js';
 import type { QueueConsumer } from './queue-consumer.js';
 
 /** A job whose not-before time is this close is due: not worth another trip through a bucket. */
@@ -139,9 +139,7 @@ export class ConsumerLeasing {
     const now = Date.now();
     if (message.notBefore - now > dueToleranceMs) {
       // A delay longer than the longest bucket: another trip through it.
-      const next = { ...outgoing(message), attempts: message.attempts - 1 };
-      const held = { queue, raw, channel, generation };
-      detours.push(publisher.republish(held, message.notBefore - now, next).catch(requeue));
+      detours.push(this.#putBack({ queue, raw, channel, generation }, message).catch(requeue));
       return undefined;
     }
     const token = newLeaseToken();
@@ -173,10 +171,17 @@ export class ConsumerLeasing {
       channel.nack(raw, false, true);
       return;
     }
-    await this.options.publisher.republish(
-      { queue, raw, channel, generation },
-      Math.max(0, message.notBefore - Date.now()),
-      { ...outgoing(message), attempts: message.attempts - 1 },
-    );
+    await this.#putBack({ queue, raw, channel, generation }, message);
+  }
+
+  /**
+   * Republishes a delivered message to wait out the rest of its not-before time, with the
+   * attempts it had before this delivery (the caller acks or has acked nothing yet).
+   */
+  #putBack(held: HeldDelivery, message: DecodedMessage): Promise<void> {
+    return this.options.publisher.republish(held, Math.max(0, message.notBefore - Date.now()), {
+      ...outgoing(message),
+      attempts: message.attempts - 1,
+    });
   }
 }

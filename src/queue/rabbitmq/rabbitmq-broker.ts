@@ -233,10 +233,7 @@ export class RabbitMqBroker implements Broker {
       return 'dead';
     }
     const delayMs = request.delayMs ?? backoffDelay(message.attempts, this.#backoff);
-    await this.#publisher.republish(held, Math.max(0, delayMs), {
-      ...outgoing(message),
-      attempts: message.attempts,
-    });
+    await this.#publisher.republish(held, Math.max(0, delayMs), outgoing(message));
     return 'retried';
   }
 
