@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Task } from '../core/task.js';
+import { taskJob } from '../core/task-job.js';
 import { isFinalState } from '../core/task-state.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -49,13 +50,10 @@ export async function sweepStalledPipelines(options: SweepPipelinesOptions): Pro
         { limit: Math.min(500, limit - seen), ...(cursor ? { cursor } : {}) },
       );
       for (const parent of page.items) {
-        if (parent.target.kind !== 'pipeline') continue;
-        if (!isStalled(parent, await store.listChildTasks(parent.id), quietSince)) continue;
-        await broker.enqueue(queue, {
-          id: parent.id,
-          payload: { taskId: parent.id },
-          priority: parent.priority,
-        });
+        // The parent's own row first: a recently changed one needs no read of its steps.
+        if (parent.target.kind !== 'pipeline' || parent.updatedAt > quietSince) continue;
+        if (!stepsSettledBefore(await store.listChildTasks(parent.id), quietSince)) continue;
+        await broker.enqueue(queue, taskJob(parent));
         woken++;
       }
       seen += page.items.length;
@@ -65,9 +63,8 @@ export async function sweepStalledPipelines(options: SweepPipelinesOptions): Pro
   return woken;
 }
 
-/** Every step final, and nothing of the task changed since `quietSince`. */
-function isStalled(parent: Task, children: readonly Task[], quietSince: number): boolean {
-  if (parent.updatedAt > quietSince) return false;
+/** Every step final, and none finished or changed since `quietSince`. */
+function stepsSettledBefore(children: readonly Task[], quietSince: number): boolean {
   for (const child of children) {
     if (!isFinalState(child.state)) return false;
     if ((child.finishedAt ?? child.updatedAt) > quietSince) return false;
