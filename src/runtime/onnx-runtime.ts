@@ -22,25 +22,7 @@ import { cancelled, isStopError, stopSignals } from './stop-signals.js';
  */
 const batchesPerThread = 2;
 
-/** A promise that resolves when `signal` aborts (never without one); `cancel` detaches it. */
-function abortOf(signal: AbortSignal | undefined): { promise: Promise<void>; cancel: () => void } {
-  let onAbort: (() => void) | undefined;
-  const promise = new Promise<void>((resolve) => {
-    if (signal === undefined) return;
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    onAbort = () => resolve();
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return {
-    promise,
-    cancel: () => {
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-    },
-  };
-}
+const noop = (): void => {};
 
 /**
  * Runs an ONNX model in `instances` worker threads (default 1), one session each, with
@@ -114,19 +96,14 @@ export class OnnxRuntime implements Runtime {
       sent.result.catch(() => {});
       // Until it has the session, the batch waits behind the thread's other one: an abort then
       // just drops it (the thread stays), and its timeout has not started.
-      const aborted = abortOf(options.signal);
-      const first = await Promise.race([
-        sent.started.then(() => 'started' as const),
-        sent.result.then(
-          () => 'answered' as const,
-          () => 'answered' as const,
-        ),
-        aborted.promise.then(() => 'aborted' as const),
-      ]);
-      aborted.cancel();
-      if (first === 'aborted') {
+      const waiting = stopSignals(this.model.ref, undefined, options.signal);
+      try {
+        await Promise.race([sent.started, sent.result.then(noop, noop), waiting.promise]);
+      } catch (err) {
         thread.cancel(sent.id);
-        throw cancelled(this.model.ref);
+        throw err;
+      } finally {
+        waiting.cancel();
       }
       options.onStart?.();
       const { promise: stopped, cancel } = stopSignals(

@@ -2,7 +2,7 @@ import { InferqError } from '../errors/index.js';
 
 /**
  * A promise that rejects with `INFERQ_WORK_TIMEOUT` after `timeoutMs`, or `INFERQ_CANCELLED`
- * when `signal` aborts, to race against a prediction. Call `cancel` once the race is over so
+ * when `signal` aborts (at once if it already has), to race against a prediction. Call `cancel` once the race is over so
  * the timer does not keep the process alive.
  */
 export function stopSignals(
@@ -24,7 +24,8 @@ export function stopSignals(
         timeoutMs,
       );
     }
-    if (signal) {
+    if (signal?.aborted) reject(cancelled(what));
+    else if (signal) {
       onAbort = () => reject(cancelled(what));
       signal.addEventListener('abort', onAbort, { once: true });
     }
