@@ -12,10 +12,10 @@ let ajv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /**
- * Checks `params` against a model's params JSON Schema; undefined when they fit (or the model
- * declares no schema: then it takes any params, as a model target does).
+ * The compiled validator of a model's params JSON Schema (compiled once per schema object);
+ * undefined when the model declares none, and then takes any params.
  */
-export function paramsProblem(schema: unknown, params: Record<string, unknown>): ParamsProblem | undefined {
+export function paramsValidator(schema: unknown): ValidateFunction | undefined {
   if (schema === undefined || schema === null || typeof schema !== 'object') return undefined;
   let validate = compiled.get(schema);
   if (validate === undefined) {
@@ -23,7 +23,16 @@ export function paramsProblem(schema: unknown, params: Record<string, unknown>):
     validate = ajv.compile(schema);
     compiled.set(schema, validate);
   }
-  if (validate(params)) return undefined;
+  return validate;
+}
+
+/**
+ * Checks `params` against a model's params JSON Schema; undefined when they fit (or the model
+ * declares no schema: then it takes any params, as a model target does).
+ */
+export function paramsProblem(schema: unknown, params: Record<string, unknown>): ParamsProblem | undefined {
+  const validate = paramsValidator(schema);
+  if (validate === undefined || validate(params)) return undefined;
   const first = validate.errors?.[0];
   const named = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined;
   const key = named?.missingProperty ?? named?.additionalProperty;

@@ -2,12 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { cancelTaskMessage, controlChannel } from '../../core/control-messages.js';
-import { checkPipelineParams } from '../../core/pipeline-params.js';
 import { InferqError } from '../../errors/index.js';
 import { announceSettled } from '../../queue/announce-settled.js';
 import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
-import type { Principal } from '../auth/principal.js';
 import { IdParams } from '../schemas/common.js';
 import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody, WaitQuery } from '../schemas/task.js';
 import { type JsonInputs, jsonInputBytes, readMultipart, storeInput } from '../submit/read-inputs.js';
@@ -44,7 +42,7 @@ export async function submitFromRequest(
   let inputs: StoredInput[];
   if (request.isMultipart()) {
     inputs = await readMultipart(ctx, request, fixedTargets, (fields) => {
-      plan = checkedPlan(ctx, principal, fields);
+      plan = planSubmission(ctx, principal, fields);
       return plan.entries;
     });
   } else {
@@ -54,7 +52,7 @@ export async function submitFromRequest(
       ...(body.target === undefined ? [] : [body.target]),
       ...(body.targets ?? []),
     ];
-    plan = checkedPlan(ctx, principal, {
+    plan = planSubmission(ctx, principal, {
       targets,
       ...(body.params === undefined ? {} : { params: body.params }),
       ...(body.priority === undefined ? {} : { priority: body.priority }),
@@ -66,18 +64,6 @@ export async function submitFromRequest(
     for (const input of raw) inputs.push(await storeInput(ctx, input.bytes, input.name, plan.entries));
   }
   return createSubmission(ctx, plan!, inputs, idempotencyKey);
-}
-
-/**
- * {@link planSubmission}, and for each pipeline target its per-step params (`steps.<id>`)
- * against the schema of the step's model, so a bad one is a 400 naming the step's JSON path.
- */
-function checkedPlan(ctx: ApiContext, principal: Principal, fields: SubmissionFields): SubmissionPlan {
-  const plan = planSubmission(ctx, principal, fields);
-  for (const entry of plan.entries) {
-    if (entry.kind === 'pipeline') checkPipelineParams(entry.pipeline, plan.params);
-  }
-  return plan;
 }
 
 /** `/v1/tasks`: submit, list, read, cancel, feedback. */

@@ -3,6 +3,7 @@ import { canonicalJson, paramsHash, sha256Hex } from '../../core/hash.js';
 import { newId } from '../../core/ids.js';
 import { defaultMaxAttempts } from '../../core/job.js';
 import type { CatalogEntry } from '../../core/model-catalog.js';
+import { checkPipelineParams } from '../../core/pipeline-params.js';
 import type { NewTask, Task } from '../../core/task.js';
 import { targetRef } from '../../core/task.js';
 import { InferqError } from '../../errors/index.js';
@@ -65,7 +66,7 @@ export function planSubmission(
   const entries = resolveTargets(ctx.catalog, fields.targets);
   const params = fields.params ?? {};
   for (const entry of entries) ctx.paramsValidator.check(entry, params);
-  return {
+  const plan: SubmissionPlan = {
     owner: principal.tenant,
     entries,
     params,
@@ -75,6 +76,10 @@ export function planSubmission(
         ? null
         : checkCallbackUrl(fields.callbackUrl, ctx.config.api.allowPrivateCallbacks),
   };
+  // A pipeline's per-step params (`steps.<id>`) against its steps' model schemas: a bad one is
+  // a 400 naming the step's JSON path.
+  for (const entry of entries) if (entry.kind === 'pipeline') checkPipelineParams(entry.pipeline, params);
+  return plan;
 }
 
 /** N inputs × M targets must stay within the per-request limit (413 names it). */
