@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { InferqError } from '../errors/index.js';
+import { cachedStatement } from '../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../sqlite/open-sqlite.js';
 import { checkHash, inputTooLarge } from './blob-errors.js';
 import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
@@ -65,7 +66,6 @@ export class InlineBlobStore implements BlobStore {
   readonly #large: BlobStore;
   readonly #inlineMaxBytes: number;
   readonly #now: () => number;
-  readonly #statements = new Map<string, Database.Statement>();
   #pending: PendingPut[] = [];
   #closed = false;
 
@@ -163,7 +163,6 @@ export class InlineBlobStore implements BlobStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#statements.clear();
     this.#db.close();
     await this.#large.close();
   }
@@ -240,12 +239,7 @@ export class InlineBlobStore implements BlobStore {
 
   #sql(sql: string): Database.Statement {
     if (this.#closed) throw new InferqError('INFERQ_STORE_UNAVAILABLE', 'the blob store is closed');
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return cachedStatement(this.#db, sql);
   }
 }
 

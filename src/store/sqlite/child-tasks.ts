@@ -1,7 +1,7 @@
-import type { Statement } from 'better-sqlite3';
 import type { NewTask, Task } from '../../core/task.js';
 import { statesAllowing } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
+import { cachedStatement } from '../../sqlite/cached-statement.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import {
   newTaskRow,
@@ -21,20 +21,7 @@ const cancellable = statesAllowing('cancel')
 
 // Statements compiled once per database: a pipeline creates steps several times per task, and
 // compiling the wide task INSERT and the timeline INSERT for every row cost more than running them.
-const statements = new WeakMap<SqliteDatabase, Map<string, Statement>>();
-function sql(db: SqliteDatabase, text: string): Statement {
-  let cache = statements.get(db);
-  if (cache === undefined) {
-    cache = new Map();
-    statements.set(db, cache);
-  }
-  let statement = cache.get(text);
-  if (statement === undefined) {
-    statement = db.prepare(text);
-    cache.set(text, statement);
-  }
-  return statement;
-}
+const sql = cachedStatement;
 
 function timeline(db: SqliteDatabase, id: string, stage: string, at: number, data?: unknown): void {
   sql(db, 'INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(

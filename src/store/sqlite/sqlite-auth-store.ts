@@ -3,6 +3,7 @@ import { chmodSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { apiKeyId, apiKeyMatches, newApiKey } from '../../core/api-key.js';
 import { InferqError } from '../../errors/index.js';
+import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { isValidTenantId, type KeyRow, type TenantRow, toKey, toTenant } from '../auth-rows.js';
 import type {
@@ -21,7 +22,6 @@ import { authStoreMigrations } from './auth-migrations.js';
 export class SqliteAuthStore implements AuthStore {
   readonly kind = 'sqlite';
   readonly #db: SqliteDatabase;
-  readonly #statements = new Map<string, Database.Statement>();
   /** Read on every request (rate limit, queue limit); see tenantCacheTtlMs. */
   readonly #tenants = new TtlCache<Tenant | undefined>(tenantCacheTtlMs);
 
@@ -117,17 +117,11 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async close(): Promise<void> {
-    this.#statements.clear();
     if (this.#db.open) this.#db.close();
   }
 
   /** A prepared statement, cached by its text: every request authenticates. */
   #sql(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return cachedStatement(this.#db, sql);
   }
 }

@@ -9,6 +9,7 @@ import {
   taskStates,
 } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
+import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import {
   decodeCursor,
@@ -96,7 +97,6 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
 export class SqliteTaskStore implements TaskStore {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
-  readonly #statements = new Map<string, Database.Statement>();
   #closed = false;
 
   private constructor(db: SqliteDatabase) {
@@ -499,7 +499,6 @@ export class SqliteTaskStore implements TaskStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#statements.clear();
     try {
       // Lets SQLite refresh the planner statistics it found worth refreshing during this session.
       this.#database.pragma('optimize');
@@ -521,12 +520,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** A prepared statement, cached by its text (listing filters give a small, bounded set). */
   #sql(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return cachedStatement(this.#db, sql);
   }
 
   #readTask(id: string): Task | undefined {
