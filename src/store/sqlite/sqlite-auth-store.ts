@@ -63,15 +63,21 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined> {
-    const current = await this.getTenant(id);
-    if (current === undefined) return undefined;
-    this.#sql('UPDATE auth_tenants SET rate_limit_per_minute = ?, max_queued_tasks = ? WHERE id = ?').run(
-      limits.rateLimitPerMinute === undefined ? current.rateLimitPerMinute : limits.rateLimitPerMinute,
-      limits.maxQueuedTasks === undefined ? current.maxQueuedTasks : limits.maxQueuedTasks,
+    // An undefined limit keeps the row's value (never the cached one); null sets the default.
+    const row = this.#sql(
+      `UPDATE auth_tenants SET
+         rate_limit_per_minute = CASE WHEN ? THEN ? ELSE rate_limit_per_minute END,
+         max_queued_tasks = CASE WHEN ? THEN ? ELSE max_queued_tasks END
+       WHERE id = ? RETURNING *`,
+    ).get(
+      limits.rateLimitPerMinute === undefined ? 0 : 1,
+      limits.rateLimitPerMinute ?? null,
+      limits.maxQueuedTasks === undefined ? 0 : 1,
+      limits.maxQueuedTasks ?? null,
       id,
-    );
+    ) as TenantRow | undefined;
     this.#tenants.delete(id);
-    return this.getTenant(id);
+    return row === undefined ? undefined : toTenant(row);
   }
 
   async createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey> {
