@@ -55,6 +55,9 @@ export function sendError(
   return reply.status(errorCodes[code].status).send(errorJson(code, message, details));
 }
 
+/** A comment line this often keeps an idle event stream open through proxies. */
+export const heartbeatMs = 15_000;
+
 /**
  * Takes the response over for a Server-Sent Events stream: status 200 and the headers that keep
  * proxies from buffering or transforming it. The caller writes events and ends it.

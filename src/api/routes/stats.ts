@@ -12,10 +12,7 @@ import {
   type StatsScope,
   statsView,
 } from '../stats-views.js';
-import { openEventStream, principalOf } from './route-helpers.js';
-
-/** A comment line now and then keeps proxies from closing an idle stream. */
-const heartbeatMs = 15_000;
+import { heartbeatMs, openEventStream, principalOf } from './route-helpers.js';
 
 const All = Type.Optional(Type.Boolean({ default: false, description: 'every tenant (admin only)' }));
 const WindowSeconds = (fallback: number, maximum: number) =>

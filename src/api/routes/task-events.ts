@@ -6,10 +6,7 @@ import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { IdParams } from '../schemas/common.js';
 import { taskView } from '../task-view.js';
-import { openEventStream, ownTask, principalOf } from './route-helpers.js';
-
-/** A comment line now and then keeps proxies from closing an idle stream. */
-const heartbeatMs = 15_000;
+import { heartbeatMs, openEventStream, ownTask, principalOf } from './route-helpers.js';
 
 /**
  * Streams `state` events for a set of tasks until every one is final, then `end`. It reads the
