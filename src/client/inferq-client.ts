@@ -253,7 +253,7 @@ export class InferqClient {
         }
       } catch (err) {
         if (signal?.aborted) return;
-        if (err instanceof InferqClientError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        if (isPermanent(err)) {
           throw err;
         }
       }
@@ -297,7 +297,7 @@ export class InferqClient {
       }
     } catch (err) {
       // A task that does not exist (or that the stream refused for auth) will not appear by polling.
-      if (err instanceof InferqClientError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+      if (isPermanent(err)) {
         throw err;
       }
       if (options.signal?.aborted) throw err;
@@ -353,7 +353,7 @@ export class InferqClient {
         }
       }
     } catch (err) {
-      if (err instanceof InferqClientError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+      if (isPermanent(err)) {
         throw err;
       }
       if (options.signal?.aborted) throw err;
@@ -404,4 +404,9 @@ export class InferqClient {
       options.signal?.removeEventListener('abort', abort);
     }
   }
+}
+
+/** A client error other than 429: asking again cannot help, so a stream or a wait ends on it. */
+function isPermanent(err: unknown): err is InferqClientError {
+  return err instanceof InferqClientError && err.status >= 400 && err.status < 500 && err.status !== 429;
 }
