@@ -25,6 +25,11 @@ export interface AppDeps {
   clock?: Clock;
   /** Where `/metrics` reads from; a fresh registry per app when absent (never the global one). */
   metricsRegistry?: Registry;
+  /**
+   * Metrics kept in other registries (the worker threads of `inferq serve`), as
+   * `getMetricsAsJSON()` arrays; `/metrics` sums them into its own.
+   */
+  moreMetrics?: () => Promise<Array<Awaited<ReturnType<Registry['getMetricsAsJSON']>>>>;
   /** How often SSE streams and sync predict poll the store. Default 200 ms. */
   pollIntervalMs?: number;
   /** Worker heartbeats for `GET /v1/workers`; without it the route lists none. */

@@ -9,7 +9,8 @@ import { startRetentionCleaner } from '../worker/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
 import { buildCatalog } from './build-catalog.js';
 import { openBackends } from './open-backends.js';
-import { modelsDir, openWorkerRegistry, startWorkers } from './start-workers.js';
+import { modelsDir, openWorkerRegistry } from './start-workers.js';
+import { startWorkerThreads } from './worker-threads.js';
 
 /** `inferq serve`: the embedded deployment in one process. Resolves after a graceful shutdown. */
 export async function serve(config: Config, options: { workers?: boolean } = {}): Promise<void> {
@@ -34,9 +35,11 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   });
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry });
+  // The workers run in threads of their own (`workers.count`, default 1), each with its own
+  // connections: the API's event loop never leases, batches or runs a JS model.
   const workers =
     options.workers !== false && config.workers.count > 0
-      ? await startWorkers({ config, backends, logger, metricsRegistry })
+      ? await startWorkerThreads({ config, count: config.workers.count, logger })
       : undefined;
   const workerRegistry = await openWorkerRegistry(config);
   const app = await buildApp({
@@ -47,6 +50,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     jwtSecret: loadOrCreateJwtSecret(config),
     logger,
     metricsRegistry,
+    ...(workers ? { moreMetrics: () => workers.metrics() } : {}),
     ...(workerRegistry ? { workers: workerRegistry } : {}),
     plugins: [dashboardPlugin()],
   });
@@ -68,7 +72,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   task store  ${config.store.url}
   queue       ${config.broker.url}
   blobs       ${config.blobs.url}
-  models      ${workers ? workers.worker.models.join(', ') || '(none loaded)' : '(no workers in this process)'}
+  models      ${workers ? workers.models.join(', ') || '(none loaded)' : '(no workers in this process)'}
   retention   tasks and inputs kept ${Math.round(config.retention.ttlMs / 3_600_000)} h`);
   if (firstKey !== undefined) {
     console.log(`

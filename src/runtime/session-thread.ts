@@ -11,9 +11,10 @@ import {
 } from './onnx-messages.js';
 import type { ModelInput, PredictParams, PredictResult } from './runtime.js';
 
-// From `dist/` the entry is plain JS. Under vitest or tsx this module is a `.ts` file, and the
+// From `dist/` the entry is plain JS. Under vitest or tsx this module is a `.ts` file (its URL may
+// carry a query, e.g. when tsx loads it inside a worker thread), and the
 // thread needs tsx to read TypeScript: see onnx-thread-from-ts.mjs.
-const fromSources = import.meta.url.endsWith('.ts');
+const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
 const entry = new URL(fromSources ? './onnx-thread-from-ts.mjs' : './onnx-thread.js', import.meta.url);
 
 interface Pending {

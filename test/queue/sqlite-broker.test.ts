@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../src/core/job.js';
 import { isInferqError } from '../../src/errors/index.js';
@@ -179,15 +180,33 @@ describe('SqliteBroker (SQLite specifics)', () => {
   it('prunes broadcast messages older than broadcastRetentionMs', async () => {
     const file = tempFile();
     const publisher = track(SqliteBroker.open(file, { broadcastRetentionMs: 50 }));
-    // A subscriber that polls rarely, so the first message is pruned before it reads the log.
-    const slow = track(SqliteBroker.open(file, { pollIntervalMs: 600 }));
-    const received: BroadcastMessage[] = [];
-    await slow.subscribe('c', (m) => received.push(m));
     await publisher.publish('c', { type: 'old' });
     await new Promise((resolve) => setTimeout(resolve, 120));
     await publisher.publish('c', { type: 'new' });
-    await expect.poll(() => received.length, { timeout: 5_000 }).toBe(1);
-    expect(received).toEqual([{ type: 'new' }]);
+    const log = new Database(file, { readonly: true });
+    try {
+      expect(log.prepare('SELECT message FROM broadcasts').all()).toEqual([{ message: '{"type":"new"}' }]);
+    } finally {
+      log.close();
+    }
+  });
+
+  it('wakes leasers and subscribers on the other connections of this process (its other threads) at once', {
+    timeout: 10_000,
+  }, async () => {
+    // `inferq serve` writes from its API thread and reads from its worker threads, each with its
+    // own connection. With a poll interval far beyond the timeout, only the nudge can deliver.
+    const file = tempFile();
+    const api = track(SqliteBroker.open(file, { pollIntervalMs: 600_000 }));
+    const worker = track(SqliteBroker.open(file, { pollIntervalMs: 600_000 }));
+    const received: BroadcastMessage[] = [];
+    await worker.subscribe('c', (m) => received.push(m));
+    const pending = worker.lease('q', { max: 1, leaseMs: 60_000, waitMs: 600_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await api.enqueue('q', { id: 'now', payload: 1 });
+    expect(await pending).toMatchObject([{ id: 'now' }]);
+    await api.publish('c', { type: 'cancel' });
+    await expect.poll(() => received, { timeout: 5_000 }).toEqual([{ type: 'cancel' }]);
   });
 
   it('reaps expired leases on its own when reapIntervalMs is set', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AggregatorRegistry } from 'prom-client';
 import type { ApiContext } from '../api-context.js';
 
 /** Liveness, readiness (every backend answers) and Prometheus metrics; all public. */
@@ -33,10 +34,13 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
     app.get(
       '/metrics',
       { config, schema: { summary: 'Prometheus metrics', tags: ['health'] } },
-      async (_request, reply) =>
-        reply
-          .header('content-type', ctx.metrics.registry.contentType)
-          .send(await ctx.metrics.registry.metrics()),
+      async (_request, reply) => {
+        const own = ctx.metrics.registry;
+        const registry = ctx.moreMetrics
+          ? AggregatorRegistry.aggregate([await own.getMetricsAsJSON(), ...(await ctx.moreMetrics())])
+          : own;
+        return reply.header('content-type', own.contentType).send(await registry.metrics());
+      },
     );
   };
 }

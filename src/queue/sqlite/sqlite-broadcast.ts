@@ -97,8 +97,11 @@ export class SqliteBroadcast {
     this.timer = undefined;
   }
 
-  /** Coalesces a burst of local publishes into one read, after the publisher's turn ends. */
-  private pollSoon(): void {
+  /**
+   * Reads the log soon (after the current turn): on a local publish, or when another thread of
+   * this process says it published. Coalesces a burst into one read.
+   */
+  pollSoon(): void {
     if (this.pollScheduled) return;
     this.pollScheduled = true;
     queueMicrotask(() => {

@@ -24,6 +24,7 @@ import { type ClaimedRow, JobState, type JobStatements, prepareJobStatements } f
 import { LeaseWaiters } from './lease-waiters.js';
 import { queueMigrations } from './migrations.js';
 import { SqliteBroadcast } from './sqlite-broadcast.js';
+import { ThreadNudges } from './thread-nudges.js';
 
 export interface SqliteBrokerOptions {
   /** Retry delays for `nack` without `delayMs`. Default: `defaultBackoff`. */
@@ -73,6 +74,7 @@ export class SqliteBroker implements Broker {
   private readonly sql: JobStatements;
   private readonly broadcast: SqliteBroadcast;
   private readonly waiters = new LeaseWaiters();
+  private readonly nudges: ThreadNudges;
   private readonly backoff: BackoffPolicy;
   private readonly pollIntervalMs: number;
   private readonly reapTimer: NodeJS.Timeout | undefined;
@@ -105,6 +107,11 @@ export class SqliteBroker implements Broker {
       pollIntervalMs: this.pollIntervalMs,
       retentionMs: positive(options.broadcastRetentionMs ?? 3_600_000, 'broadcastRetentionMs'),
     });
+    // Threads of this process that share the file wake each other at once (thread-nudges.ts).
+    this.nudges = new ThreadNudges(db.name, (nudge) => {
+      if (nudge.kind === 'enqueued') this.waiters.wake(nudge.queue);
+      else this.broadcast.pollSoon();
+    });
     this.enqueueTx = db.transaction(this.insertJobs.bind(this)).immediate;
     this.leaseTx = db.transaction(this.claimJobs.bind(this)).immediate;
     this.ackTx = db.transaction(this.ackJobs.bind(this)).immediate;
@@ -132,7 +139,7 @@ export class SqliteBroker implements Broker {
   async enqueueMany(queue: string, jobs: readonly JobInput[]): Promise<string[]> {
     assertQueueName(queue);
     const ids = this.guard(() => this.enqueueTx(queue, jobs));
-    if (ids.length > 0) this.waiters.wake(queue);
+    if (ids.length > 0) this.wake(queue);
     return ids;
   }
 
@@ -166,14 +173,14 @@ export class SqliteBroker implements Broker {
 
   async nack(lease: JobLease, request: NackRequest): Promise<NackOutcome> {
     const outcome = this.guard(() => this.nackTx(lease, request));
-    if (outcome.queue !== undefined) this.waiters.wake(outcome.queue);
+    if (outcome.queue !== undefined) this.wake(outcome.queue);
     return outcome.outcome;
   }
 
   async reapExpiredLeases(): Promise<number> {
     const now = Date.now();
     const rows = this.guard(() => this.sql.reapExpired.all(now, now, now));
-    for (const queue of new Set(rows.map((r) => r.queue))) this.waiters.wake(queue);
+    for (const queue of new Set(rows.map((r) => r.queue))) this.wake(queue);
     return rows.length;
   }
 
@@ -203,7 +210,7 @@ export class SqliteBroker implements Broker {
   async requeueDead(queue: string, id: string): Promise<boolean> {
     assertQueueName(queue);
     const changed = this.guard(() => this.sql.requeueDead.run(Date.now(), queue, id).changes) > 0;
-    if (changed) this.waiters.wake(queue);
+    if (changed) this.wake(queue);
     return changed;
   }
 
@@ -214,6 +221,7 @@ export class SqliteBroker implements Broker {
 
   async publish(channel: string, message: BroadcastMessage): Promise<void> {
     this.guard(() => this.broadcast.publish(channel, message));
+    this.nudges.post({ kind: 'published' });
   }
 
   async subscribe(channel: string, handler: (message: BroadcastMessage) => void): Promise<Unsubscribe> {
@@ -230,8 +238,15 @@ export class SqliteBroker implements Broker {
     this.closed = true;
     if (this.reapTimer !== undefined) clearInterval(this.reapTimer);
     this.broadcast.close();
+    this.nudges.close();
     this.waiters.wakeAll();
     this.db.close();
+  }
+
+  /** Wakes the queue's leasers in this thread and, through a nudge, in the process's others. */
+  private wake(queue: string): void {
+    this.waiters.wake(queue);
+    this.nudges.post({ kind: 'enqueued', queue });
   }
 
   // --- transaction bodies (run inside BEGIN IMMEDIATE) ---

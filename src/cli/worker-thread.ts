@@ -1,0 +1,56 @@
+/**
+ * Entry of one `inferq serve` worker thread (see worker-threads.ts): opens its own connections
+ * to the configured backends, loads the models and runs a ModelWorker until told to stop. The
+ * API's event loop thereby never runs a lease, a batch or a JS model.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { openBackends } from './open-backends.js';
+import { startWorkers } from './start-workers.js';
+import type { FromHost, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
+
+if (parentPort === null) throw new Error('worker-thread must run in a worker thread');
+const port = parentPort;
+const { config } = workerData as WorkerThreadInit;
+const send = (message: ToHost): void => port.postMessage(message);
+const logger = pino({ level: config.log.level });
+const metricsRegistry = new Registry();
+
+try {
+  const backends = await openBackends(config);
+  const workers = await startWorkers({ config, backends, logger, metricsRegistry }).catch(async (err) => {
+    await backends.close().catch(() => {});
+    throw err;
+  });
+  let stopping: Promise<void> | undefined;
+  port.on('message', (message: FromHost) => {
+    if (message.type === 'metrics') {
+      void metricsRegistry
+        .getMetricsAsJSON()
+        .then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
+    } else if (message.type === 'stop') {
+      // A second stop (with abort) while draining cuts the drain short.
+      if (stopping !== undefined) {
+        if (message.abort) void workers.stop({ abort: true });
+        return;
+      }
+      stopping = workers
+        .stop({ abort: message.abort })
+        .then(() => backends.close())
+        .then(() => {
+          send({ type: 'stopped' });
+          port.close();
+        });
+    }
+  });
+  send({
+    type: 'ready',
+    workerId: workers.worker.id,
+    models: workers.worker.models,
+    unavailable: workers.unavailable,
+  });
+} catch (err) {
+  send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+  port.close();
+}

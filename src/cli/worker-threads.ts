@@ -1,0 +1,146 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { FromHost, ThreadMetrics, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
+
+// From `dist/` the entry is plain JS; from the TypeScript sources it needs tsx (see the .mjs).
+const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
+const entry = new URL(fromSources ? './worker-thread-from-ts.mjs' : './worker-thread.js', import.meta.url);
+
+/** A thread that died on its own is replaced after this long (not at once: it may die on start). */
+const restartDelayMs = 1_000;
+/** A thread that does not answer a metrics request in time is left out of that scrape. */
+const metricsTimeoutMs = 2_000;
+
+/**
+ * The process's Node options minus `--input-type`, which only applies to `-e` source and makes a
+ * thread's file entry fail to load (the bench and the tests start `serve` with `-e`).
+ */
+function threadExecArgv(): string[] {
+  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+}
+
+type Ready = Extract<ToHost, { type: 'ready' }>;
+
+/** The workers of `inferq serve`, one ModelWorker per thread. */
+export interface WorkerThreads {
+  /** The models the workers serve, and those that could not be loaded (with the reason). */
+  models: string[];
+  unavailable: Record<string, string>;
+  /** Each running thread's metrics (its worker registry as JSON), for the API's `/metrics`. */
+  metrics(): Promise<ThreadMetrics[]>;
+  /** Drains every thread (finishes the batches in flight) or, with `abort`, stops at once. */
+  stop(options?: { abort?: boolean }): Promise<void>;
+}
+
+/** One worker thread: start, metrics requests, stop. */
+class WorkerThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, (metrics: ThreadMetrics) => void>();
+  private nextId = 1;
+  readonly ready: Promise<Ready>;
+  readonly exited: Promise<number>;
+
+  constructor(init: WorkerThreadInit, name: string) {
+    this.worker = new Worker(entry, { workerData: init, name, execArgv: threadExecArgv() });
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (message: ToHost) => {
+        if (message.type === 'ready') resolve(message);
+        else if (message.type === 'failed') reject(new Error(message.message));
+        else if (message.type === 'metrics') {
+          this.pending.get(message.id)?.(message.metrics);
+          this.pending.delete(message.id);
+        } else if (message.type === 'stopped') void this.worker.terminate();
+      });
+      this.worker.once('error', reject);
+      void this.exited.then((code) =>
+        reject(new Error(`worker thread exited (code ${code}) before it was ready`)),
+      );
+    });
+    // Rejections are read through `ready`; an unread one must not become an unhandled rejection.
+    this.ready.catch(() => {});
+  }
+
+  metrics(): Promise<ThreadMetrics> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve([]);
+      }, metricsTimeoutMs);
+      this.pending.set(id, (metrics) => {
+        clearTimeout(timer);
+        resolve(metrics);
+      });
+      this.post({ type: 'metrics', id });
+    });
+  }
+
+  /** Asks the thread to stop and resolves once it has exited. */
+  async stop(abort: boolean): Promise<void> {
+    this.post({ type: 'stop', abort });
+    await this.exited;
+  }
+
+  onError(listener: (err: Error) => void): void {
+    this.worker.on('error', listener);
+  }
+
+  private post(message: FromHost): void {
+    this.worker.postMessage(message);
+  }
+}
+
+/**
+ * Starts `count` worker threads, each running a ModelWorker over its own connections to the
+ * configured store, broker and blobs; resolves when all have loaded their models (rejects if
+ * any fails to start). The API's event loop then never leases, batches or runs a JS model, and a
+ * second core does that work. A thread that dies afterwards is logged and replaced.
+ */
+export async function startWorkerThreads(options: {
+  config: Config;
+  count: number;
+  logger: Logger;
+}): Promise<WorkerThreads> {
+  const { config, count, logger } = options;
+  const threads = new Set<WorkerThread>();
+  let stopping = false;
+
+  const launch = (index: number): WorkerThread => {
+    const thread = new WorkerThread({ config }, `inferq-worker-${index}`);
+    threads.add(thread);
+    thread.onError((err) => logger.error({ err, thread: index }, 'worker thread failed'));
+    void thread.exited.then(async (code) => {
+      threads.delete(thread);
+      if (stopping) return;
+      logger.error({ thread: index, code }, `worker thread exited; restarting it in ${restartDelayMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, restartDelayMs));
+      if (stopping) return;
+      const replacement = launch(index);
+      replacement.ready.catch((err) =>
+        logger.error({ err, thread: index }, 'worker thread failed to restart'),
+      );
+    });
+    return thread;
+  };
+
+  const started = Array.from({ length: count }, (_, index) => launch(index));
+  const stop = async (stopOptions: { abort?: boolean } = {}): Promise<void> => {
+    stopping = true;
+    await Promise.all([...threads].map((t) => t.stop(stopOptions.abort ?? false)));
+  };
+  let ready: Ready[];
+  try {
+    ready = await Promise.all(started.map((t) => t.ready));
+  } catch (err) {
+    await stop({ abort: true });
+    throw err;
+  }
+  return {
+    models: ready[0]?.models ?? [],
+    unavailable: ready[0]?.unavailable ?? {},
+    metrics: () => Promise.all([...threads].map((t) => t.metrics())),
+    stop,
+  };
+}
