@@ -25,10 +25,20 @@ export function parseTaskJobPayload(payload: unknown): TaskJobPayload {
   );
 }
 
-/** The job that runs `task`: its id is the task id, so the broker dedupes a second enqueue. */
+/**
+ * The job that runs `task`: its id is the task id, so the broker dedupes a second enqueue.
+ *
+ * The job may be delivered once more than the task may be attempted. A worker settles every
+ * attempt that ends (a retry is a nack, a final outcome an ack), so the broker counts more
+ * deliveries than the task has attempts only when attempts were lost: the worker crashed, was
+ * killed or lost its lease. Without the extra delivery the broker would dead-letter the job
+ * when the last lease expired, and the task would stay `running` for ever; with it, a worker
+ * gets the job once more and fails the task (`INFERQ_WORKER_LOST`, see processBatch) instead of
+ * running it, so a task that crashes every worker that runs it ends like any other failure.
+ */
 export function taskJob(task: Task): JobInput {
   const payload: TaskJobPayload = { taskId: task.id };
-  return { id: task.id, payload, priority: task.priority, maxAttempts: task.maxAttempts };
+  return { id: task.id, payload, priority: task.priority, maxAttempts: task.maxAttempts + 1 };
 }
 
 /** The jobs of the `queued` tasks among `tasks` (those `include` keeps), grouped by queue (`name@version`). */

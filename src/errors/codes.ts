@@ -63,6 +63,7 @@ export const errorCodes = {
   // work
   INFERQ_WORK_TIMEOUT: { status: 504, title: 'Work exceeded its time limit' },
   INFERQ_WORK_FAILED: { status: 500, title: 'Work failed' },
+  INFERQ_WORKER_LOST: { status: 500, title: 'Every attempt ended with its worker lost' },
   INFERQ_RESULT_UNSERIALIZABLE: {
     status: 500,
     title: 'A model returned a result that cannot be stored as JSON',

@@ -82,7 +82,7 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   }
 
   if (claimed.length > 0) {
-    const outcomes = await runHandler(deps, claimed);
+    const outcomes = await runClaimed(deps, claimed);
     // Aborted (a forced shutdown): write nothing and ack nothing; the leases expire and the
     // jobs are delivered again, so no outcome of a half-run batch is ever recorded.
     if (deps.signal?.aborted) return report;
@@ -107,6 +107,31 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   if (finalChildren.length > 0 && deps.notifyParents) await deps.notifyParents(finalChildren);
   if (toAck.length > 0) await broker.ack(toAck);
   return report;
+}
+
+/**
+ * Runs the claimed items, except those delivered once more than their task may be attempted,
+ * which happens only when its last attempt was lost (see taskJob): they fail with
+ * INFERQ_WORKER_LOST without running, so a task that crashes each worker that runs it (a poison
+ * pill) ends failed instead of staying `running`, and takes no further worker down.
+ */
+async function runClaimed(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
+  const lost = (item: ClaimedItem) => item.task.attempts > item.task.maxAttempts;
+  const runnable = items.filter((item) => !lost(item));
+  const ran = runnable.length > 0 ? await runHandler(deps, runnable) : [];
+  let next = 0;
+  return items.map((item) =>
+    lost(item)
+      ? {
+          ok: false,
+          retryable: false,
+          error: {
+            code: 'INFERQ_WORKER_LOST',
+            message: `the task has used its ${item.task.maxAttempts} attempt(s) and the last ended without an outcome: the worker running it crashed, was killed or lost its lease (a model that crashes its process or thread on this input?)`,
+          },
+        }
+      : ran[next++]!,
+  );
 }
 
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {

@@ -58,7 +58,7 @@ async function submit(target: string): Promise<string> {
   return ((await response.json()) as { tasks: Array<{ id: string }> }).tasks[0]!.id;
 }
 
-async function task(id: string): Promise<{ state: string; result?: unknown }> {
+async function task(id: string): Promise<{ state: string; result?: unknown; error?: unknown }> {
   return (await (await fetch(`${base}/v1/tasks/${id}`, { headers: auth })).json()) as { state: string };
 }
 
@@ -72,7 +72,7 @@ it('answers HTTP while a JS model computes: the model runs off the API thread', 
 }, 60_000);
 
 it('replaces a worker thread that dies, and serves on', async () => {
-  await submit('quit');
+  const doomed = await submit('quit');
   await expect.poll(() => serve.output(), { timeout: 30_000 }).toMatch(/worker thread exited; restarting/);
   const id = await submit('hello');
   await expect
@@ -81,6 +81,11 @@ it('replaces a worker thread that dies, and serves on', async () => {
       state: 'succeeded',
       result: { hello: 'world' },
     });
+  // Its job comes back once its lease expires; with its one attempt used, the task fails
+  // instead of ending thread after thread.
+  await expect
+    .poll(async () => task(doomed), { timeout: 30_000 })
+    .toMatchObject({ state: 'failed', error: { code: 'INFERQ_WORKER_LOST' } });
 }, 90_000);
 
 it("sums the worker threads' metrics into /metrics", async () => {

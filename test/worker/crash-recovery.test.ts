@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { taskJob } from '../../src/core/task-job.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { processBatch } from '../../src/worker/process-batch.js';
@@ -138,4 +139,52 @@ describe('crash recovery (SIGKILL mid-batch, SQLite store + broker)', () => {
     const counts = await store.countTasks({ owner: 'crash-test' });
     expect(counts).toEqual({ queued: 0, running: 0, succeeded: rounds * perRound, failed: 0, cancelled: 0 });
   }, 180_000);
+
+  it('fails a task whose every attempt was lost (a poison pill) with INFERQ_WORKER_LOST, without running it again', async () => {
+    const poisonQueue = 'poison@1';
+    const [task] = await store.createTasks([
+      {
+        requestId: 'poison',
+        owner: 'poison-test',
+        target: { kind: 'model', name: 'poison', version: '1' },
+        input: { sha256: 'f'.repeat(64), size: 1, mediaType: 'text/plain' },
+        params: {},
+        maxAttempts: 2,
+      },
+    ]);
+    await broker.enqueueMany(poisonQueue, [taskJob(task!)]);
+    // Two workers take it in turn and die with it: task claimed, never settled, lease expired.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const [job] = await broker.lease(poisonQueue, { max: 1, leaseMs: 50 });
+      expect(job, `attempt ${attempt}`).toBeDefined();
+      const [claim] = await store.claimTasks([
+        { id: task!.id, leaseToken: job!.token, workerId: `lost-${attempt}` },
+      ]);
+      expect(claim?.claimed).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      await broker.reapExpiredLeases();
+    }
+    // The job comes once more, and the worker that gets it fails the task instead of running it.
+    const jobs = await broker.lease(poisonQueue, { max: 1, leaseMs: 60_000 });
+    expect(jobs).toHaveLength(1);
+    let ran = false;
+    const report = await processBatch(
+      {
+        store,
+        broker,
+        workerId: 'healthy',
+        handler: async (items) => {
+          ran = true;
+          return items.map(() => ({ ok: true as const, result: {} }));
+        },
+      },
+      jobs,
+    );
+    expect(ran).toBe(false);
+    expect(report).toMatchObject({ failed: 1, succeeded: 0 });
+    const stored = await store.getTask(task!.id);
+    expect(stored).toMatchObject({ state: 'failed', error: { code: 'INFERQ_WORKER_LOST' } });
+    expect(stored?.timeline.filter((e) => e.stage === 'lease-expired')).toHaveLength(2);
+    expect(await broker.depth(poisonQueue)).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
+  });
 });
