@@ -128,6 +128,22 @@ describe('models, predict, stats, health', () => {
     expect((await f.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
     expect((await f.app.inject({ url: '/v2/nothing' })).json().error.code).toBe('INFERQ_ROUTE_NOT_FOUND');
   });
+
+  it('/readyz reports a backend whose ping hangs as timed out (503) instead of hanging with it', async () => {
+    // A stand-in for a PostgreSQL pool that keeps reconnecting: the ping never settles.
+    const ping = f.store.ping;
+    f.store.ping = () => new Promise<void>(() => {});
+    try {
+      const response = await f.app.inject({ url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({
+        status: 'unavailable',
+        checks: { store: 'timeout', broker: 'ok', blobs: 'ok' },
+      });
+    } finally {
+      f.store.ping = ping;
+    }
+  });
 });
 
 describe('webhooks', () => {

@@ -2,6 +2,27 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AggregatorRegistry } from 'prom-client';
 import type { ApiContext } from '../api-context.js';
 
+/**
+ * A backend that has not answered its ping after this long counts as not ready ('timeout'): a
+ * readiness probe must get an answer within its own timeout, whereas a client that retries
+ * (the PostgreSQL pool's reconnects) could hold the request for tens of seconds.
+ */
+const pingTimeoutMs = 2_000;
+
+async function check(backend: { ping(): Promise<void> }): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), pingTimeoutMs);
+  });
+  try {
+    return await Promise.race([backend.ping().then(() => 'ok'), timedOut]);
+  } catch (err) {
+    return (err as { code?: string }).code ?? 'unavailable';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Liveness, readiness (every backend answers) and Prometheus metrics; all public. */
 export function healthRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -12,18 +33,17 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
 
     app.get(
       '/readyz',
-      { config, schema: { summary: 'Readiness: store, broker and blobs reachable', tags: ['health'] } },
+      {
+        config,
+        schema: { summary: 'Readiness: store, broker and blobs answer a ping within 2 s', tags: ['health'] },
+      },
       async (_request, reply) => {
         const checks = { store: ctx.store, broker: ctx.broker, blobs: ctx.blobs };
-        const results: Record<string, string> = {};
-        for (const [name, backend] of Object.entries(checks)) {
-          try {
-            await backend.ping();
-            results[name] = 'ok';
-          } catch (err) {
-            results[name] = (err as { code?: string }).code ?? 'unavailable';
-          }
-        }
+        const results: Record<string, string> = Object.fromEntries(
+          await Promise.all(
+            Object.entries(checks).map(async ([name, backend]) => [name, await check(backend)]),
+          ),
+        );
         const ready = Object.values(results).every((r) => r === 'ok');
         return reply
           .status(ready ? 200 : 503)
