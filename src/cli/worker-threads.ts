@@ -47,8 +47,11 @@ class WorkerThread {
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message: ToHost) => {
         if (message.type === 'ready') resolve(message);
-        else if (message.type === 'failed') reject(new Error(message.message));
-        else if (message.type === 'metrics') {
+        else if (message.type === 'failed') {
+          reject(new Error(message.message));
+          // Nothing of it is running; whatever it opened before failing must not keep it alive.
+          void this.worker.terminate();
+        } else if (message.type === 'metrics') {
           this.pending.get(message.id)?.(message.metrics);
           this.pending.delete(message.id);
         } else if (message.type === 'stopped') void this.worker.terminate();
