@@ -2,8 +2,9 @@
  * bench/http: closed-loop HTTP clients (default 32), each submitting a task to the no-op
  * `echo` model and fetching its result, against `inferq serve` (embedded, auth on, inputs
  * hashed and stored) and, in the same run with the same client, a minimal Fastify + BullMQ
- * service on a local Redis (bench/baselines/fastify-bullmq-service.ts). Prints tasks/s and
- * p50/p99 latency for each and the ratios.
+ * service on a local Redis (bench/baselines/fastify-bullmq-service.ts). Prints tasks/s, p50/p99
+ * latency and the servers' CPU time per task (user + system, every thread; the baseline's includes
+ * redis-server; from /proc, so Linux only) for each, and the ratios.
  *
  *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2] [--wait-ms 0] [--rounds 3]
  *       [--cpu-prof DIR]
@@ -16,7 +17,7 @@
  * DevTools or speedscope) and skips the baseline.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +50,20 @@ process.on('exit', () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * CPU time (user + system, all threads) a process has used so far, in ms, from
+ * /proc/<pid>/stat; undefined where there is no /proc (not Linux).
+ */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts a process and resolves with its output once `ready` matches it. */
 function start(command: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const child = spawn(process.execPath, command, {
@@ -71,12 +86,21 @@ function start(command: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): P
 
 interface Target {
   name: string;
+  /** The server's processes, whose CPU time per task is reported. */
+  pids: number[];
   submit(text: string): Promise<string>;
   result(id: string): Promise<boolean>;
 }
 
-async function load(target: Target): Promise<{ rate: number; p50: number; p99: number }> {
+async function load(
+  target: Target,
+): Promise<{ rate: number; p50: number; p99: number; cpuPerTask: number | undefined }> {
   const latencies: number[] = [];
+  const cpu = () => {
+    const each = target.pids.map(cpuMs);
+    return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0)!;
+  };
+  const cpuBefore = cpu();
   const deadline = performance.now() + seconds * 1000;
   let counter = 0;
   await Promise.all(
@@ -90,8 +114,17 @@ async function load(target: Target): Promise<{ rate: number; p50: number; p99: n
       }
     }),
   );
+  const cpuAfter = cpu();
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    rate: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpuPerTask:
+      cpuBefore === undefined || cpuAfter === undefined
+        ? undefined
+        : (cpuAfter - cpuBefore) / latencies.length,
+  };
 }
 
 /**
@@ -156,6 +189,7 @@ const auth = { authorization: `Bearer ${key}` };
 const inferqPool = client(inferqUrl);
 const inferq: Target = {
   name: 'inferq serve (embedded)',
+  pids: [children[0]!.pid!],
   async submit(text) {
     const { body } = await call(inferqPool, '/v1/tasks', {
       headers: auth,
@@ -182,10 +216,12 @@ if (cpuProfDir !== undefined) {
     ['--import', 'tsx', 'bench/baselines/fastify-bullmq-service.ts', String(redis.port)],
     /listening (\S+)/,
   );
+  const service = children.at(-1)!;
   const url = /listening (\S+)/.exec(out)![1]!;
   const pool = client(url);
   baseline = {
     name: 'Fastify + BullMQ (Redis)',
+    pids: [service.pid!, redis.pid],
     async submit(text) {
       const { body } = await call(pool, '/tasks', { body: JSON.stringify({ text }) });
       return String(body!.id);
@@ -199,22 +235,26 @@ if (cpuProfDir !== undefined) {
 console.log(
   `bench/http: ${clients} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}`,
 );
-type Row = { name: string; rate: number; p50: number; p99: number };
+type Row = { name: string; rate: number; p50: number; p99: number; cpuPerTask: number | undefined };
 const row = (r: Row) =>
-  `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)}`;
+  `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)}`;
 const targets = baseline ? [inferq, baseline] : [inferq];
 for (const target of targets) await load(target); // warm-up
 // Rounds alternate the targets, so a burst of noise on a shared machine hits both alike; the
 // ratios are per round, and the summary is their median.
-const ratios: Array<{ rate: number; p99: number }> = [];
-console.log('\nround target                          tasks/s    p50 ms    p99 ms');
+const ratios: Array<{ rate: number; p99: number; cpu: number | undefined }> = [];
+console.log('\nround target                          tasks/s    p50 ms    p99 ms  CPU ms/task');
 for (let round = 1; round <= rounds; round++) {
   const results: Row[] = [];
   for (const target of targets) results.push({ name: target.name, ...(await load(target)) });
   for (const r of results) console.log(`${String(round).padStart(5)} ${row(r)}`);
   if (results.length === 2) {
     const [a, b] = results as [Row, Row];
-    ratios.push({ rate: a.rate / b.rate, p99: a.p99 / b.p99 });
+    ratios.push({
+      rate: a.rate / b.rate,
+      p99: a.p99 / b.p99,
+      cpu: a.cpuPerTask === undefined || b.cpuPerTask === undefined ? undefined : a.cpuPerTask / b.cpuPerTask,
+    });
   }
 }
 if (ratios.length > 0) {
@@ -223,6 +263,12 @@ if (ratios.length > 0) {
   console.log(
     `\ninferq / baseline, median of ${ratios.length} rounds: throughput ${median(ratios.map((r) => r.rate)).toFixed(2)}× (${each}), p99 ${median(ratios.map((r) => r.p99)).toFixed(2)}× (target ≥ 3× throughput, lower p99)`,
   );
+  const cpu = ratios.map((r) => r.cpu).filter((r): r is number => r !== undefined);
+  if (cpu.length === ratios.length) {
+    console.log(
+      `server CPU per task (user + system, all threads; the baseline's includes redis-server), inferq / baseline: ${median(cpu).toFixed(2)}×`,
+    );
+  }
 }
 if (cpuProfDir !== undefined) {
   // The profile is written when the server exits on its own (graceful shutdown on SIGINT).

@@ -17,6 +17,8 @@ export function findOnPath(command: string): string | undefined {
 
 export interface LocalRedis {
   port: number;
+  /** The redis-server process (for CPU accounting). */
+  pid: number;
   stop(): void;
 }
 
@@ -40,7 +42,7 @@ export async function startLocalRedis(binary: string, dir: string): Promise<Loca
       await client.connect();
       await client.ping();
       client.disconnect();
-      return { port, stop };
+      return { port, pid: child.pid!, stop };
     } catch (err) {
       client.disconnect();
       if (Date.now() > deadline) {
