@@ -7,11 +7,14 @@
  * redis-server; from /proc, so Linux only) for each, and the ratios.
  *
  *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2] [--wait-ms 0] [--rounds 3]
- *       [--cpu-prof DIR]
+ *       [--cpu-prof DIR] [--ceiling]
  *
  * `--wait-ms N` (N > 0): each result request asks the server to wait up to N ms for the task
  * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
  * QueueEvents) instead of answering "not ready" at once; the client still re-polls after a 404.
+ *
+ * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
+ * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
  *
  * `--cpu-prof DIR` writes a V8 CPU profile of the inferq server to DIR (open it in Chrome
  * DevTools or speedscope) and skips the baseline.
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     'wait-ms': { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    ceiling: { type: 'boolean', default: false },
   },
 });
 const clients = Number(args.clients);
@@ -269,6 +273,22 @@ if (ratios.length > 0) {
       `server CPU per task (user + system, all threads; the baseline's includes redis-server), inferq / baseline: ${median(cpu).toFixed(2)}×`,
     );
   }
+}
+if (args.ceiling) {
+  const out = await start(['--import', 'tsx', 'bench/baselines/noop-service.ts'], /listening (\S+)/);
+  const pool = client(/listening (\S+)/.exec(out)![1]!);
+  const noop: Target = {
+    name: 'ceiling: Fastify, no work',
+    pids: [children.at(-1)!.pid!],
+    async submit(text) {
+      return String((await call(pool, '/tasks', { body: JSON.stringify({ text }) })).body!.id);
+    },
+    async result(id) {
+      return (await call(pool, `/tasks/${id}/result`)).status === 200;
+    },
+  };
+  await load(noop); // warm-up
+  console.log(`\n${'-'.padStart(5)} ${row({ name: noop.name, ...(await load(noop)) })}`);
 }
 if (cpuProfDir !== undefined) {
   // The profile is written when the server exits on its own (graceful shutdown on SIGINT).
