@@ -56,6 +56,26 @@ describe('TaskWriter (group commit)', () => {
     expect(transactions).toBe(2);
   });
 
+  it('writes a group released by one callback (a blob group commit) in that turn, not the next', async () => {
+    const ids = [newId(), newId(), newId()];
+    // Inside a check-phase callback, as the inline blob store's group commit resolves its puts:
+    // an immediate queued before the writes runs in the next turn, and by then they are stored.
+    const storedByNextTurn = await new Promise<boolean[]>((resolve) => {
+      setImmediate(() => {
+        queueMicrotask(() => {
+          setImmediate(() => {
+            void Promise.all(ids.map((id) => store.getTask(id))).then((tasks) =>
+              resolve(tasks.map((task) => task !== undefined)),
+            );
+          });
+          for (const id of ids) void writer.write([draft({ id })]);
+        });
+      });
+    });
+    expect(storedByNextTurn).toEqual([true, true, true]);
+    expect(transactions).toBe(1);
+  });
+
   it('fails only the request at fault when a group cannot be written, and loses none of the others', async () => {
     const [existing] = await store.createTasks([draft({ id: newId() })]);
     transactions = 0;
