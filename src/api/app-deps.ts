@@ -8,6 +8,9 @@ import type { AuthStore } from '../store/auth-store.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
 
+/** A registry's metrics as `getMetricsAsJSON()` gives them (what prom-client aggregates). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
 /** Milliseconds since the epoch; tests pass a fixed or stepped clock. */
 export type Clock = () => number;
 
@@ -29,7 +32,7 @@ export interface AppDeps {
    * Metrics kept in other registries (the worker threads of `inferq serve`), as
    * `getMetricsAsJSON()` arrays; `/metrics` sums them into its own.
    */
-  moreMetrics?: () => Promise<Array<Awaited<ReturnType<Registry['getMetricsAsJSON']>>>>;
+  moreMetrics?: () => Promise<MetricsJson[]>;
   /** How often SSE streams and sync predict poll the store. Default 200 ms. */
   pollIntervalMs?: number;
   /** Worker heartbeats for `GET /v1/workers`; without it the route lists none. */

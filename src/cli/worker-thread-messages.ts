@@ -1,4 +1,4 @@
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { MetricsJson } from '../api/app-deps.js';
 import type { Config } from '../config/schema.js';
 
 /** What `inferq serve` gives each worker thread (worker-thread.ts) at start. */
@@ -6,14 +6,12 @@ export interface WorkerThreadInit {
   config: Config;
 }
 
-export type ThreadMetrics = Array<MetricObjectWithValues<MetricValue<string>>>;
-
 /** Messages from the host (worker-threads.ts) to a worker thread. */
 export type FromHost = { type: 'metrics'; id: number } | { type: 'stop'; abort: boolean };
 
 /** Messages from a worker thread to its host. */
 export type ToHost =
-  | { type: 'ready'; workerId: string; models: string[]; unavailable: Record<string, string> }
+  | { type: 'ready'; models: string[]; unavailable: Record<string, string> }
   | { type: 'failed'; message: string }
-  | { type: 'metrics'; id: number; metrics: ThreadMetrics }
+  | { type: 'metrics'; id: number; metrics: MetricsJson }
   | { type: 'stopped' };

@@ -46,7 +46,6 @@ try {
   });
   send({
     type: 'ready',
-    workerId: workers.worker.id,
     models: workers.worker.models,
     unavailable: workers.unavailable,
   });

@@ -1,24 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { MetricsJson } from '../api/app-deps.js';
 import type { Config } from '../config/schema.js';
-import type { FromHost, ThreadMetrics, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
+import { threadEntry } from '../runtime/thread-entry.js';
+import type { FromHost, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
 
-// From `dist/` the entry is plain JS; from the TypeScript sources it needs tsx (see the .mjs).
-const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
-const entry = new URL(fromSources ? './worker-thread-from-ts.mjs' : './worker-thread.js', import.meta.url);
+const entry = threadEntry(import.meta.url, 'worker-thread');
 
 /** A thread that died on its own is replaced after this long (not at once: it may die on start). */
 const restartDelayMs = 1_000;
 /** A thread that does not answer a metrics request in time is left out of that scrape. */
 const metricsTimeoutMs = 2_000;
-
-/**
- * The process's Node options minus `--input-type`, which only applies to `-e` source and makes a
- * thread's file entry fail to load (the bench and the tests start `serve` with `-e`).
- */
-function threadExecArgv(): string[] {
-  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-}
 
 type Ready = Extract<ToHost, { type: 'ready' }>;
 
@@ -28,7 +20,7 @@ export interface WorkerThreads {
   models: string[];
   unavailable: Record<string, string>;
   /** Each running thread's metrics (its worker registry as JSON), for the API's `/metrics`. */
-  metrics(): Promise<ThreadMetrics[]>;
+  metrics(): Promise<MetricsJson[]>;
   /** Drains every thread (finishes the batches in flight) or, with `abort`, stops at once. */
   stop(options?: { abort?: boolean }): Promise<void>;
 }
@@ -36,13 +28,13 @@ export interface WorkerThreads {
 /** One worker thread: start, metrics requests, stop. */
 class WorkerThread {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, (metrics: ThreadMetrics) => void>();
+  private readonly pending = new Map<number, (metrics: MetricsJson) => void>();
   private nextId = 1;
   readonly ready: Promise<Ready>;
   readonly exited: Promise<number>;
 
   constructor(init: WorkerThreadInit, name: string) {
-    this.worker = new Worker(entry, { workerData: init, name, execArgv: threadExecArgv() });
+    this.worker = new Worker(entry.url, { workerData: init, name, execArgv: entry.execArgv });
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message: ToHost) => {
@@ -65,7 +57,7 @@ class WorkerThread {
     this.ready.catch(() => {});
   }
 
-  metrics(): Promise<ThreadMetrics> {
+  metrics(): Promise<MetricsJson> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {

@@ -10,12 +10,9 @@ import {
   type ThreadMessage,
 } from './onnx-messages.js';
 import type { ModelInput, PredictParams, PredictResult } from './runtime.js';
+import { threadEntry } from './thread-entry.js';
 
-// From `dist/` the entry is plain JS. Under vitest or tsx this module is a `.ts` file (its URL may
-// carry a query, e.g. when tsx loads it inside a worker thread), and the
-// thread needs tsx to read TypeScript: see onnx-thread-from-ts.mjs.
-const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
-const entry = new URL(fromSources ? './onnx-thread-from-ts.mjs' : './onnx-thread.js', import.meta.url);
+const entry = threadEntry(import.meta.url, 'onnx-thread');
 
 interface Pending {
   resolve: (results: PredictResult[]) => void;
@@ -54,7 +51,11 @@ export class SessionThread {
   readonly ready: Promise<void>;
 
   constructor(init: SessionThreadInit) {
-    this.worker = new Worker(entry, { workerData: init, name: `inferq-onnx:${init.model.ref}` });
+    this.worker = new Worker(entry.url, {
+      workerData: init,
+      name: `inferq-onnx:${init.model.ref}`,
+      execArgv: entry.execArgv,
+    });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.ready = new Promise<void>((resolve, reject) => {
       this.worker.on('message', (message: ThreadMessage) => {
