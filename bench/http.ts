@@ -6,8 +6,16 @@
  * latency and the servers' CPU time per task (user + system, every thread; the baseline's includes
  * redis-server; from /proc, so Linux only) for each, and the ratios.
  *
- *   npx tsx bench/http.ts [--clients 32] [--seconds 10] [--poll-ms 2] [--wait-ms 0] [--rounds 3]
- *       [--cpu-prof DIR] [--ceiling]
+ *   npx tsx bench/http.ts [--clients 32[,96,...]] [--seconds 10] [--poll-ms 2] [--wait-ms 0]
+ *       [--rounds 3] [--cpu-prof DIR] [--ceiling]
+ *
+ * `--clients` takes a list: each level is measured in turn (both services, alternating rounds)
+ * and a last table sets the levels side by side.
+ *
+ * Each level also prints the CPU arithmetic of the machine: the load client's own CPU time per
+ * task (it shares the machine), the most tasks/s the cores could give at the measured CPU costs
+ * (cores / (server + client CPU per task)), and the server CPU per task that a 3× lead over the
+ * baseline's measured rate would need on these cores.
  *
  * `--wait-ms N` (N > 0): each result request asks the server to wait up to N ms for the task
  * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
@@ -21,7 +29,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -39,7 +47,11 @@ const { values: args } = parseArgs({
     ceiling: { type: 'boolean', default: false },
   },
 });
-const clients = Number(args.clients);
+const clientLevels = args.clients.split(',').map(Number);
+if (clientLevels.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error(`--clients takes positive integers separated by commas, got "${args.clients}"`);
+}
+const maxClients = Math.max(...clientLevels);
 const seconds = Number(args.seconds);
 const pollMs = Number(args['poll-ms']);
 const waitMs = Number(args['wait-ms']);
@@ -96,15 +108,24 @@ interface Target {
   result(id: string): Promise<boolean>;
 }
 
-async function load(
-  target: Target,
-): Promise<{ rate: number; p50: number; p99: number; cpuPerTask: number | undefined }> {
+interface Measured {
+  rate: number;
+  p50: number;
+  p99: number;
+  /** The server's CPU ms per task; undefined without /proc. */
+  cpuPerTask: number | undefined;
+  /** This process's (the load client's) CPU ms per task. */
+  clientCpuPerTask: number;
+}
+
+async function load(target: Target, clients: number): Promise<Measured> {
   const latencies: number[] = [];
   const cpu = () => {
     const each = target.pids.map(cpuMs);
     return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0)!;
   };
   const cpuBefore = cpu();
+  const clientBefore = process.cpuUsage();
   const deadline = performance.now() + seconds * 1000;
   let counter = 0;
   await Promise.all(
@@ -119,6 +140,7 @@ async function load(
     }),
   );
   const cpuAfter = cpu();
+  const clientCpu = process.cpuUsage(clientBefore);
   latencies.sort((a, b) => a - b);
   return {
     rate: latencies.length / seconds,
@@ -128,6 +150,7 @@ async function load(
       cpuBefore === undefined || cpuAfter === undefined
         ? undefined
         : (cpuAfter - cpuBefore) / latencies.length,
+    clientCpuPerTask: (clientCpu.user + clientCpu.system) / 1000 / latencies.length,
   };
 }
 
@@ -137,7 +160,7 @@ async function load(
  * the bottleneck on a 2-core machine and both services measured about the same.)
  */
 function client(base: string): Pool {
-  return new Pool(base, { connections: clients, pipelining: 1 });
+  return new Pool(base, { connections: maxClients, pipelining: 1 });
 }
 
 async function call(
@@ -236,43 +259,83 @@ if (cpuProfDir !== undefined) {
   };
 }
 
+const cores = availableParallelism();
 console.log(
-  `bench/http: ${clients} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}`,
+  `bench/http: ${clientLevels.join(', ')} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}; ${cores} cores`,
 );
-type Row = { name: string; rate: number; p50: number; p99: number; cpuPerTask: number | undefined };
+type Row = Measured & { name: string };
 const row = (r: Row) =>
-  `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)}`;
+  `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)} ${r.clientCpuPerTask.toFixed(3).padStart(12)}`;
+const ms = (value: number) => `${value.toFixed(3)} ms`;
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
 const targets = baseline ? [inferq, baseline] : [inferq];
-for (const target of targets) await load(target); // warm-up
-// Rounds alternate the targets, so a burst of noise on a shared machine hits both alike; the
-// ratios are per round, and the summary is their median.
-const ratios: Array<{ rate: number; p99: number; cpu: number | undefined }> = [];
-console.log('\nround target                          tasks/s    p50 ms    p99 ms  CPU ms/task');
-for (let round = 1; round <= rounds; round++) {
-  const results: Row[] = [];
-  for (const target of targets) results.push({ name: target.name, ...(await load(target)) });
-  for (const r of results) console.log(`${String(round).padStart(5)} ${row(r)}`);
-  if (results.length === 2) {
-    const [a, b] = results as [Row, Row];
-    ratios.push({
-      rate: a.rate / b.rate,
-      p99: a.p99 / b.p99,
-      cpu: a.cpuPerTask === undefined || b.cpuPerTask === undefined ? undefined : a.cpuPerTask / b.cpuPerTask,
-    });
-  }
-}
-if (ratios.length > 0) {
-  const median = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
-  const each = ratios.map((r) => `${r.rate.toFixed(2)}×`).join(', ');
+const summary: string[] = [];
+for (const clients of clientLevels) {
+  for (const target of targets) await load(target, clients); // warm-up
+  // Rounds alternate the targets, so a burst of noise on a shared machine hits both alike; the
+  // ratios are per round, and the summary is their median.
+  const measured: Row[][] = [];
   console.log(
-    `\ninferq / baseline, median of ${ratios.length} rounds: throughput ${median(ratios.map((r) => r.rate)).toFixed(2)}× (${each}), p99 ${median(ratios.map((r) => r.p99)).toFixed(2)}× (target ≥ 3× throughput, lower p99)`,
+    `\n${clients} clients\nround target                          tasks/s    p50 ms    p99 ms  CPU ms/task   client CPU`,
   );
-  const cpu = ratios.map((r) => r.cpu).filter((r): r is number => r !== undefined);
-  if (cpu.length === ratios.length) {
+  for (let round = 1; round <= rounds; round++) {
+    const results: Row[] = [];
+    for (const target of targets) results.push({ name: target.name, ...(await load(target, clients)) });
+    for (const r of results) console.log(`${String(round).padStart(5)} ${row(r)}`);
+    measured.push(results);
+  }
+  const ours = measured.map((r) => r[0]!);
+  if (targets.length === 1) {
+    summary.push(
+      `${String(clients).padStart(7)} ${median(ours.map((r) => r.rate))
+        .toFixed(0)
+        .padStart(8)}`,
+    );
+    continue;
+  }
+  const theirs = measured.map((r) => r[1]!);
+  const rate = measured.map(([a, b]) => a!.rate / b!.rate);
+  const p99 = measured.map(([a, b]) => a!.p99 / b!.p99);
+  const each = rate.map((r) => `${r.toFixed(2)}×`).join(', ');
+  console.log(
+    `inferq / baseline, median of ${rounds} rounds: throughput ${median(rate).toFixed(2)}× (${each}), p99 ${median(p99).toFixed(2)}× (target ≥ 3× throughput, lower p99)`,
+  );
+  const cells = [
+    String(clients).padStart(7),
+    median(ours.map((r) => r.rate))
+      .toFixed(0)
+      .padStart(8),
+    median(theirs.map((r) => r.rate))
+      .toFixed(0)
+      .padStart(9),
+    `${median(rate).toFixed(2)}×`.padStart(7),
+    `${median(p99).toFixed(2)}×`.padStart(7),
+  ];
+  summary.push(cells.join(' '));
+  const serverCpu = ours.map((r) => r.cpuPerTask);
+  const theirCpu = theirs.map((r) => r.cpuPerTask);
+  if (serverCpu.every((c) => c !== undefined) && theirCpu.every((c) => c !== undefined)) {
+    const cpuRatio = measured.map(([a, b]) => a!.cpuPerTask! / b!.cpuPerTask!);
+    const server = median(serverCpu as number[]);
+    const client = median(ours.map((r) => r.clientCpuPerTask));
+    const target = 3 * median(theirs.map((r) => r.rate));
+    // What the cores allow: every task costs the server's CPU and the client's, on `cores` cores.
+    const bound = (cores * 1000) / (server + client);
+    const needed = (cores * 1000) / target - client;
     console.log(
-      `server CPU per task (user + system, all threads; the baseline's includes redis-server), inferq / baseline: ${median(cpu).toFixed(2)}×`,
+      `server CPU per task (user + system, all threads; the baseline's includes redis-server), inferq / baseline: ${median(cpuRatio).toFixed(2)}×\n` +
+        `CPU bound on ${cores} cores at inferq's ${ms(server)} + the client's ${ms(client)} per task: ${bound.toFixed(0)} tasks/s; ` +
+        `3× the baseline (${target.toFixed(0)} tasks/s) needs the server at ≤ ${ms(needed)} per task with all cores busy`,
     );
   }
+}
+if (clientLevels.length > 1) {
+  console.log(
+    targets.length === 1
+      ? '\nclients  tasks/s'
+      : '\nclients   inferq  baseline   ratio     p99   (tasks/s, medians; ratios inferq / baseline)',
+  );
+  for (const line of summary) console.log(line);
 }
 if (args.ceiling) {
   const out = await start(['--import', 'tsx', 'bench/baselines/noop-service.ts'], /listening (\S+)/);
@@ -287,8 +350,8 @@ if (args.ceiling) {
       return (await call(pool, `/tasks/${id}/result`)).status === 200;
     },
   };
-  await load(noop); // warm-up
-  console.log(`\n${'-'.padStart(5)} ${row({ name: noop.name, ...(await load(noop)) })}`);
+  await load(noop, clientLevels[0]!); // warm-up
+  console.log(`\n${'-'.padStart(5)} ${row({ name: noop.name, ...(await load(noop, clientLevels[0]!)) })}`);
 }
 if (cpuProfDir !== undefined) {
   // The profile is written when the server exits on its own (graceful shutdown on SIGINT).
