@@ -14,6 +14,8 @@ export interface PipelineModelInfo {
   maxAttempts?: number;
   /** The model's params JSON Schema (`params` of its model.yaml), when it declares one. */
   params?: unknown;
+  /** false when the model's results must not be served from the result cache. */
+  cache?: boolean;
 }
 
 /** A step resolved against the models: what the coordinator executes. */
@@ -41,6 +43,12 @@ export interface CompiledPipeline {
   file: string;
   steps: CompiledStep[];
   output: string;
+  /**
+   * Whether the pipeline's results may be served from the result cache: unless its spec says
+   * `cache: false` or one of its models does (its output would then not be a function of the
+   * input and params either).
+   */
+  cache: boolean;
 }
 
 /** Type of the task input: whatever bytes were submitted (each consumer checks them). */
@@ -84,6 +92,7 @@ export function checkPipeline(
   );
   const types = new Map<string, ValueType>([[pipelineInputRef, inputType]]);
   const steps: CompiledStep[] = [];
+  let cache = spec.cache !== false;
   for (const step of order) {
     const sources = stepSources(step);
     const given = sources.map((s) => types.get(s)!);
@@ -108,6 +117,7 @@ export function checkPipeline(
     if (step.model !== undefined) {
       const model = lookupModel(step.model);
       if (model === undefined) throw fail(step.id, `unknown model "${step.model}"`);
+      if (model.cache === false) cache = false;
       if (sources.length !== 1) throw fail(step.id, `a model step takes one source, not ${sources.length}`);
       const wanted: ValueType = { kind: model.inputKind === 'image' ? 'image' : 'file' };
       checkFit(step.id, sources[0]!, given[0]!, each[0]!, wanted, map, fail);
@@ -154,7 +164,7 @@ export function checkPipeline(
     types.set(step.id, compiled.output);
     steps.push(compiled);
   }
-  return { name: spec.name, version: spec.version, spec, file, steps, output: spec.output };
+  return { name: spec.name, version: spec.version, spec, file, steps, output: spec.output, cache };
 }
 
 function checkFit(

@@ -57,6 +57,12 @@ export const ModelSpecSchema = Type.Object(
     threads: Type.Optional(Type.Integer({ minimum: 1 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
     maxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
+    cache: Type.Optional(
+      Type.Boolean({
+        description:
+          'keep results in the result cache, so that a repeat submission (same version, input and params) completes at once; default true. Set false for a model whose output is not a function of its input and params (sampling, clocks, outside state)',
+      }),
+    ),
     preprocess: Type.Optional(Type.String()),
     postprocess: Type.Optional(Type.String()),
     options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

@@ -31,6 +31,12 @@ export const PipelineSpecSchema = Type.Object(
     description: Type.Optional(Type.String()),
     steps: Type.Array(PipelineStepSchema, { minItems: 1 }),
     output: Type.String({ description: 'id of the step whose output is the task result' }),
+    cache: Type.Optional(
+      Type.Boolean({
+        description:
+          'keep results in the result cache (default true; always false when one of its models says `cache: false`)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

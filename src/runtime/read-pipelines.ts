@@ -83,6 +83,7 @@ function modelLookup(models: readonly { spec: ModelSpec }[]): (ref: string) => P
       ...(properties ? { outputFields: Object.keys(properties) } : {}),
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
       ...(spec.params === undefined ? {} : { params: spec.params }),
+      ...(spec.cache === undefined ? {} : { cache: spec.cache }),
     };
   };
 }

@@ -54,6 +54,12 @@ export interface CompleteRequest {
   at?: number;
   /** Extra timeline data for the `finished` entry (timings, batch size…). */
   timing?: Record<string, unknown>;
+  /**
+   * Also keep the result in the result cache under the task's (target@version, input sha256,
+   * params hash), in the same transaction: a later submission of the same work is answered
+   * from it. Only for a target whose result is a function of its input and params.
+   */
+  cache?: boolean;
 }
 
 export interface FailRequest {

@@ -52,6 +52,6 @@ describe('GET /v1/models: workers serving each model', () => {
     for (const [ref, workers] of byRef) if (ref !== 'echo@1.0.0') expect(workers).toBe(0);
 
     const one = await f.app.inject({ method: 'GET', url: '/v1/models/echo', headers: bearer(f.keys.user) });
-    expect(one.json()).toMatchObject({ ref: 'echo@1.0.0', workers: 2 });
+    expect(one.json()).toMatchObject({ ref: 'echo@1.0.0', workers: 2, cache: true });
   });
 });

@@ -104,3 +104,37 @@ it('reads the text of an image through the bundled ocr pipeline, with the real m
   expect(result.text).toBe('Hello World 2026');
   expect(result.lines).toHaveLength(1);
 }, 90_000);
+
+it('answers a repeat submission from the result cache: a model, and the ocr pipeline', async () => {
+  const auth = { authorization: `Bearer ${adminKey}` };
+  const submit = async (target: string, body: Blob, params?: unknown) => {
+    const form = new FormData();
+    form.append('target', target);
+    if (params !== undefined) form.append('params', JSON.stringify(params));
+    form.append('file', body, 'input');
+    const response = await fetch(`${base}/v1/tasks`, { method: 'POST', headers: auth, body: form });
+    expect(response.status).toBe(202);
+    return ((await response.json()) as { tasks: Array<{ id: string; state: string; cached: boolean }> })
+      .tasks[0]!;
+  };
+  const text = new Blob([`cache me ${Math.random()}`]);
+  const first = await submit('echo', text);
+  expect(first.cached).toBe(false);
+  const result = await resultOf(first.id, auth);
+  // Same version, input and params: done at once, nothing queued, the first task's result.
+  const again = await submit('echo', text);
+  expect(again).toMatchObject({ state: 'succeeded', cached: true });
+  expect(await resultOf(again.id, auth)).toEqual(result);
+  // Other params are other work.
+  expect((await submit('echo', text, { delayMs: 1 })).cached).toBe(false);
+
+  const png = new Blob([
+    await renderText([{ text: 'Cached 42', x: 20, y: 80, size: 56 }], { width: 420, height: 120 }),
+  ]);
+  const ocr = await submit('ocr', png);
+  const read = (await resultOf(ocr.id, auth)) as { text: string };
+  expect(read.text).toBe('Cached 42');
+  const ocrAgain = await submit('ocr', png);
+  expect(ocrAgain).toMatchObject({ state: 'succeeded', cached: true });
+  expect(await resultOf(ocrAgain.id, auth)).toEqual(read);
+}, 90_000);

@@ -786,6 +786,73 @@ export function runTaskStoreContract(
         await store.putCachedResult(key, { result: 'new', taskId: 't2' });
         expect(await store.getCachedResult(key)).toEqual({ result: 'new', taskId: 't2' });
       });
+
+      const keyOf = (task: Task) => ({
+        targetRef: `${task.target.name}@${task.target.version}`,
+        inputSha256: task.input.sha256,
+        paramsHash: paramsHash(task.params),
+      });
+
+      test('completing with cache keeps the result under the task version, input and params', async () => {
+        const params = { topK: 3 };
+        const { task, token } = await createRunning(store, { params });
+        expect(
+          await store.completeTask(task.id, { leaseToken: token, result: { label: 'cat' }, cache: true }),
+        ).toBe(true);
+        expect(await store.getCachedResult(keyOf(task))).toEqual({
+          result: { label: 'cat' },
+          taskId: task.id,
+        });
+        expect(await store.getCachedResult({ ...keyOf(task), paramsHash: paramsHash({}) })).toBeUndefined();
+      });
+
+      test('completing without cache, or with a stale lease, leaves the cache as it was', async () => {
+        const plain = await createRunning(store);
+        await store.completeTask(plain.task.id, { leaseToken: plain.token, result: 'x' });
+        expect(await store.getCachedResult(keyOf(plain.task))).toBeUndefined();
+
+        const stale = await createRunning(store);
+        expect(
+          await store.completeTask(stale.task.id, { leaseToken: newLeaseToken(), result: 'y', cache: true }),
+        ).toBe(false);
+        expect(await store.getCachedResult(keyOf(stale.task))).toBeUndefined();
+      });
+
+      test('settleTasks caches each success that asks for it, and no failure', async () => {
+        const [a, b, c] = [
+          await createRunning(store),
+          await createRunning(store),
+          await createRunning(store),
+        ];
+        const written = await store.settleTasks([
+          { id: a.task.id, outcome: 'succeeded', leaseToken: a.token, result: 'A', cache: true },
+          { id: b.task.id, outcome: 'succeeded', leaseToken: b.token, result: 'B' },
+          {
+            id: c.task.id,
+            outcome: 'failed',
+            leaseToken: c.token,
+            error: { code: 'INFERQ_WORK_FAILED', message: 'no' },
+            retry: false,
+          },
+        ]);
+        expect(written).toEqual([true, true, true]);
+        expect(await store.getCachedResult(keyOf(a.task))).toEqual({ result: 'A', taskId: a.task.id });
+        expect(await store.getCachedResult(keyOf(b.task))).toBeUndefined();
+        expect(await store.getCachedResult(keyOf(c.task))).toBeUndefined();
+      });
+
+      test('two tasks of the same work: the later completion is what the cache serves', async () => {
+        const input = { sha256: sha256Hex('same image'), size: 10, mediaType: 'image/png' };
+        const first = await createRunning(store, { input });
+        const second = await createRunning(store, { input });
+        await store.settleTasks([
+          { id: first.task.id, outcome: 'succeeded', leaseToken: first.token, result: 1, cache: true },
+        ]);
+        await store.settleTasks([
+          { id: second.task.id, outcome: 'succeeded', leaseToken: second.token, result: 2, cache: true },
+        ]);
+        expect(await store.getCachedResult(keyOf(first.task))).toEqual({ result: 2, taskId: second.task.id });
+      });
     });
 
     section('referencedInputs', () => {

@@ -53,6 +53,14 @@ function problem(spec: PipelineSpec): string {
 }
 
 describe('checkPipeline', () => {
+  it('caches results unless the spec or one of its models says cache: false', () => {
+    expect(checkPipeline(ocr(), 'x.yaml', lookup).cache).toBe(true);
+    expect(checkPipeline({ ...ocr(), cache: false }, 'x.yaml', lookup).cache).toBe(false);
+    const noisyCls = (ref: string) =>
+      ref.startsWith('ocr-cls') ? { ...models['ocr-cls']!, cache: false } : lookup(ref);
+    expect(checkPipeline(ocr(), 'x.yaml', noisyCls).cache).toBe(false);
+  });
+
   it('accepts the ocr DAG and orders steps so sources come first', () => {
     const spec = ocr();
     spec.steps.reverse();

@@ -44,6 +44,7 @@ async function modelView(
     description: entry.spec.description ?? null,
     queue,
     workers: serving === undefined ? null : (serving.get(ref) ?? 0),
+    cache: entry.kind === 'model' ? entry.spec.cache !== false : entry.pipeline.cache,
   };
   if (entry.kind === 'pipeline') {
     return {

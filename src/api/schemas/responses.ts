@@ -67,6 +67,10 @@ export const ModelView = Type.Object(
         description: 'live workers serving it (null without a worker registry)',
       }),
     ),
+    cache: Type.Boolean({
+      description:
+        'whether a repeat submission (same version, input and params) is answered from the result cache',
+    }),
     runtime: Type.Optional(Type.String()),
     input: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     params: Type.Optional(Type.Unknown()),

@@ -163,11 +163,13 @@ async function create(
   for (const input of inputs) {
     for (const entry of plan.entries) {
       const target = { kind: entry.kind, name: entry.name, version: entry.version };
-      const cached = await ctx.store.getCachedResult({
-        targetRef: targetRef(target),
-        inputSha256: input.blob.sha256,
-        paramsHash: hash,
-      });
+      const cached = cacheable(entry)
+        ? await ctx.store.getCachedResult({
+            targetRef: targetRef(target),
+            inputSha256: input.blob.sha256,
+            paramsHash: hash,
+          })
+        : undefined;
       drafts.push({
         requestId,
         owner: plan.owner,
@@ -190,6 +192,11 @@ async function create(
     replayed: false,
     tasks: tasks.map((task, i) => summary(task, names[i] ?? null)),
   };
+}
+
+/** Whether the target's results may come from the result cache (see `cache` in model.yaml). */
+function cacheable(entry: CatalogEntry): boolean {
+  return entry.kind === 'model' ? entry.spec.cache !== false : entry.pipeline.cache;
 }
 
 async function checkQueueLimit(ctx: ApiContext, owner: string, adding: number): Promise<void> {

@@ -5,6 +5,8 @@ import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
 import {
+  type CompletedRow,
+  cacheKeyOf,
   decodeCursor,
   encodeCursor,
   newTaskRow,
@@ -208,7 +210,11 @@ export class PostgresTaskStore implements TaskStore {
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
     const result = toJsonText(request.result);
-    return inTransaction(this.#pool, (client) => completeIn(client, id, request, result));
+    return inTransaction(this.#pool, async (client) => {
+      const done = await completeIn(client, id, request, result);
+      if (done !== undefined && request.cache) await putCached(client, cacheKeyOf(done), result, id, done.at);
+      return done !== undefined;
+    });
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
@@ -232,14 +238,22 @@ export class PostgresTaskStore implements TaskStore {
     );
     return inTransaction(this.#pool, async (client) => {
       const written = new Map<Settlement, boolean>();
+      const toCache: Array<{ key: ResultCacheKey; result: string; id: string; at: number }> = [];
       for (const s of byId(settlements)) {
-        written.set(
-          s,
-          s.outcome === 'succeeded'
-            ? await completeIn(client, s.id, s, serialised.get(s)!)
-            : await failIn(client, s.id, s),
-        );
+        if (s.outcome === 'failed') {
+          written.set(s, await failIn(client, s.id, s));
+          continue;
+        }
+        const result = serialised.get(s)!;
+        const done = await completeIn(client, s.id, s, result);
+        written.set(s, done !== undefined);
+        if (done !== undefined && s.cache)
+          toCache.push({ key: cacheKeyOf(done), result, id: s.id, at: done.at });
       }
+      // Cache rows are written in key order, after the tasks' (id order): two batches caching the
+      // same inputs lock the same keys in the same order and cannot deadlock.
+      toCache.sort((a, b) => compareKeys(a.key, b.key));
+      for (const { key, result, id, at } of toCache) await putCached(client, key, result, id, at);
       return settlements.map((s) => written.get(s)!);
     });
   }
@@ -313,13 +327,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (target_ref, input_sha256, params_hash)
-       DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
-      [key.targetRef, key.inputSha256, key.paramsHash, toJsonText(value.result), value.taskId, Date.now()],
-    );
+    await putCached(this.#pool, key, toJsonText(value.result), value.taskId, Date.now());
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
@@ -513,22 +521,27 @@ async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest)
 }
 
 /** The body of completeTask, the result already serialised; inside the caller's transaction. */
+/**
+ * The body of completeTask, inside the caller's transaction: the completed row (with its time),
+ * or undefined when this lease no longer holds the task. The caller writes the cache entry.
+ */
 async function completeIn(
   client: pg.PoolClient,
   id: string,
   request: CompleteRequest,
   result: string,
-): Promise<boolean> {
+): Promise<(CompletedRow & { at: number }) | undefined> {
   const at = request.at ?? Date.now();
   const done = (
-    await client.query<{ attempts: number }>(
+    await client.query<CompletedRow>(
       `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
            finished_at = $2, updated_at = $2
-         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3 RETURNING attempts`,
+         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3
+         RETURNING attempts, target_name, target_version, input_sha256, params_hash`,
       [id, at, request.leaseToken],
     )
   ).rows[0];
-  if (done === undefined) return false;
+  if (done === undefined) return undefined;
   await client.query(
     `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
        ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
@@ -537,7 +550,30 @@ async function completeIn(
   const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
   if (request.timing !== undefined) entry.data = request.timing;
   await insertTimeline(client, id, entry);
-  return true;
+  return { ...done, at };
+}
+
+function compareKeys(a: ResultCacheKey, b: ResultCacheKey): number {
+  const left = `${a.targetRef}\0${a.inputSha256}\0${a.paramsHash}`;
+  const right = `${b.targetRef}\0${b.inputSha256}\0${b.paramsHash}`;
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+/** Writes (or replaces) the result cache entry of `key`. */
+async function putCached(
+  db: pg.Pool | pg.PoolClient,
+  key: ResultCacheKey,
+  result: string,
+  taskId: string,
+  at: number,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (target_ref, input_sha256, params_hash)
+     DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
+    [key.targetRef, key.inputSha256, key.paramsHash, result, taskId, at],
+  );
 }
 
 /** The body of failTask, inside the caller's transaction. */

@@ -12,6 +12,8 @@ import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import {
+  type CompletedRow,
+  cacheKeyOf,
   decodeCursor,
   encodeCursor,
   filterToSql,
@@ -288,13 +290,15 @@ export class SqliteTaskStore implements TaskStore {
     const done = this.#sql(
       `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
          finished_at = @at, updated_at = @at
-       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
-    ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
+       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token
+       RETURNING attempts, target_name, target_version, input_sha256, params_hash`,
+    ).get({ id, at, token: request.leaseToken }) as CompletedRow | undefined;
     if (done === undefined) return false;
     this.#sql(
       `INSERT INTO task_results (task_id, result) VALUES (?, ?)
        ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
     ).run(id, result);
+    if (request.cache) this.#putCached(cacheKeyOf(done), result, id, at);
     const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
     if (request.timing !== undefined) entry.data = request.timing;
     this.#timeline(id, entry);
@@ -378,12 +382,16 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void> {
+    this.#putCached(key, toJsonText(value.result), value.taskId, Date.now());
+  }
+
+  #putCached(key: ResultCacheKey, result: string, taskId: string, at: number): void {
     this.#sql(
       `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (target_ref, input_sha256, params_hash)
        DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
-    ).run(key.targetRef, key.inputSha256, key.paramsHash, toJsonText(value.result), value.taskId, Date.now());
+    ).run(key.targetRef, key.inputSha256, key.paramsHash, result, taskId, at);
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
