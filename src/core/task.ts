@@ -93,9 +93,14 @@ export interface NewTask {
   parent?: TaskParent;
 }
 
-/** The result cache key: a new model version never serves an old version's result. */
+/**
+ * What a result cache lookup asks for: the same work done before for the same tenant. A new
+ * version never serves an old version's result; a tenant is never answered from another
+ * tenant's tasks (the answer would tell it that someone submitted that input).
+ */
 export interface ResultCacheKey {
-  targetRef: string;
+  owner: string;
+  target: Pick<TaskTarget, 'name' | 'version'>;
   inputSha256: string;
   paramsHash: string;
 }

@@ -1,13 +1,6 @@
 import { canonicalJson, paramsHash, sha256Hex } from '../core/hash.js';
 import { newId } from '../core/ids.js';
-import {
-  type NewTask,
-  type ResultCacheKey,
-  type Task,
-  type TaskError,
-  type TimelineEntry,
-  targetRef,
-} from '../core/task.js';
+import type { NewTask, Task, TaskError, TimelineEntry } from '../core/task.js';
 import { isTaskState, type TaskState } from '../core/task-state.js';
 import { InferqError } from '../errors/index.js';
 import type { TaskFilter } from './task-store.js';
@@ -163,24 +156,6 @@ export function rowToTask(row: TaskRow): Task {
     task.parent = { id: row.parent_id, stepId: row.step_id ?? '', itemIndex: row.item_index ?? 0 };
   }
   return task;
-}
-
-/** What a completing UPDATE returns: the attempt, and the columns the result cache is keyed by. */
-export interface CompletedRow {
-  attempts: number;
-  target_name: string;
-  target_version: string;
-  input_sha256: string;
-  params_hash: string;
-}
-
-/** The result cache key of a completed task: its target@version, input and params. */
-export function cacheKeyOf(row: CompletedRow): ResultCacheKey {
-  return {
-    targetRef: targetRef({ name: row.target_name, version: row.target_version }),
-    inputSha256: row.input_sha256,
-    paramsHash: row.params_hash,
-  };
 }
 
 export function rowToTimelineEntry(row: TimelineRow): TimelineEntry {

@@ -54,12 +54,6 @@ export interface CompleteRequest {
   at?: number;
   /** Extra timeline data for the `finished` entry (timings, batch size…). */
   timing?: Record<string, unknown>;
-  /**
-   * Also keep the result in the result cache under the task's (target@version, input sha256,
-   * params hash), in the same transaction: a later submission of the same work is answered
-   * from it. Only for a target whose result is a function of its input and params.
-   */
-  cache?: boolean;
 }
 
 export interface FailRequest {
@@ -290,12 +284,16 @@ export interface TaskStore {
   /** Appends stage entries to a task's timeline. */
   appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void>;
 
+  /**
+   * The result cache: the newest `succeeded` task of `key.owner` on that target version, input
+   * and params hash, with its result. The stored tasks are the cache, so it costs no write, and
+   * an entry lives exactly as long as its task (retention, purge).
+   */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
-  putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void>;
 
   /** Of `sha256s`, those that a stored task still references as input (for blob GC). */
   referencedInputs(sha256s: readonly string[]): Promise<Set<string>>;
-  /** Deletes final tasks finished before `before` (their timelines and cache entries with them). */
+  /** Deletes final tasks finished before `before` (their timelines and results with them). */
   deleteFinishedBefore(before: number): Promise<RetentionResult>;
   /** Deletes one task whatever its state (purge). */
   deleteTask(id: string): Promise<boolean>;

@@ -94,7 +94,6 @@ export async function advancePipeline(deps: AdvancePipelineDeps, parentId: strin
     leaseToken,
     result: output.value,
     timing: { steps: stepSummary(pipeline, [...children, ...created]) },
-    cache: pipeline.cache,
   });
   return done ? 'succeeded' : 'not-running';
 }

@@ -83,7 +83,6 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
                     ok: true,
                     result: result.output,
                     timing: timing(items[index]!, batchStarted, started, computeMs, inputs.length),
-                    cache: spec.cache !== false,
                   }
                 : outcomeFromError(result.error);
         }

@@ -225,7 +225,6 @@ function settlementsOf(items: readonly ClaimedItem[], outcomes: readonly WorkOut
           outcome: 'succeeded',
           result: outcome.result,
           ...(outcome.timing ? { timing: outcome.timing } : {}),
-          ...(outcome.cache ? { cache: true } : {}),
         }
       : { ...base, outcome: 'failed', error: outcome.error, retry: isRetry(item, outcome) };
   });

@@ -3,13 +3,7 @@ import { InferqError } from '../errors/index.js';
 
 /** What running one item produced. One item's failure never fails its batch-mates. */
 export type WorkOutcome =
-  | {
-      ok: true;
-      result: unknown;
-      timing?: Record<string, unknown>;
-      /** Keep the result in the result cache for repeat submissions (the model allows it). */
-      cache?: boolean;
-    }
+  | { ok: true; result: unknown; timing?: Record<string, unknown> }
   | { ok: false; error: TaskError; retryable: boolean };
 
 /**

@@ -1,7 +1,16 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
-import { type AppFixture, bearer, createAppFixture, finishTask, multipart } from './app-fixture.js';
+import type { CatalogEntry } from '../../src/core/model-catalog.js';
+import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
+import {
+  type AppFixture,
+  bearer,
+  createAppFixture,
+  finishTask,
+  multipart,
+  testCatalogEntries,
+} from './app-fixture.js';
 
 let f: AppFixture;
 beforeAll(async () => {
@@ -60,15 +69,12 @@ describe('POST /v1/tasks (JSON)', () => {
   it('completes at once from the result cache, and says so', async () => {
     const first = (await submit({ target: 'echo', text: 'cache me', params: { delayMs: 1 } })).json()
       .tasks[0];
+    expect(first.cached).toBe(false);
+    // Not done yet: the same work is queued again, not answered.
+    expect(
+      (await submit({ target: 'echo', text: 'cache me', params: { delayMs: 1 } })).json().tasks[0].cached,
+    ).toBe(false);
     await finishTask(f, first.id, { result: { ok: true } });
-    await f.store.putCachedResult(
-      {
-        targetRef: 'echo@1.0.0',
-        inputSha256: first.inputSha256,
-        paramsHash: (await f.store.getTask(first.id))!.paramsHash,
-      },
-      { result: { ok: true }, taskId: first.id },
-    );
     const again = (await submit({ target: 'echo', text: 'cache me', params: { delayMs: 1 } })).json()
       .tasks[0];
     expect(again).toMatchObject({ state: 'succeeded', cached: true });
@@ -78,6 +84,50 @@ describe('POST /v1/tasks (JSON)', () => {
       cached: true,
       result: { ok: true },
     });
+    // Other params are other work.
+    expect((await submit({ target: 'echo', text: 'cache me' })).json().tasks[0].cached).toBe(false);
+    // Another tenant is not answered from acme's tasks: it would learn that acme sent this input.
+    const theirs = await submit(
+      { target: 'echo', text: 'cache me', params: { delayMs: 1 } },
+      {},
+      f.keys.other,
+    );
+    expect(theirs.json().tasks[0]).toMatchObject({ state: 'queued', cached: false });
+  });
+
+  it('never answers a model with `cache: false` from the cache', async () => {
+    // Its output is not a function of its input.
+    const dice: CatalogEntry = {
+      kind: 'model',
+      name: 'dice',
+      version: '1',
+      available: true,
+      spec: {
+        name: 'dice',
+        version: '1',
+        runtime: 'js',
+        artifact: './m.js',
+        input: { kind: 'text' },
+        cache: false,
+      },
+    };
+    const own = await createAppFixture({ catalog: new StaticModelCatalog([...testCatalogEntries, dice]) });
+    try {
+      const roll = () =>
+        own.app.inject({
+          method: 'POST',
+          url: '/v1/tasks',
+          headers: bearer(own.keys.user),
+          payload: { target: 'dice', text: 'roll' },
+        });
+      const first = (await roll()).json().tasks[0];
+      await finishTask(own, first.id, { result: { roll: 4 } });
+      const again = (await roll()).json().tasks[0];
+      expect(again).toMatchObject({ state: 'queued', cached: false });
+      expect(await own.broker.hasLiveJob('dice@1', again.id)).toBe(true);
+    } finally {
+      await own.close();
+    }
   });
 
   it('Idempotency-Key: same body → same tasks (200, replayed); other body → 409', async () => {

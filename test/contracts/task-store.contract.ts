@@ -770,88 +770,59 @@ export function runTaskStoreContract(
     });
 
     section('result cache', () => {
-      const key = { targetRef: 'resnet@1', inputSha256: sha256Hex('img'), paramsHash: paramsHash({}) };
-
-      test('misses for another version, input or params hash', async () => {
-        expect(await store.getCachedResult(key)).toBeUndefined();
-        await store.putCachedResult(key, { result: { label: 'cat' }, taskId: 't1' });
-        expect(await store.getCachedResult({ ...key })).toEqual({ result: { label: 'cat' }, taskId: 't1' });
-        expect(await store.getCachedResult({ ...key, targetRef: 'resnet@2' })).toBeUndefined();
-        expect(await store.getCachedResult({ ...key, inputSha256: sha256Hex('other') })).toBeUndefined();
-        expect(await store.getCachedResult({ ...key, paramsHash: paramsHash({ topK: 5 }) })).toBeUndefined();
-      });
-
-      test('putting the same key twice keeps the latest value', async () => {
-        await store.putCachedResult(key, { result: 'old', taskId: 't1' });
-        await store.putCachedResult(key, { result: 'new', taskId: 't2' });
-        expect(await store.getCachedResult(key)).toEqual({ result: 'new', taskId: 't2' });
-      });
-
       const keyOf = (task: Task) => ({
-        targetRef: `${task.target.name}@${task.target.version}`,
+        owner: task.owner,
+        target: task.target,
         inputSha256: task.input.sha256,
-        paramsHash: paramsHash(task.params),
+        paramsHash: task.paramsHash,
+      });
+      const succeed = async (overrides: Partial<NewTask>, result: unknown, at?: number) => {
+        const { task, token } = await createRunning(store, overrides);
+        await store.completeTask(task.id, { leaseToken: token, result, ...(at === undefined ? {} : { at }) });
+        return task;
+      };
+
+      test("answers with a succeeded task's result; misses for another version, input, params or tenant", async () => {
+        const input = { sha256: sha256Hex('cache image'), size: 3, mediaType: 'image/png' };
+        const task = await succeed({ input, params: { topK: 3 } }, { label: 'cat' });
+        const key = keyOf(task);
+        expect(await store.getCachedResult(key)).toEqual({ result: { label: 'cat' }, taskId: task.id });
+        expect(
+          await store.getCachedResult({ ...key, target: { name: 'resnet', version: '2' } }),
+        ).toBeUndefined();
+        expect(
+          await store.getCachedResult({ ...key, target: { name: 'vgg', version: '1' } }),
+        ).toBeUndefined();
+        expect(await store.getCachedResult({ ...key, inputSha256: sha256Hex('other') })).toBeUndefined();
+        expect(await store.getCachedResult({ ...key, paramsHash: paramsHash({}) })).toBeUndefined();
+        // Another tenant must not even learn that this input was submitted.
+        expect(await store.getCachedResult({ ...key, owner: 'mallory' })).toBeUndefined();
       });
 
-      test('completing with cache keeps the result under the task version, input and params', async () => {
-        const params = { topK: 3 };
-        const { task, token } = await createRunning(store, { params });
-        expect(
-          await store.completeTask(task.id, { leaseToken: token, result: { label: 'cat' }, cache: true }),
-        ).toBe(true);
-        expect(await store.getCachedResult(keyOf(task))).toEqual({
-          result: { label: 'cat' },
-          taskId: task.id,
+      test('only a succeeded task answers: not one queued, running, failed or cancelled', async () => {
+        const input = { sha256: sha256Hex('not yet'), size: 3, mediaType: 'image/png' };
+        const queued = await create(store, { input });
+        await createRunning(store, { input });
+        const { task: failed, token } = await createRunning(store, { input });
+        await store.failTask(failed.id, {
+          leaseToken: token,
+          error: { code: 'INFERQ_WORK_FAILED', message: 'no' },
+          retry: false,
         });
-        expect(await store.getCachedResult({ ...keyOf(task), paramsHash: paramsHash({}) })).toBeUndefined();
+        const cancelled = await create(store, { input });
+        await store.cancelTask(cancelled.id);
+        expect(await store.getCachedResult(keyOf(queued))).toBeUndefined();
+        const done = await succeed({ input }, 'yes');
+        expect(await store.getCachedResult(keyOf(queued))).toEqual({ result: 'yes', taskId: done.id });
       });
 
-      test('completing without cache, or with a stale lease, leaves the cache as it was', async () => {
-        const plain = await createRunning(store);
-        await store.completeTask(plain.task.id, { leaseToken: plain.token, result: 'x' });
-        expect(await store.getCachedResult(keyOf(plain.task))).toBeUndefined();
-
-        const stale = await createRunning(store);
-        expect(
-          await store.completeTask(stale.task.id, { leaseToken: newLeaseToken(), result: 'y', cache: true }),
-        ).toBe(false);
-        expect(await store.getCachedResult(keyOf(stale.task))).toBeUndefined();
-      });
-
-      test('settleTasks caches each success that asks for it, and no failure', async () => {
-        const [a, b, c] = [
-          await createRunning(store),
-          await createRunning(store),
-          await createRunning(store),
-        ];
-        const written = await store.settleTasks([
-          { id: a.task.id, outcome: 'succeeded', leaseToken: a.token, result: 'A', cache: true },
-          { id: b.task.id, outcome: 'succeeded', leaseToken: b.token, result: 'B' },
-          {
-            id: c.task.id,
-            outcome: 'failed',
-            leaseToken: c.token,
-            error: { code: 'INFERQ_WORK_FAILED', message: 'no' },
-            retry: false,
-          },
-        ]);
-        expect(written).toEqual([true, true, true]);
-        expect(await store.getCachedResult(keyOf(a.task))).toEqual({ result: 'A', taskId: a.task.id });
-        expect(await store.getCachedResult(keyOf(b.task))).toBeUndefined();
-        expect(await store.getCachedResult(keyOf(c.task))).toBeUndefined();
-      });
-
-      test('two tasks of the same work: the later completion is what the cache serves', async () => {
-        const input = { sha256: sha256Hex('same image'), size: 10, mediaType: 'image/png' };
-        const first = await createRunning(store, { input });
-        const second = await createRunning(store, { input });
-        await store.settleTasks([
-          { id: first.task.id, outcome: 'succeeded', leaseToken: first.token, result: 1, cache: true },
-        ]);
-        await store.settleTasks([
-          { id: second.task.id, outcome: 'succeeded', leaseToken: second.token, result: 2, cache: true },
-        ]);
-        expect(await store.getCachedResult(keyOf(first.task))).toEqual({ result: 2, taskId: second.task.id });
+      test('the newest success answers; a task created from the cache answers too', async () => {
+        const input = { sha256: sha256Hex('twice'), size: 3, mediaType: 'image/png' };
+        await succeed({ input }, 1);
+        const second = await succeed({ input }, 2);
+        expect(await store.getCachedResult(keyOf(second))).toEqual({ result: 2, taskId: second.id });
+        const [hit] = await store.createTasks([draft({ input, cachedResult: { result: 2 } })]);
+        expect(await store.getCachedResult(keyOf(second))).toEqual({ result: 2, taskId: hit!.id });
       });
     });
 
@@ -914,19 +885,20 @@ export function runTaskStoreContract(
         expect(left).toEqual([queued.id, running.id].sort());
       });
 
-      test('deleteFinishedBefore takes timelines and cache entries with the tasks', async () => {
+      test('deleteFinishedBefore takes timelines and results (the cache) with the tasks', async () => {
         const { task, token } = await createRunning(store);
         await store.appendTimeline(task.id, [{ stage: 'started', at: 1 }]);
         await store.completeTask(task.id, { leaseToken: token, result: 'r', at: 1_000 });
-        const survivor = await create(store);
-        const key = { targetRef: 'resnet@1', inputSha256: task.input.sha256, paramsHash: task.paramsHash };
-        const otherKey = { ...key, inputSha256: survivor.input.sha256 };
-        await store.putCachedResult(key, { result: 'r', taskId: task.id });
-        await store.putCachedResult(otherKey, { result: 's', taskId: survivor.id });
+        const key = {
+          owner: task.owner,
+          target: task.target,
+          inputSha256: task.input.sha256,
+          paramsHash: task.paramsHash,
+        };
+        expect(await store.getCachedResult(key)).toEqual({ result: 'r', taskId: task.id });
 
         expect(await store.deleteFinishedBefore(2_000)).toEqual({ deletedTasks: 1 });
         expect(await store.getCachedResult(key)).toBeUndefined();
-        expect(await store.getCachedResult(otherKey)).toEqual({ result: 's', taskId: survivor.id });
         // A task created again under the same id starts with a clean timeline and no result.
         const [reborn] = await store.createTasks([draft({ id: task.id })]);
         const stored = await mustGet(store, reborn!.id);
@@ -934,19 +906,21 @@ export function runTaskStoreContract(
         expect(stored.result).toBeNull();
       });
 
-      test('deleteTask deletes a task in any state with its cache entries', async () => {
+      test('deleteTask deletes a task in any state, and it no longer answers from the cache', async () => {
         const queued = await create(store);
-        const { task: running } = await createRunning(store);
+        const { task: done, token } = await createRunning(store);
+        await store.completeTask(done.id, { leaseToken: token, result: 'r' });
         const key = {
-          targetRef: 'resnet@1',
-          inputSha256: running.input.sha256,
-          paramsHash: running.paramsHash,
+          owner: done.owner,
+          target: done.target,
+          inputSha256: done.input.sha256,
+          paramsHash: done.paramsHash,
         };
-        await store.putCachedResult(key, { result: 'r', taskId: running.id });
+        expect(await store.getCachedResult(key)).toEqual({ result: 'r', taskId: done.id });
         expect(await store.deleteTask(queued.id)).toBe(true);
-        expect(await store.deleteTask(running.id)).toBe(true);
+        expect(await store.deleteTask(done.id)).toBe(true);
         expect(await store.getTask(queued.id)).toBeUndefined();
-        expect(await store.getTask(running.id)).toBeUndefined();
+        expect(await store.getTask(done.id)).toBeUndefined();
         expect(await store.getCachedResult(key)).toBeUndefined();
         expect(await store.deleteTask(queued.id)).toBe(false);
         expect(await store.deleteTask(newId())).toBe(false);

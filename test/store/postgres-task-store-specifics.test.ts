@@ -68,11 +68,29 @@ describe.skipIf(testPostgresUrl === undefined)(
       expect(await plan(`SELECT id FROM tasks WHERE owner = 'o7' ORDER BY id DESC LIMIT 51`)).toMatch(
         /Index Scan (Backward )?using tasks_owner|Bitmap Index Scan on tasks_owner/,
       );
-      expect(
-        await plan(
-          `SELECT result FROM result_cache WHERE target_ref = 'a' AND input_sha256 = 'b' AND params_hash = 'c'`,
-        ),
-      ).toMatch(/Index Scan using result_cache_pkey/);
+      // The store's own cache lookup, captured as it is sent, walks the input hash index.
+      const sent: Array<{ text: string; values: unknown[] }> = [];
+      const query = pg.Pool.prototype.query as (...a: unknown[]) => unknown;
+      pg.Pool.prototype.query = function (this: pg.Pool, ...a: unknown[]) {
+        if (typeof a[0] === 'string') sent.push({ text: a[0], values: (a[1] as unknown[]) ?? [] });
+        return query.apply(this, a);
+      } as typeof pg.Pool.prototype.query;
+      try {
+        await store.getCachedResult({
+          owner: 'o7',
+          target: { name: 'resnet', version: '1' },
+          inputSha256: sha256Hex('input-7'),
+          paramsHash: 'p',
+        });
+      } finally {
+        pg.Pool.prototype.query = query as typeof pg.Pool.prototype.query;
+      }
+      const lookup = sent.at(-1)!;
+      expect(lookup.text).toContain('input_sha256');
+      const cachePlan = (await client.query(`EXPLAIN ${lookup.text}`, lookup.values)).rows
+        .map((r: Record<string, string>) => r['QUERY PLAN'])
+        .join('\n');
+      expect(cachePlan).toMatch(/Index Scan using tasks_input_id/);
       await client.end();
       await store.close();
       await drop();

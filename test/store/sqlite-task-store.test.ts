@@ -56,8 +56,12 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     const token = newLeaseToken();
     await first.claimTask(task!.id, { leaseToken: token, workerId: 'w1' });
     await first.completeTask(task!.id, { leaseToken: token, result: { label: 'cat' } });
-    const key = { targetRef: 'resnet@1', inputSha256: task!.input.sha256, paramsHash: task!.paramsHash };
-    await first.putCachedResult(key, { result: { label: 'cat' }, taskId: task!.id });
+    const key = {
+      owner: task!.owner,
+      target: task!.target,
+      inputSha256: task!.input.sha256,
+      paramsHash: task!.paramsHash,
+    };
     const before = await first.getTask(task!.id);
     await first.close();
 

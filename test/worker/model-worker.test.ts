@@ -50,16 +50,6 @@ beforeAll(async () => {
   mkdirSync(path.join(dir, 'models', 'picky'), { recursive: true });
   writeFileSync(path.join(dir, 'models', 'picky', 'picky.js'), pickyModel);
   writeFileSync(path.join(dir, 'models', 'picky', 'model.yaml'), pickyYaml);
-  // Not a function of its input: its results must never be served to a repeat submission.
-  mkdirSync(path.join(dir, 'models', 'dice'), { recursive: true });
-  writeFileSync(
-    path.join(dir, 'models', 'dice', 'dice.js'),
-    'export function predict(inputs) { return inputs.map(() => ({ roll: Math.random() })); }',
-  );
-  writeFileSync(
-    path.join(dir, 'models', 'dice', 'model.yaml'),
-    'name: dice\nversion: 1.0.0\nruntime: js\nartifact: ./dice.js\ninput: { kind: text }\ncache: false\n',
-  );
 });
 
 afterAll(async () => {
@@ -176,28 +166,6 @@ describe('ModelWorker', () => {
       error: { code: 'INFERQ_VALIDATION_FAILED' },
     });
     expect(await broker.depth('picky@1.0.0')).toMatchObject({ waiting: 0, leased: 0, delayed: 0 });
-  });
-
-  it('keeps each success in the result cache with its task, unless the model says cache: false', async () => {
-    const { runtimes } = await loadRuntimes(new ModelRepository(path.join(dir, 'models')));
-    const worker = new ModelWorker({ store, broker, blobs, runtimes, leaseMs: 5_000, version: 'test' });
-    const picky = await submit({ name: 'picky', version: '1.0.0' }, ['cache this', 'bad, not this']);
-    const dice = await submit({ name: 'dice', version: '1.0.0' }, ['cache this']);
-    await worker.start();
-    await settled([...picky, ...dice].map((t) => t.id));
-    await worker.stop();
-    for (const r of runtimes) await r.unload();
-
-    const cached = (task: Task) =>
-      store.getCachedResult({
-        targetRef: `${task.target.name}@${task.target.version}`,
-        inputSha256: task.input.sha256,
-        paramsHash: task.paramsHash,
-      });
-    expect(await cached(picky[0]!)).toEqual({ result: { upper: 'CACHE THIS' }, taskId: picky[0]!.id });
-    expect(await cached(picky[1]!)).toBeUndefined(); // failed
-    expect((await store.getTask(dice[0]!.id))?.state).toBe('succeeded');
-    expect(await cached(dice[0]!)).toBeUndefined();
   });
 
   it('waits up to maxDelayMs after the first job to fill a batch from a trickle of arrivals', async () => {

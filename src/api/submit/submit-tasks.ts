@@ -165,7 +165,8 @@ async function create(
       const target = { kind: entry.kind, name: entry.name, version: entry.version };
       const cached = cacheable(entry)
         ? await ctx.store.getCachedResult({
-            targetRef: targetRef(target),
+            owner: plan.owner,
+            target,
             inputSha256: input.blob.sha256,
             paramsHash: hash,
           })

@@ -5,8 +5,6 @@ import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
 import {
-  type CompletedRow,
-  cacheKeyOf,
   decodeCursor,
   encodeCursor,
   newTaskRow,
@@ -210,11 +208,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
     const result = toJsonText(request.result);
-    return inTransaction(this.#pool, async (client) => {
-      const done = await completeIn(client, id, request, result);
-      if (done !== undefined && request.cache) await putCached(client, cacheKeyOf(done), result, id, done.at);
-      return done !== undefined;
-    });
+    return inTransaction(this.#pool, (client) => completeIn(client, id, request, result));
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
@@ -238,22 +232,14 @@ export class PostgresTaskStore implements TaskStore {
     );
     return inTransaction(this.#pool, async (client) => {
       const written = new Map<Settlement, boolean>();
-      const toCache: Array<{ key: ResultCacheKey; result: string; id: string; at: number }> = [];
       for (const s of byId(settlements)) {
-        if (s.outcome === 'failed') {
-          written.set(s, await failIn(client, s.id, s));
-          continue;
-        }
-        const result = serialised.get(s)!;
-        const done = await completeIn(client, s.id, s, result);
-        written.set(s, done !== undefined);
-        if (done !== undefined && s.cache)
-          toCache.push({ key: cacheKeyOf(done), result, id: s.id, at: done.at });
+        written.set(
+          s,
+          s.outcome === 'succeeded'
+            ? await completeIn(client, s.id, s, serialised.get(s)!)
+            : await failIn(client, s.id, s),
+        );
       }
-      // Cache rows are written in key order, after the tasks' (id order): two batches caching the
-      // same inputs lock the same keys in the same order and cannot deadlock.
-      toCache.sort((a, b) => compareKeys(a.key, b.key));
-      for (const { key, result, id, at } of toCache) await putCached(client, key, result, id, at);
       return settlements.map((s) => written.get(s)!);
     });
   }
@@ -318,16 +304,21 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
-    const { rows } = await this.#pool.query<{ result: string; task_id: string }>(
-      'SELECT result, task_id FROM result_cache WHERE target_ref = $1 AND input_sha256 = $2 AND params_hash = $3',
-      [key.targetRef, key.inputSha256, key.paramsHash],
+    // The materialised CTE keeps the planner on (input_sha256, id): the tasks of one input are a
+    // handful, while (owner, target, id) would walk every task of the tenant on that model when
+    // the input was never seen.
+    const { rows } = await this.#pool.query<{ id: string; result: string }>(
+      `WITH same_input AS MATERIALIZED (
+         SELECT id, owner, target_name, target_version, params_hash, state FROM tasks WHERE input_sha256 = $1
+       )
+       SELECT t.id, r.result FROM same_input AS t JOIN task_results AS r ON r.task_id = t.id
+       WHERE t.owner = $2 AND t.target_name = $3 AND t.target_version = $4 AND t.params_hash = $5
+         AND t.state = 'succeeded'
+       ORDER BY t.id DESC LIMIT 1`,
+      [key.inputSha256, key.owner, key.target.name, key.target.version, key.paramsHash],
     );
     const row = rows[0];
-    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.task_id };
-  }
-
-  async putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void> {
-    await putCached(this.#pool, key, toJsonText(value.result), value.taskId, Date.now());
+    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
@@ -351,7 +342,7 @@ export class PostgresTaskStore implements TaskStore {
              SELECT id FROM tasks WHERE finished_at < $1 AND ${stateIn(finalStates)}
              LIMIT ${retentionBatchSize} FOR UPDATE SKIP LOCKED
            ) RETURNING id
-         ), cache AS (DELETE FROM result_cache WHERE task_id IN (SELECT id FROM gone))
+         )
          SELECT COUNT(*) AS n FROM gone`,
         [before],
       );
@@ -366,9 +357,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async deleteTask(id: string): Promise<boolean> {
     const { rows } = await this.#pool.query<{ n: number }>(
-      `WITH gone AS (DELETE FROM tasks WHERE id = $1 RETURNING id),
-         cache AS (DELETE FROM result_cache WHERE task_id = $1)
-       SELECT COUNT(*) AS n FROM gone`,
+      `WITH gone AS (DELETE FROM tasks WHERE id = $1 RETURNING id) SELECT COUNT(*) AS n FROM gone`,
       [id],
     );
     return (rows[0]?.n ?? 0) > 0;
@@ -521,27 +510,22 @@ async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest)
 }
 
 /** The body of completeTask, the result already serialised; inside the caller's transaction. */
-/**
- * The body of completeTask, inside the caller's transaction: the completed row (with its time),
- * or undefined when this lease no longer holds the task. The caller writes the cache entry.
- */
 async function completeIn(
   client: pg.PoolClient,
   id: string,
   request: CompleteRequest,
   result: string,
-): Promise<(CompletedRow & { at: number }) | undefined> {
+): Promise<boolean> {
   const at = request.at ?? Date.now();
   const done = (
-    await client.query<CompletedRow>(
+    await client.query<{ attempts: number }>(
       `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
            finished_at = $2, updated_at = $2
-         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3
-         RETURNING attempts, target_name, target_version, input_sha256, params_hash`,
+         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3 RETURNING attempts`,
       [id, at, request.leaseToken],
     )
   ).rows[0];
-  if (done === undefined) return undefined;
+  if (done === undefined) return false;
   await client.query(
     `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
        ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
@@ -550,30 +534,7 @@ async function completeIn(
   const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
   if (request.timing !== undefined) entry.data = request.timing;
   await insertTimeline(client, id, entry);
-  return { ...done, at };
-}
-
-function compareKeys(a: ResultCacheKey, b: ResultCacheKey): number {
-  const left = `${a.targetRef}\0${a.inputSha256}\0${a.paramsHash}`;
-  const right = `${b.targetRef}\0${b.inputSha256}\0${b.paramsHash}`;
-  return left < right ? -1 : left > right ? 1 : 0;
-}
-
-/** Writes (or replaces) the result cache entry of `key`. */
-async function putCached(
-  db: pg.Pool | pg.PoolClient,
-  key: ResultCacheKey,
-  result: string,
-  taskId: string,
-  at: number,
-): Promise<void> {
-  await db.query(
-    `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (target_ref, input_sha256, params_hash)
-     DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
-    [key.targetRef, key.inputSha256, key.paramsHash, result, taskId, at],
-  );
+  return true;
 }
 
 /** The body of failTask, inside the caller's transaction. */

@@ -127,4 +127,9 @@ export const pgTaskStoreMigrations: readonly string[] = [
   CREATE INDEX tasks_owner_target_id      ON tasks (owner, target_name, target_version, id);
   CREATE INDEX tasks_owner_target_name_id ON tasks (owner, target_name, id);
   `,
+  `
+  -- The result cache is read from the succeeded tasks themselves (per tenant, by input hash):
+  -- the separate table cost a write per result and was shared across tenants.
+  DROP TABLE result_cache;
+  `,
 ];

@@ -126,4 +126,9 @@ export const taskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN item_index INTEGER;
   CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
   `,
+  `
+  -- The result cache is read from the succeeded tasks themselves (per tenant, by input hash):
+  -- the separate table cost a write per result and was shared across tenants.
+  DROP TABLE result_cache;
+  `,
 ];

@@ -12,8 +12,6 @@ import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import {
-  type CompletedRow,
-  cacheKeyOf,
   decodeCursor,
   encodeCursor,
   filterToSql,
@@ -290,15 +288,13 @@ export class SqliteTaskStore implements TaskStore {
     const done = this.#sql(
       `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
          finished_at = @at, updated_at = @at
-       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token
-       RETURNING attempts, target_name, target_version, input_sha256, params_hash`,
-    ).get({ id, at, token: request.leaseToken }) as CompletedRow | undefined;
+       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
+    ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
     if (done === undefined) return false;
     this.#sql(
       `INSERT INTO task_results (task_id, result) VALUES (?, ?)
        ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
     ).run(id, result);
-    if (request.cache) this.#putCached(cacheKeyOf(done), result, id, at);
     const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
     if (request.timing !== undefined) entry.data = request.timing;
     this.#timeline(id, entry);
@@ -375,23 +371,18 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
+    // INDEXED BY: without statistics the planner would rather walk (target, id), every task of
+    // the model newest first; the tasks of one input are a handful.
     const row = this.#sql(
-      'SELECT result, task_id FROM result_cache WHERE target_ref = ? AND input_sha256 = ? AND params_hash = ?',
-    ).get(key.targetRef, key.inputSha256, key.paramsHash) as { result: string; task_id: string } | undefined;
-    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.task_id };
-  }
-
-  async putCachedResult(key: ResultCacheKey, value: { result: unknown; taskId: string }): Promise<void> {
-    this.#putCached(key, toJsonText(value.result), value.taskId, Date.now());
-  }
-
-  #putCached(key: ResultCacheKey, result: string, taskId: string, at: number): void {
-    this.#sql(
-      `INSERT INTO result_cache (target_ref, input_sha256, params_hash, result, task_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (target_ref, input_sha256, params_hash)
-       DO UPDATE SET result = excluded.result, task_id = excluded.task_id, created_at = excluded.created_at`,
-    ).run(key.targetRef, key.inputSha256, key.paramsHash, result, taskId, at);
+      `SELECT t.id, r.result FROM tasks AS t INDEXED BY tasks_input_id
+         JOIN task_results AS r ON r.task_id = t.id
+       WHERE t.input_sha256 = ? AND t.owner = ? AND t.target_name = ? AND t.target_version = ?
+         AND t.params_hash = ? AND t.state = 'succeeded'
+       ORDER BY t.id DESC LIMIT 1`,
+    ).get(key.inputSha256, key.owner, key.target.name, key.target.version, key.paramsHash) as
+      | { id: string; result: string }
+      | undefined;
+    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
@@ -416,8 +407,6 @@ export class SqliteTaskStore implements TaskStore {
            SELECT id FROM tasks WHERE finished_at < ? AND +${stateIn(finalStates)} LIMIT ${retentionBatchSize}
          ) RETURNING id`,
       ).all(before) as { id: string }[];
-      const deleteCache = this.#sql('DELETE FROM result_cache WHERE task_id = ?');
-      for (const { id } of ids) deleteCache.run(id);
       return ids.length;
     });
     let deletedTasks = 0;
@@ -434,12 +423,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async deleteTask(id: string): Promise<boolean> {
-    return this.#db
-      .transaction(() => {
-        this.#sql('DELETE FROM result_cache WHERE task_id = ?').run(id);
-        return this.#sql('DELETE FROM tasks WHERE id = ?').run(id).changes > 0;
-      })
-      .immediate();
+    return this.#sql('DELETE FROM tasks WHERE id = ?').run(id).changes > 0;
   }
 
   async claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim> {
