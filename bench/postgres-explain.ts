@@ -108,7 +108,7 @@ try {
   const row = mine.rows[0]!;
   const key = {
     owner: row.owner,
-    target: { name: row.target_name, version: row.target_version },
+    target: { kind: 'model' as const, name: row.target_name, version: row.target_version },
     inputSha256: row.input_sha256,
     paramsHash: 'p',
   };

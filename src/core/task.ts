@@ -94,13 +94,14 @@ export interface NewTask {
 }
 
 /**
- * What a result cache lookup asks for: the same work done before for the same tenant. A new
+ * What a result cache lookup asks for: the same work submitted before by the same tenant. A new
  * version never serves an old version's result; a tenant is never answered from another
- * tenant's tasks (the answer would tell it that someone submitted that input).
+ * tenant's tasks (the answer would tell it that someone submitted that input); a pipeline's
+ * steps never answer (a transform step is stored under the pipeline's own target).
  */
 export interface ResultCacheKey {
   owner: string;
-  target: Pick<TaskTarget, 'name' | 'version'>;
+  target: TaskTarget;
   inputSha256: string;
   paramsHash: string;
 }

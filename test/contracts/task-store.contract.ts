@@ -788,10 +788,10 @@ export function runTaskStoreContract(
         const key = keyOf(task);
         expect(await store.getCachedResult(key)).toEqual({ result: { label: 'cat' }, taskId: task.id });
         expect(
-          await store.getCachedResult({ ...key, target: { name: 'resnet', version: '2' } }),
+          await store.getCachedResult({ ...key, target: { kind: 'model', name: 'resnet', version: '2' } }),
         ).toBeUndefined();
         expect(
-          await store.getCachedResult({ ...key, target: { name: 'vgg', version: '1' } }),
+          await store.getCachedResult({ ...key, target: { kind: 'model', name: 'vgg', version: '1' } }),
         ).toBeUndefined();
         expect(await store.getCachedResult({ ...key, inputSha256: sha256Hex('other') })).toBeUndefined();
         expect(await store.getCachedResult({ ...key, paramsHash: paramsHash({}) })).toBeUndefined();
@@ -814,6 +814,27 @@ export function runTaskStoreContract(
         expect(await store.getCachedResult(keyOf(queued))).toBeUndefined();
         const done = await succeed({ input }, 'yes');
         expect(await store.getCachedResult(keyOf(queued))).toEqual({ result: 'yes', taskId: done.id });
+      });
+
+      test("a pipeline's steps never answer, not even a transform stored under the pipeline's target", async () => {
+        const target = { kind: 'pipeline' as const, name: 'ocr', version: '1' };
+        const input = { sha256: sha256Hex('scan'), size: 3, mediaType: 'image/png' };
+        const { task: parent } = await createRunning(store, { target, input });
+        await store.createChildTasks(parent.id, [
+          draft({
+            id: pipelineChildId(parent.id, 'crop', 0),
+            requestId: parent.id,
+            target,
+            input,
+            parent: { id: parent.id, stepId: 'crop', itemIndex: 0 },
+            cachedResult: { result: ['crop blobs'] },
+          }),
+        ]);
+        const key = { owner: parent.owner, target, inputSha256: input.sha256, paramsHash: parent.paramsHash };
+        expect(await store.getCachedResult(key)).toBeUndefined();
+        // Nor does a model of the same name and version answer for the pipeline.
+        await succeed({ target: { kind: 'model', name: 'ocr', version: '1' }, input }, 'model');
+        expect(await store.getCachedResult(key)).toBeUndefined();
       });
 
       test('the newest success answers; a task created from the cache answers too', async () => {

@@ -78,7 +78,7 @@ describe.skipIf(testPostgresUrl === undefined)(
       try {
         await store.getCachedResult({
           owner: 'o7',
-          target: { name: 'resnet', version: '1' },
+          target: { kind: 'model', name: 'resnet', version: '1' },
           inputSha256: sha256Hex('input-7'),
           paramsHash: 'p',
         });

@@ -309,13 +309,14 @@ export class PostgresTaskStore implements TaskStore {
     // the input was never seen.
     const { rows } = await this.#pool.query<{ id: string; result: string }>(
       `WITH same_input AS MATERIALIZED (
-         SELECT id, owner, target_name, target_version, params_hash, state FROM tasks WHERE input_sha256 = $1
+         SELECT id, owner, target_kind, target_name, target_version, params_hash, state, parent_id
+         FROM tasks WHERE input_sha256 = $1
        )
        SELECT t.id, r.result FROM same_input AS t JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.owner = $2 AND t.target_name = $3 AND t.target_version = $4 AND t.params_hash = $5
-         AND t.state = 'succeeded'
+       WHERE t.owner = $2 AND t.target_kind = $3 AND t.target_name = $4 AND t.target_version = $5
+         AND t.params_hash = $6 AND t.state = 'succeeded' AND t.parent_id IS NULL
        ORDER BY t.id DESC LIMIT 1`,
-      [key.inputSha256, key.owner, key.target.name, key.target.version, key.paramsHash],
+      [key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash],
     );
     const row = rows[0];
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };

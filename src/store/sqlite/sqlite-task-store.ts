@@ -376,10 +376,10 @@ export class SqliteTaskStore implements TaskStore {
     const row = this.#sql(
       `SELECT t.id, r.result FROM tasks AS t INDEXED BY tasks_input_id
          JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.input_sha256 = ? AND t.owner = ? AND t.target_name = ? AND t.target_version = ?
-         AND t.params_hash = ? AND t.state = 'succeeded'
+       WHERE t.input_sha256 = ? AND t.owner = ? AND t.target_kind = ? AND t.target_name = ?
+         AND t.target_version = ? AND t.params_hash = ? AND t.state = 'succeeded' AND t.parent_id IS NULL
        ORDER BY t.id DESC LIMIT 1`,
-    ).get(key.inputSha256, key.owner, key.target.name, key.target.version, key.paramsHash) as
+    ).get(key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash) as
       | { id: string; result: string }
       | undefined;
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
