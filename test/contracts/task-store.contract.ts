@@ -52,6 +52,16 @@ async function createRunning(
   return { task: claim.task!, token };
 }
 
+/** The result cache key that answers a repeat of `task`. */
+function cacheKeyOf(task: Task) {
+  return {
+    owner: task.owner,
+    target: task.target,
+    inputSha256: task.input.sha256,
+    paramsHash: task.paramsHash,
+  };
+}
+
 async function mustGet(store: TaskStore, id: string): Promise<TaskWithTimeline> {
   const task = await store.getTask(id);
   expect(task, `task ${id} should exist`).toBeDefined();
@@ -770,12 +780,6 @@ export function runTaskStoreContract(
     });
 
     section('result cache', () => {
-      const keyOf = (task: Task) => ({
-        owner: task.owner,
-        target: task.target,
-        inputSha256: task.input.sha256,
-        paramsHash: task.paramsHash,
-      });
       const succeed = async (overrides: Partial<NewTask>, result: unknown, at?: number) => {
         const { task, token } = await createRunning(store, overrides);
         await store.completeTask(task.id, { leaseToken: token, result, ...(at === undefined ? {} : { at }) });
@@ -785,7 +789,7 @@ export function runTaskStoreContract(
       test("answers with a succeeded task's result; misses for another version, input, params or tenant", async () => {
         const input = { sha256: sha256Hex('cache image'), size: 3, mediaType: 'image/png' };
         const task = await succeed({ input, params: { topK: 3 } }, { label: 'cat' });
-        const key = keyOf(task);
+        const key = cacheKeyOf(task);
         expect(await store.getCachedResult(key)).toEqual({ result: { label: 'cat' }, taskId: task.id });
         expect(
           await store.getCachedResult({ ...key, target: { kind: 'model', name: 'resnet', version: '2' } }),
@@ -811,9 +815,9 @@ export function runTaskStoreContract(
         });
         const cancelled = await create(store, { input });
         await store.cancelTask(cancelled.id);
-        expect(await store.getCachedResult(keyOf(queued))).toBeUndefined();
+        expect(await store.getCachedResult(cacheKeyOf(queued))).toBeUndefined();
         const done = await succeed({ input }, 'yes');
-        expect(await store.getCachedResult(keyOf(queued))).toEqual({ result: 'yes', taskId: done.id });
+        expect(await store.getCachedResult(cacheKeyOf(queued))).toEqual({ result: 'yes', taskId: done.id });
       });
 
       test("a pipeline's steps never answer, not even a transform stored under the pipeline's target", async () => {
@@ -841,9 +845,9 @@ export function runTaskStoreContract(
         const input = { sha256: sha256Hex('twice'), size: 3, mediaType: 'image/png' };
         await succeed({ input }, 1);
         const second = await succeed({ input }, 2);
-        expect(await store.getCachedResult(keyOf(second))).toEqual({ result: 2, taskId: second.id });
+        expect(await store.getCachedResult(cacheKeyOf(second))).toEqual({ result: 2, taskId: second.id });
         const [hit] = await store.createTasks([draft({ input, cachedResult: { result: 2 } })]);
-        expect(await store.getCachedResult(keyOf(second))).toEqual({ result: 2, taskId: hit!.id });
+        expect(await store.getCachedResult(cacheKeyOf(second))).toEqual({ result: 2, taskId: hit!.id });
       });
     });
 
@@ -910,12 +914,7 @@ export function runTaskStoreContract(
         const { task, token } = await createRunning(store);
         await store.appendTimeline(task.id, [{ stage: 'started', at: 1 }]);
         await store.completeTask(task.id, { leaseToken: token, result: 'r', at: 1_000 });
-        const key = {
-          owner: task.owner,
-          target: task.target,
-          inputSha256: task.input.sha256,
-          paramsHash: task.paramsHash,
-        };
+        const key = cacheKeyOf(task);
         expect(await store.getCachedResult(key)).toEqual({ result: 'r', taskId: task.id });
 
         expect(await store.deleteFinishedBefore(2_000)).toEqual({ deletedTasks: 1 });
@@ -931,12 +930,7 @@ export function runTaskStoreContract(
         const queued = await create(store);
         const { task: done, token } = await createRunning(store);
         await store.completeTask(done.id, { leaseToken: token, result: 'r' });
-        const key = {
-          owner: done.owner,
-          target: done.target,
-          inputSha256: done.input.sha256,
-          paramsHash: done.paramsHash,
-        };
+        const key = cacheKeyOf(done);
         expect(await store.getCachedResult(key)).toEqual({ result: 'r', taskId: done.id });
         expect(await store.deleteTask(queued.id)).toBe(true);
         expect(await store.deleteTask(done.id)).toBe(true);
