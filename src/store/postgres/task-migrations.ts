@@ -8,6 +8,8 @@
  * - results live in `task_results` (TOASTed, never read by listings).
  * - timestamps are BIGINT milliseconds; JSON is TEXT (stored and returned verbatim: results can
  *   be several MB and jsonb would parse and re-serialise them for nothing).
+ * - `result_cache` (version 1) is unused, as in SQLite: the result cache is the succeeded tasks.
+ *   It stays until no host of a rolling upgrade still reads it; a later migration drops it.
  */
 export const pgTaskStoreMigrations: readonly string[] = [
   `
@@ -126,10 +128,5 @@ export const pgTaskStoreMigrations: readonly string[] = [
   -- order and stop at LIMIT. A bare name lists every version, so it needs its own.
   CREATE INDEX tasks_owner_target_id      ON tasks (owner, target_name, target_version, id);
   CREATE INDEX tasks_owner_target_name_id ON tasks (owner, target_name, id);
-  `,
-  `
-  -- The result cache is read from the succeeded tasks themselves (per tenant, by input hash):
-  -- the separate table cost a write per result and was shared across tenants.
-  DROP TABLE result_cache;
   `,
 ];

@@ -8,6 +8,10 @@
  * - Every listing index ends in `id`, so "newest first" (`ORDER BY id DESC`, ids are UUIDv7)
  *   is read straight off the index with no sort, however many rows match.
  * - Timestamps are integer milliseconds; JSON values are TEXT.
+ * - `result_cache` (version 1) is no longer read or written: the result cache is the succeeded
+ *   tasks themselves (getCachedResult). Nothing ever filled it, so it is empty; it is left in
+ *   place so that a host still running an older inferq does not fail on a missing table during
+ *   an upgrade, and a later migration drops it.
  */
 export const taskStoreMigrations: readonly string[] = [
   `
@@ -125,10 +129,5 @@ export const taskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN step_id TEXT;
   ALTER TABLE tasks ADD COLUMN item_index INTEGER;
   CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
-  `,
-  `
-  -- The result cache is read from the succeeded tasks themselves (per tenant, by input hash):
-  -- the separate table cost a write per result and was shared across tenants.
-  DROP TABLE result_cache;
   `,
 ];
