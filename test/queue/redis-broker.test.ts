@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RedisBroker } from '../../src/queue/redis/redis-broker.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
 
@@ -78,6 +79,30 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
       const { broker: other } = await open(prefix);
       const again = await lease(other, 5);
       expect(again.map((j) => [j.id, j.attempts])).toEqual([['b', 1]]);
+    });
+
+    it('a lease runs about one fetch script per job it takes, not one per slot of max', async () => {
+      const { broker } = await open();
+      await broker.enqueueMany('q', [
+        { id: 'a', payload: 0 },
+        { id: 'b', payload: 1 },
+      ]);
+      const fetches = vi.spyOn(Worker.prototype, 'getNextJob');
+      try {
+        expect((await lease(broker, 64)).map((j) => j.id)).toEqual(['a', 'b']);
+        // Two jobs, at most one fetch that finds nothing (before: 1 + 63 fetches).
+        expect(fetches.mock.calls.length).toBeLessThanOrEqual(3);
+        await broker.enqueueMany(
+          'q',
+          Array.from({ length: 100 }, (_, i) => ({ id: `deep-${i}`, payload: i })),
+        );
+        fetches.mockClear();
+        const full = await lease(broker, 64);
+        expect(full.map((j) => j.id)).toEqual(Array.from({ length: 64 }, (_, i) => `deep-${i}`));
+        expect(fetches.mock.calls.length).toBe(64);
+      } finally {
+        fetches.mockRestore();
+      }
     });
 
     it('an idle handle gives its fetched jobs back without a reaper', async () => {
