@@ -67,6 +67,26 @@ describe('models, predict, stats, health', () => {
     expect(missing.json().error.code).toBe('INFERQ_MODEL_NOT_FOUND');
   });
 
+  it('GET /v1/models shows the input limit a submission is held to: the server cap when lower', async () => {
+    const capped = await createAppFixture({ config: { 'blobs.maxBytes': 512 } });
+    try {
+      const echo = (
+        await capped.app.inject({ method: 'GET', url: '/v1/models/echo', headers: bearer(capped.keys.user) })
+      ).json();
+      expect(echo.input.maxBytes).toBe(512); // the model allows 1024
+      const tooBig = await capped.app.inject({
+        method: 'POST',
+        url: '/v1/tasks',
+        headers: bearer(capped.keys.user),
+        payload: { target: 'echo', data: Buffer.alloc(600, 1).toString('base64') },
+      });
+      expect(tooBig.statusCode).toBe(413);
+      expect(tooBig.json().error.details.maxBytes).toBe(echo.input.maxBytes);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('POST /v1/models/{name}/predict waits for the result, or answers 504 with the task id', async () => {
     const predict = (text: string) =>
       f.app.inject({

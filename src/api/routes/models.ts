@@ -6,6 +6,7 @@ import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { PredictBody } from '../schemas/task.js';
+import { inputByteLimit } from '../submit/check-input.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 import { taskView } from '../task-view.js';
 import { submitFromRequest } from './tasks.js';
@@ -58,7 +59,8 @@ async function modelView(
   return {
     ...common,
     runtime: spec.runtime,
-    input: { ...spec.input, maxBytes: spec.input.maxBytes ?? ctx.config.blobs.maxBytes },
+    // What a submission is held to: the model's limit, capped by the server's (blobs.maxBytes).
+    input: { ...spec.input, maxBytes: inputByteLimit([entry], ctx.config.blobs.maxBytes) },
     params: spec.params ?? null,
     output: spec.output ?? null,
     batching: spec.batching ?? { maxBatchSize: 1, maxDelayMs: 0 },
