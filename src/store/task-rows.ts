@@ -204,6 +204,11 @@ export function filterToSql(filter: TaskFilter): { terms: string[]; values: unkn
     terms.push('created_at < ?');
     values.push(filter.createdTo);
   }
+  if (filter.ids !== undefined) {
+    // Like states: an empty list matches nothing.
+    terms.push(filter.ids.length === 0 ? '0' : `id IN (${filter.ids.map(() => '?').join(', ')})`);
+    values.push(...filter.ids);
+  }
   return { terms, values };
 }
 

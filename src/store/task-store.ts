@@ -20,6 +20,8 @@ export interface TaskFilter {
   createdFrom?: number;
   /** Created before (ms since epoch). */
   createdTo?: number;
+  /** Only these tasks (at most 1,000 ids): re-reading the open tasks of a known set. */
+  ids?: readonly string[];
 }
 
 export interface PageRequest {

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
 import { processBatch } from '../../src/worker/process-batch.js';
 import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
@@ -42,6 +42,44 @@ describe('Server-Sent Events', () => {
     });
     expect(res.body.match(/event: state/g)).toHaveLength(2);
     expect(res.body).toContain('"tasks":2');
+  });
+
+  it('/v1/requests/{id}/events reads only the open tasks again; a purged one ends the wait for it', async () => {
+    const { requestId, tasks } = (await submit({ target: 'echo', text: ['o1', 'o2', 'o3'] })).json();
+    const [done, later, purged] = tasks as Array<{ id: string }>;
+    await finishTask(f, done!.id, { result: 1 });
+    const reads = vi.spyOn(f.store, 'listTasks');
+    try {
+      const stream = f.app.inject({
+        method: 'GET',
+        url: `/v1/requests/${requestId}/events`,
+        headers: bearer(f.keys.user),
+      });
+      // Once the stream has read the request, the other two change.
+      await expect.poll(() => reads.mock.calls.length).toBeGreaterThan(0);
+      await finishTask(f, later!.id, { result: 2 });
+      // Deleted while queued, without a cancel (as another host's purge would leave it): the stream
+      // must stop waiting for it rather than wait forever.
+      expect(await f.store.deleteTask(purged!.id)).toBe(true);
+      const res = await stream;
+      expect(res.body).toContain('event: end\ndata: {"tasks":2}');
+      const states = [
+        ...res.body.matchAll(
+          /"id":"([^"]+)","requestId":"[^"]+","target":"[^"]+","targetKind":"\w+","state":"(\w+)"/g,
+        ),
+      ].map((m) => [m[1], m[2]]);
+      expect(states).toContainEqual([later!.id, 'succeeded']);
+      // One read of the whole request, then reads by id of the tasks still open: never `done`.
+      const filters = reads.mock.calls.map(([filter]) => filter);
+      expect(filters[0]).toMatchObject({ requestId });
+      expect(filters.length).toBeGreaterThan(1);
+      for (const filter of filters.slice(1)) {
+        expect(filter.requestId).toBeUndefined();
+        expect(filter.ids).not.toContain(done!.id);
+      }
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 

@@ -311,6 +311,19 @@ export function runTaskStoreContract(
         expect(await ids({ owner: 'carol' })).toEqual([]);
       });
 
+      test('filters by a list of ids (AND with the rest); an empty list matches nothing', async () => {
+        const a = await create(store, { owner: 'alice' });
+        const b = await create(store, { owner: 'alice' });
+        const c = await create(store, { owner: 'bob' });
+        const ids = async (filter: Parameters<TaskStore['listTasks']>[0]) =>
+          (await store.listTasks(filter)).items.map((t) => t.id);
+        expect(await ids({ ids: [a.id, c.id, newId()] })).toEqual([c.id, a.id]);
+        expect(await ids({ owner: 'alice', ids: [a.id, b.id, c.id] })).toEqual([b.id, a.id]);
+        expect(await ids({ ids: [] })).toEqual([]);
+        const many = [a.id, ...Array.from({ length: 999 }, () => newId())];
+        expect(await ids({ ids: many })).toEqual([a.id]);
+      });
+
       test('filters by one state or several', async () => {
         const queued = await create(store);
         const { task: running } = await createRunning(store);

@@ -61,6 +61,27 @@ async function streamStates(
   }
 }
 
+/** Tasks read per store call by the request event stream (listTasks' page limit). */
+const pageSize = 1_000;
+
+/**
+ * Reads the open tasks of `known` again, in place; a task no longer found (purged) is dropped,
+ * as a read of the whole request would drop it.
+ */
+async function refreshOpen(ctx: ApiContext, owner: string, known: Map<string, Task>): Promise<void> {
+  const open = [...known.values()].filter((task) => !isFinalState(task.state)).map((task) => task.id);
+  for (let start = 0; start < open.length; start += pageSize) {
+    const ids = open.slice(start, start + pageSize);
+    const page = await ctx.store.listTasks({ owner, ids }, { limit: pageSize });
+    const found = new Map(page.items.map((task) => [task.id, task]));
+    for (const id of ids) {
+      const task = found.get(id);
+      if (task === undefined) known.delete(id);
+      else known.set(id, task);
+    }
+  }
+}
+
 /** `/v1/tasks/{id}/events` and `/v1/requests/{id}/events`: Server-Sent Events of state changes. */
 export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -96,25 +117,30 @@ export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const owner = principalOf(request).tenant;
-        const load = async () => {
-          const tasks: Task[] = [];
-          let cursor: string | undefined;
-          do {
-            const page = await ctx.store.listTasks(
-              { owner, requestId: request.params.id },
-              { limit: 1_000, ...(cursor ? { cursor } : {}) },
-            );
-            tasks.push(...page.items);
-            cursor = page.nextCursor;
-          } while (cursor !== undefined);
-          return tasks.reverse();
-        };
-        if ((await load()).length === 0) {
+        const tasks: Task[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await ctx.store.listTasks(
+            { owner, requestId: request.params.id },
+            { limit: pageSize, ...(cursor ? { cursor } : {}) },
+          );
+          tasks.push(...page.items);
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+        if (tasks.length === 0) {
           throw new InferqError('INFERQ_REQUEST_NOT_FOUND', `no request ${request.params.id}`, {
             details: { id: request.params.id },
           });
         }
-        await streamStates(ctx, request, reply, load);
+        // A request's tasks are all created with it, and a final task does not change again: after
+        // this first read only the open ones are read (by id), not the whole request each time.
+        const known = new Map(tasks.reverse().map((task) => [task.id, task]));
+        let first = true;
+        await streamStates(ctx, request, reply, async () => {
+          if (!first) await refreshOpen(ctx, owner, known);
+          first = false;
+          return [...known.values()];
+        });
       },
     );
   };

@@ -94,6 +94,9 @@ export function filterTerms(filter: TaskFilter, values: unknown[]): string[] {
   }
   if (filter.createdFrom !== undefined) terms.push(`created_at >= ${bind(filter.createdFrom)}`);
   if (filter.createdTo !== undefined) terms.push(`created_at < ${bind(filter.createdTo)}`);
+  if (filter.ids !== undefined) {
+    terms.push(filter.ids.length === 0 ? 'FALSE' : `id = ANY(${bind(filter.ids)}::text[])`);
+  }
   return terms;
 }
 
