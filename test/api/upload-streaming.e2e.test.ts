@@ -1,10 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type InferqProcess, startInferq } from '../fixtures/cli-process.js';
+import { type ServeProcess, startServe } from '../fixtures/cli-process.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
 // Issue 3: "empty or oversized upload (400 / 413, limit per model, streamed so that a 5 GB upload
@@ -19,31 +16,20 @@ models.write('sink', {
   'model.js': 'export function predict(inputs) { return inputs.map((i) => ({ bytes: i.bytes.length })); }\n',
 });
 
-let serve: InferqProcess;
-let dir: string;
+let serve: ServeProcess;
 let base: string;
 let auth: Record<string, string>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-upload-'));
-  const config = path.join(dir, 'inferq.yaml');
   // No worker threads: the task only has to be stored (a JS model would read all of it).
-  await writeFile(
-    config,
+  serve = await startServe(
     `models:\n  dir: ${JSON.stringify(models.dir)}\nblobs:\n  maxBytes: ${2 * uploadBytes}\nworkers:\n  count: 0\n`,
   );
-  serve = await startInferq(
-    ['serve', '--config', config, '--port', '0', '--data-dir', path.join(dir, 'data'), '--log-level', 'warn'],
-    /Press Ctrl\+C/,
-    60_000,
-  );
-  base = /API\s+(http:\/\/\S+)\/v1/.exec(serve.output())![1]!;
-  auth = { authorization: `Bearer ${/^\s+(iq_\S+)$/m.exec(serve.output())![1]!}` };
+  ({ base, auth } = serve);
 }, 90_000);
 
 afterAll(async () => {
   await serve?.stop();
-  await rm(dir, { recursive: true, force: true });
   models.cleanup();
 });
 
@@ -91,28 +77,26 @@ function multipartStream(
   return { body, sha256: () => hash.digest('hex'), boundary };
 }
 
+/** POSTs a streamed multipart body to /v1/tasks. */
+function send(upload: { body: ReadableStream<Uint8Array>; boundary: string }): Promise<Response> {
+  return fetch(`${base}/v1/tasks`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': `multipart/form-data; boundary=${upload.boundary}` },
+    body: upload.body,
+    duplex: 'half',
+  } as RequestInit);
+}
+
 it.skipIf(!onLinux)(
   'streams a 256 MiB upload into the blob store without holding it in memory',
   async () => {
-    const pid = serve.child.pid!;
+    const pid = serve.process.child.pid!;
     // Warm up the upload path (its code, buffers) before taking the baseline.
-    const warm = multipartStream('sink', 4 * 1024 * 1024);
-    const warmed = await fetch(`${base}/v1/tasks`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': `multipart/form-data; boundary=${warm.boundary}` },
-      body: warm.body,
-      duplex: 'half',
-    } as RequestInit);
-    expect(warmed.status).toBe(202);
+    expect((await send(multipartStream('sink', 4 * 1024 * 1024))).status).toBe(202);
     const before = peakRss(pid);
 
     const upload = multipartStream('sink', uploadBytes);
-    const response = await fetch(`${base}/v1/tasks`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': `multipart/form-data; boundary=${upload.boundary}` },
-      body: upload.body,
-      duplex: 'half',
-    } as RequestInit);
+    const response = await send(upload);
     expect(response.status).toBe(202);
     const { tasks } = (await response.json()) as { tasks: Array<{ id: string; inputSha256: string }> };
     const digest = upload.sha256();

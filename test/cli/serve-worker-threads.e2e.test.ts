@@ -1,8 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type InferqProcess, startInferq } from '../fixtures/cli-process.js';
+import { type ServeProcess, startServe } from '../fixtures/cli-process.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
 // `inferq serve` runs its models in worker threads: a JS model that holds its thread does not
@@ -24,27 +21,17 @@ models.write(
 models.write('quit', jsModel('quit', 'process.exit(7);'));
 models.write('hello', jsModel('hello', "return inputs.map(() => ({ hello: 'world' }));"));
 
-let serve: InferqProcess;
-let dir: string;
+let serve: ServeProcess;
 let base: string;
 let auth: Record<string, string>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-threads-'));
-  const config = path.join(dir, 'inferq.yaml');
-  await writeFile(config, `models:\n  dir: ${JSON.stringify(models.dir)}\nbroker:\n  leaseMs: 2000\n`);
-  serve = await startInferq(
-    ['serve', '--config', config, '--port', '0', '--data-dir', path.join(dir, 'data'), '--log-level', 'warn'],
-    /Press Ctrl\+C/,
-    60_000,
-  );
-  base = /API\s+(http:\/\/\S+)\/v1/.exec(serve.output())![1]!;
-  auth = { authorization: `Bearer ${/^\s+(iq_\S+)$/m.exec(serve.output())![1]!}` };
+  serve = await startServe(`models:\n  dir: ${JSON.stringify(models.dir)}\nbroker:\n  leaseMs: 2000\n`);
+  ({ base, auth } = serve);
 }, 90_000);
 
 afterAll(async () => {
   await serve?.stop();
-  await rm(dir, { recursive: true, force: true });
   models.cleanup();
 });
 
@@ -73,7 +60,9 @@ it('answers HTTP while a JS model computes: the model runs off the API thread', 
 
 it('replaces a worker thread that dies, and serves on', async () => {
   const doomed = await submit('quit');
-  await expect.poll(() => serve.output(), { timeout: 30_000 }).toMatch(/worker thread exited; restarting/);
+  await expect
+    .poll(() => serve.process.output(), { timeout: 30_000 })
+    .toMatch(/worker thread exited; restarting/);
   const id = await submit('hello');
   await expect
     .poll(async () => task(id), { timeout: 30_000 })
