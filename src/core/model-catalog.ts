@@ -23,6 +23,14 @@ export type CatalogEntry =
       unavailableReason?: string;
     };
 
+/**
+ * Whether a repeat submission to `entry` may be answered from the result cache: unless its
+ * model.yaml says `cache: false`, or (a pipeline) its spec or one of its models does.
+ */
+export function isCacheable(entry: CatalogEntry): boolean {
+  return entry.kind === 'model' ? entry.spec.cache !== false : entry.pipeline.cache;
+}
+
 /** The models and pipelines a deployment serves (read from the model repository at start). */
 export interface ModelCatalog {
   list(): readonly CatalogEntry[];

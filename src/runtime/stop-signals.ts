@@ -2,8 +2,8 @@ import { InferqError } from '../errors/index.js';
 
 /**
  * A promise that rejects with `INFERQ_WORK_TIMEOUT` after `timeoutMs`, or `INFERQ_CANCELLED`
- * when `signal` aborts (at once if it already has), to race against a prediction. Call `cancel` once the race is over so
- * the timer does not keep the process alive.
+ * when `signal` aborts (at once if it already has), to race against a prediction. Call `cancel`
+ * once the race is over so the timer does not keep the process alive.
  */
 export function stopSignals(
   what: string,

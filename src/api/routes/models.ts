@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { CatalogEntry } from '../../core/model-catalog.js';
+import { type CatalogEntry, isCacheable } from '../../core/model-catalog.js';
 import { pipelineParamsSchema } from '../../core/pipeline-params.js';
 import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
@@ -45,7 +45,7 @@ async function modelView(
     description: entry.spec.description ?? null,
     queue,
     workers: serving === undefined ? null : (serving.get(ref) ?? 0),
-    cache: entry.kind === 'model' ? entry.spec.cache !== false : entry.pipeline.cache,
+    cache: isCacheable(entry),
   };
   if (entry.kind === 'pipeline') {
     return {

@@ -2,7 +2,7 @@ import type { BlobInfo } from '../../blobs/blob-store.js';
 import { canonicalJson, paramsHash, sha256Hex } from '../../core/hash.js';
 import { newId } from '../../core/ids.js';
 import { defaultMaxAttempts } from '../../core/job.js';
-import type { CatalogEntry } from '../../core/model-catalog.js';
+import { type CatalogEntry, isCacheable } from '../../core/model-catalog.js';
 import { checkPipelineParams } from '../../core/pipeline-params.js';
 import type { NewTask, Task } from '../../core/task.js';
 import { targetRef } from '../../core/task.js';
@@ -163,7 +163,7 @@ async function create(
   for (const input of inputs) {
     for (const entry of plan.entries) {
       const target = { kind: entry.kind, name: entry.name, version: entry.version };
-      const cached = cacheable(entry)
+      const cached = isCacheable(entry)
         ? await ctx.store.getCachedResult({
             owner: plan.owner,
             target,
@@ -193,11 +193,6 @@ async function create(
     replayed: false,
     tasks: tasks.map((task, i) => summary(task, names[i] ?? null)),
   };
-}
-
-/** Whether the target's results may come from the result cache (see `cache` in model.yaml). */
-function cacheable(entry: CatalogEntry): boolean {
-  return entry.kind === 'model' ? entry.spec.cache !== false : entry.pipeline.cache;
 }
 
 async function checkQueueLimit(ctx: ApiContext, owner: string, adding: number): Promise<void> {

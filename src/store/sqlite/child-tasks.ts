@@ -1,7 +1,9 @@
 import type { NewTask, Task } from '../../core/task.js';
 import { statesAllowing } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
-import { cachedStatement } from '../../sqlite/cached-statement.js';
+// Statements compiled once per database: a pipeline creates steps several times per task, and
+// compiling the wide task INSERT and the timeline INSERT for every row cost more than running them.
+import { cachedStatement as sql } from '../../sqlite/cached-statement.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import {
   newTaskRow,
@@ -18,10 +20,6 @@ export const sqliteTaskColumns = [...taskColumns, ...parentColumns] as const;
 const cancellable = statesAllowing('cancel')
   .map((s) => `'${s}'`)
   .join(', ');
-
-// Statements compiled once per database: a pipeline creates steps several times per task, and
-// compiling the wide task INSERT and the timeline INSERT for every row cost more than running them.
-const sql = cachedStatement;
 
 function timeline(db: SqliteDatabase, id: string, stage: string, at: number, data?: unknown): void {
   sql(db, 'INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(
