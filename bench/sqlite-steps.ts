@@ -21,7 +21,7 @@ import { FsBlobStore } from '../src/blobs/fs-blob-store.js';
 import { InlineBlobStore } from '../src/blobs/inline-blob-store.js';
 import { newId } from '../src/core/ids.js';
 import { taskJob } from '../src/core/task-job.js';
-import { announceSettled } from '../src/queue/announce-settled.js';
+import { announceSettled } from '../src/queue/announce-tasks.js';
 import { SqliteBroker } from '../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../src/store/sqlite/sqlite-task-store.js';
 

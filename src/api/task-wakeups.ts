@@ -1,19 +1,70 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { settledTaskIds, taskEventsChannel } from '../core/task-events.js';
+import { settledTaskIds, startedTaskIds, taskEventsChannel } from '../core/task-events.js';
 import type { Broker, Unsubscribe } from '../queue/broker.js';
+
+/**
+ * A standing interest in some tasks, from before a request's first read of them until it ends.
+ * An announcement that comes while its holder is reading the store is kept, not lost: the next
+ * `next()` returns at once, so the holder reads again.
+ */
+export class TaskWatch {
+  readonly #forget: () => void;
+  #announced = false;
+  #wake: (() => void) | undefined;
+
+  constructor(forget: () => void) {
+    this.#forget = forget;
+  }
+
+  /**
+   * Resolves at once when one of the tasks was announced since the previous call returned;
+   * otherwise at the next announcement, after `maxMs`, or when `signal` aborts.
+   */
+  async next(maxMs: number, signal?: AbortSignal): Promise<void> {
+    if (!this.#announced && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          this.#wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, maxMs);
+        signal?.addEventListener('abort', done, { once: true });
+        this.#wake = done;
+      });
+    }
+    this.#announced = false;
+  }
+
+  /** @internal Called by TaskWakeups. */
+  announce(): void {
+    this.#announced = true;
+    this.#wake?.();
+  }
+
+  close(): void {
+    this.#forget();
+    this.#wake?.();
+  }
+}
 
 /**
  * Lets a request wait for "one of these tasks changed": event streams and synchronous
  * predictions sleep here between reads of the store, and wake as soon as a worker announces
  * that one of their tasks settled (core/task-events.ts), or when the poll interval is up — the
- * store stays the truth, and a lost announcement costs at most one interval.
+ * store stays the truth, and a lost announcement costs at most one interval. A watch that asks
+ * for it (an event stream, which shows `running`) also wakes when one of its tasks is started;
+ * the others (a prediction, a long poll, which only want a final task) do not.
  *
- * One subscription per API process, taken on the first wait.
+ * One subscription per API process, taken on the first watch.
  */
 export class TaskWakeups {
   readonly #broker: Broker;
   readonly #logger: FastifyBaseLogger;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #watches = new Map<string, Set<TaskWatch>>();
+  /** The watches that also wake when one of their tasks is started. */
+  readonly #startWatches = new WeakSet<TaskWatch>();
   #subscription: Promise<Unsubscribe | undefined> | undefined;
 
   constructor(broker: Broker, logger: FastifyBaseLogger) {
@@ -21,37 +72,35 @@ export class TaskWakeups {
     this.#logger = logger;
   }
 
-  /** Resolves when one of `taskIds` is announced, after `maxMs`, or when `signal` aborts. */
-  async wait(taskIds: readonly string[], maxMs: number, signal?: AbortSignal): Promise<void> {
+  /** Watches `taskIds` (settlements; with `starts`, starts too) until the watch is closed. */
+  async watch(taskIds: readonly string[], options: { starts?: boolean } = {}): Promise<TaskWatch> {
     await this.#subscribe();
-    if (signal?.aborted) return;
-    await new Promise<void>((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', wake);
-        for (const id of taskIds) {
-          const set = this.#waiters.get(id);
-          set?.delete(wake);
-          if (set?.size === 0) this.#waiters.delete(id);
-        }
-        resolve();
-      };
-      const timer = setTimeout(wake, maxMs);
-      signal?.addEventListener('abort', wake, { once: true });
-      for (const id of taskIds) {
-        const set = this.#waiters.get(id);
-        if (set === undefined) this.#waiters.set(id, new Set([wake]));
-        else set.add(wake);
+    const ids = [...new Set(taskIds)];
+    const watch = new TaskWatch(() => {
+      for (const id of ids) {
+        const set = this.#watches.get(id);
+        set?.delete(watch);
+        if (set?.size === 0) this.#watches.delete(id);
       }
     });
+    if (options.starts) this.#startWatches.add(watch);
+    for (const id of ids) {
+      const set = this.#watches.get(id);
+      if (set === undefined) this.#watches.set(id, new Set([watch]));
+      else set.add(watch);
+    }
+    return watch;
   }
 
-  /** Wakes the waiters of these tasks (an announcement, or a change made by this process). */
-  notify(taskIds: readonly string[]): void {
+  /**
+   * Wakes the watches of these tasks (an announcement, or a change made by this process); for
+   * tasks only `started`, just the watches that asked for starts.
+   */
+  notify(taskIds: readonly string[], change: 'settled' | 'started' = 'settled'): void {
     for (const id of taskIds) {
-      const set = this.#waiters.get(id);
+      const set = this.#watches.get(id);
       if (set === undefined) continue;
-      for (const wake of [...set]) wake();
+      for (const watch of set) if (change === 'settled' || this.#startWatches.has(watch)) watch.announce();
     }
   }
 
@@ -63,9 +112,12 @@ export class TaskWakeups {
 
   #subscribe(): Promise<Unsubscribe | undefined> {
     this.#subscription ??= this.#broker
-      .subscribe(taskEventsChannel, (message) => this.notify(settledTaskIds(message)))
+      .subscribe(taskEventsChannel, (message) => {
+        this.notify(settledTaskIds(message));
+        this.notify(startedTaskIds(message), 'started');
+      })
       .catch((err: unknown) => {
-        // Waiters still poll; try to subscribe again on a later wait.
+        // Watches still poll; try to subscribe again on a later watch.
         this.#logger.warn({ err }, 'cannot subscribe to task events; event streams fall back to polling');
         this.#subscription = undefined;
         return undefined;

@@ -3,7 +3,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { CompiledPipeline } from '../core/check-pipeline.js';
 import type { LeasedJob } from '../core/job.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
-import { announceSettled } from '../queue/announce-settled.js';
+import { announceSettled } from '../queue/announce-tasks.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';

@@ -2,7 +2,7 @@ import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
 import { isFinalState } from '../core/task-state.js';
-import { announceSettled } from '../queue/announce-settled.js';
+import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
 import type { Broker } from '../queue/broker.js';
 import type { Settlement, TaskStore } from '../store/task-store.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
@@ -32,6 +32,12 @@ export interface ProcessBatchDeps {
    */
   notifyParents?: (children: readonly Task[]) => Promise<void>;
 }
+
+/**
+ * How long a batch runs before its tasks are announced as started (core/task-events.ts). Event
+ * streams otherwise see `running` at their next poll (`pollIntervalMs`, 200 ms by default).
+ */
+const announceStartAfterMs = 50;
 
 export interface BatchReport {
   succeeded: number;
@@ -82,7 +88,20 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   }
 
   if (claimed.length > 0) {
-    const outcomes = await runClaimed(deps, claimed);
+    // Event streams show `running` once a run has lasted `announceStartAfterMs`; a shorter run
+    // (a light model under load) ends before anyone could see it, and costs no broadcast.
+    const announceStart = setTimeout(() => {
+      void announceStarted(
+        broker,
+        claimed.map((item) => item.task.id),
+      );
+    }, announceStartAfterMs);
+    let outcomes: WorkOutcome[];
+    try {
+      outcomes = await runClaimed(deps, claimed);
+    } finally {
+      clearTimeout(announceStart);
+    }
     // Aborted (a forced shutdown): write nothing and ack nothing; the leases expire and the
     // jobs are delivered again, so no outcome of a half-run batch is ever recorded.
     if (deps.signal?.aborted) return report;

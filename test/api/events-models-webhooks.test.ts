@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TaskWakeups } from '../../src/api/task-wakeups.js';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
 import { processBatch } from '../../src/worker/process-batch.js';
 import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
@@ -320,6 +321,71 @@ describe('event streams wake on worker announcements', () => {
     expect([...one.body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]).at(-1)).toBe('succeeded');
     expect(one.body).toMatch(/event: end\n/);
     expect(all.body).toContain('"tasks":2');
+  });
+
+  it('a stream shows `running` when the worker starts the task, not at its next poll', async () => {
+    const submitted = await slow.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(slow.keys.user),
+      payload: { target: 'echo', text: 'start me' },
+    });
+    const id = (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+    const reads = vi.spyOn(slow.store, 'getTask');
+    const stream = slow.app.inject({
+      method: 'GET',
+      url: `/v1/tasks/${id}/events`,
+      headers: bearer(slow.keys.user),
+    });
+    await vi.waitFor(() => expect(reads).toHaveBeenCalled());
+    const jobs = await slow.broker.lease('echo@1.0.0', { max: 10, leaseMs: 30_000 });
+    let readWhileRunning = false;
+    const report = await processBatch(
+      {
+        store: slow.store,
+        broker: slow.broker,
+        workerId: 'w-start',
+        // The model runs until the stream has read the store again (the start woke it), or
+        // gives up after 3 s: with a 10-minute poll, nothing else makes the stream read.
+        handler: async (items) => {
+          const before = reads.mock.calls.length;
+          for (let waited = 0; waited < 3_000 && reads.mock.calls.length === before; waited += 10) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          readWhileRunning = reads.mock.calls.length > before;
+          return items.map(() => ({ ok: true as const, result: { ok: 1 } }));
+        },
+      },
+      jobs,
+    );
+    reads.mockRestore();
+    expect(report.succeeded).toBe(1);
+    expect(readWhileRunning).toBe(true);
+    const states = [...(await stream).body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]);
+    expect(states).toEqual(['queued', 'running', 'succeeded']);
+  });
+
+  it('a start wakes only the watches that asked for starts; an announcement between waits is kept', async () => {
+    const wakeups = new TaskWakeups(slow.broker, pino({ level: 'silent' }));
+    const finalOnly = await wakeups.watch(['t-1']); // ?wait= and predict
+    const withStarts = await wakeups.watch(['t-1', 't-2'], { starts: true }); // event streams
+    const woken: string[] = [];
+    const waitFinal = finalOnly.next(600_000).then(() => woken.push('final-only'));
+    const waitStarts = withStarts.next(600_000).then(() => woken.push('with-starts'));
+    wakeups.notify(['t-1'], 'started');
+    await waitStarts;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(woken).toEqual(['with-starts']);
+    wakeups.notify(['t-1']);
+    await waitFinal;
+    expect(woken).toEqual(['with-starts', 'final-only']);
+    // Announced while its holder was not waiting (reading the store): the next wait returns at
+    // once instead of sleeping for the ten minutes.
+    wakeups.notify(['t-2']);
+    await withStarts.next(600_000);
+    finalOnly.close();
+    withStarts.close();
+    await wakeups.close();
   });
 
   it('a cancel through the API wakes the streams of the cancelled task', async () => {

@@ -11,14 +11,17 @@ import { heartbeatMs, openEventStream, ownTask, principalOf } from './route-help
 /**
  * Streams `state` events for a set of tasks until every one is final, then `end`. It reads the
  * store — the truth, whichever worker or host changed a task — whenever a worker announces that
- * one of the tasks settled (TaskWakeups), and at least every `pollIntervalMs`.
+ * it started or settled one of the tasks (TaskWakeups), and at least every `pollIntervalMs`.
  */
 async function streamStates(
   ctx: ApiContext,
   request: FastifyRequest,
   reply: FastifyReply,
+  taskIds: readonly string[],
   load: () => Promise<Task[]>,
 ): Promise<void> {
+  // Watched before the first read: a start or settlement announced while it runs is not missed.
+  const watch = await ctx.wakeups.watch(taskIds, { starts: true });
   const res = openEventStream(reply);
   let closed = false;
   const gone = new AbortController();
@@ -48,8 +51,7 @@ async function streamStates(
         res.write(': keep-alive\n\n');
         lastWrite = ctx.clock();
       }
-      const open = tasks.filter((t) => !isFinalState(t.state)).map((t) => t.id);
-      await ctx.wakeups.wait(open, ctx.pollIntervalMs, gone.signal);
+      await watch.next(ctx.pollIntervalMs, gone.signal);
     }
   } catch (err) {
     ctx.logger.warn({ err }, 'event stream failed');
@@ -57,6 +59,7 @@ async function streamStates(
       `event: error\ndata: ${JSON.stringify(new InferqError('INFERQ_INTERNAL', 'stream failed').toJSON())}\n\n`,
     );
   } finally {
+    watch.close();
     res.end();
   }
 }
@@ -98,7 +101,7 @@ export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const first = await ownTask(ctx, request, request.params.id);
         let current: Task = first;
-        await streamStates(ctx, request, reply, async () => {
+        await streamStates(ctx, request, reply, [first.id], async () => {
           current = (await ctx.store.getTask(first.id)) ?? current;
           return [current];
         });
@@ -135,10 +138,8 @@ export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         // A request's tasks are all created with it, and a final task does not change again: after
         // this first read only the open ones are read (by id), not the whole request each time.
         const known = new Map(tasks.reverse().map((task) => [task.id, task]));
-        let first = true;
-        await streamStates(ctx, request, reply, async () => {
-          if (!first) await refreshOpen(ctx, owner, known);
-          first = false;
+        await streamStates(ctx, request, reply, [...known.keys()], async () => {
+          await refreshOpen(ctx, owner, known);
           return [...known.values()];
         });
       },

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { cancelTaskMessage, controlChannel } from '../../core/control-messages.js';
 import { InferqError } from '../../errors/index.js';
-import { announceSettled } from '../../queue/announce-settled.js';
+import { announceSettled } from '../../queue/announce-tasks.js';
 import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
 import { IdParams } from '../schemas/common.js';

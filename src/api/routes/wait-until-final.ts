@@ -27,8 +27,9 @@ export function waitMs(ctx: ApiContext, wait: string | undefined): number {
  * The caller's task (404 at once when it is not theirs), read again until it is final, `ms`
  * have passed, or the client went away; the last read is returned, final or not.
  *
- * Between reads it sleeps on TaskWakeups: a worker's announcement that the task settled, or a
- * cancel, ends the sleep at once; `pollIntervalMs` bounds it in case an announcement is lost.
+ * Between reads it sleeps on a TaskWatch taken before the first read: a worker's announcement
+ * that the task settled, or a cancel, ends the sleep at once (or the next one, if it came during a
+ * read); `pollIntervalMs` bounds it in case an announcement is lost.
  * The reads skip the timeline: a client polling a long task costs one indexed row per read.
  */
 export async function waitUntilFinal(
@@ -38,25 +39,29 @@ export async function waitUntilFinal(
   id: string,
   ms: number,
 ): Promise<Task> {
-  let task = await ownTaskWithoutTimeline(ctx, request, id);
-  if (ms <= 0 || isFinalState(task.state)) return task;
-  const deadline = ctx.clock() + ms;
-  // The response's 'close' comes when the client disconnects (or once the answer is sent).
+  if (ms <= 0) return ownTaskWithoutTimeline(ctx, request, id);
+  // Watched before the first read: a settlement announced while it runs is not missed.
+  const watch = await ctx.wakeups.watch([id]);
   const gone = new AbortController();
   const abort = (): void => gone.abort();
-  reply.raw.once('close', abort);
-  // A client that left during the first read: its 'close' has been emitted already.
-  if (reply.raw.destroyed) abort();
   try {
+    let task = await ownTaskWithoutTimeline(ctx, request, id);
+    if (isFinalState(task.state)) return task;
+    const deadline = ctx.clock() + ms;
+    // The response's 'close' comes when the client disconnects (or once the answer is sent).
+    reply.raw.once('close', abort);
+    // A client that left during the first read: its 'close' has been emitted already.
+    if (reply.raw.destroyed) abort();
     for (;;) {
       const left = deadline - ctx.clock();
       if (left <= 0) return task;
-      await ctx.wakeups.wait([id], Math.min(left, ctx.pollIntervalMs), gone.signal);
+      await watch.next(Math.min(left, ctx.pollIntervalMs), gone.signal);
       if (gone.signal.aborted) return task;
       task = await ownTaskWithoutTimeline(ctx, request, id);
       if (isFinalState(task.state)) return task;
     }
   } finally {
+    watch.close();
     reply.raw.off('close', abort);
   }
 }
