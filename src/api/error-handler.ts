@@ -17,18 +17,20 @@ export function toInferqError(err: unknown): InferqError {
   if (isInferqError(err)) return err;
   const fastifyError = err as Partial<FastifyError> & { validation?: unknown[] };
   if (Array.isArray(fastifyError.validation)) {
-    const first = fastifyError.validation[0] as
-      | { instancePath?: string; message?: string; params?: Record<string, unknown> }
-      | undefined;
+    const first = fastifyError.validation[0] as ValidationProblem | undefined;
     const where = fastifyError.validationContext ?? 'body';
     const missing = first?.params?.missingProperty;
     const pointer = `${first?.instancePath ?? ''}${typeof missing === 'string' ? `/${missing}` : ''}`;
     const property = first?.params?.additionalProperty;
     const path = `${where}${pointer}${typeof property === 'string' ? `/${property}` : ''}`;
-    return new InferqError('INFERQ_VALIDATION_FAILED', `${path} ${first?.message ?? 'is invalid'}`, {
-      cause: err,
-      details: { path, location: where, problems: fastifyError.validation.slice(0, 10) },
-    });
+    return new InferqError(
+      'INFERQ_VALIDATION_FAILED',
+      `${path} ${validationMessage(fastifyError.validation, where)}`,
+      {
+        cause: err,
+        details: { path, location: where, problems: fastifyError.validation.slice(0, 10) },
+      },
+    );
   }
   const code = fastifyError.code ?? '';
   if (malformedBodyCodes.has(code)) {
@@ -54,6 +56,38 @@ export function toInferqError(err: unknown): InferqError {
   return new InferqError('INFERQ_INTERNAL', 'an unexpected error happened; the server log has the details', {
     cause: err,
   });
+}
+
+interface ValidationProblem {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/**
+ * What is wrong, said so that the caller knows what to send instead. Ajv's own words for two
+ * common mistakes do not: a value outside a set of literals (a union of constants, such as a task
+ * state) reads "must be equal to constant" once per literal, and a parameter the route does not
+ * know reads "must NOT have additional properties".
+ */
+function validationMessage(problems: readonly unknown[], where: string): string {
+  const first = problems[0] as ValidationProblem | undefined;
+  if (first?.keyword === 'additionalProperties') {
+    const kind =
+      where === 'querystring' ? 'query parameter' : where === 'params' ? 'path parameter' : 'field';
+    return `is not a known ${kind} (the API reference at /docs lists them)`;
+  }
+  if (first?.keyword === 'const') {
+    const allowed = new Set<string>();
+    for (const problem of problems as ValidationProblem[]) {
+      if (problem.keyword === 'const' && problem.instancePath === first.instancePath) {
+        allowed.add(JSON.stringify(problem.params?.allowedValue));
+      }
+    }
+    if (allowed.size > 1) return `must be one of ${[...allowed].join(', ')}`;
+  }
+  return first?.message ?? 'is invalid';
 }
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */

@@ -316,6 +316,42 @@ describe('reading tasks', () => {
     expect(code(await get('/v1/tasks?state=sleeping'))).toBe('INFERQ_VALIDATION_FAILED');
   });
 
+  it('GET /v1/tasks takes its time range in milliseconds or as ISO 8601 date-times', async () => {
+    const { requestId, tasks } = (await submit({ target: 'words', text: ['t1'] })).json();
+    const createdAt = (await get(`/v1/tasks/${tasks[0].id}`)).json().createdAt as number;
+    const ids = async (query: string) =>
+      (await get(`/v1/tasks?requestId=${requestId}&${query}`)).json().items.map((t: { id: string }) => t.id);
+    const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+    // From is inclusive, to exclusive, in either spelling.
+    expect(await ids(`createdFrom=${iso(createdAt)}&createdTo=${iso(createdAt + 1)}`)).toEqual([tasks[0].id]);
+    expect(await ids(`createdFrom=${createdAt}&createdTo=${createdAt + 1}`)).toEqual([tasks[0].id]);
+    expect(await ids(`createdFrom=${iso(createdAt + 1)}`)).toEqual([]);
+    expect(await ids(`createdTo=${iso(createdAt)}`)).toEqual([]);
+    const bad = await get('/v1/tasks?createdFrom=yesterday');
+    expect(bad.statusCode).toBe(400);
+    expect(code(bad)).toBe('INFERQ_VALIDATION_FAILED');
+  });
+
+  it('a 400 says what to send: the allowed values, or that a parameter or field is unknown', async () => {
+    const message = (res: { json(): unknown }) =>
+      (res.json() as { error: { message: string } }).error.message;
+    const badState = await get('/v1/tasks?state=sleeping');
+    expect(badState.statusCode).toBe(400);
+    expect(message(badState)).toBe(
+      'querystring/state must be one of "queued", "running", "succeeded", "failed", "cancelled"',
+    );
+    const unknownParam = await get('/v1/tasks?createdAfter=1');
+    expect(unknownParam.statusCode).toBe(400);
+    expect(message(unknownParam)).toBe(
+      'querystring/createdAfter is not a known query parameter (the API reference at /docs lists them)',
+    );
+    const unknownField = await submit({ target: 'echo', text: 'x', priorty: 3 });
+    expect(unknownField.statusCode).toBe(400);
+    expect(message(unknownField)).toBe(
+      'body/priorty is not a known field (the API reference at /docs lists them)',
+    );
+  });
+
   it('GET /v1/tasks/{id}, /input, /result through the life of a task', async () => {
     const [task] = (await submit({ target: 'echo', text: 'life' })).json().tasks;
     const shown = (await get(`/v1/tasks/${task.id}`)).json();

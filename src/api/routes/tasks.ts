@@ -103,8 +103,8 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         if (q.target !== undefined) filter.target = q.target;
         if (q.requestId !== undefined) filter.requestId = q.requestId;
         if (q.inputSha256 !== undefined) filter.inputSha256 = q.inputSha256;
-        if (q.createdFrom !== undefined) filter.createdFrom = q.createdFrom;
-        if (q.createdTo !== undefined) filter.createdTo = q.createdTo;
+        if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom);
+        if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo);
         const page = await ctx.store.listTasks(filter, {
           ...(q.limit === undefined ? {} : { limit: q.limit }),
           ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
@@ -242,4 +242,9 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+/** A listing's time bound as milliseconds since the epoch (the schema admits ms or a date-time). */
+function epochMs(time: number | string): number {
+  return typeof time === 'number' ? time : Date.parse(time);
 }

@@ -94,14 +94,21 @@ export const SubmitResponse = Type.Object(
   Open,
 );
 
+/** A time of a listing's range: milliseconds since the epoch, or an ISO 8601 date-time. */
+function CreatedAt(description: string) {
+  return Type.Union([Type.Integer({ minimum: 0 }), Type.String({ format: 'date-time' })], {
+    description: `${description}: milliseconds since the epoch, or an ISO 8601 date-time (2026-11-24T08:00:00Z)`,
+  });
+}
+
 export const ListTasksQuery = Type.Object(
   {
     state: Type.Optional(Type.Union([TaskStateSchema, Type.Array(TaskStateSchema)])),
     target: Type.Optional(Type.String()),
     requestId: Type.Optional(Type.String()),
     inputSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
-    createdFrom: Type.Optional(Type.Integer({ minimum: 0 })),
-    createdTo: Type.Optional(Type.Integer({ minimum: 0 })),
+    createdFrom: Type.Optional(CreatedAt('created at or after this time')),
+    createdTo: Type.Optional(CreatedAt('created before this time')),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
     cursor: Type.Optional(Type.String({ maxLength: 512 })),
   },
