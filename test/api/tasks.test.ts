@@ -345,6 +345,20 @@ describe('reading tasks', () => {
     expect(message(unknownParam)).toBe(
       'querystring/createdAfter is not a known query parameter (the API reference at /docs lists them)',
     );
+    // On every route: a misspelt parameter is refused, not ignored, and nothing is done.
+    const [task] = (await submit({ target: 'words', text: 'keep me' })).json().tasks;
+    const typo = await f.app.inject({
+      method: 'DELETE',
+      url: `/v1/tasks/${task.id}?purg=true`,
+      headers: bearer(f.keys.user),
+    });
+    expect(typo.statusCode).toBe(400);
+    expect(message(typo)).toMatch(/^querystring\/purg is not a known query parameter/);
+    expect((await get(`/v1/tasks/${task.id}`)).json().state).toBe('queued');
+    expect(message(await get(`/v1/tasks/${task.id}/result?wiat=5s`))).toMatch(
+      /^querystring\/wiat is not a known/,
+    );
+    expect(message(await get('/v1/stats?scope=all'))).toMatch(/^querystring\/scope is not a known/);
     const unknownField = await submit({ target: 'echo', text: 'x', priorty: 3 });
     expect(unknownField.statusCode).toBe(400);
     expect(message(unknownField)).toBe(

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
+import { Query } from '../schemas/common.js';
 
 const admin = { auth: 'admin' as const };
 
@@ -38,7 +39,7 @@ export function keyRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'List API keys (never the keys themselves)',
           tags: ['keys'],
-          querystring: Type.Object({ tenant: Type.Optional(Type.String()) }),
+          querystring: Query({ tenant: Type.Optional(Type.String()) }),
         },
       },
       async (request) => ({

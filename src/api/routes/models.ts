@@ -5,6 +5,7 @@ import { pipelineParamsSchema } from '../../core/pipeline-params.js';
 import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
+import { Query } from '../schemas/common.js';
 import { PredictBody } from '../schemas/task.js';
 import { inputByteLimit } from '../submit/check-input.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
@@ -100,7 +101,7 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary: 'Submit one input and wait for the result (up to timeoutMs)',
           tags: ['models'],
           params: NameParams,
-          querystring: Type.Object({ timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })) }),
+          querystring: Query({ timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })) }),
           consumes: ['application/json', 'multipart/form-data'],
           body: { content: { 'application/json': { schema: PredictBody } } },
         },

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
+import { Query } from '../schemas/common.js';
 import { StatsFeed } from '../stats-feed.js';
 import {
   breakdownView,
@@ -49,7 +50,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Counts by state and model, queue depths, throughput and latency percentiles',
           tags: ['stats'],
-          querystring: Type.Object({ windowSeconds: WindowSeconds(300, 86_400), all: All }),
+          querystring: Query({ windowSeconds: WindowSeconds(300, 86_400), all: All }),
         },
       },
       async (request) =>
@@ -63,7 +64,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary:
             'Backlog now and outcomes over the window, per model and in total, with queue depths (cheap at any store size)',
           tags: ['stats'],
-          querystring: Type.Object({ windowSeconds: WindowSeconds(300, 86_400), all: All }),
+          querystring: Query({ windowSeconds: WindowSeconds(300, 86_400), all: All }),
         },
       },
       async (request) =>
@@ -77,7 +78,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary:
             'Throughput, error rate, latency percentiles and achieved batch sizes per time bucket, from the task store',
           tags: ['stats'],
-          querystring: Type.Object({
+          querystring: Query({
             windowSeconds: WindowSeconds(3_600, 7 * 86_400),
             bucketSeconds: BucketSeconds,
             all: All,
@@ -101,7 +102,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Per model: queue wait, batch wait, compute and total latency (p50, p95), batch size',
           tags: ['stats'],
-          querystring: Type.Object({ windowSeconds: WindowSeconds(900, 86_400), all: All }),
+          querystring: Query({ windowSeconds: WindowSeconds(900, 86_400), all: All }),
         },
       },
       async (request) =>
@@ -117,7 +118,7 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           description:
             'The first event comes at once; then one every intervalMs at most, only when something changed. The stream stays open until the client closes it.',
           tags: ['stats'],
-          querystring: Type.Object({
+          querystring: Query({
             windowSeconds: WindowSeconds(300, 86_400),
             bucketSeconds: Type.Optional(
               Type.Integer({ minimum: 1, maximum: 86_400, default: 60, description: 'history bucket width' }),

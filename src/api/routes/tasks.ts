@@ -6,7 +6,7 @@ import { InferqError } from '../../errors/index.js';
 import { announceSettled } from '../../queue/announce-tasks.js';
 import type { TaskFilter } from '../../store/task-store.js';
 import type { ApiContext } from '../api-context.js';
-import { IdParams } from '../schemas/common.js';
+import { IdParams, Query } from '../schemas/common.js';
 import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody, WaitQuery } from '../schemas/task.js';
 import { type JsonInputs, jsonInputBytes, readMultipart, storeInput } from '../submit/read-inputs.js';
 import {
@@ -193,7 +193,7 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary: 'Cancel a task; with purge=true also delete it, its input (if unshared) and result',
           tags: ['tasks'],
           params: IdParams,
-          querystring: Type.Object({ purge: Type.Optional(Type.Boolean({ default: false })) }),
+          querystring: Query({ purge: Type.Optional(Type.Boolean({ default: false })) }),
         },
       },
       async (request) => {

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { type TObject, type TProperties, Type } from '@sinclair/typebox';
 
 /** Every error body: `{ error: { code, message, details? } }` (see docs/errors.md). */
 export const ErrorBody = Type.Object(
@@ -16,3 +16,11 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 
 /** Responses are documented but not filtered: these objects pass extra members through. */
 export const Open = { additionalProperties: true } as const;
+
+/**
+ * A query string schema: a parameter the route does not know is a 400 that names it, not ignored
+ * (`?purg=true` must not cancel without purging, `?wiat=5s` must not answer at once unnoticed).
+ */
+export function Query<T extends TProperties>(properties: T): TObject<T> {
+  return Type.Object(properties, { additionalProperties: false });
+}

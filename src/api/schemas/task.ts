@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { taskStates } from '../../core/task-state.js';
-import { Open } from './common.js';
+import { Open, Query } from './common.js';
 
 export const TaskStateSchema = Type.Union(taskStates.map((s) => Type.Literal(s)));
 
@@ -101,22 +101,19 @@ function CreatedAt(description: string) {
   });
 }
 
-export const ListTasksQuery = Type.Object(
-  {
-    state: Type.Optional(Type.Union([TaskStateSchema, Type.Array(TaskStateSchema)])),
-    target: Type.Optional(Type.String()),
-    requestId: Type.Optional(Type.String()),
-    inputSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
-    createdFrom: Type.Optional(CreatedAt('created at or after this time')),
-    createdTo: Type.Optional(CreatedAt('created before this time')),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 512 })),
-  },
-  { additionalProperties: false },
-);
+export const ListTasksQuery = Query({
+  state: Type.Optional(Type.Union([TaskStateSchema, Type.Array(TaskStateSchema)])),
+  target: Type.Optional(Type.String()),
+  requestId: Type.Optional(Type.String()),
+  inputSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+  createdFrom: Type.Optional(CreatedAt('created at or after this time')),
+  createdTo: Type.Optional(CreatedAt('created before this time')),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+});
 
 /** `?wait=` of `GET /v1/tasks/{id}` and `/result` (checked by routes/wait-until-final.ts). */
-export const WaitQuery = Type.Object({
+export const WaitQuery = Query({
   wait: Type.Optional(
     Type.String({
       description:
