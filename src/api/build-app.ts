@@ -10,6 +10,7 @@ import type { AppDeps } from './app-deps.js';
 import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
 import { handleError } from './error-handler.js';
+import { documentErrors } from './openapi-errors.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
@@ -97,6 +98,12 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
         },
       },
       security: [{ bearer: [] }],
+    },
+    transform: documentErrors,
+    // Shared schemas keep their own names in components (ErrorBody), not def-0, def-1.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });

@@ -188,6 +188,39 @@ describe('models, predict, stats, health', () => {
     expect((await f.app.inject({ url: '/v2/nothing' })).json().error.code).toBe('INFERQ_ROUTE_NOT_FOUND');
   });
 
+  it('/openapi.json documents each route’s error answers and which routes need no key', async () => {
+    const spec = (await f.app.inject({ url: '/openapi.json' })).json();
+    const errorRef = { $ref: '#/components/schemas/ErrorBody' };
+    const responses = (path: string, method: string) => spec.paths[path][method].responses;
+    // Every route: its success answer, and 4XX/5XX in the one error shape.
+    for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(methods)) {
+        const documented = Object.keys(responses(path, method));
+        expect(
+          documented.some((status) => status.startsWith('2')),
+          `${method} ${path}`,
+        ).toBe(true);
+        // (Event streams document every answer under text/event-stream, their `produces`.)
+        const content = Object.values(responses(path, method)['4XX'].content) as Array<{ schema: unknown }>;
+        expect(content[0]?.schema, `${method} ${path}`).toEqual(errorRef);
+      }
+    }
+    expect(Object.keys(spec.components.schemas)).toContain('ErrorBody');
+    // Keyed routes add 401 and 429; admin routes 403; public routes say so.
+    expect(Object.keys(responses('/v1/tasks', 'post'))).toEqual(
+      expect.arrayContaining(['202', '401', '429', '4XX', '5XX']),
+    );
+    expect(responses('/v1/tasks', 'post')['403']).toBeUndefined();
+    expect(responses('/v1/keys', 'post')['403'].description).toMatch(/INFERQ_FORBIDDEN/);
+    for (const path of ['/healthz', '/readyz', '/metrics', '/v1/auth/token']) {
+      const method = path === '/v1/auth/token' ? 'post' : 'get';
+      expect(spec.paths[path][method].security, path).toEqual([]);
+      expect(responses(path, method)['401'], path).toBeUndefined();
+    }
+    expect(spec.paths['/v1/tasks'].get.security).toBeUndefined(); // the document's default: bearer
+    expect(spec.security).toEqual([{ bearer: [] }]);
+  });
+
   it('/readyz reports a backend whose ping hangs as timed out (503) instead of hanging with it', async () => {
     // A stand-in for a PostgreSQL pool that keeps reconnecting: the ping never settles.
     const ping = f.store.ping;
