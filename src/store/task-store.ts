@@ -9,6 +9,14 @@ import type {
 import type { TaskState } from '../core/task-state.js';
 
 /** Filters for listing tasks; every field narrows the result (AND). */
+/**
+ * How many of an input's newest tasks a result-cache lookup reads. A repeat is nearly always
+ * among them; one older than that only runs again. Without a bound, a miss on an input submitted
+ * 100,000 times (a probe with varying params, a blank page every tenant sends) read every one of
+ * those tasks, on every submission.
+ */
+export const cacheLookupWindow = 256;
+
 export interface TaskFilter {
   owner?: string;
   state?: TaskState | readonly TaskState[];
@@ -289,7 +297,9 @@ export interface TaskStore {
   /**
    * The result cache: the newest `succeeded` task of `key.owner` on that target version, input
    * and params hash, with its result. The stored tasks are the cache, so it costs no write, and
-   * an entry lives exactly as long as its task (retention, purge).
+   * an entry lives exactly as long as its task (retention, purge). Only the newest
+   * {@link cacheLookupWindow} tasks of the input are looked at, so a lookup costs the same
+   * however often that input was submitted (with other params, to other models, by other tenants).
    */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
 

@@ -4,7 +4,7 @@ import { newId, newLeaseToken } from '../../src/core/ids.js';
 import { pipelineChildId } from '../../src/core/pipeline-ids.js';
 import type { NewTask, Task, TaskWithTimeline } from '../../src/core/task.js';
 import { type ErrorCode, InferqError } from '../../src/errors/index.js';
-import type { TaskStore } from '../../src/store/task-store.js';
+import { cacheLookupWindow, type TaskStore } from '../../src/store/task-store.js';
 
 /** Builds a fresh, empty store for one test, and disposes of it after. */
 export type TaskStoreFactory = () => Promise<{ store: TaskStore; cleanup(): Promise<void> }>;
@@ -861,6 +861,22 @@ export function runTaskStoreContract(
         expect(await store.getCachedResult(cacheKeyOf(second))).toEqual({ result: 2, taskId: second.id });
         const [hit] = await store.createTasks([draft({ input, cachedResult: { result: 2 } })]);
         expect(await store.getCachedResult(cacheKeyOf(second))).toEqual({ result: 2, taskId: hit!.id });
+      });
+
+      test(`a lookup reads only the input's newest ${cacheLookupWindow} tasks, however many there are`, async () => {
+        const input = { sha256: sha256Hex('popular'), size: 3, mediaType: 'image/png' };
+        const answer = await succeed({ input }, 'old');
+        const key = cacheKeyOf(answer);
+        // Other tenants' tasks of the same input push the answer out of the window…
+        const others = Array.from({ length: cacheLookupWindow - 1 }, () => draft({ input, owner: 'other' }));
+        await store.createTasks(others);
+        expect(await store.getCachedResult(key)).toEqual({ result: 'old', taskId: answer.id });
+        await store.createTasks([draft({ input, owner: 'other' })]);
+        // …one more and it is the 257th newest: not looked at, so the repeat runs again.
+        expect(await store.getCachedResult(key)).toBeUndefined();
+        // A newer success of the tenant's answers again.
+        const fresh = await succeed({ input }, 'new');
+        expect(await store.getCachedResult(key)).toEqual({ result: 'new', taskId: fresh.id });
       });
     });
 
