@@ -124,6 +124,31 @@ describe('inferq client commands (subprocess)', () => {
     const listed = JSON.parse(ls.stdout) as { id: string; state: string }[];
     expect(listed).toHaveLength(2);
     const id = listed[0]!.id;
+    // The time range: a duration ago or an ISO date-time; and the input's hash.
+    const recent = JSON.parse(
+      (await inferq(['tasks', 'ls', '--since', '1h', '--json', '-n', '1000'], env)).stdout,
+    );
+    expect(recent.map((t: { id: string }) => t.id)).toContain(id);
+    const older = await inferq(
+      ['tasks', 'ls', '--until', new Date(Date.now() - 3_600_000).toISOString(), '--json'],
+      env,
+    );
+    expect(older.code, older.stderr).toBe(0);
+    expect(JSON.parse(older.stdout)).toEqual([]);
+    const byInput = await inferq(
+      [
+        'tasks',
+        'ls',
+        '--input',
+        (listed[0] as unknown as { input: { sha256: string } }).input.sha256,
+        '--json',
+      ],
+      env,
+    );
+    expect(JSON.parse(byInput.stdout).map((t: { id: string }) => t.id)).toContain(id);
+    const badTime = await inferq(['tasks', 'ls', '--since', 'yesterday'], env);
+    expect(badTime.code).toBe(2);
+    expect(badTime.stderr).toMatch(/a duration ago \(30m, 2h, 7d\) or an ISO 8601 date-time/);
     const result = await inferq(['tasks', 'result', id], env);
     expect(JSON.parse(result.stdout)).toHaveProperty('echoed');
     const get = await inferq(['tasks', 'get', id], env);

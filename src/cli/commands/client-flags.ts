@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { InferqClient } from '../../client/index.js';
+import { parseDuration } from '../../core/duration.js';
 import { InferqError } from '../../errors/index.js';
 
 /** Flags every client command takes. */
@@ -39,6 +40,24 @@ export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+/**
+ * A point in time for a listing's range: a duration ago (`30m`, `2h`, `7d`) as milliseconds since
+ * the epoch, or an ISO 8601 date or date-time (`2026-11-24`, `2026-11-24T08:00:00Z`) as a UTC date-time.
+ */
+export function pointInTime(value: string): number | string {
+  const trimmed = value.trim();
+  if (/[a-z]$/i.test(trimmed) && !trimmed.includes('-')) {
+    const ago = parseDuration(trimmed);
+    if (ago !== undefined) return Date.now() - ago;
+  } else if (/^\d{4}-\d{2}-\d{2}/.test(trimmed) && !Number.isNaN(Date.parse(trimmed))) {
+    // A bare date is midnight UTC; the API takes date-times, so send the full form.
+    return new Date(Date.parse(trimmed)).toISOString();
+  }
+  throw new InvalidArgumentError(
+    'expected a duration ago (30m, 2h, 7d) or an ISO 8601 date-time (2026-11-24T08:00:00Z)',
+  );
 }
 
 export function jsonObject(value: string): Record<string, unknown> {

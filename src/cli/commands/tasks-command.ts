@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import type { Task, TaskFilter } from '../../client/index.js';
-import { type ClientFlags, clientFrom, positiveInteger, withClientFlags } from './client-flags.js';
+import {
+  type ClientFlags,
+  clientFrom,
+  pointInTime,
+  positiveInteger,
+  withClientFlags,
+} from './client-flags.js';
 import { exitCodes, exitCodesHelp } from './exit-codes.js';
 import { formatMs, formatTime, printJson, printTable } from './output.js';
 
@@ -32,17 +38,37 @@ export function addTasksCommand(program: Command): void {
     .option('--state <state...>', `only these states (${states.join(', ')})`)
     .option('--model <target>', 'only this model or pipeline (name or name@version)')
     .option('--request <id>', 'only the tasks of one submission')
+    .option('--input <sha256>', 'only the tasks of this input (its SHA-256)')
+    .option(
+      '--since <time>',
+      'created at or after: a duration ago (30m, 2h, 7d) or an ISO 8601 date-time',
+      pointInTime,
+    )
+    .option('--until <time>', 'created before: a duration ago or an ISO 8601 date-time', pointInTime)
     .option('-n, --limit <n>', 'at most N tasks', positiveInteger, 20)
     .addHelpText(
       'after',
-      `\nExamples:\n  inferq tasks ls\n  inferq tasks ls --state failed cancelled --model ocr-det -n 100\n  inferq tasks ls --json | jq -r '.[].id'\n${exitCodesHelp}\n`,
+      `\nExamples:\n  inferq tasks ls\n  inferq tasks ls --state failed cancelled --model ocr-det -n 100\n  inferq tasks ls --state failed --since 2h\n  inferq tasks ls --json | jq -r '.[].id'\n${exitCodesHelp}\n`,
     )
     .action(
-      async (flags: ClientFlags & { state?: string[]; model?: string; request?: string; limit: number }) => {
+      async (
+        flags: ClientFlags & {
+          state?: string[];
+          model?: string;
+          request?: string;
+          input?: string;
+          since?: number | string;
+          until?: number | string;
+          limit: number;
+        },
+      ) => {
         const filter: TaskFilter = { limit: Math.min(flags.limit, 1_000) };
         if (flags.state) filter.state = flags.state as TaskFilter['state'];
         if (flags.model) filter.target = flags.model;
         if (flags.request) filter.requestId = flags.request;
+        if (flags.input) filter.inputSha256 = flags.input;
+        if (flags.since !== undefined) filter.createdFrom = flags.since;
+        if (flags.until !== undefined) filter.createdTo = flags.until;
         const found: Task[] = [];
         for await (const task of clientFrom(flags).list(filter)) {
           found.push(task);
