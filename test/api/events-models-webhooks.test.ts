@@ -318,6 +318,17 @@ describe('event streams wake on worker announcements', () => {
   });
   afterAll(async () => slow.close());
 
+  /** Submits one echo task to the slow fixture; its id. */
+  const submitOne = async (text: string): Promise<string> => {
+    const submitted = await slow.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(slow.keys.user),
+      payload: { target: 'echo', text },
+    });
+    return (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+  };
+
   it('a stream ends as soon as the worker that settles its task announces it', async () => {
     const submitted = await slow.app.inject({
       method: 'POST',
@@ -357,13 +368,7 @@ describe('event streams wake on worker announcements', () => {
   });
 
   it('a stream shows `running` when the worker starts the task, not at its next poll', async () => {
-    const submitted = await slow.app.inject({
-      method: 'POST',
-      url: '/v1/tasks',
-      headers: bearer(slow.keys.user),
-      payload: { target: 'echo', text: 'start me' },
-    });
-    const id = (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+    const id = await submitOne('start me');
     const reads = vi.spyOn(slow.store, 'getTask');
     const stream = slow.app.inject({
       method: 'GET',
@@ -422,13 +427,7 @@ describe('event streams wake on worker announcements', () => {
   });
 
   it('a cancel through the API wakes the streams of the cancelled task', async () => {
-    const submitted = await slow.app.inject({
-      method: 'POST',
-      url: '/v1/tasks',
-      headers: bearer(slow.keys.user),
-      payload: { target: 'echo', text: 'to cancel' },
-    });
-    const id = (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+    const id = await submitOne('to cancel');
     const stream = slow.app.inject({
       method: 'GET',
       url: `/v1/tasks/${id}/events`,
