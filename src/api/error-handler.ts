@@ -90,10 +90,15 @@ function validationMessage(problems: readonly unknown[], where: string): string 
   return first?.message ?? 'is invalid';
 }
 
+/** 5xx answers that report an outcome the caller asked for rather than a fault of the server. */
+const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT']);
+
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const error = toInferqError(err);
-  if (error.code === 'INFERQ_INTERNAL' || error.status >= 500) {
+  // A server fault is logged with its stack; a predict that outlived the caller's own timeout
+  // (504) is an answer, not a fault.
+  if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {
     request.log.error({ err, reqId: request.id }, 'request failed');
   }
   if (error.code === 'INFERQ_RATE_LIMITED' || error.code === 'INFERQ_QUEUE_LIMIT_REACHED') {

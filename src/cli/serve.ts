@@ -4,6 +4,7 @@ import { buildApp } from '../api/build-app.js';
 import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.js';
+import { InferqError } from '../errors/index.js';
 import { startOutboxSweeper } from '../worker/outbox-sweeper.js';
 import { startRetentionCleaner } from '../worker/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
@@ -62,7 +63,25 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     maxAttempts: config.api.webhookMaxAttempts,
   });
   webhooks.start();
-  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  const stopAll = async (): Promise<void> => {
+    await app.close();
+    await workers?.stop();
+    await webhooks.stop();
+    await cleaner.stop();
+    await outbox.stop();
+    await auth.close();
+    await workerRegistry?.close();
+    await backends.close();
+  };
+  let address: string;
+  try {
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    // Nothing serves yet: stop what did start (the worker threads would keep the process alive
+    // and stay registered as running), then say what to change.
+    await stopAll();
+    throw listenError(err, config.server.host, config.server.port);
+  }
   const firstKey = await createFirstAdminKey(auth);
 
   console.log(`inferq serving (embedded)
@@ -90,12 +109,34 @@ Use it as:  curl -H "Authorization: Bearer ${firstKey}" ${address}/v1/models`);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await app.close();
-  await workers?.stop();
-  await webhooks.stop();
-  await cleaner.stop();
-  await outbox.stop();
-  await auth.close();
-  await workerRegistry?.close();
-  await backends.close();
+  await stopAll();
+}
+
+/** The error of a failed listen, in words a user can act on; other errors as they are. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown }).code;
+  const where = `${host}:${port}`;
+  const hint = 'choose another with --port (or server.port in the config)';
+  if (code === 'EADDRINUSE') {
+    return new InferqError(
+      'INFERQ_CONFIG_INVALID',
+      `cannot listen on ${where}: the port is in use (another inferq serve?). Stop that server, or ${hint}`,
+      { cause: err, details: { host, port } },
+    );
+  }
+  if (code === 'EACCES') {
+    return new InferqError(
+      'INFERQ_CONFIG_INVALID',
+      `cannot listen on ${where}: not allowed (ports below 1024 need privileges); ${hint}`,
+      { cause: err, details: { host, port } },
+    );
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new InferqError(
+      'INFERQ_CONFIG_INVALID',
+      `cannot listen on ${where}: this machine has no such address; choose another with --host (or server.host in the config)`,
+      { cause: err, details: { host, port } },
+    );
+  }
+  return err;
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type InferqProcess, startInferq } from '../fixtures/cli-process.js';
+import { type InferqProcess, runInferq, startInferq } from '../fixtures/cli-process.js';
 import { renderText } from '../fixtures/render-text.js';
 
 let serve: InferqProcess;
@@ -137,4 +137,20 @@ it('answers a repeat submission from the result cache: a model, and the ocr pipe
   const ocrAgain = await submit('ocr', png);
   expect(ocrAgain).toMatchObject({ state: 'succeeded', cached: true });
   expect(await resultOf(ocrAgain.id, auth)).toEqual(read);
+}, 90_000);
+
+it('a second serve on a port in use says so, exits 2, and leaves no worker registered as running', async () => {
+  const port = Number(new URL(base).port);
+  const second = await runInferq(['serve', '--port', String(port), '--data-dir', dir, '--log-level', 'warn']);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toMatch(
+    new RegExp(`inferq: INFERQ_CONFIG_INVALID: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`),
+  );
+  expect(second.stderr).not.toMatch(/\n\s+at /); // a sentence, not a stack trace
+  // Its worker thread started and stopped again: the registry shows only the first server's.
+  const workers = (await (
+    await fetch(`${base}/v1/workers`, { headers: { authorization: `Bearer ${adminKey}` } })
+  ).json()) as { items: Array<{ pid: number; state: string }> };
+  const running = workers.items.filter((w) => w.state === 'running');
+  expect(running.map((w) => w.pid)).toEqual([serve.child.pid]);
 }, 90_000);
