@@ -6,6 +6,7 @@ import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { IdParams } from '../schemas/common.js';
 import { taskView } from '../task-view.js';
+import type { TaskWatch } from '../task-wakeups.js';
 import { heartbeatMs, openEventStream, ownTask, principalOf } from './route-helpers.js';
 
 /**
@@ -20,8 +21,6 @@ async function streamStates(
   taskIds: readonly string[],
   load: () => Promise<Task[]>,
 ): Promise<void> {
-  // Watched before the first read: a start or settlement announced while it runs is not missed.
-  const watch = await ctx.wakeups.watch(taskIds, { starts: true });
   const res = openEventStream(reply);
   let closed = false;
   const gone = new AbortController();
@@ -31,7 +30,10 @@ async function streamStates(
   });
   const seen = new Map<string, string>();
   let lastWrite = ctx.clock();
+  let watch: TaskWatch | undefined;
   try {
+    // Watched before the first read: a start or settlement announced while it runs is not missed.
+    watch = await ctx.wakeups.watch(taskIds, { starts: true });
     while (!closed) {
       const tasks = await load();
       for (const task of tasks) {
@@ -59,7 +61,7 @@ async function streamStates(
       `event: error\ndata: ${JSON.stringify(new InferqError('INFERQ_INTERNAL', 'stream failed').toJSON())}\n\n`,
     );
   } finally {
-    watch.close();
+    watch?.close();
     res.end();
   }
 }
