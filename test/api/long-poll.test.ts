@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { processBatch } from '../../src/worker/process-batch.js';
 import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
 
@@ -65,6 +65,23 @@ describe('?wait= on GET /v1/tasks/{id}/result and GET /v1/tasks/{id}', () => {
     // The answer after waiting is the full view, timeline included.
     expect(view.json().timeline.map((e: { stage: string }) => e.stage)).toContain('succeeded');
   });
+
+  it('a settlement announced while the server reads the task is not missed', async () => {
+    const id = await submitOne('race');
+    // The server's first read finds the task queued; before that read returns, the worker
+    // settles it and announces so (on PostgreSQL a read is a round trip, time enough for that).
+    const read = f.store.getTaskWithoutTimeline.bind(f.store);
+    const spy = vi.spyOn(f.store, 'getTaskWithoutTimeline').mockImplementationOnce(async (taskId) => {
+      const queued = await read(taskId);
+      await runWorker({ echoed: 'race' });
+      return queued;
+    });
+    // With the ten-minute poll, only the announcement can end this wait within the test.
+    const res = await get(`/v1/tasks/${id}/result?wait=600000`);
+    spy.mockRestore();
+    expect(res.statusCode).toBe(200);
+    expect(res.json().result).toEqual({ echoed: 'race' });
+  }, 10_000);
 
   it('a wait that runs out answers as without waiting: 404 INFERQ_RESULT_NOT_READY, or the task', async () => {
     const id = await submitOne('not yet');
