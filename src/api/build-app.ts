@@ -48,6 +48,10 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   const routes: RouteInfo[] = [];
 
   app.addSchema(ErrorBody);
+  // Every body this API takes is JSON or multipart. Fastify's own text/plain parser would hand a
+  // route a bare string, which then fails as "no target"; without it, a text/plain body is the
+  // same 415 as any other media type, saying what to send.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
     handleError(

@@ -216,6 +216,22 @@ describe('POST /v1/tasks (JSON)', () => {
     );
   });
 
+  it('a body neither JSON nor multipart → 415 saying what to send', async () => {
+    for (const type of ['text/plain', 'application/octet-stream']) {
+      const res = await f.app.inject({
+        method: 'POST',
+        url: '/v1/tasks',
+        headers: { ...bearer(f.keys.user), 'content-type': type },
+        payload: 'hello',
+      });
+      expect(res.statusCode, type).toBe(415);
+      expect(res.json().error).toMatchObject({
+        code: 'INFERQ_MEDIA_TYPE_UNSUPPORTED',
+        message: 'send application/json or multipart/form-data',
+      });
+    }
+  });
+
   it('malformed JSON → 400 INFERQ_BODY_MALFORMED', async () => {
     const res = await f.app.inject({
       method: 'POST',
