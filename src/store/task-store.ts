@@ -8,7 +8,6 @@ import type {
 } from '../core/task.js';
 import type { TaskState } from '../core/task-state.js';
 
-/** Filters for listing tasks; every field narrows the result (AND). */
 /**
  * How many of an input's newest tasks a result-cache lookup reads. A repeat is nearly always
  * among them; one older than that only runs again. Without a bound, a miss on an input submitted
@@ -17,6 +16,7 @@ import type { TaskState } from '../core/task-state.js';
  */
 export const cacheLookupWindow = 256;
 
+/** Filters for listing tasks; every field narrows the result (AND). */
 export interface TaskFilter {
   owner?: string;
   state?: TaskState | readonly TaskState[];

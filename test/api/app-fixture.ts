@@ -126,6 +126,17 @@ export async function multipart(
   };
 }
 
+/** Submits one echo task as the fixture's user; its id. */
+export async function submitOne(f: AppFixture, text: string): Promise<string> {
+  const res = await f.app.inject({
+    method: 'POST',
+    url: '/v1/tasks',
+    headers: bearer(f.keys.user),
+    payload: { target: 'echo', text },
+  });
+  return (res.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
+}
+
 /** Plays the worker's part in the store: claim, then complete or fail. */
 export async function finishTask(
   f: AppFixture,

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskWakeups } from '../../src/api/task-wakeups.js';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
 import { processBatch } from '../../src/worker/process-batch.js';
-import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
+import {
+  type AppFixture,
+  bearer,
+  createAppFixture,
+  finishTask,
+  submitOne as submitEcho,
+} from './app-fixture.js';
 
 let f: AppFixture;
 beforeAll(async () => {
@@ -318,16 +324,7 @@ describe('event streams wake on worker announcements', () => {
   });
   afterAll(async () => slow.close());
 
-  /** Submits one echo task to the slow fixture; its id. */
-  const submitOne = async (text: string): Promise<string> => {
-    const submitted = await slow.app.inject({
-      method: 'POST',
-      url: '/v1/tasks',
-      headers: bearer(slow.keys.user),
-      payload: { target: 'echo', text },
-    });
-    return (submitted.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
-  };
+  const submitOne = (text: string) => submitEcho(slow, text);
 
   it('a stream ends as soon as the worker that settles its task announces it', async () => {
     const submitted = await slow.app.inject({

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { processBatch } from '../../src/worker/process-batch.js';
-import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
+import { type AppFixture, bearer, createAppFixture, submitOne as submitEcho } from './app-fixture.js';
 
 // Ten minutes between store reads, and waits of up to ten minutes: within a test, only a
 // worker's announcement, a cancel, the end of `wait` or the client leaving can end a request.
@@ -15,15 +15,7 @@ const get = (url: string, key = f.keys.user) => f.app.inject({ method: 'GET', ur
 const errorOf = (res: { json(): unknown }) =>
   (res.json() as { error: { code: string; message: string; details?: Record<string, unknown> } }).error;
 
-async function submitOne(text: string): Promise<string> {
-  const res = await f.app.inject({
-    method: 'POST',
-    url: '/v1/tasks',
-    headers: bearer(f.keys.user),
-    payload: { target: 'echo', text },
-  });
-  return (res.json() as { tasks: Array<{ id: string }> }).tasks[0]!.id;
-}
+const submitOne = (text: string) => submitEcho(f, text);
 
 /** The real worker step over the fixture's broker and store: lease, claim, run, settle, announce, ack. */
 async function runWorker(result: unknown): Promise<void> {
