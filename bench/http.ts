@@ -21,6 +21,11 @@
  * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
  * QueueEvents) instead of answering "not ready" at once; the client still re-polls after a 404.
  *
+ * `--floor` adds a third service to every round (bench/baselines/sqlite-floor-service.ts): the
+ * least an embedded design meeting the issue's conditions could do per task (auth, the input
+ * hashed and stored, one group-committed SQLite write per task holding its result already; no
+ * queue, no worker). Its rate bounds from above what inferq can reach on the machine.
+ *
  * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
  * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
  *
@@ -45,6 +50,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     rounds: { type: 'string', default: '3' },
     ceiling: { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
   },
 });
 const clientLevels = args.clients.split(',').map(Number);
@@ -259,6 +265,29 @@ if (cpuProfDir !== undefined) {
   };
 }
 
+const floors: Target[] = [];
+if (args.floor) {
+  for (const [name, script] of [
+    ['floor: 1 write, no queue', 'sqlite-floor-service.ts'],
+    ['floor: lean queue + worker', 'sqlite-queue-floor-service.ts'],
+  ] as const) {
+    const out = await start(['--import', 'tsx', `bench/baselines/${script}`, work, key], /listening (\S+)/);
+    const service = children.at(-1)!;
+    const pool = client(/listening (\S+)/.exec(out)![1]!);
+    floors.push({
+      name,
+      pids: [service.pid!],
+      async submit(text) {
+        const { body } = await call(pool, '/tasks', { headers: auth, body: JSON.stringify({ text }) });
+        return String(body!.id);
+      },
+      async result(id) {
+        return (await call(pool, `/tasks/${id}/result`, { headers: auth })).status === 200;
+      },
+    });
+  }
+}
+
 const cores = availableParallelism();
 console.log(
   `bench/http: ${clientLevels.join(', ')} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}; ${cores} cores`,
@@ -268,7 +297,7 @@ const row = (r: Row) =>
   `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)} ${r.clientCpuPerTask.toFixed(3).padStart(12)}`;
 const ms = (value: number) => `${value.toFixed(3)} ms`;
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
-const targets = baseline ? [inferq, baseline] : [inferq];
+const targets = [inferq, ...(baseline ? [baseline] : []), ...floors];
 const summary: string[] = [];
 for (const clients of clientLevels) {
   for (const target of targets) await load(target, clients); // warm-up
@@ -285,7 +314,7 @@ for (const clients of clientLevels) {
     measured.push(results);
   }
   const ours = measured.map((r) => r[0]!);
-  if (targets.length === 1) {
+  if (baseline === undefined) {
     summary.push(
       `${String(clients).padStart(7)} ${median(ours.map((r) => r.rate))
         .toFixed(0)
@@ -294,6 +323,14 @@ for (const clients of clientLevels) {
     continue;
   }
   const theirs = measured.map((r) => r[1]!);
+  for (const [index, target] of floors.entries()) {
+    if (baseline === undefined) break;
+    const rates = measured.map((r) => r[2 + index]!.rate / r[1]!.rate);
+    const p99s = measured.map((r) => r[2 + index]!.p99 / r[1]!.p99);
+    console.log(
+      `${target.name} / baseline, median of ${rounds} rounds: throughput ${median(rates).toFixed(2)}× (${rates.map((r) => `${r.toFixed(2)}×`).join(', ')}), p99 ${median(p99s).toFixed(2)}×`,
+    );
+  }
   const rate = measured.map(([a, b]) => a!.rate / b!.rate);
   const p99 = measured.map(([a, b]) => a!.p99 / b!.p99);
   const each = rate.map((r) => `${r.toFixed(2)}×`).join(', ');
@@ -331,7 +368,7 @@ for (const clients of clientLevels) {
 }
 if (clientLevels.length > 1) {
   console.log(
-    targets.length === 1
+    baseline === undefined
       ? '\nclients  tasks/s'
       : '\nclients   inferq  baseline   ratio     p99   (tasks/s, medians; ratios inferq / baseline)',
   );
