@@ -22,7 +22,11 @@ export interface AdvancePipelineDeps {
 }
 
 /** What one advance found or did. */
-export type AdvanceResult = 'running' | 'succeeded' | 'failed' | 'not-running';
+/**
+ * `started`: running, and this advance is the task's first (it had no steps yet), so the task
+ * has just gone from queued to running: event streams are told.
+ */
+export type AdvanceResult = 'started' | 'running' | 'succeeded' | 'failed' | 'not-running';
 
 type StepState =
   | { status: 'done'; value: unknown }
@@ -89,7 +93,7 @@ export async function advancePipeline(deps: AdvancePipelineDeps, parentId: strin
   await enqueueQueued(deps.broker, [...children, ...created]);
 
   const output = states.get(pipeline.output);
-  if (output?.status !== 'done') return 'running';
+  if (output?.status !== 'done') return children.length === 0 ? 'started' : 'running';
   const done = await store.completeTask(parentId, {
     leaseToken,
     result: output.value,

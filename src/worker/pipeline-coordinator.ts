@@ -3,7 +3,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { CompiledPipeline } from '../core/check-pipeline.js';
 import type { LeasedJob } from '../core/job.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
-import { announceSettled } from '../queue/announce-tasks.js';
+import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
@@ -78,6 +78,7 @@ export class PipelineCoordinator {
     }
     const deps = { store, broker, blobs, pipelines, workerId: this.options.workerId };
     const settled: string[] = [];
+    const started: string[] = [];
     await Promise.all(
       [...byParent].map(async ([taskId, parentJobs]) => {
         try {
@@ -86,6 +87,7 @@ export class PipelineCoordinator {
           else if (result === 'failed') report.failed++;
           else report.skipped++;
           if (result === 'succeeded' || result === 'failed') settled.push(taskId);
+          if (result === 'started') started.push(taskId);
           await broker.ack(parentJobs);
         } catch (err) {
           // Transient (store, broker, blob store): try again after the broker's backoff.
@@ -96,6 +98,7 @@ export class PipelineCoordinator {
         }
       }),
     );
+    await announceStarted(broker, started);
     await announceSettled(broker, settled);
     return report;
   }

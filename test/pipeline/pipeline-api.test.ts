@@ -1,8 +1,10 @@
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCatalog } from '../../src/cli/build-catalog.js';
 import { pipelineChildId, pipelineLeaseToken } from '../../src/core/pipeline-ids.js';
-import { bundledModelsDir } from '../../src/runtime/model-repository.js';
+import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
+import { readPipelines } from '../../src/runtime/read-pipelines.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
 import { type AppFixture, bearer, createAppFixture } from '../api/app-fixture.js';
 import { renderText } from '../fixtures/render-text.js';
 
@@ -128,4 +130,63 @@ describe('pipelines through the API', () => {
     expect(cancel.json().state).toBe('cancelled');
     expect((await get(`/v1/tasks/${id}`)).json().steps[0].state).toBe('cancelled');
   });
+});
+
+describe('pipeline event streams', () => {
+  it('a stream of a pipeline task shows `running` when a coordinator takes it, not at its next poll', async () => {
+    // Streams here read the store only when woken: the poll is 10 minutes.
+    const slow = await createAppFixture({
+      catalog: await buildCatalog(bundledModelsDir, pino({ level: 'silent' })),
+      pollIntervalMs: 600_000,
+    });
+    const repository = new ModelRepository(bundledModelsDir);
+    const { pipelines } = await readPipelines(bundledModelsDir, await repository.list());
+    const coordinator = new PipelineCoordinator({
+      store: slow.store,
+      broker: slow.broker,
+      blobs: slow.blobs,
+      pipelines,
+      workerId: 'c-stream',
+      leaseMs: 30_000,
+    });
+    try {
+      const png = (
+        await renderText([{ text: 'Hi', x: 10, y: 40, size: 32 }], { width: 200, height: 60 })
+      ).toString('base64');
+      const submitted = await slow.app.inject({
+        method: 'POST',
+        url: '/v1/tasks',
+        headers: bearer(slow.keys.user),
+        payload: { target: 'ocr', data: png },
+      });
+      const id = submitted.json().tasks[0].id as string;
+      const reads = vi.spyOn(slow.store, 'getTask');
+      const stream = slow.app.inject({
+        method: 'GET',
+        url: `/v1/tasks/${id}/events`,
+        headers: bearer(slow.keys.user),
+      });
+      await vi.waitFor(() => expect(reads).toHaveBeenCalled());
+      const before = reads.mock.calls.length;
+      // The coordinator claims the task and queues its first step (no model worker runs here).
+      coordinator.start();
+      await vi.waitFor(async () => expect(await slow.store.listChildTasks(id)).toHaveLength(1), {
+        timeout: 5_000,
+      });
+      // The start announcement woke the stream, which read the task again.
+      await vi.waitFor(() => expect(reads.mock.calls.length).toBeGreaterThan(before), { timeout: 3_000 });
+      reads.mockRestore();
+      const cancelled = await slow.app.inject({
+        method: 'DELETE',
+        url: `/v1/tasks/${id}`,
+        headers: bearer(slow.keys.user),
+      });
+      expect(cancelled.json().state).toBe('cancelled');
+      const states = [...(await stream).body.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]);
+      expect(states).toEqual(['queued', 'running', 'cancelled']);
+    } finally {
+      await coordinator.stop();
+      await slow.close();
+    }
+  }, 30_000);
 });
