@@ -9,10 +9,10 @@ import type {
 import type { TaskState } from '../core/task-state.js';
 
 /**
- * How many of an input's newest tasks a result-cache lookup reads. A repeat is nearly always
- * among them; one older than that only runs again. Without a bound, a miss on an input submitted
- * 100,000 times (a probe with varying params, a blank page every tenant sends) read every one of
- * those tasks, on every submission.
+ * How many of a tenant's newest tasks of an input a result-cache lookup reads. A repeat is nearly
+ * always among them; one older than that only runs again. Without a bound, a miss on an input the
+ * tenant submitted 100,000 times (a probe with varying params, to many models) read every one of
+ * those tasks, on every submission. Other tenants' tasks of the input are never read.
  */
 export const cacheLookupWindow = 256;
 
@@ -297,9 +297,10 @@ export interface TaskStore {
   /**
    * The result cache: the newest `succeeded` task of `key.owner` on that target version, input
    * and params hash, with its result. The stored tasks are the cache, so it costs no write, and
-   * an entry lives exactly as long as its task (retention, purge). Only the newest
+   * an entry lives exactly as long as its task (retention, purge). Only the tenant's newest
    * {@link cacheLookupWindow} tasks of the input are looked at, so a lookup costs the same
-   * however often that input was submitted (with other params, to other models, by other tenants).
+   * however often that input was submitted (with other params, to other models), and other
+   * tenants' tasks of the input neither slow it nor push its answer out.
    */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
 

@@ -863,16 +863,21 @@ export function runTaskStoreContract(
         expect(await store.getCachedResult(cacheKeyOf(second))).toEqual({ result: 2, taskId: hit!.id });
       });
 
-      test(`a lookup reads only the input's newest ${cacheLookupWindow} tasks, however many there are`, async () => {
+      test(`a lookup reads only the tenant's newest ${cacheLookupWindow} tasks of the input, however many there are`, async () => {
         const input = { sha256: sha256Hex('popular'), size: 3, mediaType: 'image/png' };
         const answer = await succeed({ input }, 'old');
         const key = cacheKeyOf(answer);
-        // Other tenants' tasks of the same input push the answer out of the window…
-        const others = Array.from({ length: cacheLookupWindow - 1 }, () => draft({ input, owner: 'other' }));
-        await store.createTasks(others);
+        // Other tenants' tasks of the same input, however many, are not in the tenant's window…
+        await store.createTasks(
+          Array.from({ length: cacheLookupWindow + 10 }, () => draft({ input, owner: 'other' })),
+        );
         expect(await store.getCachedResult(key)).toEqual({ result: 'old', taskId: answer.id });
-        await store.createTasks([draft({ input, owner: 'other' })]);
-        // …one more and it is the 257th newest: not looked at, so the repeat runs again.
+        // …the tenant's own tasks of the input are (here with other params).
+        const mine = (params: Record<string, unknown>) => draft({ input, owner: answer.owner, params });
+        await store.createTasks(Array.from({ length: cacheLookupWindow - 1 }, (_, i) => mine({ i })));
+        expect(await store.getCachedResult(key)).toEqual({ result: 'old', taskId: answer.id });
+        await store.createTasks([mine({ i: 'last' })]);
+        // One more and the answer is the tenant's 257th newest: not looked at, so the repeat runs again.
         expect(await store.getCachedResult(key)).toBeUndefined();
         // A newer success of the tenant's answers again.
         const fresh = await succeed({ input }, 'new');

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
 import { newLeaseToken } from '../../src/core/ids.js';
@@ -70,6 +71,51 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     expect(before).toMatchObject({ state: 'succeeded', result: { label: 'cat' } });
     expect(await second.getCachedResult(key)).toEqual({ result: { label: 'cat' }, taskId: task!.id });
     await second.close();
+  });
+
+  it("reads only the tenant's index entries of an input (listing by input, the result cache)", async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const store = SqliteTaskStore.open(file);
+    const input = { sha256: sha256Hex('shared'), size: 1, mediaType: 'image/png' };
+    await store.createTasks([
+      { ...draft(1), input },
+      { ...draft(2), input, owner: 'bob' },
+    ]);
+    // The statements the store prepares for these calls, planned against the same file.
+    const sqls: string[] = [];
+    const original = Database.prototype.prepare;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      sqls.push(sql);
+      return original.call(this, sql);
+    } as typeof original;
+    try {
+      expect((await store.listTasks({ owner: 'alice', inputSha256: input.sha256 })).items).toHaveLength(1);
+      await store.getCachedResult({
+        owner: 'alice',
+        target: draft(1).target,
+        inputSha256: input.sha256,
+        paramsHash: 'p',
+      });
+    } finally {
+      Database.prototype.prepare = original;
+    }
+    const db = new Database(file, { readonly: true });
+    const plans = sqls.map((sql) =>
+      (
+        db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(...Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x')) as Array<{
+          detail: string;
+        }>
+      )
+        .map((row) => row.detail)
+        .join('\n'),
+    );
+    db.close();
+    await store.close();
+    expect(plans).toHaveLength(2);
+    for (const plan of plans)
+      expect(plan).toContain('USING INDEX tasks_input_owner_id (input_sha256=? AND owner=?)');
   });
 
   async function expectRefusedUntouched(file: string): Promise<void> {

@@ -305,16 +305,16 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
-    // The materialised CTE keeps the planner on (input_sha256, id), read newest first and no
-    // further than the window, while (owner, target, id) would walk every task of the tenant on
-    // that model when the input was never seen.
+    // The materialised CTE keeps the planner on (input_sha256, owner, id), the tenant's tasks of
+    // the input read newest first and no further than the window, while (owner, target, id)
+    // would walk every task of the tenant on that model when the input was never seen.
     const { rows } = await this.#pool.query<{ id: string; result: string }>(
       `WITH same_input AS MATERIALIZED (
-         SELECT id, owner, target_kind, target_name, target_version, params_hash, state, parent_id
-         FROM tasks WHERE input_sha256 = $1 ORDER BY id DESC LIMIT ${cacheLookupWindow}
+         SELECT id, target_kind, target_name, target_version, params_hash, state, parent_id
+         FROM tasks WHERE input_sha256 = $1 AND owner = $2 ORDER BY id DESC LIMIT ${cacheLookupWindow}
        )
        SELECT t.id, r.result FROM same_input AS t JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.owner = $2 AND t.target_kind = $3 AND t.target_name = $4 AND t.target_version = $5
+       WHERE t.target_kind = $3 AND t.target_name = $4 AND t.target_version = $5
          AND t.params_hash = $6 AND t.state = 'succeeded' AND t.parent_id IS NULL
        ORDER BY t.id DESC LIMIT 1`,
       [key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash],

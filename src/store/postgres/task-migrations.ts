@@ -129,4 +129,12 @@ export const pgTaskStoreMigrations: readonly string[] = [
   CREATE INDEX tasks_owner_target_id      ON tasks (owner, target_name, target_version, id);
   CREATE INDEX tasks_owner_target_name_id ON tasks (owner, target_name, id);
   `,
+  `
+  -- A tenant's tasks of one input, newest first: the result-cache lookup and GET /v1/tasks
+  -- ?inputSha256= read one tenant's entries only. (input_sha256, id) walked every tenant's tasks
+  -- of the input, so other tenants' submissions slowed a listing and pushed a tenant's answer
+  -- out of the cache lookup's window. The input hash still leads, for blob GC's "is it used".
+  CREATE INDEX tasks_input_owner_id ON tasks (input_sha256, owner, id);
+  DROP INDEX tasks_input_id;
+  `,
 ];

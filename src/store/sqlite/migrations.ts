@@ -130,4 +130,12 @@ export const taskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN item_index INTEGER;
   CREATE INDEX tasks_parent ON tasks (parent_id, step_id, item_index) WHERE parent_id IS NOT NULL;
   `,
+  `
+  -- A tenant's tasks of one input, newest first: the result-cache lookup and GET /v1/tasks
+  -- ?inputSha256= read one tenant's entries only. (input_sha256, id) walked every tenant's tasks
+  -- of the input, so other tenants' submissions slowed a listing and pushed a tenant's answer
+  -- out of the cache lookup's window. The input hash still leads, for blob GC's "is it used".
+  CREATE INDEX tasks_input_owner_id ON tasks (input_sha256, owner, id);
+  DROP INDEX tasks_input_id;
+  `,
 ];

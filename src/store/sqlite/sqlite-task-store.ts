@@ -373,13 +373,14 @@ export class SqliteTaskStore implements TaskStore {
 
   async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
     // INDEXED BY: without statistics the planner would rather walk (target, id), every task of
-    // the model newest first. The window bounds the walk of (input_sha256, id) itself.
+    // the model newest first. The window bounds the walk of the tenant's (input, owner, id) range.
     const row = this.#sql(
       `SELECT t.id, r.result FROM (
-         SELECT id, owner, target_kind, target_name, target_version, params_hash, state, parent_id
-         FROM tasks INDEXED BY tasks_input_id WHERE input_sha256 = ? ORDER BY id DESC LIMIT ${cacheLookupWindow}
+         SELECT id, target_kind, target_name, target_version, params_hash, state, parent_id
+         FROM tasks INDEXED BY tasks_input_owner_id WHERE input_sha256 = ? AND owner = ?
+         ORDER BY id DESC LIMIT ${cacheLookupWindow}
        ) AS t JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.owner = ? AND t.target_kind = ? AND t.target_name = ? AND t.target_version = ?
+       WHERE t.target_kind = ? AND t.target_name = ? AND t.target_version = ?
          AND t.params_hash = ? AND t.state = 'succeeded' AND t.parent_id IS NULL
        ORDER BY t.id DESC LIMIT 1`,
     ).get(key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash) as
