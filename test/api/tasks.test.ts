@@ -295,11 +295,28 @@ describe('POST /v1/tasks (multipart)', () => {
       ['file', Buffer.alloc(5_000, 1), 'big.bin'],
     ]);
     expect(code(await submit(big.payload, big.headers))).toBe('INFERQ_INPUT_TOO_LARGE');
+    // The target after the file (curl -F file=@a -F target=echo): the message says to swap them.
     const late = await multipart([
       ['file', Buffer.from('x'), 'a'],
       ['target', 'echo'],
     ]);
-    expect(code(await submit(late.payload, late.headers))).toBe('INFERQ_VALIDATION_FAILED');
+    const lateAnswer = await submit(late.payload, late.headers);
+    expect(lateAnswer.statusCode).toBe(400);
+    expect(lateAnswer.json().error).toMatchObject({
+      code: 'INFERQ_VALIDATION_FAILED',
+      message: expect.stringMatching(/^body\/target must come before the files/),
+      details: { path: 'body/target' },
+    });
+    // Another field after a file, the target being first: named too.
+    const lateParams = await multipart([
+      ['target', 'echo'],
+      ['file', Buffer.from('x'), 'a'],
+      ['params', '{}'],
+    ]);
+    expect((await submit(lateParams.payload, lateParams.headers)).json().error).toMatchObject({
+      code: 'INFERQ_VALIDATION_FAILED',
+      message: 'field "params" must come before the files',
+    });
     const broken = await multipart([
       ['target', 'echo'],
       ['file', Buffer.from('abc'), 'a'],

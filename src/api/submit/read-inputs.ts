@@ -125,6 +125,15 @@ export async function readMultipart(
         setField(fields, part.fieldname, fieldValue(part), fixedTargets !== undefined);
         continue;
       }
+      if (entries === undefined && fields.targets.length === 0) {
+        // The usual cause: `curl -F file=@… -F target=…`, the file first.
+        part.file.resume();
+        throw new InferqError(
+          'INFERQ_VALIDATION_FAILED',
+          `body/target must come before the files: a multipart body names its model or pipeline (target or targets) in a field ahead of the first file`,
+          { details: { path: 'body/target' } },
+        );
+      }
       entries ??= onFields(fields);
       if (stored.length + 1 > Math.floor(maxFiles / entries.length)) {
         part.file.resume();
