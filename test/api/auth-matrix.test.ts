@@ -142,12 +142,46 @@ describe('POST /v1/auth/token and key revocation', () => {
     }
     const bad = await f.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { apiKey: 'nope' } });
     expect([bad.statusCode, errorCode(bad)]).toEqual([401, 'INFERQ_AUTH_INVALID']);
+    // A token is not exchanged for another (that would outlive a revoked key).
+    const live = await f.app.inject({ method: 'POST', url: '/v1/auth/token', headers: bearer(f.keys.user) });
+    const renewed = await f.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      headers: bearer(live.json().token),
+    });
+    expect([renewed.statusCode, errorCode(renewed)]).toEqual([401, 'INFERQ_AUTH_INVALID']);
     const again = await f.app.inject({
       method: 'DELETE',
       url: `/v1/keys/${created.record.id}`,
       headers: bearer(f.keys.admin),
     });
     expect(errorCode(again)).toBe('INFERQ_API_KEY_NOT_FOUND');
+  });
+
+  it('takes the key as Authorization: Bearer when there is no body; neither → 401 saying how to send it', async () => {
+    const res = await f.app.inject({ method: 'POST', url: '/v1/auth/token', headers: bearer(f.keys.user) });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ tokenType: 'Bearer', tenant: 'acme', admin: false });
+    expect(
+      (await f.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(res.json().token) }))
+        .statusCode,
+    ).toBe(200);
+    // The body's key wins over the header's.
+    const both = await f.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      headers: bearer(f.keys.user),
+      payload: { apiKey: f.keys.other },
+    });
+    expect(both.json().tenant).toBe('globex');
+    const none = await f.app.inject({ method: 'POST', url: '/v1/auth/token' });
+    expect(none.statusCode).toBe(401);
+    expect(none.json().error).toMatchObject({
+      code: 'INFERQ_AUTH_REQUIRED',
+      message: expect.stringContaining('{"apiKey": "iq_…"} or as Authorization: Bearer'),
+    });
+    const unknownField = await f.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { key: 'x' } });
+    expect(errorCode(unknownField)).toBe('INFERQ_VALIDATION_FAILED');
   });
 
   it('admins create and list keys over HTTP; the key is shown once', async () => {
