@@ -266,6 +266,21 @@ describe('POST /v1/tasks (JSON)', () => {
     const res = await submit({ target: 'vision', data: broken.toString('base64') });
     expect(res.statusCode).toBe(422);
     expect(code(res)).toBe('INFERQ_INPUT_UNDECODABLE');
+    // A body cut short past a sound header (an interrupted upload, a partial copy) is refused at
+    // submission too, and no task is created for it.
+    const photo = await sharp({ create: { width: 90, height: 90, channels: 3, background: '#fff' } })
+      .composite([
+        { input: Buffer.from('<svg width="90" height="90"><circle cx="45" cy="45" r="30"/></svg>') },
+      ])
+      .png({ compressionLevel: 0 })
+      .toBuffer();
+    const before = (await f.store.listTasks({ owner: 'acme' })).items.length;
+    for (const cut of [await sharp(photo).jpeg().toBuffer(), photo]) {
+      const truncated = cut.subarray(0, Math.floor(cut.length * 0.6));
+      const answer = await submit({ target: 'vision', data: truncated.toString('base64') });
+      expect([answer.statusCode, code(answer)]).toEqual([422, 'INFERQ_INPUT_UNDECODABLE']);
+    }
+    expect((await f.store.listTasks({ owner: 'acme' })).items).toHaveLength(before);
     const big = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#000' } })
       .png()
       .toBuffer();
