@@ -111,6 +111,26 @@ describe('inferq client commands (subprocess)', () => {
     ]);
     expect(nextTo.code, nextTo.stderr).toBe(0);
     expect(JSON.parse(await readFile(`${files[0]}.echo.json`, 'utf8')).result).toEqual({ echoed: 'text 0' });
+
+    // --model before the files takes one value: the file is not read as a second model. Several
+    // models: the flag repeated, or a comma list.
+    const env = { INFERQ_URL: url, INFERQ_API_KEY: f.keys.user };
+    const first = await inferq(['submit', '--model', 'echo', files[1]!, '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect((JSON.parse(first.stdout) as { file: string }[]).map((r) => path.basename(r.file))).toEqual([
+      'b.txt',
+    ]);
+    for (const models of [
+      ['--model', 'echo,words'],
+      ['--model', 'echo', '-m', 'words'],
+    ]) {
+      const several = await inferq(['submit', ...models, files[2]!, '--json'], env);
+      expect(several.code, several.stderr).toBe(0);
+      expect((JSON.parse(several.stdout) as { target: string }[]).map((r) => r.target)).toEqual([
+        'echo@1.0.0',
+        'words@1',
+      ]);
+    }
   });
 
   it('models, stats, tasks ls|get|result|cancel as tables and JSON', async () => {

@@ -60,6 +60,17 @@ export function pointInTime(value: string): number | string {
   );
 }
 
+/**
+ * A repeatable option's parser: each `--opt a` (or `--opt a,b`) adds to the list. Unlike a
+ * variadic option (`<name...>`), it takes one value, so `--model ocr page.png` leaves `page.png`
+ * to the command's arguments instead of reading it as a second model.
+ */
+export function collectList(value: string, previous: readonly string[] = []): string[] {
+  const items = value.split(',').map((item) => item.trim());
+  if (items.some((item) => item === '')) throw new InvalidArgumentError('expected names separated by commas');
+  return [...previous, ...items];
+}
+
 export function jsonObject(value: string): Record<string, unknown> {
   let parsed: unknown;
   try {

@@ -5,6 +5,7 @@ import { fileInput, type InferqClient, type SubmittedTask, type Task } from '../
 import {
   type ClientFlags,
   clientFrom,
+  collectList,
   jsonObject,
   positiveInteger,
   withClientFlags,
@@ -96,7 +97,11 @@ export function addSubmitCommand(program: Command): void {
   withClientFlags(program.command('submit'))
     .description('submit files to one or more models; with --wait, write each result as JSON')
     .argument('<files...>', 'input files (images, text, …); the server sniffs their type')
-    .requiredOption('-m, --model <target...>', 'model or pipeline, name or name@version (repeatable)')
+    .requiredOption(
+      '-m, --model <target>',
+      'model or pipeline, name or name@version (repeat the flag, or separate with commas, for several)',
+      collectList,
+    )
     .option('-w, --wait', 'wait for every task and write its result as <file>.<model>.json')
     .option('-o, --out <dir>', 'write results into this directory instead of next to each input')
     .option('--params <json>', 'model params as a JSON object', jsonObject)
@@ -107,6 +112,7 @@ export function addSubmitCommand(program: Command): void {
       `
 Examples:
   inferq submit page.png --model ocr-det
+  inferq submit --model ocr scan.png
   inferq submit scans/*.png --model ocr-det --model ocr-cls --wait --out results/
   inferq submit notes.txt --model echo --params '{"delayMs":100}' --wait --json
 ${exitCodesHelp}
