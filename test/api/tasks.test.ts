@@ -52,6 +52,12 @@ describe('POST /v1/tasks (JSON)', () => {
     expect((await f.broker.depth('words@1')).waiting).toBeGreaterThanOrEqual(2);
   });
 
+  it('one task per input for each model version, however the targets spell it', async () => {
+    const res = await submit({ targets: ['echo', 'echo@1.0.0', 'words', 'echo'], text: 'once each' });
+    expect(res.statusCode).toBe(202);
+    expect(res.json().tasks.map((t: { target: string }) => t.target)).toEqual(['echo@1.0.0', 'words@1']);
+  });
+
   it('takes base64 data and structured inputs', async () => {
     const res = await submit({
       target: 'echo',

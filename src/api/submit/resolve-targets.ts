@@ -1,15 +1,18 @@
 import type { CatalogEntry, ModelCatalog } from '../../core/model-catalog.js';
 import { InferqError } from '../../errors/index.js';
 
-/** Resolves every ref or fails with the list of what exists, so a typo is fixed in one go. */
+/**
+ * Resolves every ref or fails with the list of what exists, so a typo is fixed in one go. Refs
+ * naming the same model version (`echo`, `echo@1.0.0`) give one entry: one task per input each.
+ */
 export function resolveTargets(catalog: ModelCatalog, refs: readonly string[]): CatalogEntry[] {
   const unique = [...new Set(refs)];
-  const entries: CatalogEntry[] = [];
+  const entries = new Map<string, CatalogEntry>();
   const unknown: string[] = [];
   for (const ref of unique) {
     const entry = catalog.resolve(ref);
     if (entry === undefined || !entry.available) unknown.push(ref);
-    else entries.push(entry);
+    else entries.set(`${entry.name}@${entry.version}`, entry);
   }
   if (unknown.length > 0) {
     const available = catalog
@@ -22,5 +25,5 @@ export function resolveTargets(catalog: ModelCatalog, refs: readonly string[]): 
       { details: { unknown, available } },
     );
   }
-  return entries;
+  return [...entries.values()];
 }
