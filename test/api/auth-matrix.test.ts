@@ -57,6 +57,19 @@ describe('auth matrix (generated from the route table)', () => {
     }
   });
 
+  it('a key cut short is told apart from a bad token: the message says to send the key whole', async () => {
+    for (const [credential, message] of [
+      [f.keys.user.slice(0, 30), /^the API key is malformed: .* send it whole$/],
+      [`${f.keys.user}x`, /^the API key is malformed/],
+      ['eyJhbGciOiJIUzI1NiJ9.e30.x', /^the token is malformed or not signed by this server$/],
+    ] as const) {
+      const res = await f.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(credential) });
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error.code).toBe('INFERQ_AUTH_INVALID');
+      expect(res.json().error.message).toMatch(message);
+    }
+  });
+
   it('every protected route: expired token → 401 INFERQ_AUTH_EXPIRED', async () => {
     const key = (await f.auth.listApiKeys({ tenant: 'acme' })).find((k) => k.admin)!;
     const past = Math.floor(Date.now() / 1000) - 3600;

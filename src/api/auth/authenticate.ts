@@ -32,6 +32,13 @@ export async function authenticate(
     if (key === undefined) throw new InferqError('INFERQ_AUTH_INVALID', 'the API key is unknown or revoked');
     return { tenant: key.tenant, keyId: key.id, admin: key.admin };
   }
+  if (credential.startsWith('iq_')) {
+    // Tokens are JWTs (eyJ…): this is an API key cut short or altered, often by a copy and paste.
+    throw new InferqError(
+      'INFERQ_AUTH_INVALID',
+      'the API key is malformed: a key is iq_<16 hex characters>_<43 characters>, 63 in all; send it whole',
+    );
+  }
   let claims: TokenClaims;
   try {
     claims = app.jwt.verify<TokenClaims>(credential);
