@@ -248,5 +248,17 @@ describe('tenant limits', () => {
     const res = await send(['q3']);
     expect([res.statusCode, errorCode(res)]).toEqual([429, 'INFERQ_QUEUE_LIMIT_REACHED']);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    // A request larger than the limit itself can never fit: 413, split it, no Retry-After.
+    await f.auth.setTenantLimits('globex', { maxQueuedTasks: 5 });
+    const whole = await send(['w1', 'w2', 'w3', 'w4', 'w5', 'w6']);
+    expect([whole.statusCode, errorCode(whole), whole.headers['retry-after']]).toEqual([
+      413,
+      'INFERQ_TOO_MANY_INPUTS',
+      undefined,
+    ]);
+    expect(whole.json().error).toMatchObject({
+      message: expect.stringContaining('split it into requests of at most 5'),
+      details: { limit: 5, tasks: 6, queuedLimit: true },
+    });
   });
 });

@@ -198,6 +198,14 @@ async function create(
 async function checkQueueLimit(ctx: ApiContext, owner: string, adding: number): Promise<void> {
   const tenant = await ctx.auth.getTenant(owner);
   const limit = tenant?.maxQueuedTasks ?? ctx.config.api.maxQueuedTasks;
+  if (adding > limit) {
+    // Waiting cannot help: even an empty queue would not take it. A 429 would be retried forever.
+    throw new InferqError(
+      'INFERQ_TOO_MANY_INPUTS',
+      `this request creates ${adding} tasks, and tenant ${owner} may have at most ${limit} queued: split it into requests of at most ${limit}`,
+      { details: { limit, tasks: adding, queuedLimit: true } },
+    );
+  }
   const { ok, queued } = await ctx.queuedCounts.reserve(
     owner,
     adding,
