@@ -12,8 +12,11 @@ const malformedBodyCodes = new Set([
   'FST_FIELDS_LIMIT',
 ]);
 
-/** Turns whatever a route threw into the one public error shape. */
-export function toInferqError(err: unknown): InferqError {
+/**
+ * Turns whatever a route threw into the one public error shape. `bodyLimit` (the server's, in
+ * bytes) goes into the answer to a body that exceeds it.
+ */
+export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
   if (isInferqError(err)) return err;
   const fastifyError = err as Partial<FastifyError> & { validation?: unknown[] };
   if (Array.isArray(fastifyError.validation)) {
@@ -39,9 +42,12 @@ export function toInferqError(err: unknown): InferqError {
     });
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE') {
-    return new InferqError('INFERQ_INPUT_TOO_LARGE', 'the request body exceeds the server limit', {
-      cause: err,
-    });
+    const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (server.bodyLimitBytes)`;
+    return new InferqError(
+      'INFERQ_INPUT_TOO_LARGE',
+      `the request body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,
+      { cause: err, ...(bodyLimit === undefined ? {} : { details: { limit: bodyLimit } }) },
+    );
   }
   if (code === 'FST_FILES_LIMIT') {
     return new InferqError('INFERQ_TOO_MANY_INPUTS', 'the request has more files than allowed', {
@@ -95,7 +101,7 @@ const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT']);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const error = toInferqError(err);
+  const error = toInferqError(err, request.server?.initialConfig.bodyLimit);
   // A server fault is logged with its stack; a predict that outlived the caller's own timeout
   // (504) is an answer, not a fault.
   if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {

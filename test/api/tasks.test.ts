@@ -52,6 +52,25 @@ describe('POST /v1/tasks (JSON)', () => {
     expect((await f.broker.depth('words@1')).waiting).toBeGreaterThanOrEqual(2);
   });
 
+  it('a JSON body over the server limit → 413 naming the limit and the streamed way', async () => {
+    const small = await createAppFixture({ config: { server: { bodyLimitBytes: 4096 } } });
+    const res = await small.app.inject({
+      method: 'POST',
+      url: '/v1/tasks',
+      headers: bearer(small.keys.user),
+      payload: { target: 'echo', data: Buffer.alloc(6000, 1).toString('base64') },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error).toMatchObject({
+      code: 'INFERQ_INPUT_TOO_LARGE',
+      message: expect.stringMatching(
+        /limit of 4096 bytes \(server\.bodyLimitBytes\); send large inputs as multipart/,
+      ),
+      details: { limit: 4096 },
+    });
+    await small.close();
+  });
+
   it('one task per input for each model version, however the targets spell it', async () => {
     const res = await submit({ targets: ['echo', 'echo@1.0.0', 'words', 'echo'], text: 'once each' });
     expect(res.statusCode).toBe(202);
