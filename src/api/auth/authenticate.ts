@@ -5,6 +5,11 @@ import { InferqError } from '../../errors/index.js';
 import type { ApiKeyCache } from './key-cache.js';
 import type { Principal, TokenClaims } from './principal.js';
 
+/** The credential of an `Authorization: Bearer …` header; undefined when it is not that form. */
+export function bearerCredential(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+}
+
 /**
  * Resolves `Authorization: Bearer <API key | token>` to a principal. Both kinds end in a key
  * record lookup, so revoking a key also ends the tokens issued for it (at once through this
@@ -19,14 +24,13 @@ export async function authenticate(
   if (header === undefined || header === '') {
     throw new InferqError('INFERQ_AUTH_REQUIRED', 'send Authorization: Bearer <API key or token>');
   }
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  if (match === null) {
+  const credential = bearerCredential(header);
+  if (credential === undefined) {
     throw new InferqError(
       'INFERQ_AUTH_INVALID',
       'the Authorization header must be "Bearer <API key or token>"',
     );
   }
-  const credential = match[1]!;
   if (apiKeyId(credential) !== undefined) {
     const key = await keys.verify(credential);
     if (key === undefined) throw new InferqError('INFERQ_AUTH_INVALID', 'the API key is unknown or revoked');

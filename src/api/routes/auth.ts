@@ -2,13 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
+import { bearerCredential } from '../auth/authenticate.js';
 import type { TokenClaims } from '../auth/principal.js';
-
-/** The credential of an `Authorization: Bearer …` header; undefined without one. */
-function bearerCredential(header: string | undefined): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return match?.[1];
-}
 
 /**
  * `POST /v1/auth/token`: an API key in, a short-lived token out. The key comes as JSON
