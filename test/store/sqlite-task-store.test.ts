@@ -8,6 +8,7 @@ import { sha256Hex } from '../../src/core/hash.js';
 import { newLeaseToken } from '../../src/core/ids.js';
 import { InferqError } from '../../src/errors/index.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { activeSql } from '../../src/store/sqlite/task-activity.js';
 import { runTaskStoreContract } from '../contracts/task-store.contract.js';
 
 async function tempDir(): Promise<string> {
@@ -116,6 +117,61 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     expect(plans).toHaveLength(2);
     for (const plan of plans)
       expect(plan).toContain('USING INDEX tasks_input_owner_id (input_sha256=? AND owner=?)');
+  });
+
+  it("lists a tenant's tasks of a target off that tenant's index entries, with no sort", async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const store = SqliteTaskStore.open(file);
+    await store.createTasks([draft(1), { ...draft(2), owner: 'bob' }]);
+    const sqls: string[] = [];
+    const original = Database.prototype.prepare;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      sqls.push(sql);
+      return original.call(this, sql);
+    } as typeof original;
+    try {
+      expect((await store.listTasks({ owner: 'alice', target: 'resnet' })).items).toHaveLength(1);
+      expect((await store.listTasks({ owner: 'alice', target: 'resnet@1' })).items).toHaveLength(1);
+      expect((await store.listTasks({ owner: 'carol', target: 'resnet' })).items).toHaveLength(0);
+    } finally {
+      Database.prototype.prepare = original;
+    }
+    const db = new Database(file, { readonly: true });
+    const plans = sqls.map((sql) =>
+      (
+        db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(...Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x')) as Array<{
+          detail: string;
+        }>
+      )
+        .map((row) => row.detail)
+        .join('\n'),
+    );
+    db.close();
+    await store.close();
+    expect(plans).toEqual([
+      expect.stringContaining('USING INDEX tasks_owner_target_name_id (owner=? AND target_name=?)'),
+      expect.stringContaining(
+        'USING INDEX tasks_owner_target_id (owner=? AND target_name=? AND target_version=?)',
+      ),
+    ]);
+    for (const plan of plans) expect(plan).not.toContain('TEMP B-TREE');
+  });
+
+  it("counts a tenant's backlog off its unfinished entries, not every task it owns", async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    await SqliteTaskStore.open(file).close();
+    const db = new Database(file, { readonly: true });
+    const plan = (sql: string, params: Record<string, string>) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as Array<{ detail: string }>)
+        .map((r) => r.detail)
+        .join('\n');
+    expect(plan(activeSql(true), { owner: 'alice' })).toContain(
+      'USING INDEX tasks_owner_state_id (owner=? AND state=?)',
+    );
+    expect(plan(activeSql(false), {})).toContain('USING INDEX tasks_state_id (state=?)');
+    db.close();
   });
 
   async function expectRefusedUntouched(file: string): Promise<void> {

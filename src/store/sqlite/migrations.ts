@@ -138,4 +138,16 @@ export const taskStoreMigrations: readonly string[] = [
   CREATE INDEX tasks_input_owner_id ON tasks (input_sha256, owner, id);
   DROP INDEX tasks_input_id;
   `,
+  `
+  -- GET /v1/tasks?target= lists one tenant's tasks: (target_name, id) walked every tenant's tasks
+  -- of the model to find that tenant's, so a small tenant's listing on a busy model read the
+  -- others' rows (slow, and a timing signal). These walk one tenant's tasks of one target in id
+  -- order and stop at LIMIT, as the PostgreSQL store's do. A bare name lists every version, so
+  -- it needs its own. They replace the target-first ones: nothing reads those without an owner
+  -- but the admin's counts, which read every row either way.
+  CREATE INDEX tasks_owner_target_id      ON tasks (owner, target_name, target_version, id);
+  CREATE INDEX tasks_owner_target_name_id ON tasks (owner, target_name, id);
+  DROP INDEX tasks_target_id;
+  DROP INDEX tasks_target_name_id;
+  `,
 ];

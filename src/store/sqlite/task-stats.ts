@@ -19,7 +19,7 @@ export function taskStats(db: SqliteDatabase, filter: { owner?: string; since: n
   const counts = db
     .prepare(
       `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n
-       FROM tasks WHERE 1 = 1 ${ownerTerm} GROUP BY target_name, target_version, state`,
+       FROM tasks WHERE 1 = 1 ${ownerTerm} GROUP BY target, state`,
     )
     .all(params) as { target: string; state: TaskState; n: number }[];
   const byTarget = new Map<string, TargetStats>();
