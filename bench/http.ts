@@ -21,10 +21,10 @@
  * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
  * QueueEvents) instead of answering "not ready" at once; the client still re-polls after a 404.
  *
- * `--floor` adds a third service to every round (bench/baselines/sqlite-floor-service.ts): the
+ * `--floor` adds two services to every round (bench/baselines/sqlite-floor-service.ts): the
  * least an embedded design meeting the issue's conditions could do per task (auth, the input
- * hashed and stored, one group-committed SQLite write per task holding its result already; no
- * queue, no worker). Its rate bounds from above what inferq can reach on the machine.
+ * hashed and stored, group-committed SQLite writes), without a queue and with a lean queue and
+ * worker thread. Their rates bound from above what inferq can reach on the machine.
  *
  * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
  * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
@@ -267,11 +267,14 @@ if (cpuProfDir !== undefined) {
 
 const floors: Target[] = [];
 if (args.floor) {
-  for (const [name, script] of [
-    ['floor: 1 write, no queue', 'sqlite-floor-service.ts'],
-    ['floor: lean queue + worker', 'sqlite-queue-floor-service.ts'],
+  for (const [name, mode] of [
+    ['floor: 1 write, no queue', []],
+    ['floor: lean queue + worker', ['queue']],
   ] as const) {
-    const out = await start(['--import', 'tsx', `bench/baselines/${script}`, work, key], /listening (\S+)/);
+    const out = await start(
+      ['--import', 'tsx', 'bench/baselines/sqlite-floor-service.ts', work, key, ...mode],
+      /listening (\S+)/,
+    );
     const service = children.at(-1)!;
     const pool = client(/listening (\S+)/.exec(out)![1]!);
     floors.push({

@@ -25,6 +25,34 @@ runTaskStoreContract('SqliteTaskStore', async () => {
   return { store, cleanup };
 });
 
+/**
+ * The query plans (EXPLAIN QUERY PLAN, one string per statement) of the statements `run` makes
+ * the store prepare, planned against `file` with every parameter bound to 'x'.
+ */
+async function plansOf(file: string, run: () => Promise<void>): Promise<string[]> {
+  const sqls: string[] = [];
+  const original = Database.prototype.prepare;
+  Database.prototype.prepare = function (this: Database.Database, sql: string) {
+    sqls.push(sql);
+    return original.call(this, sql);
+  } as typeof original;
+  try {
+    await run();
+  } finally {
+    Database.prototype.prepare = original;
+  }
+  const db = new Database(file, { readonly: true });
+  try {
+    return sqls.map((sql) => {
+      const params = Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x');
+      const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>;
+      return rows.map((row) => row.detail).join('\n');
+    });
+  } finally {
+    db.close();
+  }
+}
+
 describe('SqliteTaskStore (SQLite specifics)', () => {
   const dirs: string[] = [];
   const newDir = async () => {
@@ -83,13 +111,7 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
       { ...draft(2), input, owner: 'bob' },
     ]);
     // The statements the store prepares for these calls, planned against the same file.
-    const sqls: string[] = [];
-    const original = Database.prototype.prepare;
-    Database.prototype.prepare = function (this: Database.Database, sql: string) {
-      sqls.push(sql);
-      return original.call(this, sql);
-    } as typeof original;
-    try {
+    const plans = await plansOf(file, async () => {
       expect((await store.listTasks({ owner: 'alice', inputSha256: input.sha256 })).items).toHaveLength(1);
       await store.getCachedResult({
         owner: 'alice',
@@ -97,22 +119,7 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
         inputSha256: input.sha256,
         paramsHash: 'p',
       });
-    } finally {
-      Database.prototype.prepare = original;
-    }
-    const db = new Database(file, { readonly: true });
-    const plans = sqls.map((sql) =>
-      (
-        db
-          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .all(...Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x')) as Array<{
-          detail: string;
-        }>
-      )
-        .map((row) => row.detail)
-        .join('\n'),
-    );
-    db.close();
+    });
     await store.close();
     expect(plans).toHaveLength(2);
     for (const plan of plans)
@@ -123,32 +130,11 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     const file = path.join(await newDir(), 'tasks.db');
     const store = SqliteTaskStore.open(file);
     await store.createTasks([draft(1), { ...draft(2), owner: 'bob' }]);
-    const sqls: string[] = [];
-    const original = Database.prototype.prepare;
-    Database.prototype.prepare = function (this: Database.Database, sql: string) {
-      sqls.push(sql);
-      return original.call(this, sql);
-    } as typeof original;
-    try {
+    const plans = await plansOf(file, async () => {
       expect((await store.listTasks({ owner: 'alice', target: 'resnet' })).items).toHaveLength(1);
       expect((await store.listTasks({ owner: 'alice', target: 'resnet@1' })).items).toHaveLength(1);
       expect((await store.listTasks({ owner: 'carol', target: 'resnet' })).items).toHaveLength(0);
-    } finally {
-      Database.prototype.prepare = original;
-    }
-    const db = new Database(file, { readonly: true });
-    const plans = sqls.map((sql) =>
-      (
-        db
-          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .all(...Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x')) as Array<{
-          detail: string;
-        }>
-      )
-        .map((row) => row.detail)
-        .join('\n'),
-    );
-    db.close();
+    });
     await store.close();
     expect(plans).toEqual([
       expect.stringContaining('USING INDEX tasks_owner_target_name_id (owner=? AND target_name=?)'),
