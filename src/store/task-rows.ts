@@ -1,5 +1,5 @@
 import { canonicalJson, paramsHash, sha256Hex } from '../core/hash.js';
-import { newId } from '../core/ids.js';
+import { idUpperBound, newId } from '../core/ids.js';
 import type { NewTask, Task, TaskError, TimelineEntry } from '../core/task.js';
 import { isTaskState, type TaskState } from '../core/task-state.js';
 import { InferqError } from '../errors/index.js';
@@ -201,8 +201,9 @@ export function filterToSql(filter: TaskFilter): { terms: string[]; values: unkn
     values.push(filter.createdFrom);
   }
   if (filter.createdTo !== undefined) {
-    terms.push('created_at < ?');
-    values.push(filter.createdTo);
+    // The id bound only narrows the walk (see idUpperBound); the time term decides.
+    terms.push('created_at < ?', 'id < ?');
+    values.push(filter.createdTo, idUpperBound(filter.createdTo));
   }
   if (filter.ids !== undefined) {
     // Like states: an empty list matches nothing.

@@ -145,6 +145,20 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     for (const plan of plans) expect(plan).not.toContain('TEMP B-TREE');
   });
 
+  it('lists a time range newest first from the range, not from the newest task', async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const store = SqliteTaskStore.open(file);
+    const [task] = await store.createTasks([draft(1)]);
+    const plans = await plansOf(file, async () => {
+      const range = { owner: 'alice', createdFrom: task!.createdAt, createdTo: task!.createdAt + 1 };
+      expect((await store.listTasks(range)).items.map((t) => t.id)).toEqual([task!.id]);
+      expect((await store.listTasks({ ...range, createdTo: task!.createdAt })).items).toEqual([]);
+    });
+    await store.close();
+    // The index walk starts at the id bound that createdTo implies (idUpperBound).
+    expect(plans[0]).toContain('USING INDEX tasks_owner_id (owner=? AND id<?)');
+  });
+
   it("counts a tenant's backlog off its unfinished entries, not every task it owns", async () => {
     const file = path.join(await newDir(), 'tasks.db');
     await SqliteTaskStore.open(file).close();

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { idUpperBound } from '../../core/ids.js';
 import type { TimelineEntry } from '../../core/task.js';
 import { statesAllowing, type TaskEvent, type TaskState } from '../../core/task-state.js';
 import { parentColumns, stateList, type TaskRow, taskColumns } from '../task-rows.js';
@@ -93,7 +94,10 @@ export function filterTerms(filter: TaskFilter, values: unknown[]): string[] {
     else terms.push(`state = ANY(${bind(states)}::text[])`);
   }
   if (filter.createdFrom !== undefined) terms.push(`created_at >= ${bind(filter.createdFrom)}`);
-  if (filter.createdTo !== undefined) terms.push(`created_at < ${bind(filter.createdTo)}`);
+  if (filter.createdTo !== undefined) {
+    // The id bound only narrows the walk (see idUpperBound); the time term decides.
+    terms.push(`created_at < ${bind(filter.createdTo)}`, `id < ${bind(idUpperBound(filter.createdTo))}`);
+  }
   if (filter.ids !== undefined) {
     terms.push(filter.ids.length === 0 ? 'FALSE' : `id = ANY(${bind(filter.ids)}::text[])`);
   }
