@@ -11,6 +11,7 @@ import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
 import { handleError } from './error-handler.js';
 import { documentErrors } from './openapi-errors.js';
+import { documentMultipart } from './openapi-multipart.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
@@ -104,6 +105,8 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
       security: [{ bearer: [] }],
     },
     transform: documentErrors,
+    transformObject: (document) =>
+      'openapiObject' in document ? documentMultipart(document) : document.swaggerObject,
     // Shared schemas keep their own names in components (ErrorBody), not def-0, def-1.
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>

@@ -194,6 +194,23 @@ describe('models, predict, stats, health', () => {
     expect((await f.app.inject({ url: '/v2/nothing' })).json().error.code).toBe('INFERQ_ROUTE_NOT_FOUND');
   });
 
+  it('/openapi.json documents the multipart form of the file-taking routes, fields before files', async () => {
+    const spec = (await f.app.inject({ url: '/openapi.json' })).json();
+    for (const path of ['/v1/tasks', '/v1/models/{name}/predict']) {
+      const content = spec.paths[path].post.requestBody.content;
+      expect(Object.keys(content), path).toEqual(['application/json', 'multipart/form-data']);
+      const form = content['multipart/form-data'].schema;
+      expect(form.required, path).toEqual(['file']);
+      expect(form.description, path).toMatch(/Fields must come before the files/);
+      // Swagger UI sends the form in property order: the file last.
+      expect(Object.keys(form.properties).at(-1), path).toBe('file');
+      expect(JSON.stringify(form.properties.file), path).toContain('"format":"binary"');
+    }
+    expect(
+      Object.keys(spec.paths['/v1/tasks'].post.requestBody.content['multipart/form-data'].schema.properties),
+    ).toEqual(['target', 'params', 'priority', 'callbackUrl', 'file']);
+  });
+
   it('/openapi.json documents each route’s error answers and which routes need no key', async () => {
     const spec = (await f.app.inject({ url: '/openapi.json' })).json();
     const errorRef = { $ref: '#/components/schemas/ErrorBody' };

@@ -367,6 +367,20 @@ describe('POST /v1/tasks (multipart)', () => {
     expect(code(res)).toBe('INFERQ_BODY_MALFORMED');
   });
 
+  it('takes blank fields as not given, as a form left empty sends them (the Swagger UI at /docs)', async () => {
+    const body = await multipart([
+      ['target', 'echo'],
+      ['params', ''],
+      ['priority', ' '],
+      ['callbackUrl', ''],
+      ['file', Buffer.from('blank fields'), 'a.txt'],
+    ]);
+    const res = await submit(body.payload, body.headers);
+    expect(res.statusCode).toBe(202);
+    const task = await f.store.getTask(res.json().tasks[0].id);
+    expect(task).toMatchObject({ params: {}, priority: 0, callbackUrl: null });
+  });
+
   it('judges the media type from the bytes, not the file name (415)', async () => {
     const body = await multipart([
       ['target', 'vision'],

@@ -159,12 +159,16 @@ export async function readMultipart(
   return stored;
 }
 
+const knownFields = ['target', 'targets', 'params', 'priority', 'callbackUrl'];
+
 function setField(
   fields: { targets: string[]; params?: Record<string, unknown>; priority?: number; callbackUrl?: string },
   name: string,
   value: string,
   targetsFixed: boolean,
 ): void {
+  // A blank field is one left empty in a form (an HTML form, the Swagger UI at /docs): not given.
+  if (value.trim() === '' && knownFields.includes(name)) return;
   switch (name) {
     case 'target':
     case 'targets':
@@ -206,6 +210,6 @@ function setField(
       return;
   }
   throw new InferqError('INFERQ_VALIDATION_FAILED', `body/${name} is not a known field`, {
-    details: { path: `body/${name}`, allowed: ['target', 'targets', 'params', 'priority', 'callbackUrl'] },
+    details: { path: `body/${name}`, allowed: knownFields },
   });
 }
