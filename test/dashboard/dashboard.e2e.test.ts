@@ -135,6 +135,20 @@ async function signedIn(url = base): Promise<{ page: Page; consoleErrors: string
   return { page, consoleErrors, requests };
 }
 
+/** The Swagger UI at /docs, authorised with the admin key, with one operation open in "Try it out". */
+async function tryItOut(operation: string) {
+  const page = await browser!.newPage({ viewport: { width: 1360, height: 1600 } });
+  await page.goto(`${base}/docs`);
+  await page.click('button.authorize');
+  await page.fill('.modal-ux input', adminKey);
+  await page.click('.modal-ux button.authorize');
+  await page.click('.modal-ux button.close-modal');
+  const op = page.locator(operation);
+  await op.locator('.opblock-summary').click();
+  await op.locator('button.try-out__btn').click();
+  return { page, op };
+}
+
 describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
   it('signs in, submits an image, watches it complete live, shows the detected boxes', async () => {
     const page = await browser!.newPage({ viewport: { width: 1360, height: 900 } });
@@ -292,15 +306,7 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
   }, 60_000);
 
   it('API docs: "Try it out" on POST /v1/tasks uploads a file as multipart and creates a task', async () => {
-    const page = await browser!.newPage({ viewport: { width: 1360, height: 1600 } });
-    await page.goto(`${base}/docs`);
-    await page.click('button.authorize');
-    await page.fill('.modal-ux input', adminKey);
-    await page.click('.modal-ux button.authorize');
-    await page.click('.modal-ux button.close-modal');
-    const op = page.locator('#operations-tasks-post_v1_tasks');
-    await op.locator('.opblock-summary').click();
-    await op.locator('button.try-out__btn').click();
+    const { page, op } = await tryItOut('#operations-tasks-post_v1_tasks');
     await op.locator('.body-param-content-type select').selectOption('multipart/form-data');
     // The form as the docs fill it: target "ocr" (an image model), blank optional fields.
     const target = op.locator('[data-property-name="target"] input').first();
@@ -324,6 +330,18 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     expect(body.tasks).toEqual([
       expect.objectContaining({ target: 'echo@1.0.0', inputName: 'from-docs.txt' }),
     ]);
+    await page.close();
+  });
+
+  it('API docs: the JSON body "Try it out" fills in is a working request (echo, "hello")', async () => {
+    const { page, op } = await tryItOut('#operations-tasks-post_v1_tasks');
+    expect(JSON.parse(await op.locator('textarea.body-param__text').inputValue())).toEqual({
+      target: 'echo',
+      text: 'hello',
+    });
+    await op.locator('button.execute').click();
+    const answer = op.locator('.live-responses-table tr.response .response-col_status').first();
+    await expect.poll(() => answer.innerText(), { timeout: 10_000 }).toContain('202');
     await page.close();
   });
 });

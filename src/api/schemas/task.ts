@@ -67,11 +67,21 @@ export const SubmitTasksBody = Type.Object(
     targets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 100 })),
     ...submitFields,
   },
-  { additionalProperties: false },
+  // The first example is what the Swagger UI at /docs fills the body with.
+  {
+    additionalProperties: false,
+    examples: [
+      { target: 'echo', text: 'hello' },
+      { targets: ['echo'], inputs: [{ text: 'a', name: 'a.txt' }, { json: { x: 1 } }], priority: 10 },
+    ],
+  },
 );
 
 /** JSON body of `POST /v1/models/{name}/predict`: one input, the model from the path. */
-export const PredictBody = Type.Object(submitFields, { additionalProperties: false });
+export const PredictBody = Type.Object(submitFields, {
+  additionalProperties: false,
+  examples: [{ text: 'hello' }],
+});
 
 export const SubmitResponse = Type.Object(
   {
@@ -128,5 +138,5 @@ export const WaitQuery = Query({
 
 export const FeedbackBody = Type.Object(
   { feedback: Type.Unknown({ description: 'anything JSON: the label or candidate the user chose…' }) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ feedback: { label: 'cat', correct: true } }] },
 );
