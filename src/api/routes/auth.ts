@@ -29,7 +29,7 @@ export function authRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           security: [],
           body: Type.Object(
             { apiKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
-            { additionalProperties: false },
+            { additionalProperties: false, examples: [{ apiKey: 'iq_0123456789abcdef_…' }] },
           ),
         },
       },

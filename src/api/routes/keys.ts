@@ -22,7 +22,8 @@ export function keyRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
               admin: Type.Optional(Type.Boolean()),
               name: Type.Optional(Type.String({ maxLength: 100 })),
             },
-            { additionalProperties: false },
+            // What the Swagger UI fills in: a tenant's user key (never an admin key by default).
+            { additionalProperties: false, examples: [{ tenant: 'acme', name: 'acme batch jobs' }] },
           ),
         },
       },
