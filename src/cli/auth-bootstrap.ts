@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { AuthStore } from '../store/auth-store.js';
@@ -16,27 +16,16 @@ export async function openAuthStore(config: Config): Promise<AuthStore> {
 }
 
 /**
- * The token signing secret: generated on first start and kept in `<dataDir>/jwt-secret`
- * (mode 0600), so tokens survive restarts. Hosts sharing a deployment must share this file.
+ * The token signing secret, kept in the auth store (SQLite `auth.db`, mode 0600, or PostgreSQL),
+ * so every API host of a deployment signs and verifies with the same one and tokens survive
+ * restarts. Generated on first start; a `<dataDir>/jwt-secret` file left by an older inferq seeds
+ * it, so the tokens that version issued stay valid.
  */
-export function loadOrCreateJwtSecret(config: Config): string {
-  const file = path.join(config.dataDir, 'jwt-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = randomBytes(48).toString('base64url');
-  // Written aside then linked into place: atomic, and the link fails if another host sharing the
-  // data dir got there first (then theirs is used), so no one ever reads a half-written file.
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(temp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    chmodSync(temp, 0o600);
-    linkSync(temp, file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
-    throw err;
-  } finally {
-    unlinkSync(temp);
-  }
-  return secret;
+export async function loadOrCreateJwtSecret(config: Config, auth: AuthStore): Promise<string> {
+  const legacy = path.join(config.dataDir, 'jwt-secret');
+  return auth.signingSecret(() =>
+    existsSync(legacy) ? readFileSync(legacy, 'utf8').trim() : randomBytes(48).toString('base64url'),
+  );
 }
 
 /** On a store with no keys at all, creates the first admin key (tenant `default`) and returns it. */

@@ -3,12 +3,14 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from '../api/build-app.js';
 import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
+import { redactUrl } from '../core/redact-url.js';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.js';
 import { InferqError } from '../errors/index.js';
 import { startOutboxSweeper } from '../worker/outbox-sweeper.js';
 import { startRetentionCleaner } from '../worker/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
 import { buildCatalog } from './build-catalog.js';
+import { deploymentKind } from './describe-backends.js';
 import { openBackends } from './open-backends.js';
 import { modelsDir, openWorkerRegistry } from './start-workers.js';
 import { startWorkerThreads } from './worker-threads.js';
@@ -48,7 +50,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     ...backends,
     auth,
     catalog: await buildCatalog(modelsDir(config), logger, workers?.unavailable),
-    jwtSecret: loadOrCreateJwtSecret(config),
+    jwtSecret: await loadOrCreateJwtSecret(config, auth),
     logger,
     metricsRegistry,
     ...(workers ? { moreMetrics: () => workers.metrics() } : {}),
@@ -84,13 +86,13 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   }
   const firstKey = await createFirstAdminKey(auth);
 
-  console.log(`inferq serving (embedded)
+  console.log(`inferq serving (${deploymentKind(config.store.url, config.broker.url)})
   API         ${address}/v1
   API docs    ${address}/docs
   dashboard   ${address}/
-  task store  ${config.store.url}
-  queue       ${config.broker.url}
-  blobs       ${config.blobs.url}
+  task store  ${redactUrl(config.store.url)}
+  queue       ${redactUrl(config.broker.url)}
+  blobs       ${redactUrl(config.blobs.url)}
   models      ${workers ? workers.models.join(', ') || '(none loaded)' : '(no workers in this process)'}
   retention   tasks and inputs kept ${Math.round(config.retention.ttlMs / 3_600_000)} h`);
   if (firstKey !== undefined) {

@@ -67,5 +67,12 @@ export interface AuthStore {
   /** False when no live key has this id. */
   revokeApiKey(id: string, at?: number): Promise<boolean>;
 
+  /**
+   * The deployment's token signing secret: the stored one, or `create()`'s, stored first. Every
+   * host of a deployment reads the same store, so a token one API host signs is valid on all;
+   * when several hosts start at once, one secret wins and all of them return it.
+   */
+  signingSecret(create: () => string): Promise<string>;
+
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +46,9 @@ async function resultOf(id: string, headers: Record<string, string>): Promise<un
 it('prints the API, docs and dashboard URLs and a first admin key once; keeps the secret private', async () => {
   expect(output).toContain(`${base}/docs`);
   expect(output).toMatch(/dashboard\s+http/);
-  expect((await stat(path.join(dir, 'jwt-secret'))).mode & 0o777).toBe(0o600);
+  // The token signing secret lives in the auth store (auth.db, private), not in a file of its own.
+  expect((await stat(path.join(dir, 'auth.db'))).mode & 0o777).toBe(0o600);
+  expect(existsSync(path.join(dir, 'jwt-secret'))).toBe(false);
 });
 
 it('serves health, docs and the README flow: token, submit, read, list', async () => {

@@ -95,6 +95,11 @@ export function runAuthStoreContract(
       expect(await store.setTenantLimits('nobody', { maxQueuedTasks: 1 })).toBeUndefined();
     });
 
+    test('the signing secret is created once, then read back whatever create would give', async () => {
+      expect(await store.signingSecret(() => 'secret-one')).toBe('secret-one');
+      expect(await store.signingSecret(() => 'secret-two')).toBe('secret-one');
+    });
+
     test('tenant ids with path or odd characters are refused', async () => {
       await expect(store.ensureTenant('../etc')).rejects.toThrow();
       await expect(store.createApiKey({ tenant: 'a b' })).rejects.toThrow();

@@ -19,6 +19,18 @@ describe.skipIf(testPostgresUrl === undefined)(
       };
     });
 
+    it('API hosts starting together on one database agree on one signing secret', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const hosts = await Promise.all(
+        [1, 2, 3].map(() => PostgresAuthStore.open(testPostgresUrl!, { schema })),
+      );
+      const secrets = await Promise.all(hosts.map((host, i) => host.signingSecret(() => `host-${i}`)));
+      expect(new Set(secrets).size).toBe(1);
+      expect(secrets[0]).toMatch(/^host-\d$/);
+      await Promise.all(hosts.map((host) => host.close()));
+      await drop();
+    });
+
     it('PostgresWorkerRegistry upserts heartbeats, lists, removes and prunes', async () => {
       const { schema, drop } = await freshSchema(testPostgresUrl!);
       const registry = await PostgresWorkerRegistry.open(testPostgresUrl!, { schema });

@@ -91,7 +91,7 @@ describe.skipIf(testPostgresUrl === undefined)(
         .map((r: Record<string, string>) => r['QUERY PLAN'])
         .join('\n');
       // Newest first and no further than the window (cacheLookupWindow).
-      expect(cachePlan).toMatch(/Limit[^\n]*\n\s*->  Index Scan Backward using tasks_input_owner_id/);
+      expect(cachePlan).toMatch(/Limit[^\n]*\n\s*-> {2}Index Scan Backward using tasks_input_owner_id/);
       await client.end();
       await store.close();
       await drop();

@@ -17,15 +17,17 @@ runAuthStoreContract('SqliteAuthStore', async () => {
   };
 });
 
-it('SqliteAuthStore keeps its file private (mode 0600) and its keys across reopen', async () => {
+it('SqliteAuthStore keeps its file private (mode 0600), its keys and signing secret across reopen', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-auth-store-'));
   const file = path.join(dir, 'auth.db');
   const first = SqliteAuthStore.open(file);
   const { key } = await first.createApiKey({ tenant: 'acme' });
+  expect(await first.signingSecret(() => 'kept')).toBe('kept');
   await first.close();
   expect((await stat(file)).mode & 0o777).toBe(0o600);
   const second = SqliteAuthStore.open(file);
   expect((await second.verifyApiKey(key))?.tenant).toBe('acme');
+  expect(await second.signingSecret(() => 'other')).toBe('kept');
   await second.close();
   await rm(dir, { recursive: true, force: true });
 });

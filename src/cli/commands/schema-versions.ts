@@ -1,6 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../../config/schema.js';
+import { redactUrl } from '../../core/redact-url.js';
 import { openPgPool } from '../../postgres/open-pg-pool.js';
 
 /** One database (a PostgreSQL schema or a SQLite file) and the component versions it holds. */
@@ -10,11 +11,6 @@ export interface SchemaVersions {
 }
 
 const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
-
-/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for printing. */
-export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@/]*@/, '$1***@');
-}
 
 /** The databases a deployment's config names: the task store, queue, blobs and auth store. */
 function locations(config: Config): Array<{ kind: 'postgres' | 'sqlite'; target: string }> {

@@ -13,6 +13,7 @@ import {
   type JobLease,
   type LeasedJob,
 } from '../../core/job.js';
+import { redactUrl } from '../../core/redact-url.js';
 import { InferqError } from '../../errors/index.js';
 import type {
   Broker,
@@ -581,8 +582,4 @@ async function fenced(move: () => Promise<unknown>): Promise<boolean> {
     if (typeof (err as { code?: unknown } | null)?.code === 'number') return false;
     throw err;
   }
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -36,6 +36,14 @@ const migrations: readonly string[] = [
   );
   CREATE INDEX auth_api_keys_tenant ON auth_api_keys (tenant, created_at);
   `,
+  `
+  -- Deployment-wide settings, one row each: the token signing secret ('signing-secret'), which
+  -- every API host must share.
+  CREATE TABLE auth_settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];
 
 /**
@@ -159,6 +167,18 @@ export class PostgresAuthStore implements AuthStore {
       [id, at],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  async signingSecret(create: () => string): Promise<string> {
+    // Insert-if-absent, then read: of hosts starting together, the first insert wins for all.
+    await this.#pool.query(
+      `INSERT INTO auth_settings (name, value) VALUES ('signing-secret', $1) ON CONFLICT (name) DO NOTHING`,
+      [create()],
+    );
+    const { rows } = await this.#pool.query<{ value: string }>(
+      `SELECT value FROM auth_settings WHERE name = 'signing-secret'`,
+    );
+    return rows[0]!.value;
   }
 
   async close(): Promise<void> {

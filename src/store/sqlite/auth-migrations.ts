@@ -24,4 +24,11 @@ export const authStoreMigrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX auth_api_keys_tenant ON auth_api_keys (tenant, created_at);
   `,
+  `
+  -- Deployment-wide settings, one row each: the token signing secret ('signing-secret').
+  CREATE TABLE auth_settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -122,6 +122,20 @@ export class SqliteAuthStore implements AuthStore {
     );
   }
 
+  async signingSecret(create: () => string): Promise<string> {
+    const read = () =>
+      this.#sql(`SELECT value FROM auth_settings WHERE name = 'signing-secret'`).pluck().get() as
+        | string
+        | undefined;
+    const stored = read();
+    if (stored !== undefined) return stored;
+    // Insert-if-absent, then read: of processes starting together, the first insert wins for all.
+    this.#sql(
+      `INSERT INTO auth_settings (name, value) VALUES ('signing-secret', ?) ON CONFLICT (name) DO NOTHING`,
+    ).run(create());
+    return read()!;
+  }
+
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
