@@ -19,6 +19,7 @@ import { modelRoutes } from './routes/models.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
 import { ErrorBody } from './schemas/common.js';
 
@@ -144,6 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   await app.register(statsRoutes(ctx), { prefix: '/v1' });
   await app.register(keyRoutes(ctx), { prefix: '/v1' });
   await app.register(workerRoutes(ctx), { prefix: '/v1' });
+  await app.register(webhookRoutes(ctx), { prefix: '/v1' });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
 

@@ -9,3 +9,4 @@ export type { Input } from './inputs.js';
 export { fileInput } from './node-files.js';
 export { readEvents, type ServerSentEvent } from './sse.js';
 export type * from './types.js';
+export { type VerifyWebhookOptions, verifyWebhook } from './verify-webhook.js';

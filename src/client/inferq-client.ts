@@ -18,6 +18,7 @@ import type {
   TaskListPage,
   TaskResult,
   Token,
+  WebhookSecretInfo,
   Workers,
 } from './types.js';
 
@@ -274,6 +275,16 @@ export class InferqClient {
   /** Workers and their heartbeats (admin). */
   async workers(): Promise<Workers> {
     return this.http.json<Workers>('/v1/workers');
+  }
+
+  /** Your tenant's webhook signing secret and how signatures are made (see verifyWebhook). */
+  async webhookSecret(): Promise<WebhookSecretInfo> {
+    return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret');
+  }
+
+  /** Replaces your tenant's webhook secret: deliveries from now on are signed with the new one. */
+  async rotateWebhookSecret(): Promise<WebhookSecretInfo> {
+    return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret/rotate', { method: 'POST' });
   }
 
   /**

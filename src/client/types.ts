@@ -13,6 +13,7 @@ import type {
   TaskPage,
   TaskResultBody,
   TokenResponse,
+  WebhookSecret,
   WorkerList,
   WorkerView,
 } from '../api/schemas/responses.js';
@@ -38,6 +39,7 @@ export type SubmittedTask = Submission['tasks'][number];
 export type CancelResult = Static<typeof CancelResponse>;
 export type FeedbackResult = Static<typeof FeedbackResponse>;
 export type Token = Static<typeof TokenResponse>;
+export type WebhookSecretInfo = Static<typeof WebhookSecret>;
 export type Model = Static<typeof ModelView>;
 export type Models = Static<typeof ModelList>;
 export type QueueDepth = Static<typeof QueueDepthView>;

@@ -56,6 +56,8 @@ export interface AuthStore {
   listTenants(): Promise<Tenant[]>;
   /** Sets per-tenant limits (null: back to the server default). Undefined when no such tenant. */
   setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined>;
+  /** Gives the tenant a fresh webhook secret (the old one stops at once). Undefined when no such tenant. */
+  rotateWebhookSecret(id: string): Promise<Tenant | undefined>;
 
   /** Creates a key (and the tenant if missing). */
   createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey>;

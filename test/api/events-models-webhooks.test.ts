@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskWakeups } from '../../src/api/task-wakeups.js';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
+import { verifyWebhook } from '../../src/client/index.js';
 import { processBatch } from '../../src/worker/process-batch.js';
 import {
   type AppFixture,
@@ -309,6 +310,64 @@ describe('webhooks', () => {
       state: 'delivered',
       attempts: [{ statusCode: 500 }, { statusCode: 204 }],
     });
+  });
+
+  it('tells a tenant its webhook secret, which verifies its deliveries (SDK verifyWebhook); rotating replaces it', async () => {
+    const received: { body: string; signature: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += String(c);
+      });
+      req.on('end', () => {
+        received.push({ body, signature: String(req.headers['inferq-signature']) });
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const dispatcher = new WebhookDispatcher({
+      store: f.store,
+      auth: f.auth,
+      logger: pino({ level: 'silent' }),
+      allowPrivate: true,
+      maxAttempts: 1,
+    });
+    const deliver = async (text: string) => {
+      const [task] = (await submit({ target: 'echo', text, callbackUrl: url })).json().tasks;
+      await finishTask(f, task.id, { result: text });
+      expect(await dispatcher.deliverDue()).toBe(1);
+      return received.at(-1)!;
+    };
+    const secretOf = async (key: string, rotate = false) =>
+      (
+        await f.app.inject({
+          method: rotate ? 'POST' : 'GET',
+          url: rotate ? '/v1/webhooks/secret/rotate' : '/v1/webhooks/secret',
+          headers: bearer(key),
+        })
+      ).json();
+
+    const info = await secretOf(f.keys.user);
+    expect(info).toMatchObject({ tenant: 'acme', header: 'inferq-signature' });
+    expect(info.scheme).toMatch(/HMAC-SHA256/);
+    // Each tenant sees its own.
+    expect((await secretOf(f.keys.other)).secret).not.toBe(info.secret);
+    const first = await deliver('signed once');
+    expect(verifyWebhook({ secret: info.secret, ...first })).toBe(true);
+    expect(
+      verifyWebhook({ secret: info.secret, ...first, body: first.body.replace('signed', 'forged') }),
+    ).toBe(false);
+
+    const rotated = await secretOf(f.keys.user, true);
+    expect(rotated.secret).not.toBe(info.secret);
+    expect((await secretOf(f.keys.user)).secret).toBe(rotated.secret);
+    const second = await deliver('signed after rotation');
+    expect(verifyWebhook({ secret: rotated.secret, ...second })).toBe(true);
+    expect(verifyWebhook({ secret: info.secret, ...second })).toBe(false);
+    await dispatcher.stop();
+    server.close();
   });
 
   it('refuses private targets at delivery time unless allowed', async () => {

@@ -73,6 +73,15 @@ describe('inferq/client against a real server', () => {
     await expect(down.models()).rejects.toMatchObject({ code: 'INFERQ_CLIENT_NETWORK', status: 0 });
   });
 
+  it("reads and rotates the tenant's webhook secret", async () => {
+    const secret = await client.webhookSecret();
+    expect(secret).toMatchObject({ tenant: 'acme', header: 'inferq-signature' });
+    expect(secret.secret).toBe((await f.auth.getTenant('acme'))!.webhookSecret);
+    const rotated = await client.rotateWebhookSecret();
+    expect(rotated.secret).not.toBe(secret.secret);
+    expect((await client.webhookSecret()).secret).toBe(rotated.secret);
+  });
+
   it('waits over SSE, and by polling when the stream is unavailable', async () => {
     const { tasks } = await client.submit('echo', ['a', 'b']);
     const [a, b] = tasks.map((t) => t.id) as [string, string];

@@ -95,6 +95,15 @@ export function runAuthStoreContract(
       expect(await store.setTenantLimits('nobody', { maxQueuedTasks: 1 })).toBeUndefined();
     });
 
+    test("rotating a tenant's webhook secret replaces it at once; an unknown tenant is undefined", async () => {
+      const before = await store.ensureTenant('acme');
+      const rotated = await store.rotateWebhookSecret('acme');
+      expect(rotated?.webhookSecret).not.toBe(before.webhookSecret);
+      expect(rotated?.webhookSecret.length).toBeGreaterThanOrEqual(32);
+      expect((await store.getTenant('acme'))?.webhookSecret).toBe(rotated?.webhookSecret);
+      expect(await store.rotateWebhookSecret('nobody')).toBeUndefined();
+    });
+
     test('the signing secret is created once, then read back whatever create would give', async () => {
       expect(await store.signingSecret(() => 'secret-one')).toBe('secret-one');
       expect(await store.signingSecret(() => 'secret-two')).toBe('secret-one');

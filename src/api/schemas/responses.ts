@@ -249,3 +249,11 @@ export const WorkerList = Type.Object(
   },
   Open,
 );
+
+/** `GET /v1/webhooks/secret` and its rotation. */
+export const WebhookSecret = Type.Object({
+  tenant: Type.String(),
+  secret: Type.String({ description: 'the HMAC-SHA256 key of the signatures' }),
+  header: Type.String({ description: 'the request header that carries the signature' }),
+  scheme: Type.String({ description: 'how the signature is made, to check it' }),
+});

@@ -10,6 +10,13 @@ import { taskView } from '../task-view.js';
 import { checkCallbackUrl, guardedLookup } from './callback-url.js';
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe-style receivers expect. */
+/** The request header that carries a delivery's signature. */
+export const webhookSignatureHeader = 'inferq-signature';
+
+/** How a signature is made, as `GET /v1/webhooks/secret` tells receivers. */
+export const webhookSignatureScheme =
+  't=<unix seconds>,v1=<hex HMAC-SHA256, keyed with the secret, of "<t>.<raw request body>">';
+
 export function signWebhook(secret: string, body: string, atMs: number): string {
   const t = Math.floor(atMs / 1_000);
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
@@ -96,7 +103,7 @@ export class WebhookDispatcher {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'inferq-webhook/1',
-          'inferq-signature': signWebhook(tenant.webhookSecret, body, started),
+          [webhookSignatureHeader]: signWebhook(tenant.webhookSecret, body, started),
           'inferq-delivery-id': task.id,
           'inferq-delivery-attempt': String(attempt),
         },

@@ -122,6 +122,15 @@ export class PostgresAuthStore implements AuthStore {
     return rows[0] === undefined ? undefined : toTenant(rows[0]);
   }
 
+  async rotateWebhookSecret(id: string): Promise<Tenant | undefined> {
+    const { rows } = await this.#pool.query<TenantRow>(
+      'UPDATE auth_tenants SET webhook_secret = $2 WHERE id = $1 RETURNING *',
+      [id, randomBytes(32).toString('base64url')],
+    );
+    this.#tenants.delete(id);
+    return rows[0] === undefined ? undefined : toTenant(rows[0]);
+  }
+
   async createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey> {
     const at = request.at ?? Date.now();
     await this.ensureTenant(request.tenant, at);

@@ -80,6 +80,15 @@ export class SqliteAuthStore implements AuthStore {
     return row === undefined ? undefined : toTenant(row);
   }
 
+  async rotateWebhookSecret(id: string): Promise<Tenant | undefined> {
+    const row = this.#sql('UPDATE auth_tenants SET webhook_secret = ? WHERE id = ? RETURNING *').get(
+      randomBytes(32).toString('base64url'),
+      id,
+    ) as TenantRow | undefined;
+    this.#tenants.delete(id);
+    return row === undefined ? undefined : toTenant(row);
+  }
+
   async createApiKey(request: CreateApiKeyRequest): Promise<CreatedApiKey> {
     const at = request.at ?? Date.now();
     await this.ensureTenant(request.tenant, at);
