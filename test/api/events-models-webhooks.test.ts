@@ -262,24 +262,27 @@ describe('models, predict, stats, health', () => {
   });
 });
 
+/** A local webhook receiver that records each delivery and answers `status(n)` to the n-th. */
+async function webhookReceiver(status: (n: number) => number) {
+  const received: { body: string; signature: string }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += String(c);
+    });
+    req.on('end', () => {
+      received.push({ body, signature: String(req.headers['inferq-signature']) });
+      res.statusCode = status(received.length);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, server };
+}
+
 describe('webhooks', () => {
   it('POSTs the final task signed with the tenant secret, retries with backoff, records attempts', async () => {
-    const received: { body: string; signature: string }[] = [];
-    let failFirst = true;
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += String(c);
-      });
-      req.on('end', () => {
-        received.push({ body, signature: String(req.headers['inferq-signature']) });
-        res.statusCode = failFirst ? 500 : 204;
-        failFirst = false;
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const { url, received, server } = await webhookReceiver((n) => (n === 1 ? 500 : 204));
     const [task] = (await submit({ target: 'echo', text: 'hook', callbackUrl: url })).json().tasks;
     await finishTask(f, task.id, { result: 'done' });
 
@@ -313,20 +316,7 @@ describe('webhooks', () => {
   });
 
   it('tells a tenant its webhook secret, which verifies its deliveries (SDK verifyWebhook); rotating replaces it', async () => {
-    const received: { body: string; signature: string }[] = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += String(c);
-      });
-      req.on('end', () => {
-        received.push({ body, signature: String(req.headers['inferq-signature']) });
-        res.statusCode = 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const { url, received, server } = await webhookReceiver(() => 204);
     const dispatcher = new WebhookDispatcher({
       store: f.store,
       auth: f.auth,
