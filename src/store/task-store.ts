@@ -324,10 +324,13 @@ export interface TaskStore {
   listFeedback(taskId: string): Promise<FeedbackEntry[]>;
 
   /**
-   * Final tasks with a callback URL whose delivery is due at `now` (never delivered, or a retry
-   * whose backoff has passed), oldest first.
+   * Claims up to `limit` final tasks with a callback URL whose delivery is due at `now` (never
+   * delivered, or a retry whose backoff has passed), oldest first: each is hidden from every
+   * other caller, on any host, for `claimMs`, so one delivery is made once however many API
+   * hosts poll. Recording the attempt sets what follows; a claimer that dies instead leaves the
+   * delivery due again when the claim runs out.
    */
-  dueWebhooks(now: number, limit: number): Promise<Task[]>;
+  dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]>;
   /** Records one attempt and what follows it. */
   recordWebhookAttempt(taskId: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<void>;
   /** The delivery of a task's callback, or undefined when it has no callback URL. */

@@ -1015,19 +1015,21 @@ export function runTaskStoreContract(
           nextAt: 0,
         });
         // Not due while running.
-        expect(await store.dueWebhooks(Date.now(), 10)).toEqual([]);
+        expect(await store.dueWebhooks(Date.now(), 10, 30_000)).toEqual([]);
         await store.completeTask(task.id, { leaseToken: token, result: { ok: 1 } });
-        const due = await store.dueWebhooks(Date.now(), 10);
+        const due = await store.dueWebhooks(Date.now(), 10, 30_000);
         expect(due.map((t) => [t.id, t.state, t.result])).toEqual([[task.id, 'succeeded', { ok: 1 }]]);
 
         const attempt = { attempt: 1, at: 10, statusCode: 500, error: 'HTTP 500', durationMs: 3 };
         await store.recordWebhookAttempt(task.id, attempt, { state: 'pending', nextAt: Date.now() + 60_000 });
-        expect(await store.dueWebhooks(Date.now(), 10)).toEqual([]);
-        expect((await store.dueWebhooks(Date.now() + 61_000, 10)).map((t) => t.id)).toEqual([task.id]);
+        expect(await store.dueWebhooks(Date.now(), 10, 30_000)).toEqual([]);
+        expect((await store.dueWebhooks(Date.now() + 61_000, 10, 30_000)).map((t) => t.id)).toEqual([
+          task.id,
+        ]);
 
         const second = { attempt: 2, at: 20, statusCode: 204, error: null, durationMs: 2 };
         await store.recordWebhookAttempt(task.id, second, { state: 'delivered' });
-        expect(await store.dueWebhooks(Date.now() + 61_000, 10)).toEqual([]);
+        expect(await store.dueWebhooks(Date.now() + 61_000, 10, 30_000)).toEqual([]);
         expect(await store.getWebhookDelivery(task.id)).toEqual({
           state: 'delivered',
           attempts: [attempt, second],
@@ -1035,12 +1037,27 @@ export function runTaskStoreContract(
         });
       });
 
+      test('a due delivery is claimed: hidden from other pollers until the claim runs out', async () => {
+        const task = await create(store, {
+          callbackUrl: 'https://example.com/h',
+          cachedResult: { result: 1 },
+        });
+        const now = Date.now();
+        const ids = (tasks: Task[]) => tasks.map((t) => t.id);
+        expect(ids(await store.dueWebhooks(now, 10, 30_000))).toEqual([task.id]);
+        // Claimed: another poller (another API host) does not get it.
+        expect(await store.dueWebhooks(now, 10, 30_000)).toEqual([]);
+        expect(await store.dueWebhooks(now + 29_000, 10, 30_000)).toEqual([]);
+        // Its claimer died without recording an attempt: due again once the claim runs out.
+        expect(ids(await store.dueWebhooks(now + 30_000, 10, 30_000))).toEqual([task.id]);
+      });
+
       test('a cached task with a callback is due at once', async () => {
         const task = await create(store, {
           callbackUrl: 'https://example.com/h',
           cachedResult: { result: 1 },
         });
-        expect((await store.dueWebhooks(Date.now(), 10)).map((t) => t.id)).toEqual([task.id]);
+        expect((await store.dueWebhooks(Date.now(), 10, 30_000)).map((t) => t.id)).toEqual([task.id]);
       });
     });
 

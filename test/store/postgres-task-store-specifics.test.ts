@@ -30,6 +30,28 @@ describe.skipIf(testPostgresUrl === undefined)(
       await drop();
     });
 
+    it('hosts polling webhooks together claim disjoint deliveries, each due one exactly once', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const hosts = await Promise.all(
+        Array.from({ length: 4 }, () => PostgresTaskStore.open(testPostgresUrl!, { schema })),
+      );
+      const created = await hosts[0]!.createTasks(
+        Array.from({ length: 40 }, (_, i) => ({
+          ...draft(100 + i),
+          callbackUrl: 'https://example.com/hook',
+          cachedResult: { result: i },
+        })),
+      );
+      const now = Date.now();
+      const rounds = await Promise.all(
+        hosts.flatMap((host) => [1, 2, 3].map(() => host.dueWebhooks(now, 7, 60_000))),
+      );
+      const claimed = rounds.flat().map((t) => t.id);
+      expect(claimed.sort()).toEqual(created.map((t) => t.id).sort());
+      for (const host of hosts) await host.close();
+      await drop();
+    });
+
     it('lets exactly one of many concurrent claimers win a task', async () => {
       const { schema, drop } = await freshSchema(testPostgresUrl!);
       const store = await PostgresTaskStore.open(testPostgresUrl!, { schema });

@@ -57,7 +57,9 @@ export class WebhookDispatcher {
 
   /** Delivers what is due now; returns how many attempts were made. */
   async deliverDue(): Promise<number> {
-    const due = await this.#options.store.dueWebhooks(this.#clock(), this.#options.batchSize ?? 20);
+    // Claimed for longer than an attempt can take, so no other API host delivers it meanwhile.
+    const claimMs = 6 * (this.#options.timeoutMs ?? 10_000);
+    const due = await this.#options.store.dueWebhooks(this.#clock(), this.#options.batchSize ?? 20, claimMs);
     await Promise.all(due.map((task) => this.#deliver(task)));
     return due.length;
   }

@@ -70,16 +70,32 @@ export async function listFeedback(q: Queryable, taskId: string): Promise<Feedba
   return rows.map((row) => ({ feedback: JSON.parse(row.feedback), at: row.at }));
 }
 
-/** Due deliveries come off the partial `pending` index; unfinished tasks are skipped by the join. */
-export async function dueWebhooks(q: Queryable, now: number, limit: number): Promise<Task[]> {
-  const { rows } = await q.query<TaskRow>(
-    `SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
-     FROM webhook_deliveries w
-     JOIN tasks t ON t.id = w.task_id
+/**
+ * Due deliveries come off the partial `pending` index; unfinished tasks are skipped by the join.
+ * Claimed in one statement (`FOR UPDATE … SKIP LOCKED`, then `next_at` moved past the claim), so
+ * hosts polling together take disjoint deliveries.
+ */
+export async function dueWebhooks(
+  q: Queryable,
+  now: number,
+  limit: number,
+  claimMs: number,
+): Promise<Task[]> {
+  const { rows } = await q.query<TaskRow & { due_at: string }>(
+    `WITH due AS (
+       SELECT w.task_id, w.next_at FROM webhook_deliveries w JOIN tasks t ON t.id = w.task_id
+       WHERE w.state = 'pending' AND w.next_at <= $1 AND t.finished_at IS NOT NULL
+       ORDER BY w.next_at, t.finished_at LIMIT $2
+       FOR UPDATE OF w SKIP LOCKED
+     ), claimed AS (
+       UPDATE webhook_deliveries w SET next_at = $3 FROM due WHERE w.task_id = due.task_id
+       RETURNING w.task_id, due.next_at AS due_at
+     )
+     SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result, c.due_at
+     FROM claimed c JOIN tasks t ON t.id = c.task_id
      LEFT JOIN task_results r ON r.task_id = t.id
-     WHERE w.state = 'pending' AND w.next_at <= $1 AND t.finished_at IS NOT NULL
-     ORDER BY w.next_at, t.finished_at LIMIT $2`,
-    [now, limit],
+     ORDER BY c.due_at, t.finished_at`,
+    [now, limit, now + claimMs],
   );
   return rows.map(rowToTask);
 }

@@ -381,8 +381,8 @@ export class PostgresTaskStore implements TaskStore {
     return extras.listFeedback(this.#pool, taskId);
   }
 
-  async dueWebhooks(now: number, limit: number): Promise<Task[]> {
-    return extras.dueWebhooks(this.#pool, now, limit);
+  async dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]> {
+    return extras.dueWebhooks(this.#pool, now, limit, claimMs);
   }
 
   async recordWebhookAttempt(

@@ -446,8 +446,8 @@ export class SqliteTaskStore implements TaskStore {
     return listFeedback(this.#db, taskId);
   }
 
-  async dueWebhooks(now: number, limit: number): Promise<Task[]> {
-    return dueWebhooks(this.#db, now, limit);
+  async dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]> {
+    return dueWebhooks(this.#db, now, limit, claimMs);
   }
 
   async recordWebhookAttempt(

@@ -12,20 +12,27 @@ export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void 
 
 /**
  * Due deliveries come off the partial `pending` index; those whose task is still running are
- * skipped by the join (they are few: at most the tasks in flight with a callback).
+ * skipped by the join (they are few: at most the tasks in flight with a callback). Claimed by
+ * moving `next_at` past the claim, in the same write transaction as the read.
  */
-export function dueWebhooks(db: SqliteDatabase, now: number, limit: number): Task[] {
-  const rows = db
-    .prepare(
-      `SELECT ${taskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
-       FROM webhook_deliveries w
-       JOIN tasks t ON t.id = w.task_id
-       LEFT JOIN task_results r ON r.task_id = t.id
-       WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL
-       ORDER BY w.next_at, t.finished_at LIMIT ?`,
-    )
-    .all(now, limit) as TaskRow[];
-  return rows.map(rowToTask);
+export function dueWebhooks(db: SqliteDatabase, now: number, limit: number, claimMs: number): Task[] {
+  return db
+    .transaction(() => {
+      const rows = db
+        .prepare(
+          `SELECT ${taskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+           FROM webhook_deliveries w
+           JOIN tasks t ON t.id = w.task_id
+           LEFT JOIN task_results r ON r.task_id = t.id
+           WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL
+           ORDER BY w.next_at, t.finished_at LIMIT ?`,
+        )
+        .all(now, limit) as TaskRow[];
+      const claim = db.prepare('UPDATE webhook_deliveries SET next_at = ? WHERE task_id = ?');
+      for (const row of rows) claim.run(now + claimMs, row.id);
+      return rows.map(rowToTask);
+    })
+    .immediate();
 }
 
 export function recordWebhookAttempt(
