@@ -21,7 +21,7 @@ import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
-import { ErrorBody } from './schemas/common.js';
+import { ErrorBody, Query } from './schemas/common.js';
 
 /** One registered route and what it requires (the auth matrix test is generated from these). */
 export interface RouteInfo {
@@ -66,6 +66,11 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   app.addHook('onRoute', (route) => {
     // Swagger UI's own routes are the documentation: readable without a key.
     if (route.url.startsWith('/docs')) route.config = { ...route.config, auth: 'public' };
+    // Every API route refuses query parameters it does not know (a misspelt `?wiat=` is a 400
+    // naming it, not silently ignored), those that take none included.
+    if (route.url.startsWith('/v1/') && route.schema?.querystring === undefined) {
+      route.schema = { ...route.schema, querystring: Query({}) };
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD') continue;

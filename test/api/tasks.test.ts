@@ -446,6 +446,17 @@ describe('reading tasks', () => {
       /^querystring\/wiat is not a known/,
     );
     expect(message(await get('/v1/stats?scope=all'))).toMatch(/^querystring\/scope is not a known/);
+    // Routes that take no query parameters refuse them too, and create nothing.
+    const before = (await f.store.listTasks({ owner: 'acme' })).items.length;
+    const withQuery = await f.app.inject({
+      method: 'POST',
+      url: '/v1/tasks?priority=5',
+      headers: bearer(f.keys.user),
+      payload: { target: 'echo', text: 'query, not body' },
+    });
+    expect(message(withQuery)).toMatch(/^querystring\/priority is not a known query parameter/);
+    expect((await f.store.listTasks({ owner: 'acme' })).items).toHaveLength(before);
+    expect(message(await get(`/v1/tasks/${task.id}/input?download=1`))).toMatch(/^querystring\/download/);
     const unknownField = await submit({ target: 'echo', text: 'x', priorty: 3 });
     expect(unknownField.statusCode).toBe(400);
     expect(message(unknownField)).toBe(
