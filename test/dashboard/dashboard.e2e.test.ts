@@ -240,6 +240,12 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
       Number(await page.getAttribute('[data-testid=chart-latency]', 'data-points')),
     ).toBeGreaterThanOrEqual(1);
     await shot(page, '8-overview-history');
+    // Each plot, legend included, stays inside its card.
+    for (const chart of await page.locator('.chart').all()) {
+      const card = (await chart.boundingBox())!;
+      const plot = (await chart.locator('.uplot').boundingBox())!;
+      expect(plot.x + plot.width).toBeLessThanOrEqual(card.x + card.width);
+    }
 
     const succeeded = Number(await page.textContent('[data-testid=count-succeeded]'));
     const events = Number(await overview.getAttribute('data-live-events'));

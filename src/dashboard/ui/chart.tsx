@@ -14,7 +14,10 @@ export function Chart(props: {
   const colors = ['#2563eb', '#f59e0b', '#dc2626', '#16a34a'];
   useEffect(() => {
     if (host.current === null) return;
-    const width = Math.max(280, host.current.clientWidth);
+    // The content box: clientWidth counts the card's padding, which the plot must stay inside.
+    const style = getComputedStyle(host.current);
+    const padding = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
+    const width = Math.max(280, host.current.clientWidth - padding);
     plot.current = new uPlot(
       {
         title: props.title,
