@@ -12,7 +12,11 @@ export class TaskWatch {
   #announced = false;
   #wake: (() => void) | undefined;
 
-  constructor(forget: () => void) {
+  /** `starts`: also woken when one of the tasks is started, not only when it settles. */
+  constructor(
+    forget: () => void,
+    readonly starts = false,
+  ) {
     this.#forget = forget;
   }
 
@@ -63,8 +67,6 @@ export class TaskWakeups {
   readonly #broker: Broker;
   readonly #logger: FastifyBaseLogger;
   readonly #watches = new Map<string, Set<TaskWatch>>();
-  /** The watches that also wake when one of their tasks is started. */
-  readonly #startWatches = new WeakSet<TaskWatch>();
   #subscription: Promise<Unsubscribe | undefined> | undefined;
 
   constructor(broker: Broker, logger: FastifyBaseLogger) {
@@ -82,8 +84,7 @@ export class TaskWakeups {
         set?.delete(watch);
         if (set?.size === 0) this.#watches.delete(id);
       }
-    });
-    if (options.starts) this.#startWatches.add(watch);
+    }, options.starts);
     for (const id of ids) {
       const set = this.#watches.get(id);
       if (set === undefined) this.#watches.set(id, new Set([watch]));
@@ -100,7 +101,7 @@ export class TaskWakeups {
     for (const id of taskIds) {
       const set = this.#watches.get(id);
       if (set === undefined) continue;
-      for (const watch of set) if (change === 'settled' || this.#startWatches.has(watch)) watch.announce();
+      for (const watch of set) if (change === 'settled' || watch.starts) watch.announce();
     }
   }
 

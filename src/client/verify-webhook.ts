@@ -33,7 +33,6 @@ export function verifyWebhook(options: VerifyWebhookOptions): boolean {
   const t = Number(match[1]);
   const now = (options.now ?? Date.now()) / 1_000;
   if (Math.abs(now - t) > (options.toleranceSeconds ?? 300)) return false;
-  const body = typeof options.body === 'string' ? Buffer.from(options.body) : Buffer.from(options.body);
-  const expected = createHmac('sha256', options.secret).update(`${t}.`).update(body).digest();
+  const expected = createHmac('sha256', options.secret).update(`${t}.`).update(options.body).digest();
   return timingSafeEqual(expected, Buffer.from(match[2]!, 'hex'));
 }

@@ -21,10 +21,9 @@ export interface AdvancePipelineDeps {
   workerId: string;
 }
 
-/** What one advance found or did. */
 /**
- * `started`: running, and this advance is the task's first (it had no steps yet), so the task
- * has just gone from queued to running: event streams are told.
+ * What one advance found or did. `started`: running, and this advance is the task's first (it
+ * had no steps yet), so the task has just gone from queued to running: event streams are told.
  */
 export type AdvanceResult = 'started' | 'running' | 'succeeded' | 'failed' | 'not-running';
 

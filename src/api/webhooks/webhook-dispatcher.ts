@@ -9,7 +9,6 @@ import type { Clock } from '../app-deps.js';
 import { taskView } from '../task-view.js';
 import { checkCallbackUrl, guardedLookup } from './callback-url.js';
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe-style receivers expect. */
 /** The request header that carries a delivery's signature. */
 export const webhookSignatureHeader = 'inferq-signature';
 
@@ -17,6 +16,7 @@ export const webhookSignatureHeader = 'inferq-signature';
 export const webhookSignatureScheme =
   't=<unix seconds>,v1=<hex HMAC-SHA256, keyed with the secret, of "<t>.<raw request body>">';
 
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe-style receivers expect. */
 export function signWebhook(secret: string, body: string, atMs: number): string {
   const t = Math.floor(atMs / 1_000);
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;

@@ -81,7 +81,7 @@ export async function dueWebhooks(
   limit: number,
   claimMs: number,
 ): Promise<Task[]> {
-  const { rows } = await q.query<TaskRow & { due_at: string }>(
+  const { rows } = await q.query<TaskRow>(
     `WITH due AS (
        SELECT w.task_id, w.next_at FROM webhook_deliveries w JOIN tasks t ON t.id = w.task_id
        WHERE w.state = 'pending' AND w.next_at <= $1 AND t.finished_at IS NOT NULL
@@ -91,7 +91,7 @@ export async function dueWebhooks(
        UPDATE webhook_deliveries w SET next_at = $3 FROM due WHERE w.task_id = due.task_id
        RETURNING w.task_id, due.next_at AS due_at
      )
-     SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result, c.due_at
+     SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
      FROM claimed c JOIN tasks t ON t.id = c.task_id
      LEFT JOIN task_results r ON r.task_id = t.id
      ORDER BY c.due_at, t.finished_at`,
