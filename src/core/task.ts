@@ -17,6 +17,11 @@ export interface TaskInput {
   sha256: string;
   size: number;
   mediaType: string;
+  /**
+   * The client's name for the input (a multipart file name, an `inputs[].name`), made safe to
+   * show: metadata only, never a path, and no part of the content's identity. Null when none.
+   */
+  name?: string | null;
 }
 
 export interface TaskError {

@@ -16,6 +16,7 @@ export interface TaskRow {
   input_sha256: string;
   input_size: number;
   input_media_type: string;
+  input_name: string | null;
   params: string;
   params_hash: string;
   priority: number;
@@ -54,6 +55,7 @@ export const taskColumns = [
   'input_sha256',
   'input_size',
   'input_media_type',
+  'input_name',
   'params',
   'params_hash',
   'priority',
@@ -95,6 +97,7 @@ export function newTaskRow(
     input_sha256: task.input.sha256,
     input_size: task.input.size,
     input_media_type: task.input.mediaType,
+    input_name: task.input.name ?? null,
     params: JSON.stringify(params),
     params_hash: paramsHash(params),
     priority: task.priority ?? 0,
@@ -136,7 +139,12 @@ export function rowToTask(row: TaskRow): Task {
       name: row.target_name,
       version: row.target_version,
     },
-    input: { sha256: row.input_sha256, size: row.input_size, mediaType: row.input_media_type },
+    input: {
+      sha256: row.input_sha256,
+      size: row.input_size,
+      mediaType: row.input_media_type,
+      name: row.input_name,
+    },
     params: JSON.parse(row.params) as Record<string, unknown>,
     paramsHash: row.params_hash,
     priority: row.priority,

@@ -329,6 +329,46 @@ describe('POST /v1/tasks (multipart)', () => {
     expect(res.json().tasks[1].inputSha256).toBe(sha256Hex('two'));
   });
 
+  it('keeps each file name with its task: shown by GET and listings, the download name of /input', async () => {
+    const body = await multipart([
+      ['target', 'echo'],
+      ['file', Buffer.from('page one'), 'scans/Seite 1 (grün).txt'],
+      ['file', Buffer.from('page two'), 'p2.txt'],
+    ]);
+    const res = await submit(body.payload, { ...body.headers, 'idempotency-key': 'names-1' });
+    const [first, second] = res.json().tasks;
+    expect((await get(`/v1/tasks/${first.id}`)).json().input).toEqual({
+      sha256: sha256Hex('page one'),
+      size: 8,
+      mediaType: 'text/plain',
+      name: 'Seite 1 (grün).txt',
+    });
+    const listed = (await get(`/v1/tasks?requestId=${res.json().requestId}`)).json().items;
+    expect(listed.map((t: { input: { name: string } }) => t.input.name).sort()).toEqual([
+      'Seite 1 (grün).txt',
+      'p2.txt',
+    ]);
+    expect((await get(`/v1/tasks/${second.id}/input`)).headers['content-disposition']).toBe(
+      'attachment; filename=p2.txt',
+    );
+    expect((await get(`/v1/tasks/${first.id}/input`)).headers['content-disposition']).toBe(
+      `attachment; filename="Seite 1 (gr?n).txt"; filename*=UTF-8''Seite%201%20%28gr%C3%BCn%29.txt`,
+    );
+    // A retry with the same key answers with the same tasks, names included.
+    const again = await submit(body.payload, { ...body.headers, 'idempotency-key': 'names-1' });
+    expect(again.json().replayed).toBe(true);
+    expect(
+      again
+        .json()
+        .tasks.map((t: { inputName: string }) => t.inputName)
+        .sort(),
+    ).toEqual(['Seite 1 (grün).txt', 'p2.txt']);
+    // A text input has no name: plain `attachment`.
+    const [text] = (await submit({ target: 'echo', text: 'nameless' })).json().tasks;
+    expect((await get(`/v1/tasks/${text.id}`)).json().input.name).toBeNull();
+    expect((await get(`/v1/tasks/${text.id}/input`)).headers['content-disposition']).toBe('attachment');
+  });
+
   it('refuses an oversized file (413), a field after a file (400), a broken body (400)', async () => {
     const big = await multipart([
       ['target', 'echo'],

@@ -198,6 +198,20 @@ export function runTaskStoreContract(
         expect(bare!.paramsHash).toBe(paramsHash({}));
       });
 
+      test("keeps the input's client name, null when none, everywhere a task is read", async () => {
+        const input = { sha256: sha256Hex('scan'), size: 4, mediaType: 'image/png' };
+        const [named, bare] = await store.createTasks([
+          draft({ input: { ...input, name: 'Übersicht (1).png' } }),
+          draft({ input }),
+        ]);
+        expect(named!.input).toEqual({ ...input, name: 'Übersicht (1).png' });
+        expect(bare!.input).toEqual({ ...input, name: null });
+        expect((await mustGet(store, named!.id)).input.name).toBe('Übersicht (1).png');
+        expect((await store.getTaskWithoutTimeline(bare!.id))!.input.name).toBeNull();
+        const listed = await store.listTasks({ owner: named!.owner, inputSha256: input.sha256 });
+        expect(listed.items.map((t) => t.input.name).sort()).toEqual(['Übersicht (1).png', null].sort());
+      });
+
       test('keeps given ids and generates time-sortable UUIDv7 ids otherwise', async () => {
         const given = newId();
         const tasks = await store.createTasks([draft({ id: given }), draft(), draft()]);

@@ -204,6 +204,8 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     const boxes = await page.locator('svg.boxes polygon').count();
     expect(boxes).toBeGreaterThanOrEqual(3);
     expect(await page.locator('.timeline li').count()).toBeGreaterThanOrEqual(3);
+    // The uploaded file's name is kept with the task.
+    expect(await page.textContent('dl.facts')).toContain('receipt.png · image/png');
     await shot(page, '3-task-boxes');
 
     await page.click('a[href="#/tasks"]');

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { create as createDisposition } from 'content-disposition';
 import type { FastifyRequest } from 'fastify';
 import { cancelTaskMessage, controlChannel } from '../../core/control-messages.js';
 import { InferqError } from '../../errors/index.js';
@@ -151,7 +152,7 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           .header('content-type', task.input.mediaType)
           .header('content-length', String(task.input.size))
           .header('x-content-type-options', 'nosniff')
-          .header('content-disposition', 'attachment')
+          .header('content-disposition', createDisposition(task.input.name ?? undefined))
           .send(stream);
       },
     );

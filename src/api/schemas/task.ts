@@ -15,7 +15,14 @@ export const TaskView = Type.Object(
     priority: Type.Integer(),
     attempts: Type.Integer(),
     maxAttempts: Type.Integer(),
-    input: Type.Object({ sha256: Type.String(), size: Type.Integer(), mediaType: Type.String() }),
+    input: Type.Object({
+      sha256: Type.String(),
+      size: Type.Integer(),
+      mediaType: Type.String({ description: 'sniffed from the bytes' }),
+      name: Type.Union([Type.String(), Type.Null()], {
+        description: "the client's file name (metadata only, made safe to show), or null",
+      }),
+    }),
     params: Type.Record(Type.String(), Type.Unknown()),
     cached: Type.Boolean({ description: 'the result came from the result cache' }),
     error: Type.Union([Type.Null(), Type.Object({ code: Type.String(), message: Type.String() }, Open)]),

@@ -159,7 +159,6 @@ async function create(
   await checkQueueLimit(ctx, plan.owner, inputs.length * plan.entries.length);
   const hash = paramsHash(plan.params);
   const drafts: NewTask[] = [];
-  const names: Array<string | null> = [];
   for (const input of inputs) {
     for (const entry of plan.entries) {
       const target = { kind: entry.kind, name: entry.name, version: entry.version };
@@ -175,14 +174,18 @@ async function create(
         requestId,
         owner: plan.owner,
         target,
-        input: { sha256: input.blob.sha256, size: input.blob.size, mediaType: input.blob.mediaType },
+        input: {
+          sha256: input.blob.sha256,
+          size: input.blob.size,
+          mediaType: input.blob.mediaType,
+          name: input.name,
+        },
         params: plan.params,
         priority: plan.priority,
         maxAttempts: (entry.kind === 'model' ? entry.spec.maxAttempts : undefined) ?? defaultMaxAttempts,
         callbackUrl: plan.callbackUrl,
         ...(cached === undefined ? {} : { cachedResult: { result: cached.result } }),
       });
-      names.push(input.name);
     }
   }
   const tasks = await ctx.taskWriter.write(drafts);
@@ -191,7 +194,7 @@ async function create(
   return {
     requestId,
     replayed: false,
-    tasks: tasks.map((task, i) => summary(task, names[i] ?? null)),
+    tasks: tasks.map(summary),
   };
 }
 
@@ -234,16 +237,16 @@ async function replay(ctx: ApiContext, owner: string, requestId: string): Promis
   } while (cursor !== undefined);
   // Listings are newest first; a submission reads best in the order it was made.
   tasks.sort((a, b) => (a.id < b.id ? -1 : 1));
-  return { requestId, replayed: true, tasks: tasks.map((t) => summary(t, null)) };
+  return { requestId, replayed: true, tasks: tasks.map(summary) };
 }
 
-function summary(task: Task, name: string | null): SubmissionResult['tasks'][number] {
+function summary(task: Task): SubmissionResult['tasks'][number] {
   return {
     id: task.id,
     target: targetRef(task.target),
     state: task.state,
     cached: task.cached,
     inputSha256: task.input.sha256,
-    inputName: name,
+    inputName: task.input.name ?? null,
   };
 }

@@ -103,6 +103,7 @@ export function TaskPage(props: { client: InferqClient; id: string }) {
         </dd>
         <dt>input</dt>
         <dd>
+          {task.input.name && <span class="mono">{task.input.name} · </span>}
           {task.input.mediaType}, {formatBytes(task.input.size)}
         </dd>
         <dt>request</dt>

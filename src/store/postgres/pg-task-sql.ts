@@ -28,6 +28,7 @@ const columnTypes: Record<(typeof pgTaskColumns)[number], string> = {
   input_sha256: 'text',
   input_size: 'bigint',
   input_media_type: 'text',
+  input_name: 'text',
   params: 'text',
   params_hash: 'text',
   priority: 'integer',

@@ -137,4 +137,9 @@ export const pgTaskStoreMigrations: readonly string[] = [
   CREATE INDEX tasks_input_owner_id ON tasks (input_sha256, owner, id);
   DROP INDEX tasks_input_id;
   `,
+  `
+  -- The client's name for the input (a multipart file name), shown with the task and given as
+  -- the download name of GET /v1/tasks/{id}/input. Metadata only: never a path.
+  ALTER TABLE tasks ADD COLUMN input_name TEXT;
+  `,
 ];

@@ -150,4 +150,9 @@ export const taskStoreMigrations: readonly string[] = [
   DROP INDEX tasks_target_id;
   DROP INDEX tasks_target_name_id;
   `,
+  `
+  -- The client's name for the input (a multipart file name), shown with the task and given as
+  -- the download name of GET /v1/tasks/{id}/input. Metadata only: never a path.
+  ALTER TABLE tasks ADD COLUMN input_name TEXT;
+  `,
 ];
