@@ -89,6 +89,7 @@ export async function startWorkers(options: {
     logger,
   });
   coordinator.start();
+  await worker.servePipelines(coordinator.pipelines);
   // Pipelines whose wake-up was lost (every step final, task still running) are woken after a
   // quiet minute; see pipeline-sweeper.ts. Every worker host sweeps its own pipelines: a wake-up
   // is idempotent, so several hosts sweeping at once finish a pipeline once.

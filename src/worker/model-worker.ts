@@ -47,6 +47,7 @@ export class ModelWorker {
   private readonly batches = new Set<{ pending: Set<string>; abort: AbortController }>();
   private readonly startedAt = Date.now();
   private state: WorkerHeartbeat['state'] = 'running';
+  private pipelines: string[] = [];
 
   constructor(private readonly options: ModelWorkerOptions) {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${newId().slice(-6)}`;
@@ -57,8 +58,19 @@ export class ModelWorker {
     return this.inFlight;
   }
 
+  /** `name@version` of the models it runs and of the pipelines its process coordinates. */
   get models(): string[] {
-    return this.options.runtimes.map((r) => r.model.ref);
+    return [...this.options.runtimes.map((r) => r.model.ref), ...this.pipelines];
+  }
+
+  /**
+   * Names the pipelines coordinated beside this worker (in its process), so that its heartbeat
+   * counts it as serving them: without it, `GET /v1/models` showed a served pipeline with no
+   * worker. Heartbeats at once.
+   */
+  async servePipelines(refs: readonly string[]): Promise<void> {
+    this.pipelines = [...refs];
+    if (this.heartbeatTimer !== undefined) await this.beat();
   }
 
   async start(): Promise<void> {

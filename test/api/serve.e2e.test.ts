@@ -67,9 +67,12 @@ it('serves health, docs and the README flow: token, submit, read, list', async (
   const auth = { authorization: `Bearer ${jwt}` };
 
   const models = (await (await fetch(`${base}/v1/models`, { headers: auth })).json()) as {
-    items: { name: string }[];
+    items: { name: string; ref: string; workers: number | null }[];
   };
   expect(models.items.map((m) => m.name)).toContain('echo');
+  // Every model and pipeline of the embedded server is served: the pipeline counts its
+  // coordinating worker too (it showed 0).
+  for (const m of models.items) expect([m.ref, m.workers]).toEqual([m.ref, 1]);
 
   const form = new FormData();
   form.append('target', 'echo');
