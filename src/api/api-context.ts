@@ -3,6 +3,7 @@ import type { AppDeps, Clock } from './app-deps.js';
 import { ApiKeyCache } from './auth/key-cache.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
+import { ServingWorkers } from './serving-workers.js';
 import { QueuedCounts } from './submit/queued-counts.js';
 import { TaskWriter } from './submit/task-writer.js';
 import { ParamsValidator } from './submit/validate-params.js';
@@ -24,6 +25,8 @@ export interface ApiContext extends AppDeps {
   keyCache: ApiKeyCache;
   /** Queued tasks per tenant for the max-queued limit, counted at most once a second. */
   queuedCounts: QueuedCounts;
+  /** Which models and pipelines live workers serve (worker heartbeats). */
+  serving: ServingWorkers;
 }
 
 export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiContext {
@@ -40,5 +43,6 @@ export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiC
     wakeups: new TaskWakeups(deps.broker, logger),
     keyCache: new ApiKeyCache(deps.auth),
     queuedCounts: new QueuedCounts(clock),
+    serving: new ServingWorkers(deps.workers, clock),
   };
 }

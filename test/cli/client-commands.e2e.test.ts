@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteWorkerRegistry } from '../../src/store/sqlite/sqlite-worker-registry.js';
 import { type AppFixture, createAppFixture, finishTask } from '../api/app-fixture.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -130,6 +131,28 @@ describe('inferq client commands (subprocess)', () => {
         'echo@1.0.0',
         'words@1',
       ]);
+    }
+  });
+
+  it('submit says once on stderr when no worker serves the model, and still submits', async () => {
+    const registry = SqliteWorkerRegistry.open(path.join(f.dir, 'no-workers.db'));
+    const lone = await createAppFixture({ workers: registry });
+    try {
+      await lone.app.listen({ host: '127.0.0.1', port: 0 });
+      const loneUrl = `http://127.0.0.1:${(lone.app.server.address() as AddressInfo).port}`;
+      const files = ['x.txt', 'y.txt', 'z.txt'].map((n) => path.join(lone.dir, n));
+      await Promise.all(files.map((file) => writeFile(file, `waiting ${file}`)));
+      const run = await inferq(['submit', ...files, '--model', 'echo', '--chunk', '2', '--json'], {
+        INFERQ_URL: loneUrl,
+        INFERQ_API_KEY: lone.keys.user,
+      });
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toHaveLength(3);
+      // Two requests warned alike: said once.
+      expect(run.stderr.match(/inferq: warning: no worker serves echo@1\.0\.0 now/g)).toHaveLength(1);
+    } finally {
+      await lone.close();
+      await registry.close();
     }
   });
 

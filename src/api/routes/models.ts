@@ -12,22 +12,6 @@ import { resolveTargets } from '../submit/resolve-targets.js';
 import { taskView } from '../task-view.js';
 import { submitFromRequest } from './tasks.js';
 import { waitUntilFinal } from './wait-until-final.js';
-import { workerStaleAfterMs } from './workers.js';
-
-/**
- * How many live workers (heartbeat younger than {@link workerStaleAfterMs}) serve each
- * `name@version`; undefined when the deployment has no worker registry.
- */
-async function servingCounts(ctx: ApiContext): Promise<Map<string, number> | undefined> {
-  if (ctx.workers === undefined) return undefined;
-  const now = ctx.clock();
-  const counts = new Map<string, number>();
-  for (const worker of await ctx.workers.list()) {
-    if (now - worker.lastSeenAt > workerStaleAfterMs || worker.state !== 'running') continue;
-    for (const ref of worker.models) counts.set(ref, (counts.get(ref) ?? 0) + 1);
-  }
-  return counts;
-}
 
 async function modelView(
   ctx: ApiContext,
@@ -77,7 +61,7 @@ const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 10
 export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get('/models', { schema: { summary: 'Models and pipelines', tags: ['models'] } }, async () => {
-      const serving = await servingCounts(ctx);
+      const serving = await ctx.serving.counts();
       return { items: await Promise.all(ctx.catalog.list().map((entry) => modelView(ctx, entry, serving))) };
     });
 
@@ -91,7 +75,7 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) =>
-        modelView(ctx, resolveTargets(ctx.catalog, [request.params.name])[0]!, await servingCounts(ctx)),
+        modelView(ctx, resolveTargets(ctx.catalog, [request.params.name])[0]!, await ctx.serving.counts()),
     );
 
     app.post(
@@ -133,10 +117,11 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             details: { id, state: last.state, error: last.error },
           });
         }
+        const unserved = submitted.warnings?.map((w) => w.message) ?? [];
         throw new InferqError(
           'INFERQ_PREDICT_TIMEOUT',
-          `task ${id} did not finish within ${timeoutMs} ms; it keeps running`,
-          { details: { taskId: id, timeoutMs } },
+          `task ${id} did not finish within ${timeoutMs} ms; it keeps running${unserved.length > 0 ? ` (${unserved.join('; ')})` : ''}`,
+          { details: { taskId: id, timeoutMs, ...(unserved.length > 0 ? { noWorker: true } : {}) } },
         );
       },
     );

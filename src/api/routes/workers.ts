@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiContext } from '../api-context.js';
 import { WorkerList } from '../schemas/responses.js';
-
-/** Heartbeats come every 5 s by default: three missed ones mark a worker stale. */
-export const workerStaleAfterMs = 15_000;
+import { workerStaleAfterMs } from '../serving-workers.js';
 
 /** `GET /v1/workers` (admin): every worker of the registry with its heartbeat age. */
 export function workerRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {

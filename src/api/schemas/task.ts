@@ -107,6 +107,26 @@ export const SubmitResponse = Type.Object(
         Open,
       ),
     ),
+    warnings: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            code: Type.Literal('INFERQ_NO_WORKER'),
+            target: Type.String({ description: 'the submitted model or pipeline, `name@version`' }),
+            unserved: Type.String({
+              description:
+                'what no live worker serves: the target, or a model one of its pipeline steps runs',
+            }),
+            message: Type.String(),
+          },
+          Open,
+        ),
+        {
+          description:
+            'present when a target of the unfinished tasks has no live worker now: the tasks are kept, queued, until one starts',
+        },
+      ),
+    ),
   },
   Open,
 );

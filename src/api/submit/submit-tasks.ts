@@ -6,9 +6,11 @@ import { type CatalogEntry, isCacheable } from '../../core/model-catalog.js';
 import { checkPipelineParams } from '../../core/pipeline-params.js';
 import type { NewTask, Task } from '../../core/task.js';
 import { targetRef } from '../../core/task.js';
+import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import type { Principal } from '../auth/principal.js';
+import type { NoWorkerWarning } from '../serving-workers.js';
 import { checkCallbackUrl } from '../webhooks/callback-url.js';
 import { resolveTargets } from './resolve-targets.js';
 
@@ -46,6 +48,8 @@ export interface SubmissionResult {
     inputSha256: string;
     inputName: string | null;
   }>;
+  /** Targets of unfinished tasks that no live worker serves now (absent when there are none). */
+  warnings?: NoWorkerWarning[];
 }
 
 /** Everything that can be refused without reading inputs is refused here, before any is stored. */
@@ -138,16 +142,32 @@ export async function createSubmission(
           { details: { idempotencyKey, requestId: claim.existing.requestId } },
         );
       }
-      return replay(ctx, plan.owner, claim.existing.requestId);
+      return withWarnings(ctx, plan, await replay(ctx, plan.owner, claim.existing.requestId));
     }
   }
 
+  let result: SubmissionResult;
   try {
-    return await create(ctx, plan, inputs, requestId);
+    result = await create(ctx, plan, inputs, requestId);
   } catch (err) {
     if (idempotencyKey !== undefined) await ctx.store.releaseIdempotencyKey(plan.owner, idempotencyKey);
     throw err;
   }
+  return withWarnings(ctx, plan, result);
+}
+
+/** Adds a warning for each target whose unfinished tasks no live worker would run now. */
+async function withWarnings(
+  ctx: ApiContext,
+  plan: SubmissionPlan,
+  result: SubmissionResult,
+): Promise<SubmissionResult> {
+  const waiting = new Set(result.tasks.filter((t) => !isFinalState(t.state)).map((t) => t.target));
+  if (waiting.size === 0) return result;
+  const warnings = await ctx.serving.warnings(
+    plan.entries.filter((e) => waiting.has(`${e.name}@${e.version}`)),
+  );
+  return warnings.length === 0 ? result : { ...result, warnings };
 }
 
 async function create(

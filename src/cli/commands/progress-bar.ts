@@ -25,6 +25,11 @@ export class ProgressBar {
     this.stream.write(`\r${this.label} [${bar}] ${done}/${this.total} ${note}`.padEnd(80));
   }
 
+  /** Blanks the bar's line, so that a message can be printed on it (the next update redraws). */
+  clear(): void {
+    if (this.enabled) this.stream.write(`\r${' '.repeat(80)}\r`);
+  }
+
   done(): void {
     if (this.enabled) this.stream.write('\n');
   }

@@ -41,12 +41,20 @@ export function resultPath(file: string, target: string, out: string | undefined
 async function submitAll(client: InferqClient, files: string[], flags: SubmitFlags): Promise<Row[]> {
   const rows: Row[] = [];
   const bar = new ProgressBar('uploading', files.length);
+  const warned = new Set<string>();
   for (let i = 0; i < files.length; i += flags.chunk) {
     const chunk = files.slice(i, i + flags.chunk);
     const submission = await client.submit(flags.model, await Promise.all(chunk.map(fileInput)), {
       ...(flags.params ? { params: flags.params } : {}),
       ...(flags.priority === undefined ? {} : { priority: flags.priority }),
     });
+    // Said once each: e.g. no worker serves a model, so its tasks will wait.
+    for (const warning of submission.warnings ?? []) {
+      if (warned.has(warning.message)) continue;
+      warned.add(warning.message);
+      bar.clear();
+      console.error(`inferq: warning: ${warning.message}`);
+    }
     // Tasks come input-major: input 0 × every target, then input 1 × every target…
     submission.tasks.forEach((task, k) => {
       rows.push({ file: chunk[Math.floor(k / flags.model.length)]!, requestId: submission.requestId, task });

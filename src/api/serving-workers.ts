@@ -1,0 +1,90 @@
+import type { CatalogEntry } from '../core/model-catalog.js';
+import type { WorkerRegistry } from '../store/worker-registry.js';
+import type { Clock } from './app-deps.js';
+
+/** Heartbeats come every 5 s by default: three missed ones mark a worker stale. */
+export const workerStaleAfterMs = 15_000;
+
+/** A submission's target (or a step of it) that no live worker serves now. */
+export interface NoWorkerWarning {
+  code: 'INFERQ_NO_WORKER';
+  /** `name@version` of the submitted model or pipeline. */
+  target: string;
+  /** `name@version` that has no worker: the target itself, or a model a pipeline step runs. */
+  unserved: string;
+  message: string;
+}
+
+/**
+ * How many live workers (heartbeat younger than {@link workerStaleAfterMs}, not draining) serve
+ * each `name@version`, from the worker registry. Submissions ask on every request, so they read
+ * a copy at most `maxAgeMs` old (one registry read shared by concurrent callers); the models
+ * route reads it fresh.
+ */
+export class ServingWorkers {
+  readonly #registry: WorkerRegistry | undefined;
+  readonly #clock: Clock;
+  #cached: { at: number; counts: Map<string, number> } | undefined;
+  #reading: Promise<Map<string, number>> | undefined;
+
+  constructor(registry: WorkerRegistry | undefined, clock: Clock) {
+    this.#registry = registry;
+    this.#clock = clock;
+  }
+
+  /** Undefined when the deployment keeps no worker registry (nothing is known). */
+  async counts(maxAgeMs = 0): Promise<Map<string, number> | undefined> {
+    if (this.#registry === undefined) return undefined;
+    const cached = this.#cached;
+    if (cached !== undefined && this.#clock() - cached.at <= maxAgeMs) return cached.counts;
+    this.#reading ??= this.#read(this.#registry).finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  /**
+   * A warning per target of a submission that would wait for a worker: no live worker serves
+   * the model, or the pipeline, or a model one of the pipeline's steps runs. The tasks are still
+   * accepted (a worker may start later: the queue keeps them), but the client learns why they
+   * stay queued instead of finding out by waiting.
+   */
+  async warnings(entries: readonly CatalogEntry[], maxAgeMs = 2_000): Promise<NoWorkerWarning[]> {
+    const serving = await this.counts(maxAgeMs);
+    if (serving === undefined) return [];
+    const warnings: NoWorkerWarning[] = [];
+    for (const entry of entries) {
+      const target = `${entry.name}@${entry.version}`;
+      const needed = [target];
+      if (entry.kind === 'pipeline') {
+        for (const { model } of entry.pipeline.steps) {
+          if (model !== undefined) needed.push(`${model.name}@${model.version}`);
+        }
+      }
+      for (const unserved of new Set(needed)) {
+        if ((serving.get(unserved) ?? 0) > 0) continue;
+        warnings.push({
+          code: 'INFERQ_NO_WORKER',
+          target,
+          unserved,
+          message:
+            unserved === target
+              ? `no worker serves ${target} now: its tasks wait, queued, until one starts (inferq worker --models ${entry.name})`
+              : `no worker serves ${unserved}, which a step of ${target} runs: its tasks wait at that step until one starts (inferq worker --models ${unserved.split('@')[0]})`,
+        });
+      }
+    }
+    return warnings;
+  }
+
+  async #read(registry: WorkerRegistry): Promise<Map<string, number>> {
+    const now = this.#clock();
+    const counts = new Map<string, number>();
+    for (const worker of await registry.list()) {
+      if (now - worker.lastSeenAt > workerStaleAfterMs || worker.state !== 'running') continue;
+      for (const ref of worker.models) counts.set(ref, (counts.get(ref) ?? 0) + 1);
+    }
+    this.#cached = { at: now, counts };
+    return counts;
+  }
+}
