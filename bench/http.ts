@@ -21,10 +21,12 @@
  * (`?wait=N`: inferq's long polling; the baseline's `job.waitUntilFinished` on BullMQ
  * QueueEvents) instead of answering "not ready" at once; the client still re-polls after a 404.
  *
- * `--floor` adds two services to every round (bench/baselines/sqlite-floor-service.ts): the
+ * `--floor` adds three services to every round (bench/baselines/sqlite-floor-service.ts): the
  * least an embedded design meeting the issue's conditions could do per task (auth, the input
- * hashed and stored, group-committed SQLite writes), without a queue and with a lean queue and
- * worker thread. Their rates bound from above what inferq can reach on the machine.
+ * hashed and stored, group-committed SQLite writes), without a queue, with a lean queue and
+ * worker thread, and with that lean queue writing inferq's own task layout (its schema and rows:
+ * listing indexes, timeline, results). Their rates bound from above what inferq can reach on the
+ * machine; the third, what its storage layout allows with no other work.
  *
  * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
  * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
@@ -270,6 +272,7 @@ if (args.floor) {
   for (const [name, mode] of [
     ['floor: 1 write, no queue', []],
     ['floor: lean queue + worker', ['queue']],
+    ["floor: inferq's task layout", ['layout']],
   ] as const) {
     const out = await start(
       ['--import', 'tsx', 'bench/baselines/sqlite-floor-service.ts', work, key, ...mode],
@@ -297,7 +300,7 @@ console.log(
 );
 type Row = Measured & { name: string };
 const row = (r: Row) =>
-  `${r.name.padEnd(30)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)} ${r.clientCpuPerTask.toFixed(3).padStart(12)}`;
+  `${r.name.padEnd(31)} ${r.rate.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${(r.cpuPerTask === undefined ? 'n/a' : r.cpuPerTask.toFixed(3)).padStart(12)} ${r.clientCpuPerTask.toFixed(3).padStart(12)}`;
 const ms = (value: number) => `${value.toFixed(3)} ms`;
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
 const targets = [inferq, ...(baseline ? [baseline] : []), ...floors];
