@@ -457,6 +457,12 @@ describe('reading tasks', () => {
     const bad = await get('/v1/tasks?createdFrom=yesterday');
     expect(bad.statusCode).toBe(400);
     expect(code(bad)).toBe('INFERQ_VALIDATION_FAILED');
+    // A range that ends before it starts (swapped bounds) is refused, not answered with nothing.
+    const swapped = await get(`/v1/tasks?createdFrom=${createdAt + 1}&createdTo=${createdAt}`);
+    expect([swapped.statusCode, code(swapped)]).toEqual([400, 'INFERQ_VALIDATION_FAILED']);
+    expect(swapped.json().error.message).toMatch(
+      /^querystring\/createdFrom \(.+\) is after createdTo \(.+\).*swap them$/,
+    );
   });
 
   it('a 400 says what to send: the allowed values, or that a parameter or field is unknown', async () => {
