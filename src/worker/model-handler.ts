@@ -17,6 +17,11 @@ export interface ModelHandlerOptions {
  * Turns claimed tasks into model runs: reads each input from the blob store, groups items by
  * params (a run shares its params), splits groups into preferred batch sizes, and maps each
  * result back to its task. An input that cannot be read fails only its own task.
+ *
+ * Items of a batch with the same input and params (the same image submitted twice, the same
+ * crop in two OCR pages) are run once and share the outcome, unless the model says its results
+ * must not be shared (`cache: false`): the result cache only answers repeats of finished work,
+ * so work that is in flight together is shared here.
  */
 export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
   const { runtime, blobs } = options;
@@ -29,6 +34,21 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
       groups.set(key, [...(groups.get(key) ?? []), index]);
     }
     const batchStarted = Date.now();
+    // Each run item's index → the indexes of the identical items that take its outcome.
+    const sharers = new Map<number, number[]>();
+    for (const [key, all] of groups) {
+      if (spec.cache === false) continue;
+      const first = new Map<string, number>();
+      const unique: number[] = [];
+      for (const index of all) {
+        const leader = first.get(items[index]!.task.input.sha256);
+        if (leader === undefined) {
+          first.set(items[index]!.task.input.sha256, index);
+          unique.push(index);
+        } else sharers.set(leader, [...(sharers.get(leader) ?? []), index]);
+      }
+      groups.set(key, unique);
+    }
     for (const indexes of groups.values()) {
       let offset = 0;
       for (const size of splitByPreferredSizes(indexes.length, spec.batching?.preferredBatchSizes)) {
@@ -46,6 +66,7 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
         await runChunk(inputs, true);
       }
     }
+    for (const [leader, indexes] of sharers) for (const index of indexes) outcomes[index] = outcomes[leader]!;
     return outcomes;
 
     /**

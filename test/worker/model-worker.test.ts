@@ -35,6 +35,21 @@ batching: { maxBatchSize: 8, maxDelayMs: 20 }
 maxAttempts: 3
 `;
 
+// Tells each item what its model run held: identical items of a batch should be run once.
+const tallyModel = `
+export function predict(inputs) {
+  const seen = inputs.map((i) => Buffer.from(i.bytes).toString('utf8'));
+  return seen.map((text) => ({ text, runHeld: seen }));
+}`;
+const tallyYaml = (name: string, cache: boolean) => `name: ${name}
+version: 1.0.0
+runtime: js
+artifact: ./tally.js
+input: { kind: text }
+batching: { maxBatchSize: 16, maxDelayMs: 20 }
+cache: ${cache}
+`;
+
 let dir: string;
 let store: SqliteTaskStore;
 let broker: SqliteBroker;
@@ -50,6 +65,14 @@ beforeAll(async () => {
   mkdirSync(path.join(dir, 'models', 'picky'), { recursive: true });
   writeFileSync(path.join(dir, 'models', 'picky', 'picky.js'), pickyModel);
   writeFileSync(path.join(dir, 'models', 'picky', 'model.yaml'), pickyYaml);
+  for (const [name, cache] of [
+    ['tally', true],
+    ['tally-fresh', false],
+  ] as const) {
+    mkdirSync(path.join(dir, 'tally-models', name), { recursive: true });
+    writeFileSync(path.join(dir, 'tally-models', name, 'tally.js'), tallyModel);
+    writeFileSync(path.join(dir, 'tally-models', name, 'model.yaml'), tallyYaml(name, cache));
+  }
 });
 
 afterAll(async () => {
@@ -166,6 +189,31 @@ describe('ModelWorker', () => {
       error: { code: 'INFERQ_VALIDATION_FAILED' },
     });
     expect(await broker.depth('picky@1.0.0')).toMatchObject({ waiting: 0, leased: 0, delayed: 0 });
+  });
+
+  it('runs identical items of a batch (same input, same params) once, unless the model has cache: false', async () => {
+    const { runtimes } = await loadRuntimes(new ModelRepository(path.join(dir, 'tally-models')));
+    const worker = new ModelWorker({ store, broker, blobs, runtimes, leaseMs: 5_000, version: 'test' });
+    const texts = ['same page', 'other page', 'same page', 'same page'];
+    // Enqueued before the worker starts, so that each model's four tasks make one batch.
+    const shared = await submit({ name: 'tally', version: '1.0.0' }, texts);
+    const fresh = await submit({ name: 'tally-fresh', version: '1.0.0' }, texts);
+    const otherParams = await submit({ name: 'tally', version: '1.0.0' }, ['same page'], { lang: 'de' });
+    await worker.start();
+    const done = await settled([...shared, ...fresh, ...otherParams].map((t) => t.id));
+    await worker.stop();
+    for (const r of runtimes) await r.unload();
+
+    const [sharedDone, freshDone] = [done.slice(0, 4), done.slice(4, 8)];
+    for (const [i, task] of sharedDone.entries()) {
+      expect(task).toMatchObject({ state: 'succeeded', result: { text: texts[i] } });
+      // One run held each distinct input once; every task got its input's outcome.
+      expect((task.result as { runHeld: string[] }).runHeld.sort()).toEqual(['other page', 'same page']);
+      expect(task.timeline.find((e) => e.stage === 'succeeded')!.data).toMatchObject({ batchSize: 2 });
+    }
+    for (const task of freshDone) expect((task.result as { runHeld: string[] }).runHeld).toHaveLength(4);
+    // Other params are other work: not shared with the batch's 'same page'.
+    expect(done[8]).toMatchObject({ state: 'succeeded', result: { runHeld: ['same page'] } });
   });
 
   it('waits up to maxDelayMs after the first job to fill a batch from a trickle of arrivals', async () => {
