@@ -22,8 +22,9 @@ export const maxHistoryBuckets = 1_000;
 
 /**
  * `GET /v1/stats`: all-time counts by target and state, the window's latencies, queue depths.
- * The counts read every task of the scope (about a second at a million tasks on SQLite); the
- * dashboard uses {@link overviewView} instead.
+ * The counts read every task of the scope (about a second at a million tasks on SQLite, in id
+ * ranges that let other requests through meanwhile); the dashboard uses {@link overviewView}
+ * instead.
  */
 export async function statsView(
   ctx: ApiContext,

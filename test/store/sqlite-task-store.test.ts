@@ -9,6 +9,7 @@ import { newLeaseToken } from '../../src/core/ids.js';
 import { InferqError } from '../../src/errors/index.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { activeSql } from '../../src/store/sqlite/task-activity.js';
+import { countByTargetAndState, countRangeSql } from '../../src/store/sqlite/task-stats.js';
 import { runTaskStoreContract } from '../contracts/task-store.contract.js';
 
 async function tempDir(): Promise<string> {
@@ -157,6 +158,62 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     await store.close();
     // The index walk starts at the id bound that createdTo implies (idUpperBound).
     expect(plans[0]).toContain('USING INDEX tasks_owner_id (owner=? AND id<?)');
+  });
+
+  it('all-time counts read id ranges off (owner, id) or the primary key, yielding between them', async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const store = SqliteTaskStore.open(file);
+    const drafts = Array.from({ length: 53 }, (_, i) => ({
+      ...draft(i),
+      owner: i % 3 === 0 ? 'bob' : 'alice',
+      target: { kind: 'model' as const, name: i % 2 === 0 ? 'resnet' : 'bert', version: '1' },
+    }));
+    const tasks = await store.createTasks(drafts);
+    for (const task of tasks.filter((_, i) => i % 5 === 0)) await store.cancelTask(task.id);
+    await store.close();
+
+    const db = new Database(file);
+    const expected = (owner?: string) =>
+      db
+        .prepare(
+          `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n FROM tasks
+           ${owner === undefined ? '' : 'WHERE owner = @owner'} GROUP BY 1, 2 ORDER BY 1, 2`,
+        )
+        .all(owner === undefined ? {} : { owner });
+    const sorted = (rows: Array<{ target: string; state: string; n: number }>) =>
+      [...rows].sort((a, b) => `${a.target} ${a.state}`.localeCompare(`${b.target} ${b.state}`));
+    for (const owner of ['alice', 'bob', undefined]) {
+      // Ranges of 7: several, the last one short; every task counted once.
+      let yielded = false;
+      setImmediate(() => {
+        yielded = true;
+      });
+      const counted = await countByTargetAndState(db, owner, 7);
+      expect(sorted(counted)).toEqual(expected(owner));
+      expect(yielded, 'the event loop ran between ranges').toBe(true);
+    }
+    const plan = (byOwner: boolean, bounded: boolean) =>
+      (
+        db.prepare(`EXPLAIN QUERY PLAN ${countRangeSql(byOwner, bounded)}`).all({
+          chunk: 7,
+          ...(byOwner ? { owner: 'a' } : {}),
+          ...(bounded ? { before: 'x' } : {}),
+        }) as Array<{
+          detail: string;
+        }>
+      )
+        .map((r) => r.detail)
+        .join('\n');
+    expect(plan(true, true)).toContain('USING INDEX tasks_owner_id (owner=? AND id<?)');
+    expect(plan(true, false)).toContain('USING INDEX tasks_owner_id (owner=?)');
+    expect(plan(false, true)).toMatch(/USING INDEX sqlite_autoindex_tasks_1 \(id<\?\)/);
+    // The range is read in index order: only the GROUP BY over its rows may sort.
+    for (const [o, b] of [
+      [true, true],
+      [false, true],
+    ] as const)
+      expect(plan(o, b).match(/TEMP B-TREE/g) ?? []).toHaveLength(1);
+    db.close();
   });
 
   it("counts a tenant's backlog off its unfinished entries, not every task it owns", async () => {
