@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { nearestRank as percentile } from '../../core/percentile.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
@@ -120,6 +121,6 @@ export async function countByTargetAndState(
       else total.n += row.n;
     }
     if (read < chunkRows) return [...totals.values()];
-    await new Promise((resolve) => setImmediate(resolve));
+    await yieldToEventLoop();
   }
 }
