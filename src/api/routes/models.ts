@@ -120,7 +120,9 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         const unserved = submitted.warnings?.map((w) => w.message) ?? [];
         throw new InferqError(
           'INFERQ_PREDICT_TIMEOUT',
-          `task ${id} did not finish within ${timeoutMs} ms; it keeps running${unserved.length > 0 ? ` (${unserved.join('; ')})` : ''}`,
+          unserved.length > 0
+            ? `task ${id} did not finish within ${timeoutMs} ms: ${unserved.join('; ')}`
+            : `task ${id} did not finish within ${timeoutMs} ms; it keeps running`,
           { details: { taskId: id, timeoutMs, ...(unserved.length > 0 ? { noWorker: true } : {}) } },
         );
       },
