@@ -213,6 +213,7 @@ export function filterToSql(filter: TaskFilter): { terms: string[]; values: unkn
     terms.push('created_at < ?', 'id < ?');
     values.push(filter.createdTo, idUpperBound(filter.createdTo));
   }
+  if (filter.topLevel === true) terms.push('parent_id IS NULL');
   if (filter.ids !== undefined) {
     // Like states: an empty list matches nothing.
     terms.push(filter.ids.length === 0 ? '0' : `id IN (${filter.ids.map(() => '?').join(', ')})`);

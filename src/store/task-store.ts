@@ -30,6 +30,11 @@ export interface TaskFilter {
   createdTo?: number;
   /** Only these tasks (at most 1,000 ids): re-reading the open tasks of a known set. */
   ids?: readonly string[];
+  /**
+   * Only the tasks a client submitted, not the steps of pipeline tasks (their child tasks, which
+   * a listing by `requestId` = the pipeline task's id shows).
+   */
+  topLevel?: boolean;
 }
 
 export interface PageRequest {

@@ -4,7 +4,7 @@ import { newId, newLeaseToken } from '../../src/core/ids.js';
 import { pipelineChildId } from '../../src/core/pipeline-ids.js';
 import type { NewTask, Task, TaskWithTimeline } from '../../src/core/task.js';
 import { type ErrorCode, InferqError } from '../../src/errors/index.js';
-import { cacheLookupWindow, type TaskStore } from '../../src/store/task-store.js';
+import { cacheLookupWindow, type TaskFilter, type TaskStore } from '../../src/store/task-store.js';
 
 /** Builds a fresh, empty store for one test, and disposes of it after. */
 export type TaskStoreFactory = () => Promise<{ store: TaskStore; cleanup(): Promise<void> }>;
@@ -1272,6 +1272,40 @@ export function runTaskStoreContract(
         });
       const pipelineTask = () =>
         createRunning(store, { target: { kind: 'pipeline', name: 'ocr', version: '1' } });
+
+      test('topLevel lists and counts the tasks a client submitted, not the steps of pipeline tasks', async () => {
+        const { task: parent } = await pipelineTask();
+        const [plain] = await store.createTasks([
+          draft({ target: { kind: 'model', name: 'ocr-rec', version: '4' } }),
+        ]);
+        await store.createChildTasks(parent.id, [child(parent.id, 'rec', 0), child(parent.id, 'rec', 1)]);
+        const owner = parent.owner;
+        const ids = async (filter: TaskFilter) =>
+          (await store.listTasks(filter)).items.map((t) => t.id).sort();
+        expect(await ids({ owner, topLevel: true })).toEqual([parent.id, plain!.id].sort());
+        expect(await ids({ owner, topLevel: true, target: 'ocr-rec' })).toEqual([plain!.id]);
+        expect(await ids({ owner, topLevel: true, state: ['queued', 'running'] })).toEqual(
+          [parent.id, plain!.id].sort(),
+        );
+        expect((await store.countTasks({ owner, topLevel: true })).queued).toBe(1);
+        // Without it the steps are there, and their pipeline task's id lists them.
+        expect(await ids({ owner, target: 'ocr-rec' })).toHaveLength(3);
+        expect(await ids({ owner, requestId: parent.id })).toEqual(
+          [pipelineChildId(parent.id, 'rec', 0), pipelineChildId(parent.id, 'rec', 1)].sort(),
+        );
+        // A cursor carries the filter: paging on keeps leaving the steps out.
+        const first = await store.listTasks({ owner, topLevel: true }, { limit: 1 });
+        const second = await store.listTasks(
+          { owner, topLevel: true },
+          { limit: 1, cursor: first.nextCursor! },
+        );
+        expect([...first.items, ...second.items].map((t) => t.id).sort()).toEqual(
+          [parent.id, plain!.id].sort(),
+        );
+        await expect(store.listTasks({ owner }, { cursor: first.nextCursor! })).rejects.toMatchObject({
+          code: 'INFERQ_INVALID_CURSOR',
+        });
+      });
 
       test('creates queued children of a running parent; parent round-trips; listChildTasks orders by step then item', async () => {
         const { task: parent } = await pipelineTask();

@@ -93,8 +93,8 @@ describe('pipelines through the API', () => {
     const png = (
       await renderText([{ text: 'Hi', x: 10, y: 40, size: 32 }], { width: 200, height: 60 })
     ).toString('base64');
-    const [task] = (await submit({ target: 'ocr', data: png })).json().tasks;
-    const id = task.id as string;
+    const submitted = (await submit({ target: 'ocr', data: png })).json();
+    const id = submitted.tasks[0].id as string;
     // What a coordinator does first: take the task, create the det step.
     await f.store.claimTask(id, { leaseToken: pipelineLeaseToken(id), workerId: 'c' });
     const parent = (await f.store.getTask(id))!;
@@ -121,6 +121,15 @@ describe('pipelines through the API', () => {
     expect(view.timeline.map((e: { stage: string }) => e.stage)).toContain('step-queued');
     const child = (await get(`/v1/tasks/${pipelineChildId(id, 'det', 0)}`)).json();
     expect(child.parent).toEqual({ id, stepId: 'det', itemIndex: 0 });
+    // Listings show the task the client submitted; the pipeline task's id lists its steps.
+    const listed = async (query: string) =>
+      (await get(`/v1/tasks?${query}`)).json().items.map((t: { id: string }) => t.id);
+    expect(await listed(`requestId=${submitted.requestId}`)).toEqual([id]);
+    for (const query of ['', 'target=ocr-det', `inputSha256=${parent.input.sha256}`, 'state=queued']) {
+      expect(await listed(query), query).not.toContain(pipelineChildId(id, 'det', 0));
+    }
+    expect(await listed('')).toContain(id);
+    expect(await listed(`requestId=${id}`)).toEqual([pipelineChildId(id, 'det', 0)]);
 
     const cancel = await f.app.inject({
       method: 'DELETE',

@@ -103,6 +103,10 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         if (q.state !== undefined) filter.state = q.state;
         if (q.target !== undefined) filter.target = q.target;
         if (q.requestId !== undefined) filter.requestId = q.requestId;
+        // The steps of pipeline tasks are listed only by their pipeline task's id (their
+        // requestId): elsewhere they would bury the tasks the client submitted (an OCR page makes
+        // about three steps per line of text).
+        else filter.topLevel = true;
         if (q.inputSha256 !== undefined) filter.inputSha256 = q.inputSha256;
         if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom);
         if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo);

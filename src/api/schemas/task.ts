@@ -141,7 +141,12 @@ function CreatedAt(description: string) {
 export const ListTasksQuery = Query({
   state: Type.Optional(Type.Union([TaskStateSchema, Type.Array(TaskStateSchema)])),
   target: Type.Optional(Type.String()),
-  requestId: Type.Optional(Type.String()),
+  requestId: Type.Optional(
+    Type.String({
+      description:
+        "the tasks of one request; a pipeline task's id lists its steps (child tasks), which other listings leave out",
+    }),
+  ),
   inputSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   createdFrom: Type.Optional(CreatedAt('created at or after this time')),
   createdTo: Type.Optional(CreatedAt('created before this time')),

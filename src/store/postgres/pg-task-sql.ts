@@ -99,6 +99,7 @@ export function filterTerms(filter: TaskFilter, values: unknown[]): string[] {
     // The id bound only narrows the walk (see idUpperBound); the time term decides.
     terms.push(`created_at < ${bind(filter.createdTo)}`, `id < ${bind(idUpperBound(filter.createdTo))}`);
   }
+  if (filter.topLevel === true) terms.push('parent_id IS NULL');
   if (filter.ids !== undefined) {
     terms.push(filter.ids.length === 0 ? 'FALSE' : `id = ANY(${bind(filter.ids)}::text[])`);
   }
