@@ -1307,6 +1307,34 @@ export function runTaskStoreContract(
         });
       });
 
+      test("stats count a pipeline's tasks and its model steps, not its transform steps", async () => {
+        const { task: parent } = await pipelineTask();
+        await store.createChildTasks(parent.id, [
+          // A transform's output: stored under the pipeline's own target, created done.
+          child(parent.id, 'crop', 0, { target: parent.target, cachedResult: { result: [] } }),
+          child(parent.id, 'rec', 0, { cachedResult: { result: { text: 'a' } } }),
+        ]);
+        const owner = parent.owner;
+        const since = Date.now() - 60_000;
+        const counts = (await store.taskStats({ owner, since })).byTarget;
+        expect(counts.find((t) => t.target === 'ocr@1')?.counts).toMatchObject({ running: 1, succeeded: 0 });
+        expect(counts.find((t) => t.target === 'ocr-rec@4')?.counts).toMatchObject({ succeeded: 1 });
+        const recent = (await store.taskStats({ owner, since })).recent.map((r) => [r.target, r.finished]);
+        expect(recent).toEqual([['ocr-rec@4', 1]]);
+        const activity = await store.activityStats({ owner, since });
+        expect(activity.map((a) => [a.target, a.running, a.finished])).toEqual([
+          ['ocr-rec@4', 0, 1],
+          ['ocr@1', 1, 0],
+        ]);
+        const history = await store.taskHistory({
+          owner,
+          from: since,
+          to: Date.now() + 60_000,
+          bucketMs: 3_600_000,
+        });
+        expect(history.reduce((n, b) => n + b.finished, 0)).toBe(1);
+      });
+
       test('creates queued children of a running parent; parent round-trips; listChildTasks orders by step then item', async () => {
         const { task: parent } = await pipelineTask();
         const created = await store.createChildTasks(parent.id, [

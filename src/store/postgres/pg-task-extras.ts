@@ -1,6 +1,6 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
-import { rowToTask, type TaskRow } from '../task-rows.js';
+import { notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
 import type {
   FeedbackEntry,
   IdempotencyClaim,
@@ -166,7 +166,7 @@ export async function taskStats(q: Queryable, filter: { owner?: string; since: n
   const ownerValue = filter.owner === undefined ? [] : [filter.owner];
   const counts = await q.query<{ target: string; state: TaskState; n: number }>(
     `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n
-     FROM tasks ${filter.owner === undefined ? '' : 'WHERE owner = $1'}
+     FROM tasks WHERE ${notTransformStep} ${filter.owner === undefined ? '' : 'AND owner = $1'}
      GROUP BY target_name, target_version, state`,
     ownerValue,
   );
@@ -188,7 +188,8 @@ export async function taskStats(q: Queryable, filter: { owner?: string; since: n
     `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
        COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
        ${latency(0.5)} AS "p50Ms", ${latency(0.9)} AS "p90Ms", ${latency(0.99)} AS "p99Ms"
-     FROM tasks WHERE finished_at >= $1 ${ownerTerm} GROUP BY target_name, target_version`,
+     FROM tasks WHERE finished_at >= $1 AND ${notTransformStep} ${ownerTerm}
+     GROUP BY target_name, target_version`,
     [filter.since, ...ownerValue],
   );
   return {

@@ -1,4 +1,5 @@
 import { maxBreakdownRows, type OutcomeRow, outcomeFields, targetActivity } from '../outcome-rows.js';
+import { notTransformStep } from '../task-rows.js';
 import type {
   DurationPercentiles,
   HistoryBucket,
@@ -31,7 +32,7 @@ const outcomesSql = (o: { key: string; as: string; where: string; groupBy: strin
      COUNT(*) FILTER (WHERE state = 'failed') AS failed,
      COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
      ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
-   FROM tasks WHERE ${o.where}
+   FROM tasks WHERE ${o.where} AND ${notTransformStep}
    GROUP BY ${o.groupBy}${o.ordered === true ? ` ORDER BY ${o.as}` : ''}`;
 
 export async function taskHistory(q: Queryable, request: HistoryRequest): Promise<HistoryBucket[]> {

@@ -1,6 +1,7 @@
 import { nearestRank } from '../../core/percentile.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { maxBreakdownRows, type OutcomeRow, outcomeFields } from '../outcome-rows.js';
+import { notTransformStep } from '../task-rows.js';
 import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-store.js';
 
 /*
@@ -30,7 +31,7 @@ export const rankedOutcomesSql = (o: {
   WITH w AS (
     SELECT ${o.key} AS ${o.as}, state, finished_at - created_at AS ms
     FROM tasks
-    WHERE ${o.where} ${o.owner ? 'AND +owner = @owner' : ''}
+    WHERE ${o.where} AND ${notTransformStep} ${o.owner ? 'AND +owner = @owner' : ''}
   ), ranked AS (
     SELECT ${o.as}, state, ms,
       ROW_NUMBER() OVER (PARTITION BY ${o.as}, state = 'succeeded' ORDER BY ms) AS rn,

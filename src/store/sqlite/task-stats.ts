@@ -2,6 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { nearestRank as percentile } from '../../core/percentile.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { notTransformStep } from '../task-rows.js';
 import type { LatencyStats, TargetStats, TaskStats } from '../task-store.js';
 
 /** Latencies are computed from at most this many recent tasks per call: stats must stay cheap. */
@@ -43,7 +44,8 @@ export async function taskStats(
   const finished = db
     .prepare(
       `SELECT target_name || '@' || target_version AS target, state, finished_at - created_at AS ms
-       FROM tasks WHERE finished_at >= @since ${filter.owner === undefined ? '' : 'AND +owner = @owner'}
+       FROM tasks WHERE finished_at >= @since AND ${notTransformStep}
+         ${filter.owner === undefined ? '' : 'AND +owner = @owner'}
        ORDER BY finished_at DESC LIMIT @limit`,
     )
     .all(params) as { target: string; state: TaskState; ms: number }[];
@@ -76,10 +78,14 @@ export async function taskStats(
 
 /** One range of {@link countByTargetAndState}: the newest `@chunk` tasks (of `@owner`) below `@before`. */
 export function countRangeSql(byOwner: boolean, bounded: boolean): string {
-  const terms = [...(byOwner ? ['owner = @owner'] : []), ...(bounded ? ['id < @before'] : [])];
+  const terms = [
+    ...(byOwner ? ['owner = @owner'] : []),
+    ...(bounded ? ['id < @before'] : []),
+    notTransformStep,
+  ];
   return `SELECT target, state, COUNT(*) AS n, MIN(id) AS low FROM (
       SELECT id, target_name || '@' || target_version AS target, state FROM tasks
-      ${terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`}
+      WHERE ${terms.join(' AND ')}
       ORDER BY id DESC LIMIT @chunk
     ) GROUP BY target, state`;
 }
