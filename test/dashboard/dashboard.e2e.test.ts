@@ -210,6 +210,7 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
 
     await page.click('a[href="#/tasks"]');
     await page.waitForSelector('table.tasks tbody tr a');
+    expect(await page.textContent('table.tasks tbody tr td.input-name')).toBe('receipt.png');
     await shot(page, '4-tasks-list');
     await page.click('a[href="#/models"]');
     await page.waitForSelector('text=ocr-det@4.0.0');

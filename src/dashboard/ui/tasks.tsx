@@ -68,6 +68,7 @@ export function Tasks(props: { client: InferqClient; query: URLSearchParams }) {
         <thead>
           <tr>
             <th>task</th>
+            <th>input</th>
             <th>target</th>
             <th>state</th>
             <th>tries</th>
@@ -79,7 +80,7 @@ export function Tasks(props: { client: InferqClient; query: URLSearchParams }) {
         <tbody>
           {data?.items.length === 0 && (
             <tr>
-              <td colSpan={7} class="muted">
+              <td colSpan={8} class="muted">
                 no tasks
               </td>
             </tr>
@@ -88,6 +89,9 @@ export function Tasks(props: { client: InferqClient; query: URLSearchParams }) {
             <tr key={t.id}>
               <td class="mono">
                 <a href={`#/tasks/${t.id}`}>{t.id}</a>
+              </td>
+              <td class="input-name" title={t.input.name ?? t.input.mediaType}>
+                {t.input.name ?? <span class="muted">{t.input.mediaType}</span>}
               </td>
               <td>{t.target}</td>
               <td>
