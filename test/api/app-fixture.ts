@@ -149,3 +149,11 @@ export async function finishTask(
   if ('result' in outcome) await f.store.completeTask(id, { leaseToken: token, result: outcome.result });
   else await f.store.failTask(id, { leaseToken: token, error: outcome.error, retry: false });
 }
+
+/** A worker's heartbeat as `inferq worker` sends it, serving `models` (`name@version`). */
+export const workerBeat = (
+  id: string,
+  models: string[],
+  startedAt: number,
+  state: 'running' | 'draining' = 'running',
+) => ({ id, host: 'h', pid: 1, models, inFlight: 0, version: 't', state, startedAt });

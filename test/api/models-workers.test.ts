@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteWorkerRegistry } from '../../src/store/sqlite/sqlite-worker-registry.js';
-import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
+import { type AppFixture, bearer, createAppFixture, workerBeat } from './app-fixture.js';
 
 let f: AppFixture;
 let registry: SqliteWorkerRegistry;
@@ -22,16 +22,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const beat = (id: string, models: string[], state: 'running' | 'draining' = 'running') => ({
-  id,
-  host: 'h',
-  pid: 1,
-  models,
-  inFlight: 0,
-  version: 't',
-  state,
-  startedAt: now - 60_000,
-});
+const beat = (id: string, models: string[], state: 'running' | 'draining' = 'running') =>
+  workerBeat(id, models, now - 60_000, state);
 
 describe('GET /v1/models: workers serving each model', () => {
   it('counts live, running workers per model; stale and draining ones do not serve', async () => {

@@ -7,7 +7,7 @@ import type { CatalogEntry } from '../../src/core/model-catalog.js';
 import type { PipelineSpec } from '../../src/core/pipeline-spec.js';
 import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
 import { SqliteWorkerRegistry } from '../../src/store/sqlite/sqlite-worker-registry.js';
-import { type AppFixture, bearer, createAppFixture, testCatalogEntries } from './app-fixture.js';
+import { type AppFixture, bearer, createAppFixture, testCatalogEntries, workerBeat } from './app-fixture.js';
 
 // A pipeline whose one step runs `words`: served only when a worker runs words as well.
 const spec: PipelineSpec = {
@@ -51,19 +51,7 @@ afterAll(async () => {
 });
 
 const beat = (id: string, models: string[]) =>
-  registry.heartbeat(
-    {
-      id,
-      host: 'h',
-      pid: 1,
-      models,
-      inFlight: 0,
-      version: 't',
-      state: 'running',
-      startedAt: clock() - 60_000,
-    },
-    clock(),
-  );
+  registry.heartbeat(workerBeat(id, models, clock() - 60_000), clock());
 const submit = (body: unknown) =>
   f.app.inject({ method: 'POST', url: '/v1/tasks', payload: body as object, headers: bearer(f.keys.user) });
 
