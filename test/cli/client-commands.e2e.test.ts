@@ -163,6 +163,10 @@ describe('inferq client commands (subprocess)', () => {
     expect(models.stdout).toMatch(/^MODEL\s+KIND/);
     expect(models.stdout).toMatch(/echo@1\.0\.0\s+model\s+js\s+yes/);
 
+    // The table names each task's input file (the files submitted above: a.txt, b.txt…).
+    const table = await inferq(['tasks', 'ls', '--state', 'succeeded'], env);
+    expect(table.stdout).toMatch(/^ID\s+INPUT\s+TARGET\s+STATE/);
+    expect(table.stdout).toMatch(/\s[abc]\.txt\s+echo@1\.0\.0\s+succeeded/);
     const ls = await inferq(['tasks', 'ls', '--state', 'succeeded', '--json', '-n', '2'], env);
     const listed = JSON.parse(ls.stdout) as { id: string; state: string }[];
     expect(listed).toHaveLength(2);

@@ -15,6 +15,7 @@ const states = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as cons
 function taskRow(t: Task): unknown[] {
   return [
     t.id,
+    t.input.name ?? '',
     t.target,
     t.state,
     `${t.attempts}/${t.maxAttempts}`,
@@ -24,7 +25,7 @@ function taskRow(t: Task): unknown[] {
   ];
 }
 
-const taskHeaders = ['ID', 'TARGET', 'STATE', 'TRIES', 'CREATED', 'TOOK', 'ERROR'];
+const taskHeaders = ['ID', 'INPUT', 'TARGET', 'STATE', 'TRIES', 'CREATED', 'TOOK', 'ERROR'];
 
 /** `inferq tasks ls|get|cancel|result`. */
 export function addTasksCommand(program: Command): void {
