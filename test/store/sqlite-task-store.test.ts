@@ -160,6 +160,24 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     expect(plans[0]).toContain('USING INDEX tasks_owner_id (owner=? AND id<?)');
   });
 
+  it("a webhook poll with nothing due takes no write lock (it would queue behind the task writers')", async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const store = SqliteTaskStore.open(file, { busyTimeoutMs: 50 });
+    const [task] = await store.createTasks([{ ...draft(1), callbackUrl: 'https://example.test/hook' }]);
+    const writer = new Database(file);
+    writer.prepare('BEGIN IMMEDIATE').run();
+    try {
+      // Its task is still queued, so nothing is due: answered without waiting for the lock.
+      expect(await store.dueWebhooks(Date.now(), 10, 60_000)).toEqual([]);
+    } finally {
+      writer.prepare('ROLLBACK').run();
+      writer.close();
+    }
+    await store.cancelTask(task!.id);
+    expect((await store.dueWebhooks(Date.now(), 10, 60_000)).map((t) => t.id)).toEqual([task!.id]);
+    await store.close();
+  });
+
   it('all-time counts read id ranges off (owner, id) or the primary key, yielding between them', async () => {
     const file = path.join(await newDir(), 'tasks.db');
     const store = SqliteTaskStore.open(file);

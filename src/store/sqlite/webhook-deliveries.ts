@@ -13,9 +13,18 @@ export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void 
 /**
  * Due deliveries come off the partial `pending` index; those whose task is still running are
  * skipped by the join (they are few: at most the tasks in flight with a callback). Claimed by
- * moving `next_at` past the claim, in the same write transaction as the read.
+ * moving `next_at` past the claim, in the same write transaction as the read. Every API host
+ * polls once a second, so a read without the write lock comes first: with nothing due (nearly
+ * always) the poll never queues behind the task writers for the lock.
  */
 export function dueWebhooks(db: SqliteDatabase, now: number, limit: number, claimMs: number): Task[] {
+  const anyDue = db
+    .prepare(
+      `SELECT 1 FROM webhook_deliveries w JOIN tasks t ON t.id = w.task_id
+       WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL LIMIT 1`,
+    )
+    .get(now);
+  if (anyDue === undefined) return [];
   return db
     .transaction(() => {
       const rows = db
