@@ -16,8 +16,9 @@ const maxLatencyRows = 100_000;
 export const countChunkRows = 20_000;
 
 /**
- * Counts group on the (owner|target, state) indexes; latencies read the finished_at index over
- * the recent window only, so the cost follows the window, not the size of the table. (The
+ * Counts read every task of the scope in id ranges ({@link countByTargetAndState}); latencies
+ * read the finished_at index over the recent window only, so their cost follows the window, not
+ * the size of the table. (The
  * unary `+` on owner keeps the planner off `tasks_owner_id`: an owner looks selective to it,
  * but one tenant may own a million rows, which it would then read and sort; measured at 1M
  * tasks by bench/dashboard.ts.)
