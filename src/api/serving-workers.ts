@@ -1,4 +1,5 @@
 import type { CatalogEntry } from '../core/model-catalog.js';
+import { targetRef } from '../core/task.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
 import type { Clock } from './app-deps.js';
 
@@ -54,14 +55,14 @@ export class ServingWorkers {
     if (serving === undefined) return [];
     const warnings: NoWorkerWarning[] = [];
     for (const entry of entries) {
-      const target = `${entry.name}@${entry.version}`;
-      const needed = [target];
+      const target = targetRef(entry);
+      // What must be served, by ref: the target, and the models of a pipeline's steps.
+      const needed = new Map([[target, entry.name]]);
       if (entry.kind === 'pipeline') {
-        for (const { model } of entry.pipeline.steps) {
-          if (model !== undefined) needed.push(`${model.name}@${model.version}`);
-        }
+        for (const { model } of entry.pipeline.steps)
+          if (model !== undefined) needed.set(targetRef(model), model.name);
       }
-      for (const unserved of new Set(needed)) {
+      for (const [unserved, name] of needed) {
         if ((serving.get(unserved) ?? 0) > 0) continue;
         warnings.push({
           code: 'INFERQ_NO_WORKER',
@@ -69,8 +70,8 @@ export class ServingWorkers {
           unserved,
           message:
             unserved === target
-              ? `no worker serves ${target} now: its tasks wait, queued, until one starts (inferq worker --models ${entry.name})`
-              : `no worker serves ${unserved}, which a step of ${target} runs: its tasks wait at that step until one starts (inferq worker --models ${unserved.split('@')[0]})`,
+              ? `no worker serves ${target} now: its tasks wait, queued, until one starts (inferq worker --models ${name})`
+              : `no worker serves ${unserved}, which a step of ${target} runs: its tasks wait at that step until one starts (inferq worker --models ${name})`,
         });
       }
     }

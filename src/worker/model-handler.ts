@@ -29,26 +29,21 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
   return async (items, signal) => {
     const outcomes: WorkOutcome[] = new Array(items.length);
     const groups = new Map<string, number[]>();
+    // The first item of each (params, input), and the identical items that take its outcome.
+    const leaders = new Map<string, number>();
+    const sharers = new Map<number, number[]>();
     for (const [index, item] of items.entries()) {
       const key = item.task.paramsHash ?? paramsHash(item.task.params);
+      const same = `${key} ${item.task.input.sha256}`;
+      const leader = spec.cache === false ? undefined : leaders.get(same);
+      if (leader !== undefined) {
+        sharers.set(leader, [...(sharers.get(leader) ?? []), index]);
+        continue;
+      }
+      leaders.set(same, index);
       groups.set(key, [...(groups.get(key) ?? []), index]);
     }
     const batchStarted = Date.now();
-    // Each run item's index → the indexes of the identical items that take its outcome.
-    const sharers = new Map<number, number[]>();
-    for (const [key, all] of groups) {
-      if (spec.cache === false) continue;
-      const first = new Map<string, number>();
-      const unique: number[] = [];
-      for (const index of all) {
-        const leader = first.get(items[index]!.task.input.sha256);
-        if (leader === undefined) {
-          first.set(items[index]!.task.input.sha256, index);
-          unique.push(index);
-        } else sharers.set(leader, [...(sharers.get(leader) ?? []), index]);
-      }
-      groups.set(key, unique);
-    }
     for (const indexes of groups.values()) {
       let offset = 0;
       for (const size of splitByPreferredSizes(indexes.length, spec.batching?.preferredBatchSizes)) {

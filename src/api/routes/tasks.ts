@@ -110,23 +110,15 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         if (q.inputSha256 !== undefined) filter.inputSha256 = q.inputSha256;
         if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom);
         if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo);
-        if (filter.createdFrom !== undefined && filter.createdTo !== undefined) {
-          if (filter.createdFrom > filter.createdTo) {
-            // Most likely swapped: an empty page would look like "no tasks then".
-            const from = new Date(filter.createdFrom).toISOString();
-            const to = new Date(filter.createdTo).toISOString();
-            throw new InferqError(
-              'INFERQ_VALIDATION_FAILED',
-              `querystring/createdFrom (${from}) is after createdTo (${to}): the range is empty; swap them`,
-              {
-                details: {
-                  path: 'querystring/createdFrom',
-                  createdFrom: filter.createdFrom,
-                  createdTo: filter.createdTo,
-                },
-              },
-            );
-          }
+        const { createdFrom, createdTo } = filter;
+        if (createdFrom !== undefined && createdTo !== undefined && createdFrom > createdTo) {
+          // Most likely swapped: an empty page would look like "no tasks then".
+          const [from, to] = [createdFrom, createdTo].map((ms) => new Date(ms).toISOString());
+          throw new InferqError(
+            'INFERQ_VALIDATION_FAILED',
+            `querystring/createdFrom (${from}) is after createdTo (${to}): the range is empty; swap them`,
+            { details: { path: 'querystring/createdFrom', createdFrom, createdTo } },
+          );
         }
         const page = await ctx.store.listTasks(filter, {
           ...(q.limit === undefined ? {} : { limit: q.limit }),

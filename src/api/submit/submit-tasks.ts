@@ -164,9 +164,7 @@ async function withWarnings(
 ): Promise<SubmissionResult> {
   const waiting = new Set(result.tasks.filter((t) => !isFinalState(t.state)).map((t) => t.target));
   if (waiting.size === 0) return result;
-  const warnings = await ctx.serving.warnings(
-    plan.entries.filter((e) => waiting.has(`${e.name}@${e.version}`)),
-  );
+  const warnings = await ctx.serving.warnings(plan.entries.filter((e) => waiting.has(targetRef(e))));
   return warnings.length === 0 ? result : { ...result, warnings };
 }
 

@@ -463,7 +463,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
-    return await taskStats(this.#db, filter);
+    return taskStats(this.#db, filter);
   }
 
   async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
