@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs (from Debian packages, as root) and starts PostgreSQL, Redis and RabbitMQ on 127.0.0.1
-# without systemd, waits until each is ready, and prints `export TEST_…_URL=…` lines for the
-# test suites. Servers already answering are reused. Usage:
+# Installs (scripts/install-test-packages.sh: Debian packages, as root) and starts PostgreSQL,
+# Redis and RabbitMQ on 127.0.0.1 without systemd, waits until each is ready, and prints
+# `export TEST_…_URL=…` lines for the test suites. Servers already answering are reused. Usage:
 #   eval "$(bash scripts/test-services.sh [postgres] [redis] [rabbitmq])"
 # Progress goes to stderr so that stdout stays eval-able.
 set -euo pipefail
@@ -13,13 +13,8 @@ need_root() {
   if [ "$(id -u)" != 0 ]; then log "not root: cannot install or start $1"; return 1; fi
 }
 
-apt_updated=
-apt_install() {
-  need_root "$*" || return 1
-  command -v apt-get >/dev/null || { log "no apt-get: cannot install $*"; return 1; }
-  if [ -z "$apt_updated" ]; then apt-get update -qq >&2; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# The packages come from scripts/test-packages.txt, the one list of what the suites need.
+apt_install() { bash "$(dirname "${BASH_SOURCE[0]}")/install-test-packages.sh" "$@"; }
 
 wait_for() { # name, attempts, command...
   local name=$1 tries=$2; shift 2

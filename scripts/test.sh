@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The test command of README.md: static checks, then every suite. Suites that need PostgreSQL,
+# The test command of README.md: static checks, then every suite. It first installs the Debian
+# packages of scripts/test-packages.txt that are missing (fonts, Chromium, the servers) where it
+# can (root with apt-get), and names each one it cannot. Suites that need PostgreSQL,
 # Redis or RabbitMQ read TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_AMQP_URL; when they are unset
 # this script starts the servers itself where it can (root on Debian), and otherwise the suites
 # are skipped loudly, by name.
@@ -10,6 +12,9 @@ mkdir -p .test-artifacts
 echo "== typecheck, lint, layers"
 npm run -s typecheck || exit 1
 npm run -s lint || exit 1
+
+echo "== Debian packages the suites need (scripts/test-packages.txt)"
+bash scripts/install-test-packages.sh || echo "!! some packages the suites need are missing: see above"
 
 if [ -z "${TEST_POSTGRES_URL:-}${TEST_REDIS_URL:-}${TEST_AMQP_URL:-}" ] && [ "${INFERQ_TEST_NO_SERVICES:-}" != 1 ]; then
   echo "== starting test services (PostgreSQL, Redis, RabbitMQ)"
