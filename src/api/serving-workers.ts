@@ -25,7 +25,7 @@ export interface NoWorkerWarning {
 export class ServingWorkers {
   readonly #registry: WorkerRegistry | undefined;
   readonly #clock: Clock;
-  #cached: { at: number; counts: Map<string, number> } | undefined;
+  #cached: { at: number; counts: Map<string, number>; providers: Map<string, string[]> } | undefined;
   #reading: Promise<Map<string, number>> | undefined;
 
   constructor(registry: WorkerRegistry | undefined, clock: Clock) {
@@ -78,14 +78,26 @@ export class ServingWorkers {
     return warnings;
   }
 
+  /**
+   * The execution providers the live workers run each onnx model on, one entry per worker (as of
+   * the last {@link counts} read).
+   */
+  providers(): ReadonlyMap<string, readonly string[]> {
+    return this.#cached?.providers ?? new Map();
+  }
+
   async #read(registry: WorkerRegistry): Promise<Map<string, number>> {
     const now = this.#clock();
     const counts = new Map<string, number>();
+    const providers = new Map<string, string[]>();
     for (const worker of await registry.list()) {
       if (now - worker.lastSeenAt > workerStaleAfterMs || worker.state !== 'running') continue;
       for (const ref of worker.models) counts.set(ref, (counts.get(ref) ?? 0) + 1);
+      for (const [ref, provider] of Object.entries(worker.providers ?? {})) {
+        providers.set(ref, [...(providers.get(ref) ?? []), provider]);
+      }
     }
-    this.#cached = { at: now, counts };
+    this.#cached = { at: now, counts, providers };
     return counts;
   }
 }

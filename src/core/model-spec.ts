@@ -6,6 +6,22 @@ export type InputKind = (typeof inputKinds)[number];
 export const runtimeKinds = ['onnx', 'js', 'http'] as const;
 export type RuntimeKind = (typeof runtimeKinds)[number];
 
+export const executionProviderNames = ['cpu', 'cuda', 'tensorrt'] as const;
+export type ExecutionProviderName = (typeof executionProviderNames)[number];
+
+/** One onnxruntime execution provider: a name, or a GPU provider on a given device. */
+const ExecutionProviderSchema = Type.Union([
+  Type.Union(executionProviderNames.map((k) => Type.Literal(k))),
+  Type.Object(
+    {
+      name: Type.Union([Type.Literal('cuda'), Type.Literal('tensorrt')]),
+      deviceId: Type.Integer({ minimum: 0, description: 'the GPU to run on (CUDA device ordinal)' }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type ExecutionProvider = Static<typeof ExecutionProviderSchema>;
+
 /** Schema of `models/<name>/model.yaml`. Unknown keys are refused (a typo must not pass silently). */
 export const ModelSpecSchema = Type.Object(
   {
@@ -55,6 +71,19 @@ export const ModelSpecSchema = Type.Object(
     ),
     instances: Type.Optional(Type.Integer({ minimum: 1 })),
     threads: Type.Optional(Type.Integer({ minimum: 1 })),
+    executionProviders: Type.Optional(
+      Type.Array(ExecutionProviderSchema, {
+        minItems: 1,
+        description:
+          'onnx runtime: execution providers in order of preference (cpu, cuda, tensorrt, or { name, deviceId }); default [cpu]',
+      }),
+    ),
+    fallback: Type.Optional(
+      Type.Union([Type.Literal('cpu'), Type.Literal('none')], {
+        description:
+          'onnx runtime: when a listed provider cannot start (not in the installed onnxruntime, no GPU), `cpu` runs the model on the CPU and logs why; `none` (default) refuses to load it',
+      }),
+    ),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
     maxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
     cache: Type.Optional(

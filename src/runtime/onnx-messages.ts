@@ -1,3 +1,4 @@
+import type { ExecutionProvider } from '../core/model-spec.js';
 import { InferqError, isErrorCode } from '../errors/index.js';
 import type { ResolvedModel } from './model-repository.js';
 import type { ModelInput, PredictParams, PredictResult } from './runtime.js';
@@ -5,7 +6,10 @@ import type { ModelInput, PredictParams, PredictResult } from './runtime.js';
 /** `workerData` of an onnx session thread. */
 export interface SessionThreadInit {
   model: ResolvedModel;
-  executionProviders: string[];
+  /** model.yaml's `executionProviders`, in order of preference. */
+  executionProviders: ExecutionProvider[];
+  /** `cpu`: when the providers cannot start, open the session on the CPU instead. */
+  fallback: 'cpu' | 'none';
   intraOpNumThreads: number;
 }
 
@@ -38,7 +42,8 @@ export type SerializedResult = { ok: true; output: unknown } | { ok: false; erro
 
 /** Session thread → main thread: loaded, could not load, or a batch's answer. */
 export type ThreadMessage =
-  | { type: 'ready' }
+  /** `provider`: the one the session runs on; `fellBack`: why it is not the first one listed. */
+  | { type: 'ready'; provider: string; fellBack?: string }
   | { type: 'load-failed'; error: SerializedError }
   /** The batch has the session: its run starts now (its decoding may have gone before). */
   | { type: 'started'; id: number }

@@ -13,7 +13,7 @@ import type {
   Runtime,
   RuntimeOptions,
 } from './runtime.js';
-import { SessionThread } from './session-thread.js';
+import { type SessionReady, SessionThread } from './session-thread.js';
 import { cancelled, isStopError, stopSignals } from './stop-signals.js';
 
 /**
@@ -49,6 +49,7 @@ export class OnnxRuntime implements Runtime {
   /** Threads replaced after a timeout or abort, still finishing their last run. */
   private readonly retiring = new Set<Promise<void>>();
   private loaded = false;
+  executionProvider: SessionReady | undefined;
 
   constructor(
     readonly model: ResolvedModel,
@@ -60,7 +61,8 @@ export class OnnxRuntime implements Runtime {
     const count = this.model.spec.instances ?? 1;
     const threads = Array.from({ length: count }, () => new SessionThread(this.init()));
     try {
-      await Promise.all(threads.map((t) => t.ready));
+      // Every thread opens its session on the same providers, so they agree.
+      [this.executionProvider] = await Promise.all(threads.map((t) => t.ready));
     } catch (err) {
       await Promise.all(threads.map((t) => t.retire()));
       throw err instanceof InferqError
@@ -138,7 +140,8 @@ export class OnnxRuntime implements Runtime {
     const threads = this.options.threads ?? this.model.spec.threads ?? 1;
     return {
       model: this.model,
-      executionProviders: [...(this.options.executionProviders ?? ['cpu'])],
+      executionProviders: [...(this.model.spec.executionProviders ?? ['cpu'])],
+      fallback: this.model.spec.fallback ?? 'none',
       intraOpNumThreads: Math.min(threads, availableParallelism()),
     };
   }

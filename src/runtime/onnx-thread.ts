@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { InferqError } from '../errors/index.js';
+import { providerLabel, providerUnavailable, wantsGpu } from './execution-providers.js';
 import { loadProcessor } from './load-processor.js';
 import {
   type PredictRequest,
@@ -24,24 +25,53 @@ const init = workerData as SessionThreadInit;
 
 const post = (message: ThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-async function openSession(): Promise<OnnxSession> {
-  const { model } = init;
-  let session: ort.InferenceSession;
+interface OpenedSession {
+  session: OnnxSession;
+  provider: string;
+  fellBack?: string;
+}
+
+function createSession(providers: SessionThreadInit['executionProviders']): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(init.model.artifactPath!, {
+    executionProviders: providers,
+    intraOpNumThreads: init.intraOpNumThreads,
+    // Parallelism across requests comes from more threads (instances), not inter-op.
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+}
+
+/**
+ * Opens the session on model.yaml's providers. onnxruntime-node refuses the whole list when one
+ * GPU provider cannot start (its library is missing, no device) rather than skipping it, so the
+ * CPU is a second attempt, made only when the model allows it (`fallback: cpu`).
+ */
+async function openSession(): Promise<OpenedSession> {
+  const { model, executionProviders: providers } = init;
   try {
-    session = await ort.InferenceSession.create(model.artifactPath!, {
-      executionProviders: init.executionProviders,
-      intraOpNumThreads: init.intraOpNumThreads,
-      // Parallelism across requests comes from more threads (instances), not inter-op.
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
+    return { session: wrap(await createSession(providers)), provider: providerLabel(providers[0]!) };
   } catch (cause) {
-    throw new InferqError(
-      'INFERQ_MODEL_LOAD_FAILED',
-      `${model.ref}: cannot create an onnx session from ${model.artifactPath}: ${(cause as Error).message}`,
-      { cause },
-    );
+    if (!wantsGpu(providers)) throw sessionFailed(cause);
+    const unavailable = providerUnavailable(model.ref, providers, cause as Error);
+    if (init.fallback !== 'cpu') throw unavailable;
+    try {
+      return { session: wrap(await createSession(['cpu'])), provider: 'cpu', fellBack: unavailable.message };
+    } catch (cpuCause) {
+      throw sessionFailed(cpuCause);
+    }
   }
+}
+
+function sessionFailed(cause: unknown): InferqError {
+  const { model } = init;
+  return new InferqError(
+    'INFERQ_MODEL_LOAD_FAILED',
+    `${model.ref}: cannot create an onnx session from ${model.artifactPath}: ${(cause as Error).message}`,
+    { cause },
+  );
+}
+
+function wrap(session: ort.InferenceSession): OnnxSession {
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
@@ -70,7 +100,7 @@ async function main(): Promise<void> {
     post({ type: 'load-failed', error: serializeError(reason) });
     return;
   }
-  const session = opened.value;
+  const { session, provider, fellBack } = opened.value;
   const processor = loaded.value;
   // Two batches may be here at once (see OnnxRuntime): while one has the session, the next
   // one's inputs are decoded (sharp works on its own threads), so the session never waits for
@@ -110,7 +140,7 @@ async function main(): Promise<void> {
     if (request.type === 'cancel') cancelled.add(request.id);
     else void handle(request);
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', provider, ...(fellBack === undefined ? {} : { fellBack }) });
 }
 
 void main();

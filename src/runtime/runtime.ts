@@ -50,6 +50,11 @@ export interface PredictOptions {
  */
 export interface Runtime {
   readonly model: ResolvedModel;
+  /**
+   * After `load`, the onnxruntime execution provider the model runs on (`cpu`, `cuda:0`…), and
+   * `fellBack`, why it is not model.yaml's first one. Absent for runtimes without providers.
+   */
+  readonly executionProvider?: { provider: string; fellBack?: string };
   load(): Promise<void>;
   predict(
     batch: readonly ModelInput[],
@@ -62,11 +67,6 @@ export interface Runtime {
 
 /** Host-level settings (from config, not from model.yaml) that shape how runtimes run. */
 export interface RuntimeOptions {
-  /**
-   * onnxruntime execution providers in order of preference. Default `['cpu']`. On a GPU host
-   * install onnxruntime-node with `ONNXRUNTIME_NODE_INSTALL=cuda12` and pass `['cuda', 'cpu']`.
-   */
-  executionProviders?: readonly string[];
   /** Overrides `threads` of every model (intra-op threads per onnx session). */
   threads?: number;
 }

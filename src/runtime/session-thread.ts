@@ -20,6 +20,14 @@ interface Pending {
   started: () => void;
 }
 
+/** What a session thread reports once loaded. */
+export interface SessionReady {
+  /** The execution provider the session runs on (`cpu`, `cuda`, `cuda:1`…). */
+  provider: string;
+  /** Why it is not model.yaml's first provider (the session fell back to the CPU). */
+  fellBack?: string;
+}
+
 /** A batch sent to the thread. */
 export interface SentBatch {
   id: number;
@@ -47,8 +55,11 @@ export class SessionThread {
   private loading = true;
   private retiring = false;
   private readonly exited: Promise<void>;
-  /** Settles when the session and processor are loaded (rejects if they cannot be). */
-  readonly ready: Promise<void>;
+  /**
+   * Settles when the session and processor are loaded (rejects if they cannot be), with the
+   * execution provider the session runs on and, when it is not model.yaml's first, why.
+   */
+  readonly ready: Promise<SessionReady>;
 
   constructor(init: SessionThreadInit) {
     this.worker = new Worker(entry.url, {
@@ -57,12 +68,16 @@ export class SessionThread {
       execArgv: entry.execArgv,
     });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
-    this.ready = new Promise<void>((resolve, reject) => {
+    this.ready = new Promise<SessionReady>((resolve, reject) => {
       this.worker.on('message', (message: ThreadMessage) => {
         if (message.type === 'ready' || message.type === 'load-failed') {
           this.loading = false;
-          if (message.type === 'ready') resolve();
-          else {
+          if (message.type === 'ready') {
+            resolve({
+              provider: message.provider,
+              ...(message.fellBack ? { fellBack: message.fellBack } : {}),
+            });
+          } else {
             this.dead ??= deserializeError(message.error);
             reject(this.dead);
           }

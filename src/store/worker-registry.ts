@@ -11,6 +11,8 @@ export interface WorkerHeartbeat {
   version: string;
   state: 'running' | 'draining';
   startedAt: number;
+  /** The onnxruntime execution provider it runs each onnx model on (`name@version` → `cpu`, `cuda:0`…). */
+  providers?: Record<string, string>;
   /** Models it could not load, with the reason (shown as unavailable). */
   unavailable?: Record<string, string>;
 }

@@ -49,7 +49,18 @@ export async function loadRuntimes(
     try {
       await runtime.load();
       runtimes.push(runtime);
-      options.logger?.info({ model: model.ref, runtime: model.spec.runtime }, 'model loaded');
+      const provider = runtime.executionProvider;
+      options.logger?.info(
+        {
+          model: model.ref,
+          runtime: model.spec.runtime,
+          ...(provider ? { provider: provider.provider } : {}),
+        },
+        'model loaded',
+      );
+      if (provider?.fellBack) {
+        options.logger?.warn({ model: model.ref, reason: provider.fellBack }, 'model falls back to the CPU');
+      }
     } catch (err) {
       unavailable[model.ref] = (err as Error).message;
       options.logger?.error({ model: model.ref, err }, 'model could not be loaded; serving the others');

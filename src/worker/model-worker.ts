@@ -171,6 +171,13 @@ export class ModelWorker {
     };
   }
 
+  private providers(): { providers?: Record<string, string> } {
+    const entries = this.options.runtimes.flatMap((r) =>
+      r.executionProvider ? [[r.model.ref, r.executionProvider.provider] as const] : [],
+    );
+    return entries.length > 0 ? { providers: Object.fromEntries(entries) } : {};
+  }
+
   private async beat(): Promise<void> {
     await this.options.registry?.heartbeat({
       id: this.id,
@@ -181,6 +188,7 @@ export class ModelWorker {
       version: this.options.version,
       state: this.state,
       startedAt: this.startedAt,
+      ...this.providers(),
       ...(this.options.unavailable && Object.keys(this.options.unavailable).length > 0
         ? { unavailable: this.options.unavailable }
         : {}),

@@ -6,6 +6,7 @@ import { bundledModelsDir, ModelRepository, readModel } from '../../src/runtime/
 import type { DetOutput } from '../../src/runtime/ocr/det-processor.js';
 import { OnnxRuntime } from '../../src/runtime/onnx-runtime.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import { cudaInstalled } from '../fixtures/onnx-providers.js';
 import { blankImage, renderText } from '../fixtures/render-text.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
@@ -244,5 +245,48 @@ describe('OnnxRuntime load errors', () => {
     const err = await rejection(new OnnxRuntime(typo).load());
     expect(err.code).toBe('INFERQ_MODEL_SPEC_INVALID');
     expect(err.message).toContain('builtin:ocr-det');
+  });
+});
+
+describe.skipIf(cudaInstalled !== undefined)('execution providers (CPU-only onnxruntime-node)', () => {
+  it('runs on cpu when model.yaml lists cpu, and says so', async () => {
+    const runtime = new OnnxRuntime(await detVariant('det-cpu', 'executionProviders: [cpu]'));
+    await runtime.load();
+    try {
+      expect(runtime.executionProvider).toEqual({ provider: 'cpu' });
+    } finally {
+      await runtime.unload();
+    }
+  });
+
+  it('refuses to load a model on a provider the installed onnxruntime lacks, naming model, provider and the install', async () => {
+    const model = await detVariant('det-cuda', 'executionProviders: [{ name: cuda, deviceId: 1 }, cpu]');
+    const err = await rejection(new OnnxRuntime(model).load());
+    expect(err.code).toBe('INFERQ_MODEL_LOAD_FAILED');
+    expect(err.message).toContain('det-cuda@1: execution provider cuda:1 cannot start');
+    expect(err.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm install');
+    expect(err.message).toContain('fallback: cpu');
+    expect(err.details).toEqual({ model: 'det-cuda@1', provider: 'cuda:1' });
+  });
+
+  it('falls back to the CPU when the model allows it, says why, and reads text', async () => {
+    const runtime = new OnnxRuntime(
+      await detVariant('det-fallback', 'executionProviders: [tensorrt, cuda]\nfallback: cpu'),
+    );
+    await runtime.load();
+    try {
+      expect(runtime.executionProvider?.provider).toBe('cpu');
+      expect(runtime.executionProvider?.fellBack).toContain('execution provider tensorrt cannot start');
+      const [result] = await runtime.predict([{ bytes: page }], {}, { keepInputs: true });
+      expect(result?.ok && (result.output as DetOutput).boxes.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await runtime.unload();
+    }
+  });
+
+  it('refuses a provider model.yaml does not know', async () => {
+    const err = await rejection(detVariant('det-gpu', 'executionProviders: [gpu]'));
+    expect(err.code).toBe('INFERQ_MODEL_SPEC_INVALID');
+    expect(err.message).toContain('executionProviders');
   });
 });

@@ -52,6 +52,13 @@ async function modelView(
     instances: spec.instances ?? 1,
     timeoutMs: spec.timeoutMs ?? null,
     maxAttempts: spec.maxAttempts ?? null,
+    ...(spec.runtime === 'onnx'
+      ? {
+          executionProviders: spec.executionProviders ?? ['cpu'],
+          fallback: spec.fallback ?? 'none',
+          runsOn: [...(ctx.serving.providers().get(ref) ?? [])].sort(),
+        }
+      : {}),
   };
 }
 

@@ -88,6 +88,18 @@ export const ModelView = Type.Object(
     instances: Type.Optional(Type.Integer()),
     timeoutMs: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
     maxAttempts: Type.Optional(Type.Union([Type.Null(), Type.Integer()])),
+    executionProviders: Type.Optional(
+      Type.Array(Type.Unknown(), {
+        description: "onnx models: model.yaml's execution providers, in order of preference",
+      }),
+    ),
+    fallback: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('none')])),
+    runsOn: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'onnx models: the provider each live worker runs it on (`cpu`, `cuda:0`…), one entry per worker',
+      }),
+    ),
     steps: Type.Optional(Type.Unknown()),
   },
   Open,
