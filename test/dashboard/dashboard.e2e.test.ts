@@ -214,6 +214,8 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     await shot(page, '4-tasks-list');
     await page.click('a[href="#/models"]');
     await page.waitForSelector('text=ocr-det@4.0.0');
+    // The execution provider serve's worker runs the detector on (model.yaml's first: cpu).
+    expect(await page.textContent('tr:has(a:text-is("ocr-det@4.0.0")) td.runs-on')).toBe('cpu');
     // The detection just run shows in the per-model breakdown (queue wait, batch wait, compute).
     await page.waitForSelector('[data-testid=latency-breakdown] td:text-is("ocr-det@4.0.0")');
     await shot(page, '5-models');

@@ -29,6 +29,7 @@ export function Models(props: { client: InferqClient }) {
             <th>input</th>
             <th>batching</th>
             <th>instances</th>
+            <th>runs on</th>
             <th>timeout</th>
             <th>queue</th>
             <th>description</th>
@@ -63,6 +64,7 @@ export function Models(props: { client: InferqClient }) {
                     : '-'}
                 </td>
                 <td>{m.instances ?? '-'}</td>
+                <td class="runs-on">{m.runsOn?.length ? m.runsOn.join(', ') : '-'}</td>
                 <td>{formatMs(m.timeoutMs)}</td>
                 <td>{m.queue ? `${m.queue.waiting} waiting, ${m.queue.leased} running` : '-'}</td>
                 <td class="muted">{m.description}</td>
