@@ -7,7 +7,7 @@ import type { AuthStore } from '../../store/auth-store.js';
 import type { TaskStore, WebhookOutcome } from '../../store/task-store.js';
 import type { Clock } from '../app-deps.js';
 import { taskView } from '../task-view.js';
-import { checkCallbackUrl, guardedLookup } from './callback-url.js';
+import { checkCallbackUrl, guardedConnector } from './callback-url.js';
 
 /** The request header that carries a delivery's signature. */
 export const webhookSignatureHeader = 'inferq-signature';
@@ -52,7 +52,7 @@ export class WebhookDispatcher {
   constructor(options: WebhookDispatcherOptions) {
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
-    this.#agent = new Agent({ connect: { lookup: guardedLookup(options.allowPrivate) } });
+    this.#agent = new Agent({ connect: guardedConnector(options.allowPrivate) });
   }
 
   /** Delivers what is due now; returns how many attempts were made. */
