@@ -90,14 +90,24 @@ export class WebhookDispatcher {
     return started.length;
   }
 
-  /** Polls every `intervalMs` until {@link stop}; deliveries run on without blocking the polls. */
+  /**
+   * Polls every `intervalMs` until {@link stop}; deliveries run on without blocking the polls. A
+   * poll that filled its batch is followed at once by the next: what it claimed may have put a
+   * tenant at its limit, and the next claim, leaving that tenant out, reaches the others.
+   */
   start(intervalMs = 1_000): void {
     const tick = () => {
-      this.#polling = this.#claimAndStart().catch((err) => {
-        this.#options.logger.error({ err }, 'webhook delivery poll failed');
-      });
-      void this.#polling.then(() => {
-        if (this.#timer !== undefined) this.#timer = setTimeout(tick, intervalMs);
+      const polling = this.#claimAndStart().then(
+        (started) => started.length,
+        (err: unknown) => {
+          this.#options.logger.error({ err }, 'webhook delivery poll failed');
+          return 0;
+        },
+      );
+      this.#polling = polling;
+      void polling.then((claimed) => {
+        const full = claimed > 0 && claimed >= (this.#options.batchSize ?? 20);
+        if (this.#timer !== undefined) this.#timer = setTimeout(tick, full ? 0 : intervalMs);
       });
     };
     this.#timer = setTimeout(tick, intervalMs);
