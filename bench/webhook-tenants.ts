@@ -6,8 +6,9 @@
  *
  *   npx tsx bench/webhook-tenants.ts [--slow 60] [--poll-ms 1000]
  */
-import { createServer, type Server } from 'node:http';
+
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
