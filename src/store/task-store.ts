@@ -333,9 +333,15 @@ export interface TaskStore {
    * delivered, or a retry whose backoff has passed), oldest first: each is hidden from every
    * other caller, on any host, for `claimMs`, so one delivery is made once however many API
    * hosts poll. Recording the attempt sets what follows; a claimer that dies instead leaves the
-   * delivery due again when the claim runs out.
+   * delivery due again when the claim runs out. Tasks owned by `excludeOwners` are left for later
+   * (a dispatcher skips tenants already at their concurrency, so they cannot crowd out others).
    */
-  dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]>;
+  dueWebhooks(
+    now: number,
+    limit: number,
+    claimMs: number,
+    excludeOwners?: readonly string[],
+  ): Promise<Task[]>;
   /** Records one attempt and what follows it. */
   recordWebhookAttempt(taskId: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<void>;
   /** The delivery of a task's callback, or undefined when it has no callback URL. */

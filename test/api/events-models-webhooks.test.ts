@@ -360,6 +360,61 @@ describe('webhooks', () => {
     server.close();
   });
 
+  it("one tenant's unresponsive callback hosts do not hold back another tenant's webhook", async () => {
+    // Accepts connections and never answers: each of tenant A's deliveries hangs until its timeout.
+    const hanging = createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const hangUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook`;
+    const { url, received, server } = await webhookReceiver(() => 204);
+    const texts = Array.from({ length: 60 }, (_, i) => `slow ${i}`);
+    const slow = (await submit({ target: 'echo', text: texts, callbackUrl: hangUrl })).json().tasks;
+    const fast = (
+      await f.app.inject({
+        method: 'POST',
+        url: '/v1/tasks',
+        headers: bearer(f.keys.other),
+        payload: { target: 'echo', text: 'fast', callbackUrl: url },
+      })
+    ).json().tasks;
+    for (const task of [...slow, ...fast]) await finishTask(f, task.id, { result: 1 });
+
+    const dispatcher = new WebhookDispatcher({
+      store: f.store,
+      auth: f.auth,
+      logger: pino({ level: 'silent' }),
+      allowPrivate: true,
+      maxAttempts: 1,
+      perTenant: 4,
+    });
+    dispatcher.start(10);
+    try {
+      // Tenant A's 60 deliveries come first; with the batch awaited together (10 s timeouts)
+      // tenant B's waits for three batches.
+      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 8_000, interval: 20 });
+      expect(JSON.parse(received[0]!.body)).toMatchObject({ id: fast[0].id });
+      // Delivered while every one of A's is still pending, none attempted to the end.
+      const deliveries = await Promise.all(slow.map((t: { id: string }) => f.store.getWebhookDelivery(t.id)));
+      expect(deliveries.map((d) => [d?.state, d?.attempts.length])).toEqual(slow.map(() => ['pending', 0]));
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+      await dispatcher.stop();
+      // The rest of A's now fail at once (connection refused): settle them for the tests after.
+      const drain = new WebhookDispatcher({
+        store: f.store,
+        auth: f.auth,
+        logger: pino({ level: 'silent' }),
+        allowPrivate: true,
+        maxAttempts: 1,
+        perTenant: 60,
+        batchSize: 60,
+      });
+      while ((await drain.deliverDue()) > 0);
+      await drain.stop();
+      server.close();
+    }
+  });
+
   it('refuses private targets at delivery time unless allowed', async () => {
     const [task] = (
       await submit({ target: 'echo', text: 'ssrf', callbackUrl: 'http://127.0.0.1:9/x' })

@@ -1066,6 +1066,23 @@ export function runTaskStoreContract(
         expect(ids(await store.dueWebhooks(now + 30_000, 10, 30_000))).toEqual([task.id]);
       });
 
+      test("a poll can leave out tenants' deliveries (those at their concurrency) for others", async () => {
+        const busy = await create(store, {
+          owner: 'busy',
+          callbackUrl: 'https://example.com/a',
+          cachedResult: { result: 1 },
+        });
+        const idle = await create(store, {
+          owner: 'idle',
+          callbackUrl: 'https://example.com/b',
+          cachedResult: { result: 1 },
+        });
+        const now = Date.now();
+        expect((await store.dueWebhooks(now, 10, 30_000, ['busy'])).map((t) => t.id)).toEqual([idle.id]);
+        expect((await store.dueWebhooks(now, 10, 30_000, ['busy', 'idle'])).map((t) => t.id)).toEqual([]);
+        expect((await store.dueWebhooks(now, 10, 30_000, [])).map((t) => t.id)).toEqual([busy.id]);
+      });
+
       test('a cached task with a callback is due at once', async () => {
         const task = await create(store, {
           callbackUrl: 'https://example.com/h',

@@ -1,43 +1,25 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { buildConnector } from 'undici';
 import { InferqError } from '../../errors/index.js';
 
-/**
- * Addresses a webhook must not reach unless the operator allows it: loopback, link-local (cloud
- * metadata at 169.254.169.254), private, carrier-grade NAT, unspecified and multicast ranges.
- */
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
-}
+/** 2000::/3, the only IPv6 space IANA allocates as global unicast; the rest is reserved. */
+const globalUnicastV6 = ipaddr.parseCIDR('2000::/3');
 
-/** True for an address in a blocked range (IPv4-mapped IPv6 judged as the IPv4 it carries). */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) return blocked.check(address, 'ipv6');
-  return false;
+/**
+ * True only for a public unicast address, as ipaddr.js classifies its special-purpose ranges
+ * (IANA registries): everything it names — loopback, link-local (cloud metadata at
+ * 169.254.169.254), private, carrier-grade NAT, reserved (192.0.0.0/24, 198.18.0.0/15, …), NAT64
+ * (64:ff9b::/96), 6to4, Teredo — is refused, because an address that embeds or translates to
+ * another IPv4 address can reach a private one on a network that routes it. IPv6 must also lie
+ * in 2000::/3, which leaves out the deprecated IPv4-compatible ::/96 that ipaddr.js calls unicast.
+ * An allow-list, not a block-list: a range added to the registry is refused until classified.
+ */
+export function isPublicUnicast(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  const ip = ipaddr.process(address); // ::ffff:a.b.c.d is judged as the IPv4 it carries
+  if (ip.range() !== 'unicast') return false;
+  return ip.kind() === 'ipv4' || ip.match(globalUnicastV6);
 }
 
 function refused(url: string, reason: string): InferqError {
@@ -46,10 +28,17 @@ function refused(url: string, reason: string): InferqError {
   });
 }
 
+function privateAddressError(host: string, address: string): Error {
+  const text = host === address ? address : `${host} resolves to ${address}, which`;
+  return Object.assign(new Error(`${text} is not a public unicast address (refused)`), {
+    code: 'EPRIVATE',
+  });
+}
+
 /**
  * Checks what can be checked without the network: http(s) only, no credentials, and no literal
- * private address or `localhost`. Names are checked again when resolved, at delivery time
- * ({@link guardedLookup}), because DNS can change between submission and delivery.
+ * address outside public unicast, nor `localhost`. Every address is checked again at connect
+ * ({@link guardedConnector}), because DNS can change between submission and delivery.
  */
 export function checkCallbackUrl(raw: string, allowPrivate: boolean): string {
   let url: URL;
@@ -64,8 +53,14 @@ export function checkCallbackUrl(raw: string, allowPrivate: boolean): string {
     throw refused(raw, 'credentials in the URL are not allowed');
   if (allowPrivate) return url.toString();
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost') || isPrivateAddress(host)) {
-    throw refused(raw, 'loopback, link-local and private addresses are not allowed');
+  if (host === 'localhost' || host.endsWith('.localhost')) {
+    throw refused(raw, 'loopback addresses are not allowed');
+  }
+  if (ipaddr.isValid(host) && !isPublicUnicast(host)) {
+    throw refused(
+      raw,
+      'only public unicast addresses are allowed (no loopback, link-local, private, reserved or translated ranges)',
+    );
   }
   return url.toString();
 }
@@ -77,9 +72,9 @@ type LookupCallback = (
 ) => void;
 
 /**
- * A `dns.lookup` for the webhook HTTP client that refuses private addresses. Checking inside the
- * connect step (not before the request) closes the gap where a name resolves to a public address
- * when checked and to a private one when connected (DNS rebinding).
+ * A `dns.lookup` that refuses a name if any of its addresses is not public unicast. Checking inside
+ * the connect step (not before the request) closes the gap where a name resolves to a public
+ * address when checked and to a private one when connected (DNS rebinding).
  */
 export function guardedLookup(allowPrivate: boolean) {
   return (hostname: string, options: object, callback: LookupCallback): void => {
@@ -89,18 +84,36 @@ export function guardedLookup(allowPrivate: boolean) {
         return;
       }
       const list = addresses as LookupAddress[];
-      const bad = list.find((a) => isPrivateAddress(a.address));
+      const bad = list.find((a) => !isPublicUnicast(a.address));
       if (!allowPrivate && bad !== undefined) {
-        callback(
-          Object.assign(new Error(`${hostname} resolves to a private address ${bad.address}`), {
-            code: 'EPRIVATE',
-          }),
-          [],
-        );
+        callback(privateAddressError(hostname, bad.address), []);
         return;
       }
       if ((options as { all?: boolean }).all === true) callback(null, list);
       else callback(null, list[0]!.address, list[0]!.family);
     });
+  };
+}
+
+/**
+ * The undici connector for webhook deliveries: every address is checked before a socket opens.
+ * Node's `net.connect` calls `lookup` only for names, so an IP literal (which would skip
+ * {@link guardedLookup}) is checked here; names go through the guarded lookup.
+ */
+export function guardedConnector(
+  allowPrivate: boolean,
+  options: { connectTimeoutMs?: number } = {},
+): buildConnector.connector {
+  const connect = buildConnector({
+    lookup: guardedLookup(allowPrivate),
+    ...(options.connectTimeoutMs === undefined ? {} : { timeout: options.connectTimeoutMs }),
+  });
+  return (opts, callback) => {
+    const host = opts.hostname.replace(/^\[|\]$/g, '');
+    if (!allowPrivate && ipaddr.isValid(host) && !isPublicUnicast(host)) {
+      callback(privateAddressError(host, host), null);
+      return;
+    }
+    connect(opts, callback);
   };
 }

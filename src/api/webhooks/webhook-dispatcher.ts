@@ -7,7 +7,7 @@ import type { AuthStore } from '../../store/auth-store.js';
 import type { TaskStore, WebhookOutcome } from '../../store/task-store.js';
 import type { Clock } from '../app-deps.js';
 import { taskView } from '../task-view.js';
-import { checkCallbackUrl, guardedLookup } from './callback-url.js';
+import { checkCallbackUrl, guardedConnector } from './callback-url.js';
 
 /** The request header that carries a delivery's signature. */
 export const webhookSignatureHeader = 'inferq-signature';
@@ -30,9 +30,18 @@ export interface WebhookDispatcherOptions {
   maxAttempts: number;
   clock?: Clock;
   backoff?: BackoffPolicy;
-  /** Per attempt. Default 10 s. */
+  /** Per attempt, until the response headers. Default 10 s. */
   timeoutMs?: number;
+  /** To open the TCP (and TLS) connection; shorter, so a black-holed host fails fast. Default 3 s. */
+  connectTimeoutMs?: number;
+  /** Deliveries claimed per poll. Default 20. */
   batchSize?: number;
+  /** Deliveries in flight per tenant; a tenant at it is left out of the next claim. Default 4. */
+  perTenant?: number;
+  /** Connections per callback origin (scheme, host, port). Default 8. */
+  perHost?: number;
+  /** Deliveries in flight on this host in all. Default 64. */
+  maxInFlight?: number;
 }
 
 /**
@@ -41,38 +50,64 @@ export interface WebhookDispatcherOptions {
  * attempt is recorded on the task. Delivery state lives in the store, so any API host may run a
  * dispatcher and a restart resumes where it stopped (at-least-once: receivers dedupe by
  * `inferq-delivery-id`).
+ *
+ * Deliveries run independently: a poll claims what is due and starts it without waiting for
+ * the poll before to finish, so one tenant's unresponsive hosts cannot hold back another
+ * tenant's webhook. Each tenant has at most `perTenant` deliveries in flight — a tenant at its
+ * limit is left out of the claim, and what it had claimed beyond the limit waits in its own
+ * local queue — and each callback origin at most `perHost` connections.
  */
 export class WebhookDispatcher {
   readonly #options: WebhookDispatcherOptions;
   readonly #clock: Clock;
   readonly #agent: Agent;
+  readonly #timeoutMs: number;
+  readonly #perTenant: number;
+  /** Per tenant: deliveries running, and claimed ones waiting for a slot. */
+  readonly #tenants = new Map<string, { running: number; waiting: Array<() => void> }>();
+  readonly #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<number> | undefined;
+  #polling: Promise<unknown> | undefined;
 
   constructor(options: WebhookDispatcherOptions) {
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
-    this.#agent = new Agent({ connect: { lookup: guardedLookup(options.allowPrivate) } });
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#perTenant = options.perTenant ?? 4;
+    const connectTimeoutMs = Math.min(options.connectTimeoutMs ?? 3_000, this.#timeoutMs);
+    this.#agent = new Agent({
+      connect: guardedConnector(options.allowPrivate, { connectTimeoutMs }),
+      connections: options.perHost ?? 8,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+    });
   }
 
-  /** Delivers what is due now; returns how many attempts were made. */
+  /** Claims what is due now and delivers it; resolves when those attempts are recorded. */
   async deliverDue(): Promise<number> {
-    // Claimed for longer than an attempt can take, so no other API host delivers it meanwhile.
-    const claimMs = 6 * (this.#options.timeoutMs ?? 10_000);
-    const due = await this.#options.store.dueWebhooks(this.#clock(), this.#options.batchSize ?? 20, claimMs);
-    await Promise.all(due.map((task) => this.#deliver(task)));
-    return due.length;
+    const started = await this.#claimAndStart();
+    await Promise.all(started);
+    return started.length;
   }
 
-  /** Polls every `intervalMs` until {@link stop}. */
+  /**
+   * Polls every `intervalMs` until {@link stop}; deliveries run on without blocking the polls. A
+   * poll that filled its batch is followed at once by the next: what it claimed may have put a
+   * tenant at its limit, and the next claim, leaving that tenant out, reaches the others.
+   */
   start(intervalMs = 1_000): void {
     const tick = () => {
-      this.#running = this.deliverDue().catch((err) => {
-        this.#options.logger.error({ err }, 'webhook delivery pass failed');
-        return 0;
-      });
-      void this.#running.then(() => {
-        if (this.#timer !== undefined) this.#timer = setTimeout(tick, intervalMs);
+      const polling = this.#claimAndStart().then(
+        (started) => started.length,
+        (err: unknown) => {
+          this.#options.logger.error({ err }, 'webhook delivery poll failed');
+          return 0;
+        },
+      );
+      this.#polling = polling;
+      void polling.then((claimed) => {
+        const full = claimed > 0 && claimed >= (this.#options.batchSize ?? 20);
+        if (this.#timer !== undefined) this.#timer = setTimeout(tick, full ? 0 : intervalMs);
       });
     };
     this.#timer = setTimeout(tick, intervalMs);
@@ -81,8 +116,52 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#running;
+    await this.#polling;
+    await Promise.all(this.#inFlight);
     await this.#agent.close();
+  }
+
+  async #claimAndStart(): Promise<Array<Promise<void>>> {
+    const room = (this.#options.maxInFlight ?? 64) - this.#inFlight.size;
+    if (room <= 0) return [];
+    const busy = [...this.#tenants].filter(([, t]) => t.running >= this.#perTenant).map(([owner]) => owner);
+    const batch = Math.min(room, this.#options.batchSize ?? 20);
+    // A claim must outlast its wait: all of a batch may belong to one tenant, run `perTenant` at
+    // a time behind what that tenant already holds, each attempt bounded by the timeout.
+    const claimMs = this.#timeoutMs * (Math.ceil((batch + this.#perTenant) / this.#perTenant) + 1);
+    const due = await this.#options.store.dueWebhooks(this.#clock(), batch, claimMs, busy);
+    return due.map((task) => {
+      const run = this.#inTenantSlot(task.owner, () => this.#deliver(task)).catch((err: unknown) => {
+        this.#options.logger.error({ err, taskId: task.id }, 'webhook delivery failed to record');
+      });
+      this.#inFlight.add(run);
+      void run.then(() => this.#inFlight.delete(run));
+      return run;
+    });
+  }
+
+  async #inTenantSlot(owner: string, work: () => Promise<void>): Promise<void> {
+    let tenant = this.#tenants.get(owner);
+    if (tenant === undefined) {
+      tenant = { running: 0, waiting: [] };
+      this.#tenants.set(owner, tenant);
+    }
+    if (tenant.running >= this.#perTenant) {
+      await new Promise<void>((resolve) => tenant.waiting.push(resolve));
+    } else {
+      tenant.running += 1;
+    }
+    try {
+      await work();
+    } finally {
+      const next = tenant.waiting.shift();
+      if (next !== undefined)
+        next(); // the slot passes on as is
+      else {
+        tenant.running -= 1;
+        if (tenant.running === 0) this.#tenants.delete(owner);
+      }
+    }
   }
 
   async #deliver(task: Task): Promise<void> {
@@ -101,7 +180,7 @@ export class WebhookDispatcher {
         body,
         redirect: 'manual',
         dispatcher: this.#agent,
-        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(this.#timeoutMs),
         headers: {
           'content-type': 'application/json',
           'user-agent': 'inferq-webhook/1',

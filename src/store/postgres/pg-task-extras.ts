@@ -80,11 +80,13 @@ export async function dueWebhooks(
   now: number,
   limit: number,
   claimMs: number,
+  excludeOwners: readonly string[],
 ): Promise<Task[]> {
   const { rows } = await q.query<TaskRow>(
     `WITH due AS (
        SELECT w.task_id, w.next_at FROM webhook_deliveries w JOIN tasks t ON t.id = w.task_id
        WHERE w.state = 'pending' AND w.next_at <= $1 AND t.finished_at IS NOT NULL
+         AND t.owner <> ALL($4::text[])
        ORDER BY w.next_at, t.finished_at LIMIT $2
        FOR UPDATE OF w SKIP LOCKED
      ), claimed AS (
@@ -95,7 +97,7 @@ export async function dueWebhooks(
      FROM claimed c JOIN tasks t ON t.id = c.task_id
      LEFT JOIN task_results r ON r.task_id = t.id
      ORDER BY c.due_at, t.finished_at`,
-    [now, limit, now + claimMs],
+    [now, limit, now + claimMs, excludeOwners],
   );
   return rows.map(rowToTask);
 }

@@ -381,8 +381,13 @@ export class PostgresTaskStore implements TaskStore {
     return extras.listFeedback(this.#pool, taskId);
   }
 
-  async dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]> {
-    return extras.dueWebhooks(this.#pool, now, limit, claimMs);
+  async dueWebhooks(
+    now: number,
+    limit: number,
+    claimMs: number,
+    excludeOwners: readonly string[] = [],
+  ): Promise<Task[]> {
+    return extras.dueWebhooks(this.#pool, now, limit, claimMs, excludeOwners);
   }
 
   async recordWebhookAttempt(

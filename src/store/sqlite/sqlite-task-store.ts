@@ -446,8 +446,13 @@ export class SqliteTaskStore implements TaskStore {
     return listFeedback(this.#db, taskId);
   }
 
-  async dueWebhooks(now: number, limit: number, claimMs: number): Promise<Task[]> {
-    return dueWebhooks(this.#db, now, limit, claimMs);
+  async dueWebhooks(
+    now: number,
+    limit: number,
+    claimMs: number,
+    excludeOwners: readonly string[] = [],
+  ): Promise<Task[]> {
+    return dueWebhooks(this.#db, now, limit, claimMs, excludeOwners);
   }
 
   async recordWebhookAttempt(

@@ -17,13 +17,21 @@ export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void 
  * polls once a second, so a read without the write lock comes first: with nothing due (nearly
  * always) the poll never queues behind the task writers for the lock.
  */
-export function dueWebhooks(db: SqliteDatabase, now: number, limit: number, claimMs: number): Task[] {
+export function dueWebhooks(
+  db: SqliteDatabase,
+  now: number,
+  limit: number,
+  claimMs: number,
+  excludeOwners: readonly string[],
+): Task[] {
+  const notExcluded = 't.owner NOT IN (SELECT value FROM json_each(?))';
+  const excluded = JSON.stringify(excludeOwners);
   const anyDue = db
     .prepare(
       `SELECT 1 FROM webhook_deliveries w JOIN tasks t ON t.id = w.task_id
-       WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL LIMIT 1`,
+       WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL AND ${notExcluded} LIMIT 1`,
     )
-    .get(now);
+    .get(now, excluded);
   if (anyDue === undefined) return [];
   return db
     .transaction(() => {
@@ -33,10 +41,10 @@ export function dueWebhooks(db: SqliteDatabase, now: number, limit: number, clai
            FROM webhook_deliveries w
            JOIN tasks t ON t.id = w.task_id
            LEFT JOIN task_results r ON r.task_id = t.id
-           WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL
+           WHERE w.state = 'pending' AND w.next_at <= ? AND t.finished_at IS NOT NULL AND ${notExcluded}
            ORDER BY w.next_at, t.finished_at LIMIT ?`,
         )
-        .all(now, limit) as TaskRow[];
+        .all(now, excluded, limit) as TaskRow[];
       const claim = db.prepare('UPDATE webhook_deliveries SET next_at = ? WHERE task_id = ?');
       for (const row of rows) claim.run(now + claimMs, row.id);
       return rows.map(rowToTask);
