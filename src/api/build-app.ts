@@ -16,6 +16,7 @@ import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
 import { modelRoutes } from './routes/models.js';
+import { oipV2Routes } from './routes/oip-v2.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -151,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   await app.register(keyRoutes(ctx), { prefix: '/v1' });
   await app.register(workerRoutes(ctx), { prefix: '/v1' });
   await app.register(webhookRoutes(ctx), { prefix: '/v1' });
+  await app.register(oipV2Routes(ctx));
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
 

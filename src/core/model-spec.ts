@@ -22,6 +22,33 @@ const ExecutionProviderSchema = Type.Union([
 ]);
 export type ExecutionProvider = Static<typeof ExecutionProviderSchema>;
 
+/** Tensor datatypes of the KServe v2 / Open Inference Protocol. */
+export const tensorDatatypes = [
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
+] as const;
+
+const TensorSignatureSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' }),
+    datatype: Type.Union(tensorDatatypes.map((d) => Type.Literal(d))),
+    // -1 is a dimension of any size, as in Triton's and KServe's model metadata.
+    shape: Type.Array(Type.Integer({ minimum: -1 }), { maxItems: 8 }),
+  },
+  { additionalProperties: false },
+);
+
 /** Schema of `models/<name>/model.yaml`. Unknown keys are refused (a typo must not pass silently). */
 export const ModelSpecSchema = Type.Object(
   {
@@ -91,6 +118,19 @@ export const ModelSpecSchema = Type.Object(
         description:
           'keep results in the result cache, so that a repeat submission (same version, input and params) completes at once; default true. Set false for a model whose output is not a function of its input and params (sampling, clocks, outside state)',
       }),
+    ),
+    tensors: Type.Optional(
+      Type.Object(
+        {
+          inputs: Type.Array(TensorSignatureSchema, { minItems: 1 }),
+          outputs: Type.Array(TensorSignatureSchema, { minItems: 1 }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'the model as Open Inference Protocol (v2) clients see it: named inputs and outputs with datatypes and shapes, served by GET /v2/models/{name}',
+        },
+      ),
     ),
     preprocess: Type.Optional(Type.String()),
     postprocess: Type.Optional(Type.String()),

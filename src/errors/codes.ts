@@ -57,6 +57,9 @@ export const errorCodes = {
   INFERQ_MODEL_NOT_LOADED: { status: 503, title: 'A model runtime was used before load() or after unload()' },
   INFERQ_INPUT_UNDECODABLE: { status: 422, title: 'Input bytes cannot be decoded' },
   INFERQ_REMOTE_MODEL_FAILED: { status: 502, title: 'A remote model service failed' },
+  // Open Inference Protocol (v2) endpoints
+  INFERQ_OIP_NO_SIGNATURE: { status: 404, title: 'The model declares no tensor signature for /v2' },
+  INFERQ_OIP_TENSOR_INVALID: { status: 400, title: 'An infer input does not match the model signature' },
   // pipelines
   INFERQ_PIPELINE_SPEC_INVALID: { status: 500, title: 'A pipeline spec is invalid' },
   INFERQ_PIPELINE_STEP_FAILED: { status: 422, title: 'A step of a pipeline failed' },

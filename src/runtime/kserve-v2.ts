@@ -152,15 +152,33 @@ const numeric: Record<string, [bytes: number, read: (b: Buffer, at: number) => n
   FP64: [8, (b, at) => b.readDoubleLE(at)],
 };
 
-function decodeBinary(datatype: string, bytes: Buffer): unknown[] {
+/**
+ * The elements of a BYTES tensor in binary form (each a 4-byte little-endian length, then the
+ * bytes); undefined when a length runs past the end.
+ */
+export function splitBytesElements(bytes: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.byteLength; ) {
+    if (at + 4 > bytes.byteLength) return undefined;
+    const length = bytes.readUInt32LE(at);
+    if (at + 4 + length > bytes.byteLength) return undefined;
+    out.push(bytes.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return out;
+}
+
+/** Bytes per element of each fixed-size datatype (BYTES has none). */
+export function elementSize(datatype: string): number | undefined {
+  return numeric[datatype]?.[0];
+}
+
+/** Binary tensor data as plain values (BYTES as UTF-8 strings; 64-bit integers beyond 2^53 as strings). */
+export function decodeBinary(datatype: string, bytes: Buffer): unknown[] {
   if (datatype === 'BYTES') {
-    const out: string[] = [];
-    for (let at = 0; at + 4 <= bytes.byteLength; ) {
-      const length = bytes.readUInt32LE(at);
-      out.push(bytes.subarray(at + 4, at + 4 + length).toString('utf8'));
-      at += 4 + length;
-    }
-    return out;
+    const elements = splitBytesElements(bytes);
+    if (elements === undefined) throw new Error('a BYTES output element runs past its data');
+    return elements.map((element) => element.toString('utf8'));
   }
   const codec = numeric[datatype];
   if (!codec) throw new Error(`binary output of type ${datatype} is not supported`);

@@ -69,6 +69,18 @@ describe('invalid model.yaml', () => {
     expect(err.details).toMatchObject({ file: `${dir}/model.yaml`, key: 'batching.maxBatchSize' });
   });
 
+  it('refuses a tensor signature with a datatype the Open Inference Protocol does not have', async () => {
+    const dir = temp.write('broken', {
+      'model.yaml': echoYaml(
+        'tensors: { inputs: [{ name: IN, datatype: FLOAT, shape: [1] }], outputs: [{ name: OUT, datatype: BYTES, shape: [-1] }] }',
+      ),
+      'model.js': 'export function predict(inputs) { return inputs; }',
+    });
+    const err = await failure(readModel(dir));
+    expect(err.code).toBe('INFERQ_MODEL_SPEC_INVALID');
+    expect(String((err.details as { key?: string }).key)).toMatch(/^tensors\.inputs/);
+  });
+
   it('refuses unknown keys, naming them and what is allowed', async () => {
     const dir = temp.write('broken', { 'model.yaml': echoYaml('threadz: 2') });
     const err = await failure(readModel(dir));

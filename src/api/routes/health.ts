@@ -30,14 +30,16 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
     app.get('/healthz', { config, schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({
       status: 'ok',
     }));
-
+    // Open Inference Protocol (v2) clients probe these; same answers, plus the v2 `live`/`ready`.
     app.get(
-      '/readyz',
-      {
-        config,
-        schema: { summary: 'Readiness: store, broker and blobs answer a ping within 2 s', tags: ['health'] },
-      },
-      async (_request, reply) => {
+      '/v2/health/live',
+      { config, schema: { summary: 'Liveness (Open Inference Protocol)', tags: ['health'] } },
+      async () => ({ live: true }),
+    );
+
+    // `v2`: the body also carries the protocol's `ready` flag.
+    const readyRoute = (url: string, summary: string, v2: boolean) =>
+      app.get(url, { config, schema: { summary, tags: ['health'] } }, async (_request, reply) => {
         const checks = { store: ctx.store, broker: ctx.broker, blobs: ctx.blobs };
         const results: Record<string, string> = Object.fromEntries(
           await Promise.all(
@@ -47,9 +49,10 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         const ready = Object.values(results).every((r) => r === 'ok');
         return reply
           .status(ready ? 200 : 503)
-          .send({ status: ready ? 'ready' : 'unavailable', checks: results });
-      },
-    );
+          .send({ status: ready ? 'ready' : 'unavailable', ...(v2 ? { ready } : {}), checks: results });
+      });
+    readyRoute('/readyz', 'Readiness: store, broker and blobs answer a ping within 2 s', false);
+    readyRoute('/v2/health/ready', 'Readiness (Open Inference Protocol): as /readyz', true);
 
     app.get(
       '/metrics',
