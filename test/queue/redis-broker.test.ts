@@ -105,6 +105,29 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
       }
     });
 
+    it('a job that waited in the prefetch buffer is leased out with its full lease, and keeps it', async () => {
+      const { broker, prefix } = await open();
+      const leaseMs = 3_000;
+      await broker.enqueueMany('q', [
+        { id: 'a', payload: 0 },
+        { id: 'b', payload: 1 },
+      ]);
+      await broker.ack(await broker.lease('q', { max: 1, leaseMs, waitMs: 0 }));
+      const fetchedAt = Date.now(); // the ack fetched 'b', locking it for leaseMs
+      await new Promise((resolve) => setTimeout(resolve, 800)); // within the buffer's hold
+      const leasedAt = Date.now();
+      const [b] = await broker.lease('q', { max: 1, leaseMs, waitMs: 0 });
+      expect(b?.id).toBe('b');
+      expect(b!.leaseExpiresAt - leasedAt).toBeGreaterThanOrEqual(leaseMs - 100);
+      // Past the lock the fetch set, before the one the lease promised: nothing to reap.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, fetchedAt + leaseMs + 300 - Date.now())),
+      );
+      const { broker: reaper } = await open(prefix);
+      expect(await reaper.reapExpiredLeases()).toBe(0);
+      expect(await broker.ack([b!])).toBe(1);
+    });
+
     it('an idle handle gives its fetched jobs back without a reaper', async () => {
       const { broker, prefix } = await open();
       await broker.enqueueMany('q', [

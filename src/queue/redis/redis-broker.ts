@@ -81,6 +81,13 @@ end
 return false`;
 /** Lease tokens carry their queue (`<uuid>|<queue>`): ack and nack get only `{ id, token }`. */
 const tokenSeparator = '|';
+/**
+ * A prefetched job older than this fraction of its lease is relocked when leased out: before,
+ * one that waited a second of a 2 s lease was handed out with 1 s left, a third of a second
+ * after the loop's first renewal was due, and on a loaded host its lock expired under a live
+ * worker, which ran it again elsewhere.
+ */
+const relockAfterFraction = 1 / 6;
 
 /**
  * The Redis broker, on BullMQ: every inferq queue is a BullMQ queue (so @bull-board shows it),
@@ -456,36 +463,36 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Up to `max` prefetched jobs of `queue`, leased out. Their lock runs from when they were
-   * fetched; one fetched for another lease length gets its lock set to `leaseMs` first.
+   * Up to `max` prefetched jobs of `queue`, leased out. A fresh one's lock runs from when it
+   * was fetched; one that waited longer than `relockAfterFraction` of the lease, or was fetched
+   * for another lease length, gets its lock set to `leaseMs` first.
    */
   async #takePrefetched(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
     const taken = this.#prefetched.take(queue, max);
     if (taken.length === 0) return [];
     const key = workerKey(queue, leaseMs);
-    const other = taken.filter((p) => p.leaseMs !== leaseMs);
+    // A lease hands out (nearly) its full length: the lease loop's first renewal comes a third
+    // of it later. A job that waited in the buffer, or was fetched for another lease length, is
+    // relocked first; one whose lock is already gone (reaped, perhaps leased elsewhere) is dropped.
+    const fetchedBefore = Date.now() - leaseMs * relockAfterFraction;
+    const stale = taken.filter((p) => p.leaseMs !== leaseMs || p.fetchedAt < fetchedBefore);
     const relocked = new Set<string>();
-    if (other.length > 0) {
+    const relockedAt = Date.now();
+    if (stale.length > 0) {
       const failed = new Set(
         await this.#worker(queue, leaseMs).extendJobLocks(
-          other.map((p) => p.job.id!),
-          other.map((p) => p.token),
+          stale.map((p) => p.job.id!),
+          stale.map((p) => p.token),
           leaseMs,
         ),
       );
-      for (const p of other) if (!failed.has(p.job.id!)) relocked.add(p.job.id!);
+      for (const p of stale) if (!failed.has(p.job.id!)) relocked.add(p.job.id!);
     }
-    const now = Date.now();
+    const fresh = (p: Prefetched) => p.leaseMs === leaseMs && !stale.includes(p);
     return taken
-      .filter((p) => p.leaseMs === leaseMs || relocked.has(p.job.id!))
+      .filter((p) => fresh(p) || relocked.has(p.job.id!))
       .map((p) =>
-        this.#leaseOut(
-          queue,
-          key,
-          p.job,
-          p.token,
-          p.leaseMs === leaseMs ? p.fetchedAt + leaseMs : now + leaseMs,
-        ),
+        this.#leaseOut(queue, key, p.job, p.token, fresh(p) ? p.fetchedAt + leaseMs : relockedAt + leaseMs),
       );
   }
 
