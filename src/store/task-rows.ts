@@ -52,6 +52,19 @@ export interface TimelineRow {
  */
 export const notTransformStep = "(parent_id IS NULL OR target_kind = 'model')";
 
+/**
+ * A task served from the result cache: created already succeeded, finished at its creation
+ * (0 ms). Stats count these apart (`cacheHits`, the hit rate) instead of as the fastest runs.
+ */
+export const cacheHit = 'cached = 1';
+
+/**
+ * The tasks latency percentiles are computed over: succeeded, with a result a worker produced.
+ * Cache hits are left out: counted as 0 ms runs they dragged a model's p50 to 0 after a few
+ * repeats (issue 17). Both stores (SQLite, PostgreSQL) and every stats view use this one rule.
+ */
+export const latencySample = `(state = 'succeeded' AND NOT ${cacheHit})`;
+
 /** The columns a `Task` is built from. The lease token stays inside the store. */
 export const taskColumns = [
   'id',
