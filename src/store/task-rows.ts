@@ -65,6 +65,17 @@ export const cacheHit = 'cached = 1';
  */
 export const latencySample = `(state = 'succeeded' AND NOT ${cacheHit})`;
 
+/**
+ * The input bytes a tenant's tasks keep stored, for its storage quota: each distinct input once
+ * (a blob is stored once however many of its tasks use it), pipeline steps' inputs (crops)
+ * included. `owner` is the dialect's placeholder. Reads every task of the tenant (its
+ * `(owner, …)` index range), so callers count at most every few seconds (api/submit/stored-bytes.ts).
+ */
+export const storedInputBytesSql = (owner: string) =>
+  `SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM (
+     SELECT MAX(input_size) AS size FROM tasks WHERE owner = ${owner} GROUP BY input_sha256
+   ) AS inputs`;
+
 /** The columns a `Task` is built from. The lease token stays inside the store. */
 export const taskColumns = [
   'id',

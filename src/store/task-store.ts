@@ -318,6 +318,8 @@ export interface TaskStore {
    */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
 
+  /** Input bytes the tenant's stored tasks reference, each distinct input once (storage quota). */
+  storedInputBytes(owner: string): Promise<number>;
   /** Of `sha256s`, those that a stored task still references as input (for blob GC). */
   referencedInputs(sha256s: readonly string[]): Promise<Set<string>>;
   /** Deletes final tasks finished before `before` (their timelines and results with them). */

@@ -1154,6 +1154,28 @@ export function runTaskStoreContract(
       });
     });
 
+    section('stats', () => {
+      test('storedInputBytes counts each distinct input of the tenant once', async () => {
+        const input = (name: string, size: number) => ({
+          sha256: sha256Hex(name),
+          size,
+          mediaType: 'text/plain',
+        });
+        expect(await store.storedInputBytes('alice')).toBe(0);
+        const first = await create(store, { input: input('a', 3_000_000_000) });
+        await create(store, {
+          input: input('a', 3_000_000_000),
+          target: { kind: 'model', name: 'bert', version: '2' },
+        });
+        await create(store, { input: input('b', 50) });
+        await create(store, { owner: 'bob', input: input('a', 3_000_000_000) });
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
+        expect(await store.storedInputBytes('bob')).toBe(3_000_000_000);
+        await store.deleteTask(first.id);
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
+      });
+    });
+
     section('history', () => {
       /** A task of `owner` on `target` that finishes `latency` ms after it was created. */
       const finish = async (

@@ -40,9 +40,20 @@ export async function submitFromRequest(
   const principal = principalOf(request);
   const key = request.headers['idempotency-key'];
   const idempotencyKey = typeof key === 'string' && key !== '' ? key : undefined;
-  const stored = new SubmissionBlobs(ctx.blobs, (sha256s) => ctx.store.referencedInputs(sha256s));
+  const owner = principal.tenant;
+  const stored = new SubmissionBlobs({
+    blobs: ctx.blobs,
+    referenced: (sha256s) => ctx.store.referencedInputs(sha256s),
+    quota: {
+      owner,
+      limit: async () => (await ctx.auth.getTenant(owner))?.maxStoredBytes ?? ctx.config.api.maxStoredBytes,
+      storedBytes: ctx.storedBytes,
+    },
+  });
   try {
-    return await submit(ctx, request, principal, stored, fixedTargets, idempotencyKey);
+    const result = await submit(ctx, request, principal, stored, fixedTargets, idempotencyKey);
+    stored.committed();
+    return result;
   } catch (err) {
     // Refused: take back the inputs it stored (never masking the refusal with a clean-up error).
     await stored.discard().then(

@@ -75,8 +75,7 @@ export async function storeInput(
   entries: readonly CatalogEntry[],
 ): Promise<StoredInput> {
   const checked = inputEntries(ctx.catalog, entries);
-  const blob = await ctx.blobs.put(source, { maxBytes: inputByteLimit(checked, ctx.config.blobs.maxBytes) });
-  stored.record(blob);
+  const blob = await stored.put(source, inputByteLimit(checked, ctx.config.blobs.maxBytes));
   await checkInput(ctx.blobs, blob, checked);
   return { blob, name };
 }
