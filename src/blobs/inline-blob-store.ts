@@ -229,7 +229,8 @@ export class InlineBlobStore implements BlobStore {
       if (infos !== undefined) put.resolve(infos[index]!);
       else {
         try {
-          put.resolve(upsert(put.row));
+          // Its two statements in one transaction: a discardPut cannot come between them.
+          put.resolve(this.#db.transaction(upsert).immediate(put.row));
         } catch (err) {
           put.reject(err);
         }
