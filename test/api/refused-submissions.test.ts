@@ -44,7 +44,7 @@ describe('a refused submission takes back what it stored', () => {
     const left = (await bytesOnDisk(root)) - before;
     expect({ bytesLeftOnDisk: left }).toEqual({ bytesLeftOnDisk: 0 });
     expect((await f.store.listTasks({ owner: 'acme' })).items).toHaveLength(0);
-  });
+  }, 120_000); // 1,000 fsynced puts: about 10 s on the shared 2-core VM
 
   it('a 415 or 422 input: its blob is deleted at once, not at garbage collection', async () => {
     const text = Buffer.from('plain text, not an image');
