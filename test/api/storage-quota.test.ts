@@ -39,7 +39,7 @@ describe('per-tenant storage quota (maxStoredBytes)', () => {
     const a = Buffer.alloc(600, 'a');
     expect((await send(f, f.keys.user, [a])).statusCode).toBe(202);
     const before = await bytesOnDisk(f.blobs.rootDir);
-    // 600 stored + 600 more > 1,000: refused while streaming, nothing of it kept.
+    // 600 stored + 600 more > 1,000: refused, nothing of it kept.
     const b = Buffer.alloc(600, 'b');
     const refused = await send(f, f.keys.user, [b]);
     expect([refused.statusCode, error(refused).code]).toEqual([413, 'INFERQ_STORAGE_QUOTA_EXCEEDED']);
@@ -62,6 +62,13 @@ describe('per-tenant storage quota (maxStoredBytes)', () => {
     // What fits still goes in; another tenant has its own count.
     expect((await send(f, f.keys.user, [Buffer.alloc(300, 'f')])).statusCode).toBe(202);
     expect((await send(f, f.keys.other, [Buffer.alloc(900, 'g')])).statusCode).toBe(202);
+    // At 900 of 1,000: a repeat of an input the tenant stores already adds nothing, and passes.
+    const repeat = await send(f, f.keys.user, [a]);
+    expect(repeat.statusCode).toBe(202);
+    // Another tenant's stored input is new bytes for this one: counted.
+    const theirs = await send(f, f.keys.user, [Buffer.alloc(900, 'g')]);
+    expect([theirs.statusCode, error(theirs).code]).toEqual([413, 'INFERQ_STORAGE_QUOTA_EXCEEDED']);
+    expect(await f.blobs.stat(sha256Hex(Buffer.alloc(900, 'g')))).toBeDefined();
     // Purging a task frees its bytes for the quota.
     const tasks = (await f.store.listTasks({ owner: 'acme' })).items;
     for (const task of tasks) {

@@ -48,6 +48,8 @@ export async function submitFromRequest(
       owner,
       limit: async () => (await ctx.auth.getTenant(owner))?.maxStoredBytes ?? ctx.config.api.maxStoredBytes,
       storedBytes: ctx.storedBytes,
+      references: async (sha256) =>
+        (await ctx.store.listTasks({ owner, inputSha256: sha256 }, { limit: 1 })).items.length > 0,
     },
   });
   try {

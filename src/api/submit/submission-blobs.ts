@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { BlobStore, PutOptions, PutResult } from '../../blobs/blob-store.js';
-import { InferqError, isInferqError } from '../../errors/index.js';
+import type { BlobStore, PutResult } from '../../blobs/blob-store.js';
+import { InferqError } from '../../errors/index.js';
 import type { StoredBytes } from './stored-bytes.js';
 
 /** A tenant's storage quota, as one submission sees it. */
@@ -9,11 +9,13 @@ export interface SubmissionQuota {
   /** The tenant's `maxStoredBytes`, else the server's `api.maxStoredBytes`; null for none. */
   limit: () => Promise<number | null>;
   storedBytes: StoredBytes;
+  /** Whether a task of the tenant already references this input (it then adds no bytes). */
+  references: (sha256: string) => Promise<boolean>;
 }
 
 /**
- * The blobs one submission stores: each put is bounded by the tenant's storage quota, and a
- * refused submission (413 at its 1,001st file, a 415 or 422 input, a quota or queue limit, a
+ * The blobs one submission stores: they are held to the tenant's storage quota, and a refused
+ * submission (413 at its 1,001st file, a 415 or 422 input, a quota or queue limit, a
  * client that went away mid-upload) takes back what it stored instead of leaving it on disk
  * until garbage collection, hours later.
  *
@@ -30,6 +32,8 @@ export class SubmissionBlobs {
   readonly #referenced: (sha256s: string[]) => Promise<Set<string>>;
   readonly #quota: SubmissionQuota | undefined;
   readonly #puts: PutResult[] = [];
+  /** Per input of this submission: the bytes it adds to the tenant's usage (0 for a repeat). */
+  readonly #adding = new Map<string, number>();
   #limit: number | null | undefined;
   #used: { bytes: number; fresh: boolean } | undefined;
 
@@ -44,27 +48,23 @@ export class SubmissionBlobs {
   }
 
   /**
-   * Stores one input of the submission, at most `maxBytes` (the input limit) and at most what
-   * the tenant's quota leaves: past the quota it is a 413 INFERQ_STORAGE_QUOTA_EXCEEDED, refused
-   * while streaming (or before, when nothing is left), never after storing it all.
+   * Stores one input of the submission (at most `maxBytes`, the input limit), then holds the
+   * submission to the tenant's storage quota: an input the tenant stores already (a repeat, a
+   * cache hit) adds nothing; past the quota it is a 413 INFERQ_STORAGE_QUOTA_EXCEEDED, and the
+   * refusal takes back what the submission stored. The check comes after the put because only
+   * the hash tells a repeat from new bytes; what an upload may store meanwhile is bounded by the
+   * input limit.
    */
   async put(source: Readable | Uint8Array, maxBytes: number): Promise<PutResult> {
-    const room = await this.#room(maxBytes);
-    if (room <= 0) {
-      if (!(source instanceof Uint8Array)) source.resume();
-      throw await this.#quotaExceeded(source instanceof Uint8Array ? source.length : undefined);
-    }
-    const options: PutOptions = { maxBytes: Math.min(maxBytes, room) };
-    let put: PutResult;
-    try {
-      put = await this.#blobs.put(source, options);
-    } catch (err) {
-      if (room < maxBytes && isInferqError(err, 'INFERQ_INPUT_TOO_LARGE')) {
-        throw await this.#quotaExceeded(source instanceof Uint8Array ? source.length : undefined);
-      }
-      throw err;
-    }
+    const put = await this.#blobs.put(source, { maxBytes });
     this.#puts.push(put);
+    if (this.#quota === undefined) return put;
+    this.#limit ??= await this.#quota.limit();
+    if (this.#limit !== null && !this.#adding.has(put.sha256)) {
+      const isNew = put.created || !(await this.#quota.references(put.sha256));
+      this.#adding.set(put.sha256, isNew ? put.size : 0);
+      await this.#checkQuota(put.size);
+    }
     return put;
   }
 
@@ -94,44 +94,33 @@ export class SubmissionBlobs {
     return { blobs, bytes };
   }
 
-  /** This submission's distinct inputs' bytes (each counts in the tenant's usage once). */
+  /** Bytes this submission adds to the tenant's stored inputs (new inputs only, each once). */
   #requestBytes(): number {
-    const sizes = new Map(this.#puts.map((put) => [put.sha256, put.size]));
     let total = 0;
-    for (const size of sizes.values()) total += size;
+    for (const bytes of this.#adding.values()) total += bytes;
     return total;
   }
 
   /**
-   * Bytes the quota leaves for the next input (Infinity without a quota). The tenant's usage is
-   * counted again, once per submission, when the quota would bind this input, so that a refusal
-   * rests on a fresh count, not on a stale estimate.
+   * Refuses when the tenant's usage plus this submission's new bytes passes its quota. The usage
+   * is counted again, once per submission, before a refusal, so that it rests on a fresh count,
+   * not on a stale estimate.
    */
-  async #room(inputLimit: number): Promise<number> {
-    if (this.#quota === undefined) return Number.POSITIVE_INFINITY;
-    this.#limit ??= await this.#quota.limit();
-    const limit = this.#limit;
-    if (limit === null) return Number.POSITIVE_INFINITY;
-    this.#used ??= { bytes: await this.#quota.storedBytes.used(this.#quota.owner), fresh: false };
-    let room = limit - this.#used.bytes - this.#requestBytes();
-    if (room < inputLimit && !this.#used.fresh) {
-      this.#used = { bytes: await this.#quota.storedBytes.used(this.#quota.owner, true), fresh: true };
-      room = limit - this.#used.bytes - this.#requestBytes();
-    }
-    return room;
-  }
-
-  async #quotaExceeded(size?: number): Promise<InferqError> {
-    const { owner } = this.#quota!;
+  async #checkQuota(size: number): Promise<void> {
+    const quota = this.#quota!;
     const limit = this.#limit!;
-    const used = this.#used?.bytes ?? 0;
-    const adding = this.#requestBytes() + (size ?? 0);
-    return new InferqError(
+    this.#used ??= { bytes: await quota.storedBytes.used(quota.owner), fresh: false };
+    if (this.#used.bytes + this.#requestBytes() <= limit) return;
+    if (!this.#used.fresh) {
+      this.#used = { bytes: await quota.storedBytes.used(quota.owner, true), fresh: true };
+      if (this.#used.bytes + this.#requestBytes() <= limit) return;
+    }
+    const used = this.#used.bytes;
+    const adding = this.#requestBytes();
+    throw new InferqError(
       'INFERQ_STORAGE_QUOTA_EXCEEDED',
-      `tenant ${owner} keeps ${used} bytes of inputs stored and its quota is ${limit}; this request would add ${
-        size === undefined ? `more than ${Math.max(0, limit - used - this.#requestBytes())}` : adding
-      }: delete finished tasks (DELETE /v1/tasks/{id}?purge=true) or wait for retention to remove them`,
-      { details: { limit, used, ...(size === undefined ? {} : { adding }) } },
+      `tenant ${quota.owner} keeps ${used} bytes of inputs stored and its quota is ${limit}; this request would add ${adding} (this input ${size}): delete finished tasks (DELETE /v1/tasks/{id}?purge=true) or wait for retention to remove them`,
+      { details: { limit, used, adding } },
     );
   }
 }
