@@ -24,6 +24,9 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
 import { ErrorBody, Query } from './schemas/common.js';
 
+/** The one algorithm this server's tokens are signed and verified with. */
+const tokenAlgorithm = 'HS256';
+
 /** One registered route and what it requires (the auth matrix test is generated from these). */
 export interface RouteInfo {
   method: string;
@@ -79,7 +82,13 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     }
   });
 
-  await app.register(fastifyJwt, { secret: deps.jwtSecret, sign: { algorithm: 'HS256' } });
+  // Verification accepts only what signing produces: the one HMAC algorithm (a token signed with
+  // HS384/HS512 under the same secret is not ours) and an `exp` (a token without one would never end).
+  await app.register(fastifyJwt, {
+    secret: deps.jwtSecret,
+    sign: { algorithm: tokenAlgorithm },
+    verify: { algorithms: [tokenAlgorithm], requiredClaims: ['exp'] },
+  });
   await app.register(fastifyMultipart, {
     // Each file streams into the blob store, which enforces the per-model limit; this cap only
     // bounds what busboy will pass through at all.

@@ -282,9 +282,13 @@ export class InferqClient {
     return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret');
   }
 
-  /** Replaces your tenant's webhook secret: deliveries from now on are signed with the new one. */
-  async rotateWebhookSecret(): Promise<WebhookSecretInfo> {
-    return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret/rotate', { method: 'POST' });
+  /**
+   * Replaces a tenant's webhook secret (admin keys only): deliveries from now on are signed with
+   * the new one. `tenant` defaults to the admin key's own.
+   */
+  async rotateWebhookSecret(options: { tenant?: string } = {}): Promise<WebhookSecretInfo> {
+    const query = options.tenant === undefined ? '' : `?tenant=${encodeURIComponent(options.tenant)}`;
+    return this.http.json<WebhookSecretInfo>(`/v1/webhooks/secret/rotate${query}`, { method: 'POST' });
   }
 
   /**

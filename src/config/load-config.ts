@@ -172,6 +172,7 @@ function finalize(raw: RawConfig, cwd: string): Config {
       tokenTtlMs: duration(raw.api?.tokenTtl, 3_600_000),
       rateLimitPerMinute: raw.api?.rateLimitPerMinute ?? 6_000,
       maxQueuedTasks: raw.api?.maxQueuedTasks ?? 100_000,
+      maxStoredBytes: raw.api?.maxStoredBytes ?? null,
       maxTasksPerRequest: raw.api?.maxTasksPerRequest ?? 1_000,
       predictTimeoutMs: duration(raw.api?.predictTimeout, 30_000),
       maxWaitMs: duration(raw.api?.maxWait, 30_000),

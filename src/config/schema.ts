@@ -30,6 +30,8 @@ export const ConfigSchema = section({
       tokenTtl: Type.Optional(Duration),
       rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
       maxQueuedTasks: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** Input bytes one tenant's tasks may keep stored (default: no quota). */
+      maxStoredBytes: Type.Optional(Type.Integer({ minimum: 1 })),
       maxTasksPerRequest: Type.Optional(Type.Integer({ minimum: 1 })),
       predictTimeout: Type.Optional(Duration),
       /** The most a `?wait=` read of a task or result may hold the request (default 30s). */
@@ -88,6 +90,8 @@ export interface Config {
     readonly tokenTtlMs: number;
     readonly rateLimitPerMinute: number;
     readonly maxQueuedTasks: number;
+    /** Per-tenant storage quota in bytes; null for none (a tenant's own setting still applies). */
+    readonly maxStoredBytes: number | null;
     readonly maxTasksPerRequest: number;
     readonly predictTimeoutMs: number;
     readonly maxWaitMs: number;

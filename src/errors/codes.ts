@@ -25,6 +25,7 @@ export const errorCodes = {
   INFERQ_FORBIDDEN: { status: 403, title: 'Credentials lack the scope this needs' },
   INFERQ_RATE_LIMITED: { status: 429, title: 'Too many requests for this tenant' },
   INFERQ_QUEUE_LIMIT_REACHED: { status: 429, title: 'Tenant has too many queued tasks' },
+  INFERQ_STORAGE_QUOTA_EXCEEDED: { status: 413, title: "Tenant's stored inputs would exceed its quota" },
   INFERQ_API_KEY_NOT_FOUND: { status: 404, title: 'No such API key' },
   // tasks
   INFERQ_TASK_NOT_FOUND: { status: 404, title: 'No such task' },

@@ -7,6 +7,7 @@ export interface TenantRow {
   webhook_secret: string;
   rate_limit_per_minute: number | null;
   max_queued_tasks: number | null;
+  max_stored_bytes: number | null;
 }
 
 export interface KeyRow {
@@ -34,6 +35,7 @@ export function toTenant(row: TenantRow): Tenant {
     webhookSecret: row.webhook_secret,
     rateLimitPerMinute: row.rate_limit_per_minute,
     maxQueuedTasks: row.max_queued_tasks,
+    maxStoredBytes: row.max_stored_bytes ?? null,
   };
 }
 

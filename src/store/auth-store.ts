@@ -6,6 +6,8 @@ export interface Tenant {
   webhookSecret: string;
   rateLimitPerMinute: number | null;
   maxQueuedTasks: number | null;
+  /** Input bytes this tenant's tasks may keep stored (see api.maxStoredBytes). */
+  maxStoredBytes: number | null;
 }
 
 /** An API key as stored: never the key itself, only its hash (which is not exposed here). */
@@ -34,6 +36,7 @@ export interface CreatedApiKey {
 export interface TenantLimits {
   rateLimitPerMinute?: number | null;
   maxQueuedTasks?: number | null;
+  maxStoredBytes?: number | null;
 }
 
 /**

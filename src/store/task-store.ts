@@ -144,8 +144,11 @@ export interface LatencyStats {
   target: string;
   /** Tasks that finished in the window. */
   finished: number;
+  /** Succeeded tasks, cache hits included. */
   succeeded: number;
-  /** created → finished, in ms, over the succeeded tasks of the window. */
+  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
+  cacheHits: number;
+  /** created → finished, in ms, over the succeeded tasks of the window a worker ran (not cache hits). */
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
@@ -165,10 +168,16 @@ export interface TaskStats {
 /** The tasks of a group (a target's window, a time bucket) that finished, and how. */
 export interface FinishedOutcomes {
   finished: number;
+  /** Succeeded tasks, cache hits included. */
   succeeded: number;
   failed: number;
   cancelled: number;
-  /** created → finished, nearest-rank percentiles over the group's succeeded tasks. */
+  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
+  cacheHits: number;
+  /**
+   * created → finished, nearest-rank percentiles over the group's succeeded tasks that a worker
+   * ran: cache hits are left out (`latencySample` in task-rows.ts).
+   */
   p50Ms: number | null;
   p95Ms: number | null;
   p99Ms: number | null;
@@ -309,6 +318,8 @@ export interface TaskStore {
    */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
 
+  /** Input bytes the tenant's stored tasks reference, each distinct input once (storage quota). */
+  storedInputBytes(owner: string): Promise<number>;
   /** Of `sha256s`, those that a stored task still references as input (for blob GC). */
   referencedInputs(sha256s: readonly string[]): Promise<Set<string>>;
   /** Deletes final tasks finished before `before` (their timelines and results with them). */

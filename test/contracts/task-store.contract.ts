@@ -1103,11 +1103,76 @@ export function runTaskStoreContract(
           { target: 'resnet@1', counts: { queued: 1, running: 0, succeeded: 1, failed: 0, cancelled: 0 } },
         ]);
         expect(alice.recent).toEqual([
-          { target: 'resnet@1', finished: 1, succeeded: 1, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
+          { target: 'resnet@1', finished: 1, succeeded: 1, cacheHits: 0, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
         ]);
         const all = await store.taskStats({ since: Date.now() + 60_000 });
         expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
         expect(all.recent).toEqual([]);
+      });
+    });
+
+    section('stats', () => {
+      test('cache hits are counted apart and left out of the latency percentiles, in every view', async () => {
+        // One task a worker ran in 40 ms, then three repeats answered from the result cache
+        // (created succeeded, 0 ms): counted as runs they would make p50 0 ms.
+        const { task, token } = await createRunning(store);
+        await store.completeTask(task.id, { leaseToken: token, result: 1, at: task.createdAt + 40 });
+        for (let i = 0; i < 3; i++) {
+          await create(store, { input: task.input, cachedResult: { result: 1 } });
+        }
+        const stats = await store.taskStats({ since: 0 });
+        expect(stats.recent).toEqual([
+          { target: 'resnet@1', finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
+        ]);
+        const [activity] = await store.activityStats({ owner: 'alice', since: task.createdAt });
+        expect(activity).toMatchObject({ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p99Ms: 40 });
+        const history = await store.taskHistory({
+          owner: 'alice',
+          from: task.createdAt,
+          to: Date.now() + 60_000,
+          bucketMs: 3_600_000,
+        });
+        expect(
+          history.map(({ finished, succeeded, cacheHits, p50Ms, p95Ms }) => ({
+            finished,
+            succeeded,
+            cacheHits,
+            p50Ms,
+            p95Ms,
+          })),
+        ).toEqual([{ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p95Ms: 40 }]);
+        // A target with only cache hits: counted, and no latency at all rather than 0 ms.
+        const bert = { kind: 'model' as const, name: 'bert', version: '2' };
+        await create(store, { owner: 'bob', target: bert, cachedResult: { result: 2 } });
+        const bob = await store.activityStats({ owner: 'bob', since: task.createdAt });
+        expect(bob).toMatchObject([
+          { target: 'bert@2', finished: 1, cacheHits: 1, p50Ms: null, p99Ms: null },
+        ]);
+        expect((await store.taskStats({ owner: 'bob', since: 0 })).recent).toMatchObject([
+          { target: 'bert@2', succeeded: 1, cacheHits: 1, p50Ms: null },
+        ]);
+      });
+    });
+
+    section('stats', () => {
+      test('storedInputBytes counts each distinct input of the tenant once', async () => {
+        const input = (name: string, size: number) => ({
+          sha256: sha256Hex(name),
+          size,
+          mediaType: 'text/plain',
+        });
+        expect(await store.storedInputBytes('alice')).toBe(0);
+        const first = await create(store, { input: input('a', 3_000_000_000) });
+        await create(store, {
+          input: input('a', 3_000_000_000),
+          target: { kind: 'model', name: 'bert', version: '2' },
+        });
+        await create(store, { input: input('b', 50) });
+        await create(store, { owner: 'bob', input: input('a', 3_000_000_000) });
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
+        expect(await store.storedInputBytes('bob')).toBe(3_000_000_000);
+        await store.deleteTask(first.id);
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
       });
     });
 
@@ -1165,6 +1230,7 @@ export function runTaskStoreContract(
             succeeded: 4,
             failed: 1,
             cancelled: 0,
+            cacheHits: 0,
             p50Ms: 200,
             p95Ms: 400,
             p99Ms: 400,
@@ -1176,6 +1242,7 @@ export function runTaskStoreContract(
             succeeded: 1,
             failed: 0,
             cancelled: 1,
+            cacheHits: 0,
             p50Ms: 25_000,
             p95Ms: 25_000,
             p99Ms: 25_000,
@@ -1214,6 +1281,7 @@ export function runTaskStoreContract(
             succeeded: 0,
             failed: 0,
             cancelled: 0,
+            cacheHits: 0,
             p50Ms: null,
             p95Ms: null,
             p99Ms: null,
@@ -1226,6 +1294,7 @@ export function runTaskStoreContract(
             succeeded: 2,
             failed: 1,
             cancelled: 1,
+            cacheHits: 0,
             p50Ms: 100,
             p95Ms: 300,
             p99Ms: 300,

@@ -109,6 +109,16 @@ export const ModelList = Type.Object({ items: Type.Array(ModelView) }, Open);
 
 const StateCounts = Type.Record(Type.String({ description: 'a task state' }), Type.Integer());
 
+const CacheHits = {
+  cacheHits: Type.Integer({
+    description:
+      'succeeded tasks served from the result cache (in `succeeded`, not in the latency percentiles)',
+  }),
+  hitRate: Type.Union([Type.Null(), Type.Number()], {
+    description: 'cacheHits / finished; null if none finished',
+  }),
+};
+
 /** `GET /v1/stats`. */
 export const StatsResponse = Type.Object(
   {
@@ -121,6 +131,7 @@ export const StatsResponse = Type.Object(
           target: Type.String(),
           finished: Type.Integer(),
           succeeded: Type.Integer(),
+          ...CacheHits,
           p50Ms: Type.Union([Type.Null(), Type.Number()]),
           p90Ms: Type.Union([Type.Null(), Type.Number()]),
           p99Ms: Type.Union([Type.Null(), Type.Number()]),
@@ -149,6 +160,7 @@ export const HistoryBucketView = Type.Object(
     cancelled: Type.Integer(),
     perSecond: Type.Number({ description: 'finished tasks per second' }),
     errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+    ...CacheHits,
     p50Ms: Ms,
     p95Ms: Ms,
     p99Ms: Ms,
@@ -206,6 +218,7 @@ const ActivityCounts = {
   cancelled: Type.Integer(),
   perSecond: Type.Number({ description: 'finished per second over the window' }),
   errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+  ...CacheHits,
 };
 
 /**

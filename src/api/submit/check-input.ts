@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import type { BlobInfo, BlobStore } from '../../blobs/blob-store.js';
 import type { CatalogEntry } from '../../core/model-catalog.js';
 import { InferqError } from '../../errors/index.js';
+import { imagePixelLimit } from '../../runtime/image/pixel-limit.js';
 
 /** What a model accepts when its spec names no media types: judged by its input kind. */
 function acceptsByKind(kind: string, mediaType: string): boolean {
@@ -39,8 +40,8 @@ export function inputByteLimit(entries: readonly CatalogEntry[], serverMaxBytes:
  * not the event loop). A truncated or corrupt body fails here, at submission, instead of in the
  * worker after the task was queued.
  */
-async function decodeAllRows(bytes: Buffer, height: number): Promise<void> {
-  await sharp(bytes, { failOn: 'error', sequentialRead: true })
+async function decodeAllRows(bytes: Buffer, height: number, maxPixels: number): Promise<void> {
+  await sharp(bytes, { failOn: 'error', sequentialRead: true, limitInputPixels: maxPixels })
     .extract({ left: 0, top: height - 1, width: 1, height: 1 })
     .raw()
     .toBuffer();
@@ -48,7 +49,8 @@ async function decodeAllRows(bytes: Buffer, height: number): Promise<void> {
 
 /**
  * Checks a stored input against every target: media type from the sniffed bytes (415), and
- * for image models that the header decodes, the pixel count is within `maxPixels` (413) and
+ * for image models that the header decodes, the pixel count is within `maxPixels`, or sharp's
+ * own limit where the model sets none (413, see imagePixelLimit), and
  * then that the whole body decodes (422): pixel limits are judged from the header, before any
  * pixel is decoded.
  */
@@ -99,7 +101,9 @@ export async function checkInput(
   let pixels: number;
   let height: number;
   try {
-    const meta = await sharp(bytes).metadata();
+    // Header only, no pixel decoded: sharp's pixel guard off here, so that an image over it is
+    // measured and answered 413 below, not mistaken for an undecodable one.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     // A multi-page image (GIF, TIFF) is read as its first page, as the worker reads it.
     height = Math.min(meta.pageHeight ?? meta.height ?? 0, meta.height ?? 0);
     pixels = (meta.width ?? 0) * height;
@@ -107,9 +111,11 @@ export async function checkInput(
   } catch (cause) {
     throw undecodable(cause);
   }
+  let decodeLimit = Number.POSITIVE_INFINITY;
   for (const entry of imageEntries) {
-    const maxPixels = entry.kind === 'model' ? entry.spec.input.maxPixels : undefined;
-    if (maxPixels !== undefined && pixels > maxPixels) {
+    const maxPixels = imagePixelLimit(entry.kind === 'model' ? entry.spec.input.maxPixels : undefined);
+    decodeLimit = Math.min(decodeLimit, maxPixels);
+    if (pixels > maxPixels) {
       throw new InferqError(
         'INFERQ_INPUT_TOO_LARGE',
         `${entry.name} takes images up to ${maxPixels} pixels`,
@@ -120,7 +126,7 @@ export async function checkInput(
     }
   }
   try {
-    await decodeAllRows(bytes, height);
+    await decodeAllRows(bytes, height, decodeLimit);
   } catch (cause) {
     throw undecodable(cause);
   }

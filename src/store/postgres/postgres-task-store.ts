@@ -11,6 +11,7 @@ import {
   rowToTask,
   rowToTimelineEntry,
   stateList,
+  storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
   toJsonText,
@@ -321,6 +322,11 @@ export class PostgresTaskStore implements TaskStore {
     );
     const row = rows[0];
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
+  }
+
+  async storedInputBytes(owner: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ bytes: number }>(storedInputBytesSql('$1'), [owner]);
+    return rows[0]?.bytes ?? 0;
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {

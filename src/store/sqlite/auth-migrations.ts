@@ -31,4 +31,8 @@ export const authStoreMigrations: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  -- The tenant's storage quota: input bytes its tasks may keep stored (null: api.maxStoredBytes).
+  ALTER TABLE auth_tenants ADD COLUMN max_stored_bytes INTEGER;
+  `,
 ];

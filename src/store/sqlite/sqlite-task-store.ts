@@ -19,6 +19,7 @@ import {
   rowToTask,
   rowToTimelineEntry,
   stateList,
+  storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
   toJsonText,
@@ -387,6 +388,10 @@ export class SqliteTaskStore implements TaskStore {
       | { id: string; result: string }
       | undefined;
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
+  }
+
+  async storedInputBytes(owner: string): Promise<number> {
+    return (this.#sql(storedInputBytesSql('?')).get(owner) as { bytes: number }).bytes;
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
