@@ -194,7 +194,11 @@ function finalize(raw: RawConfig, cwd: string): Config {
       blobGraceMs: duration(raw.retention?.blobGraceMs, 3_600_000),
     },
     models: { dir: path.resolve(cwd, raw.models?.dir ?? 'models') },
-    workers: { count: raw.workers?.count ?? 1, threads: raw.workers?.threads },
+    workers: {
+      count: raw.workers?.count ?? 1,
+      threads: raw.workers?.threads,
+      fastQueueLimit: raw.workers?.fastQueueLimit ?? 256,
+    },
     log: { level: raw.log?.level ?? 'info' },
   };
   return deepFreeze(config);

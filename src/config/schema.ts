@@ -64,6 +64,11 @@ export const ConfigSchema = section({
     section({
       count: Type.Optional(Type.Integer({ minimum: 0 })),
       threads: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * Fast-path requests (OIP infer, predict with durable: false) a model may hold waiting for
+       * its workers; one more is refused with 503 and Retry-After (default 256).
+       */
+      fastQueueLimit: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
   log: Type.Optional(
@@ -98,6 +103,10 @@ export interface Config {
   readonly blobs: { readonly url: string; readonly maxBytes: number; readonly inlineMaxBytes: number };
   readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
   readonly models: { readonly dir: string };
-  readonly workers: { readonly count: number; readonly threads: number | undefined };
+  readonly workers: {
+    readonly count: number;
+    readonly threads: number | undefined;
+    readonly fastQueueLimit: number;
+  };
   readonly log: { readonly level: string };
 }

@@ -106,7 +106,7 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
     });
     servers.push(server);
     const client = newClient();
-    expect(await codeOf(client.call('slow', {}))).toBe('INFERQ_REALTIME_UNAVAILABLE');
+    expect(await codeOf(client.call('slow', {}))).toBe('INFERQ_FAST_PATH_UNAVAILABLE');
     client.sync([{ id: 'w1', endpoint: server.endpoint }]);
     await until(() => client.workersOf('slow').length === 1, 'the worker to answer its heartbeat');
     expect(client.workersOf('slow@1')).toEqual(['w1']);
@@ -115,7 +115,7 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
     const image = Buffer.alloc(100_000, 7);
     expect(await client.call('slow', { image })).toEqual({ size: 100_000, first: 7, echo: image });
     expect(await codeOf(client.call('slow@1', { fail: true }))).toBe('INFERQ_INPUT_UNDECODABLE');
-    expect(await codeOf(client.call('other', {}))).toBe('INFERQ_REALTIME_UNAVAILABLE');
+    expect(await codeOf(client.call('other', {}))).toBe('INFERQ_FAST_PATH_UNAVAILABLE');
 
     const abort = new AbortController();
     const hanging = client.call('slow', { hang: true }, { signal: abort.signal });
@@ -150,7 +150,7 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
 
     const died = Date.now();
     second.child.kill('SIGKILL');
-    expect(await codeOf(once)).toBe('INFERQ_REALTIME_WORKER_LOST');
+    expect(await codeOf(once)).toBe('INFERQ_FAST_PATH_WORKER_LOST');
     // Failed within the heartbeat's loss window, and never sent to the worker still alive.
     expect(Date.now() - died).toBeLessThan(5_000);
     expect(workers.filter((w) => w.lines.includes('start at-most-once'))).toEqual([second]);
@@ -170,7 +170,7 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
     expect(await client.call('slow', { tag: 'one' })).toMatchObject({ by: 'first' });
     first.child.kill('SIGKILL');
     await until(() => client.workersOf('slow').length === 0, 'the worker to be lost');
-    expect(await codeOf(client.call('slow', { tag: 'none' }))).toBe('INFERQ_REALTIME_UNAVAILABLE');
+    expect(await codeOf(client.call('slow', { tag: 'none' }))).toBe('INFERQ_FAST_PATH_UNAVAILABLE');
     await startWorker(first.endpoint, 'second');
     await until(() => client.workersOf('slow').length === 1, 'the restarted worker to be alive');
     expect(await client.call('slow', { tag: 'two' })).toMatchObject({ by: 'second', tag: 'two' });

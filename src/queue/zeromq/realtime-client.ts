@@ -58,7 +58,7 @@ interface Pending {
  * Workers are pinged every `heartbeatMs`; one that answers is alive and says which models it
  * serves. A call goes to the alive worker of its model with the fewest calls in flight. A
  * worker silent for `deadAfterMs` is lost: each call on it is sent to another worker of the
- * model, or fails with INFERQ_REALTIME_WORKER_LOST when the caller asked for at most once or
+ * model, or fails with INFERQ_FAST_PATH_WORKER_LOST when the caller asked for at most once or
  * no other worker is left. A DEALER reconnects by itself; a worker that comes back is alive
  * again at its next pong. A send that cannot leave now (no connection) is tried elsewhere at
  * once: the call never reached a worker.
@@ -97,7 +97,7 @@ export class RealtimeClient {
 
   call(model: string, body: unknown, options: RealtimeCallOptions = {}): Promise<unknown> {
     if (this.#closed)
-      return Promise.reject(new InferqError('INFERQ_REALTIME_UNAVAILABLE', 'the client is closed'));
+      return Promise.reject(new InferqError('INFERQ_FAST_PATH_UNAVAILABLE', 'the client is closed'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelled());
     const id = String(this.#nextId++);
@@ -132,7 +132,7 @@ export class RealtimeClient {
     this.#closed = true;
     clearInterval(this.#timer);
     for (const pending of [...this.#pending.values()]) {
-      this.#fail(pending, 'INFERQ_REALTIME_UNAVAILABLE', 'the client closed before the worker answered');
+      this.#fail(pending, 'INFERQ_FAST_PATH_UNAVAILABLE', 'the client closed before the worker answered');
     }
     const loops = [...this.#peers.values()].map((peer) => {
       peer.dealer.close();
@@ -219,13 +219,13 @@ export class RealtimeClient {
       if (pending.tried.size === 0) {
         this.#fail(
           pending,
-          'INFERQ_REALTIME_UNAVAILABLE',
+          'INFERQ_FAST_PATH_UNAVAILABLE',
           `no fast-path worker serving ${pending.model} is reachable`,
         );
       } else {
         this.#fail(
           pending,
-          'INFERQ_REALTIME_WORKER_LOST',
+          'INFERQ_FAST_PATH_WORKER_LOST',
           `the worker running this ${pending.model} call was lost and no other worker of it is reachable`,
         );
       }
@@ -268,7 +268,7 @@ export class RealtimeClient {
       else {
         this.#fail(
           pending,
-          'INFERQ_REALTIME_WORKER_LOST',
+          'INFERQ_FAST_PATH_WORKER_LOST',
           `the worker running this ${pending.model} call was lost; it was not re-sent (resend: false), so it may or may not have run`,
         );
       }
