@@ -26,7 +26,7 @@ export async function predictNow(
   if (fast === undefined || !fast.serves(ref)) {
     throw new InferqError(
       'INFERQ_FAST_PATH_UNAVAILABLE',
-      `no worker of this server process serves ${ref} on the fast path (started with --no-workers, or the model did not load); use a durable predict`,
+      `no worker serves ${ref} on the fast path: none in this server process (started with --no-workers, or the model did not load) and no remote worker started with --realtime answers; use a durable predict`,
       { details: { model: ref } },
     );
   }

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from '../api/build-app.js';
+import { firstServing, startRemoteFastPath } from '../api/remote-fast-path.js';
 import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
 import type { ModelCatalog } from '../core/model-catalog.js';
@@ -48,8 +49,11 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
       : undefined;
   const workerRegistry = await openWorkerRegistry(config);
   const catalog = await buildCatalog(modelsDir(config), logger, workers?.unavailable);
-  // The fast path (OIP infer, predict with durable: false) runs on the same warm runtimes.
-  const fastPath = workers ? startFastPath(config, catalog, workers, metricsRegistry) : undefined;
+  // The fast path (OIP infer, predict with durable: false): this process's worker threads, then
+  // workers elsewhere that advertise a ZeroMQ endpoint (`inferq worker --realtime`).
+  const localFast = workers ? startFastPath(config, catalog, workers, metricsRegistry) : undefined;
+  const remoteFast = workerRegistry ? startRemoteFastPath({ registry: workerRegistry, logger }) : undefined;
+  const fastPath = firstServing(localFast, remoteFast?.fastPath);
   const app = await buildApp({
     config,
     ...backends,
@@ -73,7 +77,8 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   webhooks.start();
   const stopAll = async (): Promise<void> => {
     await app.close();
-    await fastPath?.stop();
+    await localFast?.stop();
+    await remoteFast?.stop();
     await workers?.stop();
     await webhooks.stop();
     await cleaner.stop();

@@ -69,6 +69,13 @@ export const ConfigSchema = section({
        * its workers; one more is refused with 503 and Retry-After (default 256).
        */
       fastQueueLimit: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * `inferq worker`: serve the fast path to API hosts on other machines over ZeroMQ, bound
+       * here (`tcp://0.0.0.0:5570`); `realtimeAdvertise` is the address they dial when the bound
+       * one is not reachable as written.
+       */
+      realtimeBind: Type.Optional(Type.String({ pattern: '^tcp://' })),
+      realtimeAdvertise: Type.Optional(Type.String({ pattern: '^tcp://' })),
     }),
   ),
   log: Type.Optional(
@@ -107,6 +114,8 @@ export interface Config {
     readonly count: number;
     readonly threads: number | undefined;
     readonly fastQueueLimit: number;
+    readonly realtimeBind: string | undefined;
+    readonly realtimeAdvertise: string | undefined;
   };
   readonly log: { readonly level: string };
 }

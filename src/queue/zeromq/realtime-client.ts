@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
-import { type ErrorCode, isErrorCode } from '../../errors/codes.js';
+import type { ErrorCode } from '../../errors/codes.js';
+import { type ErrorMessage, errorFromMessage } from '../../errors/error-message.js';
 import { InferqError } from '../../errors/inferq-error.js';
 import { frameValue, SendQueue, valueFrames } from './zmq-frames.js';
 
@@ -200,9 +201,9 @@ export class RealtimeClient {
     if (pending === undefined || pending.worker !== peer.id) return;
     this.#settle(pending);
     try {
-      const reply = frameValue(frames, 2) as { ok: boolean; body?: unknown; code?: string; message?: string };
+      const reply = frameValue(frames, 2) as { ok: true; body: unknown } | { ok: false; error: ErrorMessage };
       if (reply.ok) pending.resolve(reply.body);
-      else pending.reject(remoteError(reply.code, reply.message));
+      else pending.reject(errorFromMessage(reply.error));
     } catch (err) {
       pending.reject(
         new InferqError('INFERQ_INTERNAL', `unreadable reply from worker ${peer.id}`, { cause: err }),
@@ -296,9 +297,4 @@ function serves(peer: Peer, model: string): boolean {
 
 function cancelled(): InferqError {
   return new InferqError('INFERQ_CANCELLED', 'the caller cancelled the call');
-}
-
-function remoteError(code: string | undefined, message: string | undefined): InferqError {
-  const known = isErrorCode(code) ? code : 'INFERQ_WORK_FAILED';
-  return new InferqError(known, message ?? 'the remote worker failed');
 }

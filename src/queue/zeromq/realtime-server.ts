@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Router } from 'zeromq';
-import { InferqError } from '../../errors/inferq-error.js';
+import { errorMessage } from '../../errors/error-message.js';
+import { InferqError, isInferqError } from '../../errors/inferq-error.js';
 import { frameValue, SendQueue, valueFrames } from './zmq-frames.js';
 
 /** One fast-path call as a remote worker receives it. */
@@ -108,13 +109,8 @@ export class RealtimeServer {
     };
     run()
       .catch((err: unknown) => {
-        const known = err instanceof InferqError;
-        if (!known) this.#options.logger?.error({ err, model: id }, 'realtime call failed');
-        return {
-          ok: false,
-          code: known ? err.code : 'INFERQ_WORK_FAILED',
-          message: err instanceof Error ? err.message : String(err),
-        };
+        if (!isInferqError(err)) this.#options.logger?.error({ err, call: id }, 'realtime call failed');
+        return { ok: false, error: errorMessage(err) };
       })
       .then((reply) => {
         this.#running.delete(key);

@@ -7,7 +7,7 @@
  *   API → worker: `req, id, header, ...buffers`   header: { model, version?, body }
  *                 `cancel, id`                    the caller went away
  *                 `ping, seq`
- *   worker → API: `rep, id, header, ...buffers`   header: { ok: true, body } | { ok: false, code, message }
+ *   worker → API: `rep, id, header, ...buffers`   header: { ok: true, body } | { ok: false, error: { code, message, details? } }
  *                 `pong, seq, { models, inFlight }`
  */
 
