@@ -97,7 +97,7 @@ function validationMessage(problems: readonly unknown[], where: string): string 
 }
 
 /** 5xx answers that report an outcome the caller asked for rather than a fault of the server. */
-const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT']);
+const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT', 'INFERQ_FAST_PATH_BUSY']);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -107,7 +107,11 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {
     request.log.error({ err, reqId: request.id }, 'request failed');
   }
-  if (error.code === 'INFERQ_RATE_LIMITED' || error.code === 'INFERQ_QUEUE_LIMIT_REACHED') {
+  if (
+    error.code === 'INFERQ_RATE_LIMITED' ||
+    error.code === 'INFERQ_QUEUE_LIMIT_REACHED' ||
+    error.code === 'INFERQ_FAST_PATH_BUSY'
+  ) {
     const retryAfterMs = Number(error.details?.retryAfterMs ?? 1_000);
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1_000))));
   }

@@ -20,6 +20,8 @@ export const envKeys: Readonly<Record<string, string>> = {
   INFERQ_BLOBS_URL: 'blobs.url',
   INFERQ_MODELS_DIR: 'models.dir',
   INFERQ_WORKERS: 'workers.count',
+  INFERQ_REALTIME_BIND: 'workers.realtimeBind',
+  INFERQ_REALTIME_ADVERTISE: 'workers.realtimeAdvertise',
   INFERQ_LOG_LEVEL: 'log.level',
   INFERQ_RETENTION_TTL: 'retention.ttl',
   INFERQ_ALLOW_PRIVATE_CALLBACKS: 'api.allowPrivateCallbacks',
@@ -195,7 +197,13 @@ function finalize(raw: RawConfig, cwd: string): Config {
       blobGraceMs: duration(raw.retention?.blobGraceMs, 3_600_000),
     },
     models: { dir: path.resolve(cwd, raw.models?.dir ?? 'models') },
-    workers: { count: raw.workers?.count ?? 1, threads: raw.workers?.threads },
+    workers: {
+      count: raw.workers?.count ?? 1,
+      threads: raw.workers?.threads,
+      fastQueueLimit: raw.workers?.fastQueueLimit ?? 256,
+      realtimeBind: raw.workers?.realtimeBind,
+      realtimeAdvertise: raw.workers?.realtimeAdvertise,
+    },
     log: { level: raw.log?.level ?? 'info' },
   };
   return deepFreeze(config);

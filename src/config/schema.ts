@@ -66,6 +66,18 @@ export const ConfigSchema = section({
     section({
       count: Type.Optional(Type.Integer({ minimum: 0 })),
       threads: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * Fast-path requests (OIP infer, predict with durable: false) a model may hold waiting for
+       * its workers; one more is refused with 503 and Retry-After (default 256).
+       */
+      fastQueueLimit: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * `inferq worker`: serve the fast path to API hosts on other machines over ZeroMQ, bound
+       * here (`tcp://0.0.0.0:5570`); `realtimeAdvertise` is the address they dial when the bound
+       * one is not reachable as written.
+       */
+      realtimeBind: Type.Optional(Type.String({ pattern: '^tcp://' })),
+      realtimeAdvertise: Type.Optional(Type.String({ pattern: '^tcp://' })),
     }),
   ),
   log: Type.Optional(
@@ -102,6 +114,12 @@ export interface Config {
   readonly blobs: { readonly url: string; readonly maxBytes: number; readonly inlineMaxBytes: number };
   readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
   readonly models: { readonly dir: string };
-  readonly workers: { readonly count: number; readonly threads: number | undefined };
+  readonly workers: {
+    readonly count: number;
+    readonly threads: number | undefined;
+    readonly fastQueueLimit: number;
+    readonly realtimeBind: string | undefined;
+    readonly realtimeAdvertise: string | undefined;
+  };
   readonly log: { readonly level: string };
 }

@@ -61,6 +61,12 @@ export const errorCodes = {
   // Open Inference Protocol (v2) endpoints
   INFERQ_OIP_NO_SIGNATURE: { status: 404, title: 'The model declares no tensor signature for /v2' },
   INFERQ_OIP_TENSOR_INVALID: { status: 400, title: 'An infer input does not match the model signature' },
+  INFERQ_FAST_PATH_BUSY: { status: 503, title: "The model's fast-path queue is full" },
+  INFERQ_FAST_PATH_UNAVAILABLE: {
+    status: 503,
+    title: 'No worker in this process serves the model on the fast path',
+  },
+  INFERQ_FAST_PATH_WORKER_LOST: { status: 503, title: 'The fast-path worker running the call was lost' },
   // pipelines
   INFERQ_PIPELINE_SPEC_INVALID: { status: 500, title: 'A pipeline spec is invalid' },
   INFERQ_PIPELINE_STEP_FAILED: { status: 422, title: 'A step of a pipeline failed' },

@@ -70,9 +70,8 @@ export class LeaseLoop {
     const { broker, queue, batchSize, leaseMs, logger } = this.options;
     while (this.running) {
       try {
-        const jobs = await collectBatch(broker, queue, {
+        const jobs = await collectBatch((max, waitMs) => broker.lease(queue, { max, leaseMs, waitMs }), {
           max: batchSize,
-          leaseMs,
           maxDelayMs: this.options.maxDelayMs ?? 0,
           idleWaitMs: this.options.idleWaitMs ?? 500,
           signal: this.abort.signal,

@@ -85,10 +85,21 @@ export const SubmitTasksBody = Type.Object(
 );
 
 /** JSON body of `POST /v1/models/{name}/predict`: one input, the model from the path. */
-export const PredictBody = Type.Object(submitFields, {
-  additionalProperties: false,
-  examples: [{ text: 'hello' }],
-});
+export const PredictBody = Type.Object(
+  {
+    ...submitFields,
+    durable: Type.Optional(
+      Type.Boolean({
+        description:
+          'false: run on the fast path (a warm worker, answered now, nothing stored, no task id); default true',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ text: 'hello' }, { text: 'hello', durable: false }],
+  },
+);
 
 export const SubmitResponse = Type.Object(
   {

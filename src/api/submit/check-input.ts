@@ -59,6 +59,20 @@ export async function checkInput(
   blob: BlobInfo,
   entries: readonly CatalogEntry[],
 ): Promise<void> {
+  await checkInputBytes(blob, () => blobs.readBytes(blob.sha256), entries, { decodeRows: true });
+}
+
+/**
+ * {@link checkInput} over bytes from anywhere (the fast path holds them in memory and stores
+ * nothing). `decodeRows: false` skips the whole-body decode: the fast path's worker decodes at
+ * once anyway and answers a corrupt body as that request's 422.
+ */
+export async function checkInputBytes(
+  blob: { size: number; mediaType: string; sha256?: string },
+  read: () => Promise<Buffer>,
+  entries: readonly CatalogEntry[],
+  options: { decodeRows: boolean },
+): Promise<void> {
   for (const entry of entries) {
     if (entry.kind !== 'model') continue;
     const { input } = entry.spec;
@@ -95,9 +109,9 @@ export async function checkInput(
   const undecodable = (cause: unknown) =>
     new InferqError('INFERQ_INPUT_UNDECODABLE', `the ${blob.mediaType} input cannot be decoded as an image`, {
       cause,
-      details: { mediaType: blob.mediaType, sha256: blob.sha256 },
+      details: { mediaType: blob.mediaType, ...(blob.sha256 === undefined ? {} : { sha256: blob.sha256 }) },
     });
-  const bytes = await blobs.readBytes(blob.sha256);
+  const bytes = await read();
   let pixels: number;
   let height: number;
   try {
@@ -125,6 +139,7 @@ export async function checkInput(
       );
     }
   }
+  if (!options.decodeRows) return;
   try {
     await decodeAllRows(bytes, height, decodeLimit);
   } catch (cause) {
