@@ -101,11 +101,11 @@ export function Overview(props: { client: InferqClient; admin: boolean }) {
           </span>
           <span class="card-label">error rate (5 min)</span>
         </div>
-        <div class="card">
+        <div class="card" title="answered from the result cache; left out of the latency percentiles">
           <span class="card-value" data-testid="cache-hit-rate">
             {totals.hitRate === null ? '-' : `${(totals.hitRate * 100).toFixed(1)}%`}
           </span>
-          <span class="card-label">cache hits (5 min; not in latencies)</span>
+          <span class="card-label">cache hits (5 min)</span>
         </div>
       </div>
       <p class="toolbar">
