@@ -53,9 +53,11 @@ export async function runWorker(config: Config, only?: readonly string[]): Promi
     console.log(`  unavailable: ${model}: ${reason}`);
 
   await new Promise<void>((resolve) => {
+    // Both signals may have come while the workers started (a loaded host): then resolve too,
+    // or the process would wait here for ever and exit 13 once the aborted workers let go.
     onSignal = (count) => {
-      if (count === 1) resolve();
-      else void workers.stop({ abort: true });
+      resolve();
+      if (count > 1) void workers.stop({ abort: true });
     };
     if (signals > 0) onSignal(signals);
   });

@@ -104,6 +104,7 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     })),
   );
   const held: Array<{ job: LeasedJob; until: number }> = [];
+  const lost: string[] = [];
   for (const [index, { job }] of parsed.entries()) {
     const claim = claims[index]!;
     if (claim.claimed) claimed.push({ job, task: claim.task });
@@ -113,10 +114,14 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     } else {
       if (claim.task?.parent !== undefined && isFinalState(claim.task.state)) finalChildren.push(claim.task);
       toAck.push(job);
-      if (claim.lost) report.failed++;
-      else report.skipped++;
+      if (claim.lost) {
+        lost.push(claim.task!.id);
+        report.failed++;
+      } else report.skipped++;
     }
   }
+  // Failed by the claim itself (its last attempt was lost): event streams hear of it now.
+  if (lost.length > 0) await announceSettled(broker, lost);
   for (const { job, until } of held) {
     await broker.nack(job, {
       error: 'another worker holds this task: delivered again when its lease runs out',

@@ -119,6 +119,42 @@ describe('a job delivered twice runs its model once (SQLite store and broker)', 
     expect(await one).toMatchObject({ succeeded: 1, stale: 0 });
     await expectRanOnce(store, task!.id, runs);
   });
+
+  it("during a batch longer than the lease: the lease loop renews the task's row, so the copy never takes it over", async () => {
+    const [task] = await store.createTasks([draft()]);
+    const own = 'echo@3';
+    // The copy is ready 700 ms in: past the 300 ms lease the run started under.
+    await broker.enqueueMany(own, [taskJob(task!), { ...taskJob(task!), id: newId(), delayMs: 700 }]);
+    const { handler, runs } = countingHandler();
+    const slow: BatchHandler = async (items, signal) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return handler(items, signal);
+    };
+    const loops = ['w1', 'w2'].map(
+      (workerId) =>
+        new LeaseLoop({
+          store,
+          broker,
+          queue: own,
+          workerId,
+          handler: slow,
+          batchSize: 1,
+          leaseMs: 300,
+          idleWaitMs: 50,
+        }),
+    );
+    for (const loop of loops) loop.start();
+    try {
+      await waitFor(async () => {
+        const depth = await broker.depth(own);
+        const stored = await store.getTask(task!.id);
+        return stored?.state === 'succeeded' && depth.waiting + depth.delayed + depth.leased === 0;
+      }, 'the task to succeed and the copy to be acked');
+    } finally {
+      await Promise.all(loops.map((loop) => loop.stop()));
+    }
+    await expectRanOnce(store, task!.id, runs);
+  });
 });
 
 const amqpUrl = process.env.TEST_AMQP_URL;
