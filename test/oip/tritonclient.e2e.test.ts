@@ -90,6 +90,9 @@ describe.skipIf(skipReason !== undefined)(
         expect(entry.metadata.name).toBe(model);
         expect(entry.metadata.inputs).toEqual([{ name: 'IMAGE', datatype: 'BYTES', shape: [1] }]);
         const predicted = (await sdk.predict(model, crop)).result as Record<string, string | number>;
+        // The SDK's fast path (predict with durable: false) answers the same.
+        const now = (await sdk.predictNow(model, crop)).result as Record<string, string | number>;
+        expect(now).toEqual(predicted);
         for (const mode of ['json', 'binary'] as const) {
           expect(entry[mode][field]).toBe(predicted[field]);
           // FP32 on the wire, float64 in the SDK's JSON: equal to float precision.
