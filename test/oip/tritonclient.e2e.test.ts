@@ -32,6 +32,7 @@ if (skipReason !== undefined) {
 interface Report {
   live: boolean;
   ready: boolean;
+  server: { name: string; version: string; extensions: string[] };
   models: Record<
     string,
     {
@@ -79,6 +80,8 @@ describe.skipIf(skipReason !== undefined)(
       );
       const report = JSON.parse(stdout) as Report;
       expect([report.live, report.ready]).toEqual([true, true]);
+      expect(report.server).toMatchObject({ name: 'inferq', extensions: ['binary_tensor_data'] });
+      expect(report.server.version).toMatch(/^\d+\.\d+\.\d+/);
 
       const sdk = new InferqClient({ url: serve.base, apiKey: key });
       for (const [model, field] of [
