@@ -36,6 +36,8 @@ export interface AppDeps {
   moreMetrics?: () => Promise<MetricsJson[]>;
   /** How often SSE streams and sync predict poll the store. Default 200 ms. */
   pollIntervalMs?: number;
+  /** inferq's version, for `GET /v2` (the protocol's server metadata); default "unknown". */
+  serverVersion?: string;
   /**
    * Warm workers in this process for non-durable calls (OIP infer, predict with `durable:
    * false`); without it those answer 503 INFERQ_FAST_PATH_UNAVAILABLE.

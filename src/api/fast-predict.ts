@@ -10,8 +10,9 @@ import { checkInputBytes, inputByteLimit } from './submit/check-input.js';
 export type FastOutcome = { output: unknown } | undefined;
 
 /**
- * One input to a model on the fast path: held to the model's byte, media-type and pixel limits
- * as a durable submission is (nothing is stored), run by a warm worker, answered now. A caller
+ * One input to a model on the fast path: held to the model's byte and media-type limits as a
+ * durable submission is (nothing is stored; pixels are the worker's, see checkInputBytes), run
+ * by a warm worker, answered now. A caller
  * that disconnects while its request waits cancels it (the reply's 'close').
  */
 export async function predictNow(
@@ -39,7 +40,7 @@ export async function predictNow(
   if (bytes.byteLength === 0) throw new InferqError('INFERQ_INPUT_EMPTY', 'the input is empty');
   const { mediaType } = await sniffMediaType(bytes);
   await checkInputBytes({ size: bytes.byteLength, mediaType }, async () => bytes, [entry], {
-    decodeRows: false,
+    images: false,
   });
   const gone = new AbortController();
   const abort = () => gone.abort();

@@ -15,6 +15,7 @@ import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './aut
 import { buildCatalog } from './build-catalog.js';
 import { deploymentKind } from './describe-backends.js';
 import { openBackends } from './open-backends.js';
+import { packageVersion } from './package-version.js';
 import { modelsDir, openWorkerRegistry } from './start-workers.js';
 import { startWorkerThreads, type WorkerThreads } from './worker-threads.js';
 
@@ -59,6 +60,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     ...backends,
     auth,
     catalog,
+    serverVersion: packageVersion,
     ...(fastPath ? { fastPath } : {}),
     jwtSecret: await loadOrCreateJwtSecret(config, auth),
     logger,

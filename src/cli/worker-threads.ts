@@ -111,9 +111,18 @@ class WorkerThread {
 
   predict(ref: string, inputs: ModelInput[], params: PredictParams): Promise<PredictResult[]> {
     const id = this.nextId++;
+    // A small Buffer is a view into Node's shared 8 KiB pool (Buffer.concat, Buffer.from), and a
+    // posted view clones its whole ArrayBuffer: post an exact copy of each input, transferred.
+    const transfer: ArrayBuffer[] = [];
+    const own = inputs.map((input): ModelInput => {
+      if (!('bytes' in input)) return input;
+      const bytes = input.bytes.slice();
+      transfer.push(bytes.buffer as ArrayBuffer);
+      return { ...input, bytes };
+    });
     return new Promise((resolve, reject) => {
       this.predictions.set(id, { resolve, reject });
-      this.post({ type: 'predict', id, ref, inputs, params });
+      this.worker.postMessage({ type: 'predict', id, ref, inputs: own, params } satisfies FromHost, transfer);
     });
   }
 

@@ -4,6 +4,7 @@ import { allText, type Input, multipartBody } from './inputs.js';
 import { readEvents } from './sse.js';
 import type {
   CancelResult,
+  FastPrediction,
   FeedbackResult,
   LatencyBreakdown,
   Models,
@@ -123,6 +124,25 @@ export class InferqClient {
       query: { timeoutMs: options.timeoutMs },
       body: this.submitBody([input], options),
       retry: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /**
+   * One input to one model on the fast path (`predict` with `durable: false`): straight to a
+   * warm worker, answered now, nothing stored (no task id, no cache, no webhook). A full queue
+   * is INFERQ_FAST_PATH_BUSY (503, with Retry-After); not retried here, since the model may
+   * have run.
+   */
+  async predictNow(
+    model: string,
+    input: Input,
+    options: { params?: Record<string, unknown>; signal?: AbortSignal } = {},
+  ): Promise<FastPrediction> {
+    return this.http.json<FastPrediction>(`/v1/models/${encodeURIComponent(model)}/predict`, {
+      method: 'POST',
+      query: { durable: false },
+      body: this.submitBody([input], options.params === undefined ? {} : { params: options.params }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }

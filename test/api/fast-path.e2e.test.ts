@@ -33,6 +33,13 @@ export async function predict(inputs) {
 `,
 });
 
+// process.exit() in a worker thread ends that thread (serve replaces it), not the process.
+models.write('quit', {
+  'model.yaml':
+    'name: quit\nversion: 1.0.0\nruntime: js\nartifact: ./model.js\ninput:\n  kind: text\nmaxAttempts: 1\n',
+  'model.js': 'export function load() {}\nexport async function predict() {\n  process.exit(7);\n}\n',
+});
+
 let serve: ServeProcess;
 let base: string;
 let auth: Record<string, string>;
@@ -124,4 +131,18 @@ it('refuses a request over the queue limit with 503 and Retry-After; a caller th
   // a and b ran first (0 and 1); d ran third: c, queued before it, never ran.
   expect(runs.map((r) => r.run).sort()).toEqual([0, 1, 2]);
   expect(runs.find((r) => r.text === '10 d')?.run).toBe(2);
+}, 60_000);
+
+it('fails a request whose worker thread dies at once with INFERQ_WORKER_LOST; the API lives on', async () => {
+  const lost = await predict('quit', { text: 'bye', durable: false });
+  expect(lost.status).toBe(500);
+  expect(((await lost.json()) as { error: { code: string } }).error.code).toBe('INFERQ_WORKER_LOST');
+  expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  // The thread is replaced within a second or so; fast calls are served again.
+  await expect
+    .poll(async () => (await predict('echo', { text: 'again', durable: false })).status, {
+      timeout: 30_000,
+      interval: 200,
+    })
+    .toBe(200);
 }, 60_000);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeResponse } from '../../src/runtime/kserve-v2.js';
 import { type ServeProcess, startServe } from '../fixtures/cli-process.js';
-import { renderText } from '../fixtures/render-text.js';
+import { blankImage, renderText } from '../fixtures/render-text.js';
 
 // `POST /v2/models/{m}/infer` against a real `inferq serve` and the bundled models: JSON and
 // binary-data requests and responses, answered on the fast path; the refusals a Triton or
@@ -190,6 +190,21 @@ describe('POST /v2/models/{m}/infer', () => {
       'IMAGE',
     );
   });
+
+  it('holds images to the model limits: too many pixels 413, a corrupt body 422, not an image 415', async () => {
+    const codeOf = async (image: Buffer) => {
+      const request = imageRequest(image);
+      const response = await infer('ocr-cls', request.body, request.headers);
+      return [response.status, ((await response.json()) as { error: { code: string } }).error.code];
+    };
+    // ocr-cls takes up to 4,000,000 pixels.
+    expect(await codeOf(await blankImage(2100, 2000))).toEqual([413, 'INFERQ_INPUT_TOO_LARGE']);
+    expect(await codeOf(line.subarray(0, line.byteLength - 40))).toEqual([422, 'INFERQ_INPUT_UNDECODABLE']);
+    expect(await codeOf(Buffer.from('plain text, not an image'))).toEqual([
+      415,
+      'INFERQ_MEDIA_TYPE_UNSUPPORTED',
+    ]);
+  }, 30_000);
 
   it('answers 404 for an unknown model or version, 413 for a body over the limit, 401 without a key', async () => {
     const body = JSON.stringify({ inputs: [{ name: 'INPUT', datatype: 'BYTES', shape: [1], data: ['x'] }] });

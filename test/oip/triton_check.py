@@ -33,6 +33,7 @@ def main():
     report = {
         "live": client.is_server_live(headers=dict(auth)),
         "ready": client.is_server_ready(headers=dict(auth)),
+        "server": client.get_server_metadata(headers=dict(auth)),
         "models": {},
     }
     with open(image_path, "rb") as f:

@@ -32,6 +32,7 @@ if (skipReason !== undefined) {
 interface Report {
   live: boolean;
   ready: boolean;
+  server: { name: string; version: string; extensions: string[] };
   models: Record<
     string,
     {
@@ -79,6 +80,8 @@ describe.skipIf(skipReason !== undefined)(
       );
       const report = JSON.parse(stdout) as Report;
       expect([report.live, report.ready]).toEqual([true, true]);
+      expect(report.server).toMatchObject({ name: 'inferq', extensions: ['binary_tensor_data'] });
+      expect(report.server.version).toMatch(/^\d+\.\d+\.\d+/);
 
       const sdk = new InferqClient({ url: serve.base, apiKey: key });
       for (const [model, field] of [
@@ -90,6 +93,9 @@ describe.skipIf(skipReason !== undefined)(
         expect(entry.metadata.name).toBe(model);
         expect(entry.metadata.inputs).toEqual([{ name: 'IMAGE', datatype: 'BYTES', shape: [1] }]);
         const predicted = (await sdk.predict(model, crop)).result as Record<string, string | number>;
+        // The SDK's fast path (predict with durable: false) answers the same.
+        const now = (await sdk.predictNow(model, crop)).result as Record<string, string | number>;
+        expect(now).toEqual(predicted);
         for (const mode of ['json', 'binary'] as const) {
           expect(entry[mode][field]).toBe(predicted[field]);
           // FP32 on the wire, float64 in the SDK's JSON: equal to float precision.

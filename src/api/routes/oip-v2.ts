@@ -113,6 +113,11 @@ export function oipV2Routes(ctx: ApiContext): FastifyPluginAsyncTypebox {
     // type (clients send application/json, application/octet-stream or none), within bodyLimit.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    app.get('/v2', { schema: { summary: 'Server metadata (Open Inference Protocol)', tags } }, async () => ({
+      name: 'inferq',
+      version: ctx.serverVersion ?? 'unknown',
+      extensions: ['binary_tensor_data'],
+    }));
     const inferSchema = {
       tags,
       consumes: ['application/json', 'application/octet-stream'],

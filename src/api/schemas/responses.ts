@@ -19,6 +19,19 @@ export const TaskResultBody = Type.Object(
   Open,
 );
 
+/** `POST /v1/models/{name}/predict` with `durable: false`: the result, with no task behind it. */
+export const FastPredictResponse = Type.Object(
+  {
+    target: Type.String({ description: '`name@version` of the model that ran' }),
+    targetKind: Type.Literal('model'),
+    state: Type.Literal('succeeded'),
+    durable: Type.Literal(false),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    result: Type.Unknown(),
+  },
+  Open,
+);
+
 /** `DELETE /v1/tasks/{id}`. */
 export const CancelResponse = Type.Object(
   { id: Type.String(), state: TaskStateSchema, purged: Type.Boolean() },

@@ -59,19 +59,21 @@ export async function checkInput(
   blob: BlobInfo,
   entries: readonly CatalogEntry[],
 ): Promise<void> {
-  await checkInputBytes(blob, () => blobs.readBytes(blob.sha256), entries, { decodeRows: true });
+  await checkInputBytes(blob, () => blobs.readBytes(blob.sha256), entries, { images: true });
 }
 
 /**
  * {@link checkInput} over bytes from anywhere (the fast path holds them in memory and stores
- * nothing). `decodeRows: false` skips the whole-body decode: the fast path's worker decodes at
- * once anyway and answers a corrupt body as that request's 422.
+ * nothing). `images: false` checks bytes and media type only and leaves the pixel limit and
+ * the decode to the worker, which runs at once and enforces both before decoding a pixel
+ * (`limitInputPixels`, src/runtime/image/decode-image.ts): a fast request that breaks them gets
+ * the same 413 / 422 as its own answer, without a second decode on the API's thread.
  */
 export async function checkInputBytes(
   blob: { size: number; mediaType: string; sha256?: string },
   read: () => Promise<Buffer>,
   entries: readonly CatalogEntry[],
-  options: { decodeRows: boolean },
+  options: { images: boolean },
 ): Promise<void> {
   for (const entry of entries) {
     if (entry.kind !== 'model') continue;
@@ -105,7 +107,7 @@ export async function checkInputBytes(
     }
   }
   const imageEntries = entries.filter((e) => e.kind === 'model' && e.spec.input.kind === 'image');
-  if (imageEntries.length === 0) return;
+  if (imageEntries.length === 0 || !options.images) return;
   const undecodable = (cause: unknown) =>
     new InferqError('INFERQ_INPUT_UNDECODABLE', `the ${blob.mediaType} input cannot be decoded as an image`, {
       cause,
@@ -139,7 +141,6 @@ export async function checkInputBytes(
       );
     }
   }
-  if (!options.decodeRows) return;
   try {
     await decodeAllRows(bytes, height, decodeLimit);
   } catch (cause) {
