@@ -12,6 +12,12 @@ export interface CollectBatchOptions {
   maxDelayMs: number;
   /** Long-poll wait for the first job. */
   idleWaitMs: number;
+  /**
+   * Whether waiting for batch-mates can pay off now (default: always). The fast path opens the
+   * window only while another batch of the model runs: a lone request on an idle model goes at
+   * once, and under load, where a batch is always running, requests still batch.
+   */
+  windowPaysOff?: () => boolean;
   signal?: AbortSignal;
 }
 
@@ -30,6 +36,7 @@ export interface CollectBatchOptions {
 export async function collectBatch<T>(take: TakeItems<T>, options: CollectBatchOptions): Promise<T[]> {
   const batch = await take(options.max, options.idleWaitMs);
   if (batch.length === 0 || batch.length >= options.max || options.maxDelayMs <= 0) return batch;
+  if (options.windowPaysOff?.() === false) return batch;
   const deadline = Date.now() + options.maxDelayMs;
   const stepMs = Math.max(1, options.maxDelayMs / 4);
   while (batch.length < options.max && !options.signal?.aborted) {

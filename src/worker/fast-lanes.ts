@@ -72,6 +72,8 @@ class FastLane {
   /** Idle loops waiting in {@link take} for a first item. */
   private readonly waiters = new Set<() => void>();
   private running = true;
+  /** Batches of this model running now (their window decides whether the next one waits). */
+  private runningChunks = 0;
   private readonly loops: Promise<void>[] = [];
 
   constructor(
@@ -172,6 +174,9 @@ class FastLane {
         max: batching?.maxBatchSize ?? 1,
         maxDelayMs: batching?.maxDelayMs ?? 0,
         idleWaitMs: 1_000,
+        // The window adds its length to a lone request's latency: open it only while another
+        // batch of this model runs (the model is busy, so mates arrive meanwhile).
+        windowPaysOff: () => this.runningChunks > 0,
       });
       if (batch.length === 0) continue;
       const groups = new Map<string, Item[]>();
@@ -188,6 +193,7 @@ class FastLane {
 
   private async runChunk(chunk: Item[]): Promise<void> {
     this.metrics.batchSize.observe({ model: this.ref }, chunk.length);
+    this.runningChunks++;
     try {
       const results = await this.options.run(
         this.ref,
@@ -205,6 +211,8 @@ class FastLane {
     } catch (err) {
       this.metrics.requests.inc({ model: this.ref, outcome: 'failed' }, chunk.length);
       for (const item of chunk) item.fail(err);
+    } finally {
+      this.runningChunks--;
     }
   }
 }

@@ -39,6 +39,28 @@ async function occupy(
 }
 
 describe('FastLanes', () => {
+  it('opens the batching window only while another batch of the model runs', async () => {
+    const r = recorder({ hold: true });
+    const lanes = new FastLanes({
+      models: [{ ref: 'm@1.0.0', spec: spec({ maxBatchSize: 8, maxDelayMs: 400 }) }],
+      run: r.run,
+      copies: 1,
+      queueLimit: 100,
+    });
+    // Idle model: a lone request runs at once, not after the 400 ms window...
+    const lone = lanes.infer('m@1.0.0', text('a'), {});
+    await expect.poll(() => r.batches.length, { timeout: 300, interval: 5 }).toBe(1);
+    // ...and while it runs, the next loop waits the window for batch-mates.
+    const mates = [lanes.infer('m@1.0.0', text('b'), {})];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    mates.push(lanes.infer('m@1.0.0', text('c'), {}));
+    await expect.poll(() => r.batches.length, { timeout: 2_000 }).toBe(2);
+    expect(r.batches[1]!.texts).toEqual(['b', 'c']);
+    r.release();
+    await expect.poll(async () => (await Promise.all([lone, ...mates])).length).toBe(3);
+    await lanes.stop();
+  });
+
   it('answers each caller with its own item of a batch, batching what waits together', async () => {
     const r = recorder({ hold: true });
     const lanes = new FastLanes({
