@@ -9,6 +9,7 @@ import { type ApiContext, createApiContext } from './api-context.js';
 import type { AppDeps } from './app-deps.js';
 import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
+import { answerClientError, maxParamLength } from './client-error.js';
 import { handleError } from './error-handler.js';
 import { documentErrors } from './openapi-errors.js';
 import { documentMultipart } from './openapi-multipart.js';
@@ -46,6 +47,12 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     // Behind a proxy the client address matters for logs only; auth never trusts it.
     trustProxy: false,
+    routerOptions: { maxParamLength },
+    // Errors raised before routing (a bad URL, a path segment over maxParamLength) and those of
+    // Node's HTTP parser (headers over 16 KiB, bytes that are not HTTP) answer in the one
+    // documented shape, as every other error does.
+    frameworkErrors: handleError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const ctx = createApiContext(deps, app.log);
   const routes: RouteInfo[] = [];

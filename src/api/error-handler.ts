@@ -1,16 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InferqError, isInferqError } from '../errors/index.js';
-
-/** Fastify and @fastify/multipart error codes that mean "the body itself is broken". */
-const malformedBodyCodes = new Set([
-  'FST_ERR_CTP_EMPTY_JSON_BODY',
-  'FST_ERR_CTP_INVALID_JSON_BODY',
-  'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
-  'FST_INVALID_MULTIPART_CONTENT_TYPE',
-  'FST_PROTO_VIOLATION',
-  'FST_PARTS_LIMIT',
-  'FST_FIELDS_LIMIT',
-]);
+import { fromFrameworkError } from './client-error.js';
 
 /**
  * Turns whatever a route threw into the one public error shape. `bodyLimit` (the server's, in
@@ -35,30 +25,8 @@ export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
       },
     );
   }
-  const code = fastifyError.code ?? '';
-  if (malformedBodyCodes.has(code)) {
-    return new InferqError('INFERQ_BODY_MALFORMED', fastifyError.message ?? 'the body is malformed', {
-      cause: err,
-    });
-  }
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE') {
-    const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (server.bodyLimitBytes)`;
-    return new InferqError(
-      'INFERQ_INPUT_TOO_LARGE',
-      `the request body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,
-      { cause: err, ...(bodyLimit === undefined ? {} : { details: { limit: bodyLimit } }) },
-    );
-  }
-  if (code === 'FST_FILES_LIMIT') {
-    return new InferqError('INFERQ_TOO_MANY_INPUTS', 'the request has more files than allowed', {
-      cause: err,
-    });
-  }
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new InferqError('INFERQ_MEDIA_TYPE_UNSUPPORTED', 'send application/json or multipart/form-data', {
-      cause: err,
-    });
-  }
+  const framework = fromFrameworkError(err, bodyLimit);
+  if (framework) return framework;
   return new InferqError('INFERQ_INTERNAL', 'an unexpected error happened; the server log has the details', {
     cause: err,
   });

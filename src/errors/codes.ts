@@ -18,6 +18,15 @@ export const errorCodes = {
   INFERQ_PARAMS_INVALID: { status: 400, title: 'Params do not match the model params schema' },
   INFERQ_CALLBACK_URL_REFUSED: { status: 400, title: 'Callback URL is not allowed' },
   INFERQ_IDEMPOTENCY_CONFLICT: { status: 409, title: 'Idempotency-Key was used with another body' },
+  // HTTP protocol: requests refused by the router or Node's parser, before any route ran
+  INFERQ_REQUEST_MALFORMED: { status: 400, title: 'Request is not valid HTTP' },
+  INFERQ_URL_INVALID: { status: 400, title: 'URL has bad percent-encoding or a forbidden character' },
+  INFERQ_PATH_FORBIDDEN: { status: 403, title: 'Path leaves the directory it serves' },
+  INFERQ_REQUEST_TIMEOUT: { status: 408, title: 'Request did not arrive in time' },
+  INFERQ_PRECONDITION_FAILED: { status: 412, title: 'A conditional request header does not hold' },
+  INFERQ_URL_TOO_LONG: { status: 414, title: 'A path segment is over the length limit' },
+  INFERQ_RANGE_NOT_SATISFIABLE: { status: 416, title: 'Range is outside the file' },
+  INFERQ_HEADERS_TOO_LARGE: { status: 431, title: 'Request line and headers are over the size limit' },
   // auth and tenants
   INFERQ_AUTH_REQUIRED: { status: 401, title: 'No credentials were given' },
   INFERQ_AUTH_INVALID: { status: 401, title: 'Credentials are not valid' },
