@@ -11,6 +11,7 @@ import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
 import { answerClientError, maxParamLength } from './client-error.js';
 import { handleError } from './error-handler.js';
+import { rejectNonFiniteNumbers } from './finite-numbers.js';
 import { documentErrors } from './openapi-errors.js';
 import { documentMultipart } from './openapi-multipart.js';
 import { authRoutes } from './routes/auth.js';
@@ -141,6 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     request.principal = principal;
     await enforceRateLimit(ctx, principal.tenant);
   });
+  app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('onClose', async () => {
     await ctx.wakeups.close();
   });
