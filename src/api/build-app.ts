@@ -9,6 +9,7 @@ import { type ApiContext, createApiContext } from './api-context.js';
 import type { AppDeps } from './app-deps.js';
 import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
+import { BufferedBodyBudget } from './buffered-body-budget.js';
 import { answerClientError, maxParamLength } from './client-error.js';
 import { handleError } from './error-handler.js';
 import { rejectNonFiniteNumbers } from './finite-numbers.js';
@@ -142,6 +143,11 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     request.principal = principal;
     await enforceRateLimit(ctx, principal.tenant);
   });
+  const bodyBudget = new BufferedBodyBudget({
+    maxTotal: deps.config.server.maxBufferedBytes,
+    maxPerTenant: deps.config.server.maxBufferedBytesPerTenant,
+  });
+  app.addHook('preParsing', bodyBudget.preParsing());
   app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('onClose', async () => {
     await ctx.wakeups.close();

@@ -48,7 +48,7 @@ export function fromFrameworkError(err: unknown, bodyLimit?: number): InferqErro
         const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (server.bodyLimitBytes)`;
         return new InferqError(
           'INFERQ_INPUT_TOO_LARGE',
-          `the request body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,
+          `the JSON body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,
           { cause: err, ...(bodyLimit === undefined ? {} : { details: { limit: bodyLimit } }) },
         );
       }

@@ -75,7 +75,11 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {
     request.log.error({ err, reqId: request.id }, 'request failed');
   }
-  if (error.code === 'INFERQ_RATE_LIMITED' || error.code === 'INFERQ_QUEUE_LIMIT_REACHED') {
+  if (
+    error.code === 'INFERQ_RATE_LIMITED' ||
+    error.code === 'INFERQ_QUEUE_LIMIT_REACHED' ||
+    error.code === 'INFERQ_BUFFERED_BYTES_LIMIT'
+  ) {
     const retryAfterMs = Number(error.details?.retryAfterMs ?? 1_000);
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1_000))));
   }

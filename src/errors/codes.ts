@@ -14,6 +14,7 @@ export const errorCodes = {
   INFERQ_INPUT_EMPTY: { status: 400, title: 'Input is empty' },
   INFERQ_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Input media type is not accepted' },
   INFERQ_BODY_MALFORMED: { status: 400, title: 'Request body is not well-formed JSON or multipart' },
+  INFERQ_BUFFERED_BYTES_LIMIT: { status: 413, title: 'JSON bodies held in memory are at their limit' },
   INFERQ_TOO_MANY_INPUTS: { status: 413, title: 'Too many inputs × targets in one request' },
   INFERQ_PARAMS_INVALID: { status: 400, title: 'Params do not match the model params schema' },
   INFERQ_CALLBACK_URL_REFUSED: { status: 400, title: 'Callback URL is not allowed' },
