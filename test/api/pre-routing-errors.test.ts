@@ -130,6 +130,18 @@ describe('errors raised before routing answer in the documented shape', () => {
     expect(message).toMatch(/16 KiB|16384/);
   });
 
+  it('refuses a body method without Content-Type (QUERY) with 400, not a 500', async () => {
+    // Found by schemathesis: Fastify's FST_ERR_ROUTE_MISSING_CONTENT_TYPE was an INFERQ_INTERNAL.
+    const message = expectError(
+      await raw(
+        'QUERY /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+      ),
+      400,
+      'INFERQ_REQUEST_MALFORMED',
+    );
+    expect(message).toContain('Content-Type');
+  });
+
   it('refuses bytes that are not HTTP with 400 in the documented shape', async () => {
     expectError(await raw('HELLO\r\n\r\n'), 400, 'INFERQ_REQUEST_MALFORMED');
   });
