@@ -27,6 +27,9 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
 import { ErrorBody, Query } from './schemas/common.js';
 
+/** The most a body sent to a route that needs no key may be (an API key in JSON is ~60 bytes). */
+const publicBodyLimit = 64 * 1024;
+
 /** One registered route and what it requires (the auth matrix test is generated from these). */
 export interface RouteInfo {
   method: string;
@@ -76,6 +79,10 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   app.addHook('onRoute', (route) => {
     // Swagger UI's own routes are the documentation: readable without a key.
     if (route.url.startsWith('/docs')) route.config = { ...route.config, auth: 'public' };
+    // A route that needs no key (of those with a body, only the token exchange) takes a small
+    // one: anonymous bodies share one count of held bytes (buffered-body-budget.ts), which a
+    // few large ones would otherwise fill for everyone.
+    if (route.config?.auth === 'public' && route.bodyLimit === undefined) route.bodyLimit = publicBodyLimit;
     // Every API route refuses query parameters it does not know (a misspelt `?wiat=` is a 400
     // naming it, not silently ignored), those that take none included.
     if (route.url.startsWith('/v1/') && route.schema?.querystring === undefined) {

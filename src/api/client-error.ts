@@ -31,7 +31,11 @@ const badUrlMessage =
  * HTTP status otherwise; `undefined` for anything else (a fault of the server). `bodyLimit` (the
  * server's, in bytes) goes into the answer to a body that exceeds it.
  */
-export function fromFrameworkError(err: unknown, bodyLimit?: number): InferqError | undefined {
+export function fromFrameworkError(
+  err: unknown,
+  bodyLimit?: number,
+  limitName = 'server.bodyLimitBytes',
+): InferqError | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const { code, statusCode, status, message } = err as {
     code?: unknown;
@@ -45,7 +49,7 @@ export function fromFrameworkError(err: unknown, bodyLimit?: number): InferqErro
     switch (code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
       case 'FST_REQ_FILE_TOO_LARGE': {
-        const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (server.bodyLimitBytes)`;
+        const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (${limitName})`;
         return new InferqError(
           'INFERQ_INPUT_TOO_LARGE',
           `the JSON body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,

@@ -6,7 +6,7 @@ import { fromFrameworkError } from './client-error.js';
  * Turns whatever a route threw into the one public error shape. `bodyLimit` (the server's, in
  * bytes) goes into the answer to a body that exceeds it.
  */
-export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
+export function toInferqError(err: unknown, bodyLimit?: number, limitName?: string): InferqError {
   if (isInferqError(err)) return err;
   const fastifyError = err as Partial<FastifyError> & { validation?: unknown[] };
   if (Array.isArray(fastifyError.validation)) {
@@ -25,7 +25,7 @@ export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
       },
     );
   }
-  const framework = fromFrameworkError(err, bodyLimit);
+  const framework = fromFrameworkError(err, bodyLimit, limitName);
   if (framework) return framework;
   return new InferqError('INFERQ_INTERNAL', 'an unexpected error happened; the server log has the details', {
     cause: err,
@@ -69,7 +69,14 @@ const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT']);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const error = toInferqError(err, request.server?.initialConfig.bodyLimit);
+  // The route's own limit where it has one (a route that needs no key takes less).
+  const serverLimit = request.server?.initialConfig.bodyLimit;
+  const routeLimit = request.routeOptions?.bodyLimit ?? serverLimit;
+  const error = toInferqError(
+    err,
+    routeLimit,
+    routeLimit === serverLimit ? 'server.bodyLimitBytes' : 'the limit of routes that need no key',
+  );
   // A server fault is logged with its stack; a predict that outlived the caller's own timeout
   // (504) is an answer, not a fault.
   if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {

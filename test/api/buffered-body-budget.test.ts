@@ -134,6 +134,24 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
     expect((await upload(f.keys.other, body(3 * MiB)).answer).status).toBe(202);
   });
 
+  it('takes at most 64 KiB from a route that needs no key (the token exchange)', async () => {
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ apiKey: f.keys.user, pad: 'x'.repeat(100 * 1024) }),
+    });
+    expect(res.statusCode, res.body).toBe(413);
+    expect(res.json().error.code).toBe('INFERQ_INPUT_TOO_LARGE');
+    expect(res.json().error.message).toContain('65536 bytes');
+    const ok = await f.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { apiKey: f.keys.user },
+    });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+
   it('does not count multipart bodies, which stream to storage', async () => {
     const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
     await settle();
