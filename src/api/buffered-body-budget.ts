@@ -15,7 +15,8 @@ export interface BufferedBodyLimits {
  * buffered whole and grows several-fold as it is parsed (a 60 MiB body took 180 to 270 MiB), so
  * the per-request limit (`server.bodyLimitBytes`) alone does not bound memory: eight at once took
  * 713 MiB. Bytes are taken as they arrive, so a body that would break a limit is refused while
- * it streams, and given back when its answer has gone. Multipart files are not counted: they
+ * it streams (one whose declared length cannot fit, at once), and given back when its answer has
+ * gone. Multipart files are not counted: they
  * stream into the blob store and are never held whole.
  */
 export class BufferedBodyBudget {
@@ -26,11 +27,16 @@ export class BufferedBodyBudget {
 
   /** Takes `bytes` for `tenant`; the limit that would break instead, taking nothing. */
   take(tenant: string, bytes: number): 'server' | 'tenant' | undefined {
-    const held = this.#byTenant.get(tenant) ?? 0;
-    if (held + bytes > this.limits.maxPerTenant) return 'tenant';
-    if (this.#total + bytes > this.limits.maxTotal) return 'server';
+    const refused = this.#wouldBreak(tenant, bytes);
+    if (refused) return refused;
     this.#total += bytes;
-    this.#byTenant.set(tenant, held + bytes);
+    this.#byTenant.set(tenant, (this.#byTenant.get(tenant) ?? 0) + bytes);
+    return undefined;
+  }
+
+  #wouldBreak(tenant: string, bytes: number): 'server' | 'tenant' | undefined {
+    if ((this.#byTenant.get(tenant) ?? 0) + bytes > this.limits.maxPerTenant) return 'tenant';
+    if (this.#total + bytes > this.limits.maxTotal) return 'server';
     return undefined;
   }
 
@@ -61,29 +67,37 @@ export class BufferedBodyBudget {
       if (/^multipart\//i.test(request.headers['content-type'] ?? '')) return payload;
       const tenant = request.principal?.tenant ?? '';
       let taken = 0;
-      reply.raw.once('close', () => {
+      let answered = false;
+      const giveBack = () => {
+        answered = true;
         this.release(tenant, taken);
         taken = 0;
-      });
+      };
+      // 'finish' once the answer is written, 'close' if the connection went first (inject()
+      // emits only the first).
+      reply.raw.once('finish', giveBack);
+      reply.raw.once('close', giveBack);
       const budget = this;
-      // The declared length is taken at once: a body that cannot fit is refused before a byte of
-      // it is read. The counting below covers chunked bodies and lengths that lie.
+      // A declared length that cannot fit now is refused before a byte of it is read. It is not
+      // reserved: a client that declares 4 MiB and then stalls would hold the budget for nothing
+      // (Fastify sets no request timeout), so only bytes that arrived count.
       const declared = Number(request.headers['content-length'] ?? 0);
-      if (declared > 0 && declared <= (request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY)) {
-        const refused = this.take(tenant, declared);
+      // Over the route's limit, Fastify refuses the body without reading it.
+      if (declared > (request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY)) return payload;
+      if (declared > 0) {
+        const refused = this.#wouldBreak(tenant, declared);
         if (refused) throw this.#refusal(refused, tenant, declared);
-        taken = declared;
       }
       let received = 0;
       const counted = new Transform({
         transform(chunk: Buffer, _encoding, done) {
+          // Bytes still arriving after the answer (Fastify refused the body midway) are dropped,
+          // not counted: nothing would give them back.
+          if (answered) return done();
           received += chunk.length;
-          if (received > taken) {
-            const more = received - taken;
-            const refused = budget.take(tenant, more);
-            if (refused) return done(budget.#refusal(refused, tenant, received));
-            taken += more;
-          }
+          const refused = budget.take(tenant, chunk.length);
+          if (refused) return done(budget.#refusal(refused, tenant, received));
+          taken += chunk.length;
           done(null, chunk);
         },
       });
@@ -100,7 +114,7 @@ export class BufferedBodyBudget {
         : [this.limits.maxTotal, 'server.maxBufferedBytes', "the server's"];
     return new InferqError(
       'INFERQ_BUFFERED_BYTES_LIMIT',
-      `this body (${bytes} bytes so far) would take ${whose} JSON bodies held in memory past ${max} bytes (${key}); send large inputs as multipart/form-data files, which stream to storage, or retry when the other requests have finished`,
+      `this body (${bytes} bytes) would take ${whose} JSON bodies held in memory past ${max} bytes (${key}); send large inputs as multipart/form-data files, which stream to storage, or retry when the other requests have finished`,
       { details: { limit: max, scope: limit, retryAfterMs: 1_000 } },
     );
   }

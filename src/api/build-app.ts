@@ -4,6 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { InferqError } from '../errors/index.js';
 import { type ApiContext, createApiContext } from './api-context.js';
 import type { AppDeps } from './app-deps.js';
@@ -155,6 +156,14 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     maxPerTenant: deps.config.server.maxBufferedBytesPerTenant,
   });
   app.addHook('preParsing', bodyBudget.preParsing());
+  new Gauge({
+    name: 'inferq_buffered_body_bytes',
+    help: 'Bytes of JSON bodies held in memory now (server.maxBufferedBytes caps them)',
+    registers: [ctx.metrics.registry],
+    collect() {
+      this.set(bodyBudget.held);
+    },
+  });
   app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('onClose', async () => {
     await ctx.wakeups.close();

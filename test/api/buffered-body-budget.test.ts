@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
 
 const MiB = 1024 * 1024;
@@ -61,9 +61,15 @@ function upload(key: string, bytes: Buffer, options: { sendFirst?: number; chunk
   return { answer, finish, request };
 }
 
-/** Gives the server time to read the first bytes of a held upload (the budget counts them as they stream). */
-async function settle(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 200));
+/** Waits until the server holds at least `bytes` of JSON bodies (its /metrics gauge). */
+async function settle(bytes = 3 * MiB - 1024): Promise<void> {
+  for (;;) {
+    const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
+    const held = Number(/^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1] ?? -1);
+    expect(held, metrics.body.slice(0, 300)).toBeGreaterThanOrEqual(0);
+    if (held >= bytes) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 beforeAll(async () => {
@@ -100,7 +106,7 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
   });
 
   it("refuses a tenant's body that would take its held bytes past the limit, while it streams", async () => {
-    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
+    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 3 * MiB - 1024 });
     await settle();
     // Declared: refused before its bytes are read.
     const second = await upload(f.keys.user, body(2 * MiB)).answer;
@@ -123,7 +129,7 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
   });
 
   it('refuses any tenant once the server holds its limit', async () => {
-    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
+    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 3 * MiB - 1024 });
     await settle();
     const other = await upload(f.keys.other, body(3 * MiB)).answer;
     expect(other.status).toBe(413);
@@ -153,7 +159,7 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
   });
 
   it('does not count multipart bodies, which stream to storage', async () => {
-    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
+    const held = upload(f.keys.user, body(3 * MiB), { sendFirst: 3 * MiB - 1024 });
     await settle();
     const form = new FormData();
     form.append('target', 'words');
@@ -168,12 +174,32 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
     expect((await held.answer).status).toBe(202);
   });
 
+  it('counts what arrived, not what a stalled client declared', async () => {
+    // 3 MiB declared, 1 KiB sent: reserving the declared length would let a client that stalls
+    // (Fastify sets no request timeout) hold the budget with nothing in memory.
+    const stalled = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
+    await settle(1024);
+    expect((await upload(f.keys.user, body(3 * MiB)).answer).status).toBe(202);
+    stalled.finish();
+    expect((await stalled.answer).status).toBe(202);
+  });
+
   it('gives the bytes of an upload cut off midway back', async () => {
-    const cut = upload(f.keys.user, body(3 * MiB), { sendFirst: 1024 });
+    const cut = upload(f.keys.user, body(3 * MiB), { sendFirst: 3 * MiB - 1024 });
     cut.answer.catch(() => {});
     await settle();
     cut.request.destroy();
-    await settle();
+    let held = '';
+    await vi
+      .waitUntil(
+        async () => {
+          const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
+          held = /^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1] ?? '';
+          return held === '0';
+        },
+        { timeout: 10_000 },
+      )
+      .catch(() => expect(held).toBe('0'));
     expect((await upload(f.keys.user, body(3 * MiB)).answer).status).toBe(202);
   });
 });
