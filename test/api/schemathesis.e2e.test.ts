@@ -88,8 +88,10 @@ describe.skipIf(missing !== undefined)(missing ?? 'schemathesis against inferq s
         .filter(([status]) => Number(status) >= 500)
         .reduce((a, [, n]) => a + n, 0);
       const summary = /(\d+) generated[^\n]*/.exec(run.output)?.[0] ?? '(no summary)';
+      // The seed reproduces the run: schemathesis run … --seed <it>.
+      const seed = /Seed: (\d+)/.exec(run.output)?.[1] ?? '?';
       console.log(
-        `schemathesis (${who} key): ${summary}; ${sent} requests, ${serverErrors} 5xx; by status ${JSON.stringify(byStatus)}`,
+        `schemathesis (${who} key, seed ${seed}): ${summary}; ${sent} requests, ${serverErrors} 5xx; by status ${JSON.stringify(byStatus)}`,
       );
       expect(run.code, run.output.slice(-8_000)).toBe(0);
       expect(serverErrors).toBe(0);
