@@ -167,7 +167,11 @@ function finalize(raw: RawConfig, cwd: string): Config {
     server: {
       host: raw.server?.host ?? '127.0.0.1',
       port: raw.server?.port ?? 8080,
-      bodyLimitBytes: raw.server?.bodyLimitBytes ?? 64 * 1024 * 1024,
+      // JSON bodies are parsed whole, at several times their size: large inputs belong in
+      // multipart, which streams (README, Configuration).
+      bodyLimitBytes: raw.server?.bodyLimitBytes ?? 4 * 1024 * 1024,
+      maxBufferedBytes: raw.server?.maxBufferedBytes ?? 16 * 1024 * 1024,
+      maxBufferedBytesPerTenant: raw.server?.maxBufferedBytesPerTenant ?? 8 * 1024 * 1024,
     },
     api: {
       allowPrivateCallbacks: raw.api?.allowPrivateCallbacks ?? false,

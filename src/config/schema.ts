@@ -20,7 +20,12 @@ export const ConfigSchema = section({
     section({
       host: Type.Optional(Type.String()),
       port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+      /** The most one JSON body may be (multipart files stream and are limited by blobs.maxBytes). */
       bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** JSON bodies held in memory at once, all tenants together. */
+      maxBufferedBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** JSON bodies held in memory at once for one tenant. */
+      maxBufferedBytesPerTenant: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
   api: Type.Optional(
@@ -96,7 +101,13 @@ export type RawConfig = Static<typeof ConfigSchema>;
 /** The validated, defaulted, frozen configuration passed down to every layer. */
 export interface Config {
   readonly dataDir: string;
-  readonly server: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly maxBufferedBytes: number;
+    readonly maxBufferedBytesPerTenant: number;
+  };
   readonly api: {
     readonly allowPrivateCallbacks: boolean;
     readonly tokenTtlMs: number;

@@ -150,8 +150,8 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         // about three steps per line of text).
         else filter.topLevel = true;
         if (q.inputSha256 !== undefined) filter.inputSha256 = q.inputSha256;
-        if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom);
-        if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo);
+        if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom, 'createdFrom');
+        if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo, 'createdTo');
         const { createdFrom, createdTo } = filter;
         if (createdFrom !== undefined && createdTo !== undefined && createdFrom > createdTo) {
           // Most likely swapped: an empty page would look like "no tasks then".
@@ -302,6 +302,17 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
 }
 
 /** A listing's time bound as milliseconds since the epoch (the schema admits ms or a date-time). */
-function epochMs(time: number | string): number {
-  return typeof time === 'number' ? time : Date.parse(time);
+function epochMs(time: number | string, name: string): number {
+  const ms = typeof time === 'number' ? time : Date.parse(time);
+  // A date-time of the right form may still name no instant (a leap second, 23:59:60).
+  if (Number.isNaN(ms)) {
+    throw new InferqError(
+      'INFERQ_VALIDATION_FAILED',
+      `querystring/${name} is not a date-time a clock can show`,
+      {
+        details: { path: `querystring/${name}` },
+      },
+    );
+  }
+  return ms;
 }
