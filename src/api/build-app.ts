@@ -26,7 +26,7 @@ import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
-import { ErrorBody, Query } from './schemas/common.js';
+import { ErrorBody, OipErrorBody, Query } from './schemas/common.js';
 
 /** The one algorithm this server's tokens are signed and verified with. */
 const tokenAlgorithm = 'HS256';
@@ -67,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   const routes: RouteInfo[] = [];
 
   app.addSchema(ErrorBody);
+  app.addSchema(OipErrorBody);
   // Every body this API takes is JSON or multipart. Fastify's own text/plain parser would hand a
   // route a bare string, which then fails as "no target"; without it, a text/plain body is the
   // same 415 as any other media type, saying what to send.

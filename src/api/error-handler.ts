@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InferqError, isInferqError } from '../errors/index.js';
 import { fromFrameworkError } from './client-error.js';
+import { isOipPath } from './schemas/common.js';
 
 /**
  * Turns whatever a route threw into the one public error shape. `bodyLimit` (the server's, in
@@ -94,5 +95,10 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   const body = error.toJSON();
   // A validation error's problems can quote the input back; keep the public details short.
   if (error.code === 'INFERQ_INTERNAL') delete body.error.details;
+  if (isOipPath(request.url)) {
+    // The protocol's shape: tritonclient raises an unprintable exception on an object `error`.
+    const { message, ...rest } = body.error;
+    return reply.status(error.status).send({ error: message, ...rest });
+  }
   return reply.status(error.status).send(body);
 }

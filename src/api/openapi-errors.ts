@@ -1,6 +1,9 @@
 import type { FastifySchema, RouteOptions } from 'fastify';
 
-const error = (description: string) => ({ description, $ref: 'ErrorBody#' });
+import { isOipPath } from './schemas/common.js';
+
+const inferqError = (description: string) => ({ description, $ref: 'ErrorBody#' });
+const oipError = (description: string) => ({ description, $ref: 'OipErrorBody#' });
 
 /**
  * `@fastify/swagger`'s `transform`: adds to each route's documentation (only there: the routes'
@@ -27,6 +30,7 @@ export function documentErrors({
     ? {}
     : { 200: { description: 'OK' } };
   const auth = route.config?.auth ?? 'tenant';
+  const error = isOipPath(url) ? oipError : inferqError;
   const responses: Record<string, unknown> = {
     '4XX': error(
       'Refused: `error.code` says why and stays stable; docs/errors.md lists every code with its status.',

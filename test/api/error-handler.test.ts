@@ -6,7 +6,7 @@ import { InferqError } from '../../src/errors/index.js';
 /** Runs handleError with a request whose logger records calls; returns them and the status. */
 function handle(err: unknown): { logged: unknown[][]; status: number } {
   const error = vi.fn();
-  const request = { id: 'req-1', log: { error } } as unknown as FastifyRequest;
+  const request = { id: 'req-1', url: '/v1/tasks', log: { error } } as unknown as FastifyRequest;
   let status = 0;
   const reply = {
     header: () => reply,

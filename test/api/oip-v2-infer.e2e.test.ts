@@ -162,9 +162,8 @@ describe('POST /v2/models/{m}/infer', () => {
       const response = await infer('echo', JSON.stringify({ inputs: [tensor] }));
       return {
         status: response.status,
-        body: (await response.json()) as {
-          error: { code: string; message: string; details: { input: string } };
-        },
+        // The protocol's error shape: `error` is the message, inferq's code beside it.
+        body: (await response.json()) as { error: string; code: string; details: { input: string } },
       };
     };
     for (const tensor of [
@@ -174,9 +173,9 @@ describe('POST /v2/models/{m}/infer', () => {
     ]) {
       const { status, body } = await send(tensor);
       expect(status).toBe(400);
-      expect(body.error.code).toBe('INFERQ_OIP_TENSOR_INVALID');
-      expect(body.error.details.input).toBe('INPUT');
-      expect(body.error.message).toContain('"INPUT"');
+      expect(body.code).toBe('INFERQ_OIP_TENSOR_INVALID');
+      expect(body.details.input).toBe('INPUT');
+      expect(body.error).toContain('"INPUT"');
     }
     // Binary data shorter than binary_data_size says.
     const short = imageRequest(line);
@@ -186,16 +185,14 @@ describe('POST /v2/models/{m}/infer', () => {
       short.headers,
     );
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: { details: { input: string } } }).error.details.input).toBe(
-      'IMAGE',
-    );
+    expect(((await response.json()) as { details: { input: string } }).details.input).toBe('IMAGE');
   });
 
   it('holds images to the model limits: too many pixels 413, a corrupt body 422, not an image 415', async () => {
     const codeOf = async (image: Buffer) => {
       const request = imageRequest(image);
       const response = await infer('ocr-cls', request.body, request.headers);
-      return [response.status, ((await response.json()) as { error: { code: string } }).error.code];
+      return [response.status, ((await response.json()) as { code: string }).code];
     };
     // ocr-cls takes up to 4,000,000 pixels.
     expect(await codeOf(await blankImage(2100, 2000))).toEqual([413, 'INFERQ_INPUT_TOO_LARGE']);
@@ -210,7 +207,10 @@ describe('POST /v2/models/{m}/infer', () => {
     const body = JSON.stringify({ inputs: [{ name: 'INPUT', datatype: 'BYTES', shape: [1], data: ['x'] }] });
     const unknown = await infer('no-such-model', body);
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('INFERQ_MODEL_NOT_FOUND');
+    expect(await unknown.json()).toMatchObject({
+      error: 'no model named no-such-model',
+      code: 'INFERQ_MODEL_NOT_FOUND',
+    });
     const version = await infer('echo/versions/9.9.9', body);
     expect(version.status).toBe(404);
     const big = Buffer.alloc(1_100_000, 1);
@@ -231,8 +231,9 @@ describe('POST /v2/models/{m}/infer', () => {
       ).body,
     );
     expect(large.status).toBe(413);
-    expect(((await large.json()) as { error: { code: string } }).error.code).toBe('INFERQ_INPUT_TOO_LARGE');
+    expect(((await large.json()) as { code: string }).code).toBe('INFERQ_INPUT_TOO_LARGE');
     const anonymous = await fetch(`${base}/v2/models/echo/infer`, { method: 'POST', body });
     expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { code: string }).code).toBe('INFERQ_AUTH_REQUIRED');
   });
 });

@@ -61,20 +61,23 @@ describe('GET /v2/models/{model}[/versions/{version}]', () => {
   it('answers an unknown model or version with 404 INFERQ_MODEL_NOT_FOUND naming it', async () => {
     const model = await get('/v2/models/nope');
     expect(model.statusCode).toBe(404);
+    // The protocol's error shape (`error` a string, which Triton's and KServe's clients print).
     expect(model.json()).toMatchObject({
-      error: { code: 'INFERQ_MODEL_NOT_FOUND', details: { model: 'nope' } },
+      error: 'no model named nope',
+      code: 'INFERQ_MODEL_NOT_FOUND',
+      details: { model: 'nope' },
     });
     const version = await get('/v2/models/ocr-cls/versions/9.9.9');
     expect(version.statusCode).toBe(404);
-    expect(version.json().error.message).toContain('9.9.9');
+    expect(version.json().error).toContain('9.9.9');
     expect((await get('/v2/models/ocr-cls/versions/9.9.9/ready')).statusCode).toBe(404);
   });
 
   it('answers a model without a tensor signature with 404 INFERQ_OIP_NO_SIGNATURE saying what to add', async () => {
     const res = await get('/v2/models/vision');
     expect(res.statusCode).toBe(404);
-    expect(res.json().error.code).toBe('INFERQ_OIP_NO_SIGNATURE');
-    expect(res.json().error.message).toContain('tensors');
+    expect(res.json().code).toBe('INFERQ_OIP_NO_SIGNATURE');
+    expect(res.json().error).toContain('tensors');
   });
 
   it('needs a key, as /v1 does', async () => {

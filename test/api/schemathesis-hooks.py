@@ -1,7 +1,8 @@
 """Schemathesis hooks of test/api/schemathesis.e2e.test.ts (loaded with SCHEMATHESIS_HOOKS=<this file>).
 
 Adds the check `error_body_shape`: every error answer (status 400 and above) is the documented
-`{ "error": { "code", "message", "details"? } }` with a code that docs/errors.md lists.
+`{ "error": { "code", "message", "details"? } }` (on the Open Inference Protocol routes, /v2, the
+protocol's `{ "error": "<message>", "code", "details"? }`) with a code that docs/errors.md lists.
 """
 
 import json
@@ -23,6 +24,13 @@ def error_body_shape(ctx, response, case):
         body = json.loads(response.content)
     except ValueError:
         raise AssertionError(f"error body is not JSON: {response.content[:200]!r}")
+    if case.path == "/v2" or case.path.startswith("/v2/"):
+        # The Open Inference Protocol's shape: `error` the message, inferq's code beside it.
+        if not isinstance(body, dict) or not isinstance(body.get("error"), str) or not body["error"]:
+            raise AssertionError(f"/v2 error body is not {{ error: string, code }}: {body!r}"[:400])
+        if set(body) - {"error", "code", "details"}:
+            raise AssertionError(f"/v2 error body has keys {sorted(body)}"[:400])
+        body = {"error": {"code": body.get("code"), "message": body["error"], **({"details": body["details"]} if "details" in body else {})}}
     if not isinstance(body, dict) or set(body) != {"error"} or not isinstance(body["error"], dict):
         raise AssertionError(f"error body is not {{ error: {{ code, message }} }}: {body!r}"[:400])
     error = body["error"]

@@ -63,6 +63,12 @@ def main():
         "sha256": sha256.decode() if isinstance(sha256, bytes) else str(sha256),
         "bytes": int(echo.as_numpy("bytes").reshape(-1)[0]),
     }
+    # A refusal reaches the client's user as words: tritonclient prints the protocol's `error`.
+    try:
+        client.get_model_metadata("no-such-model", headers=dict(auth))
+        report["unknownModelError"] = None
+    except Exception as err:  # tritonclient.utils.InferenceServerException
+        report["unknownModelError"] = str(err)
     print(json.dumps(report))
 
 

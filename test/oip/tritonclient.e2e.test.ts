@@ -43,6 +43,7 @@ interface Report {
     }
   >;
   echo: { sha256: string; bytes: number };
+  unknownModelError: string | null;
 }
 
 describe.skipIf(skipReason !== undefined)(
@@ -105,6 +106,9 @@ describe.skipIf(skipReason !== undefined)(
       expect(String(report.models['ocr-rec']!.json.text).trim()).toBe('Hello inferq 42');
       const echoed = (await sdk.predict('echo', 'hello triton')).result as { sha256: string; bytes: number };
       expect(report.echo).toEqual({ sha256: echoed.sha256, bytes: echoed.bytes });
+      // The refusal reads as words in the client (the protocol's `{ error: string }`), not as
+      // tritonclient's "<exception str() failed>".
+      expect(report.unknownModelError).toContain('no model named no-such-model');
     }, 120_000);
   },
 );
