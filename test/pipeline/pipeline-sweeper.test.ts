@@ -124,7 +124,8 @@ describe('pipeline sweeper', () => {
     expect(rounds).toEqual([
       { det: 1 },
       { det: 1, crop: 1, cls: 2 },
-      { det: 1, crop: 1, cls: 2, upright: 2, rec: 2 },
+      // Both lines classified with confidence ≥ 0.9: `turned` is null for each, no rec-turned.
+      { det: 1, crop: 1, cls: 2, upright: 2, turned: 2, rec: 2 },
     ]);
 
     const task = (await store.getTask(id))!;
@@ -132,7 +133,15 @@ describe('pipeline sweeper', () => {
     expect((task.result as { lines: OcrLine[] }).lines.map((l) => l.text)).toEqual(page.map((l) => l.text));
     expect(task.timeline.filter((e) => e.stage === 'succeeded')).toHaveLength(1);
     const children = await store.listChildTasks(id);
-    expect(stepCounts(children)).toEqual({ det: 1, crop: 1, cls: 2, upright: 2, rec: 2, assemble: 1 });
+    expect(stepCounts(children)).toEqual({
+      det: 1,
+      crop: 1,
+      cls: 2,
+      upright: 2,
+      turned: 2,
+      rec: 2,
+      assemble: 1,
+    });
     for (const child of children) {
       const timeline = (await store.getTask(child.id))!.timeline.map((e) => e.stage);
       expect(timeline.filter((s) => s === 'created')).toHaveLength(1);

@@ -9,6 +9,8 @@ export interface ProbabilityMap {
   data: Float32Array;
   width: number;
   height: number;
+  /** A frame of this many pixels on every side that is not part of the image (det-preprocess.ts). */
+  pad?: number;
 }
 
 /** One detected text region in original image coordinates. */
@@ -56,6 +58,9 @@ export function dbPostprocess(
 ): TextBox[] {
   const o = { ...defaultDbOptions, ...options };
   const { data, width, height } = map;
+  const pad = map.pad ?? 0;
+  const innerWidth = width - 2 * pad;
+  const innerHeight = height - 2 * pad;
   const mask = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) mask[i] = data[i]! > o.thresh ? 1 : 0;
 
@@ -70,11 +75,12 @@ export function dbPostprocess(
     const grown = miniBox(expanded);
     if (grown.shortSide < o.minSize + 2) continue;
 
-    // PaddleOCR rounds and clips to [0, size] here, then clips again to [0, size - 1].
+    // PaddleOCR rounds and clips to [0, size] here, then clips again to [0, size - 1]; a box
+    // reaching into the frame is clamped to the image.
     const scaled = grown.box.map(
       ([x, y]): Point => [
-        clamp(Math.round((x / width) * sourceWidth), 0, sourceWidth - 1),
-        clamp(Math.round((y / height) * sourceHeight), 0, sourceHeight - 1),
+        clamp(Math.round(((x - pad) / innerWidth) * sourceWidth), 0, sourceWidth - 1),
+        clamp(Math.round(((y - pad) / innerHeight) * sourceHeight), 0, sourceHeight - 1),
       ],
     );
     const points = orderClockwise(scaled);
