@@ -8,7 +8,12 @@
  * of each on the rendered pages (known text; every fourth page has an upside-down line) and
  * the line counts on the real photographs of scripts/fetch-test-images.sh.
  *
+ * Then word recall (multiset, case-insensitive), compact recall (spaces ignored) and stray words
+ * of inferq and the peer on the seeded development set (bench/lib/ocr-dev-report.ts) and the
+ * skimage text photos; `--accuracy-only` skips the throughput rounds.
+ *
  *   npx tsx bench/pipelines.ts [--images 24] [--concurrency 4] [--rounds 1] [--no-peer] [--blobs inline|files]
+ *     [--dev-set 8] [--seed 1] [--accuracy-only]
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +44,7 @@ import {
   type ReadLine,
   scorePage,
 } from './lib/ocr-accuracy.js';
+import { photoTruth, printWordAccuracy } from './lib/ocr-dev-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,6 +54,10 @@ const { values: args } = parseArgs({
     'no-peer': { type: 'boolean', default: false },
     /** `inline` (as `serve` on SQLite: small blobs in the task database) or `files` (all files). */
     blobs: { type: 'string', default: 'inline' },
+    /** Images a part of the development set (0: none), and its seed. */
+    'dev-set': { type: 'string', default: '8' },
+    seed: { type: 'string', default: '1' },
+    'accuracy-only': { type: 'boolean', default: false },
   },
 });
 const count = Number(args.images);
@@ -199,7 +209,8 @@ async function throughInferq(png: Buffer): Promise<ReadLine[]> {
     const task = await store.getTask(id);
     if (task && isFinalState(task.state)) {
       if (task.state !== 'succeeded') throw new Error(`${id} ${task.state}: ${task.error?.message}`);
-      return (task.result as { lines: OcrLine[] }).lines;
+      // What a user reads: `text` leaves out the lines flagged lowConfidence.
+      return (task.result as { lines: OcrLine[] }).lines.filter((l) => !l.lowConfidence);
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -232,13 +243,14 @@ const median = (xs: number[]) => pct(xs, 0.5);
 const line = (name: string, r: Run) =>
   `${name.padEnd(24)} ${(images.length / r.seconds).toFixed(2).padStart(7)} images/s   p50 ${pct(r.latencies, 0.5).toFixed(0).padStart(5)} ms   p99 ${pct(r.latencies, 0.99).toFixed(0).padStart(5)} ms   CPU ${r.cpuMsPerImage.toFixed(0).padStart(5)} ms/image`;
 
-await run(direct); // warm-up: sessions, caches
+const accuracyOnly = args['accuracy-only'];
+if (!accuracyOnly) await run(direct); // warm-up: sessions, caches
 if (peer) await run(throughPeer, images.slice(0, concurrency));
 console.log(
   `ocr pipeline (blobs: ${blobs.kind}), ${images.length} rendered images of 6 lines (${pages.filter((p) => p.some((l) => l.rotate)).length} with an upside-down line), concurrency ${concurrency}, ${rounds} round(s)`,
 );
 const results: Record<'direct' | 'inferq' | 'peer', Run[]> = { direct: [], inferq: [], peer: [] };
-for (let r = 0; r < rounds; r++) {
+for (let r = 0; r < (accuracyOnly ? 0 : rounds); r++) {
   // Interleaved, so a noisy neighbour on the machine hits every system alike.
   const a = await run(direct);
   const b = await run(throughInferq);
@@ -255,9 +267,10 @@ for (let r = 0; r < rounds; r++) {
   );
 }
 const ips = (runs: Run[]) => median(runs.map((r) => images.length / r.seconds));
-console.log(
-  `median over rounds: direct ${ips(results.direct).toFixed(2)}, inferq ${ips(results.inferq).toFixed(2)}${peer ? `, ocr-node ${ips(results.peer).toFixed(2)}` : ''} images/s; ratio inferq / direct ${median(results.direct.map((a, i) => a.seconds / results.inferq[i]!.seconds)).toFixed(2)}× (target ≥ 0.9×)`,
-);
+if (!accuracyOnly)
+  console.log(
+    `median over rounds: direct ${ips(results.direct).toFixed(2)}, inferq ${ips(results.inferq).toFixed(2)}${peer ? `, ocr-node ${ips(results.peer).toFixed(2)}` : ''} images/s; ratio inferq / direct ${median(results.direct.map((a, i) => a.seconds / results.inferq[i]!.seconds)).toFixed(2)}× (target ≥ 0.9×)`,
+  );
 if (!peer) console.log(`@gutenye/ocr-node not measured: ${peerMissing}`);
 
 // ---- accuracy on the rendered pages (the last round's output) ----
@@ -299,7 +312,9 @@ const bwText = [
   'fellows should run to throw their',
   'costliest robes.',
 ];
-if (!existsSync(path.join(testImagesDir, 'page.png'))) {
+if (accuracyOnly) {
+  // Throughput and its line counts skipped.
+} else if (!existsSync(path.join(testImagesDir, 'page.png'))) {
   console.log(`\nphotographs SKIPPED: none in ${testImagesDir} (run scripts/fetch-test-images.sh)`);
 } else {
   const present = photos.filter((p) => existsSync(path.join(testImagesDir, p)));
@@ -327,6 +342,19 @@ if (!existsSync(path.join(testImagesDir, 'page.png'))) {
       console.log(`  bw_text.png known text, ${name.padEnd(8)} ${formatAccuracy(accuracy)}`);
     }
   }
+}
+
+// ---- word accuracy: the development set and the skimage text photos ----
+if (Number(args['dev-set']) > 0) {
+  const withText = Object.keys(photoTruth).filter((p) => existsSync(path.join(testImagesDir, p)));
+  await printWordAccuracy(
+    [{ name: 'inferq', read: throughInferq }, ...(peer ? [{ name: 'ocr-node', read: throughPeer }] : [])],
+    {
+      seed: Number(args.seed),
+      perPart: Number(args['dev-set']),
+      photos: new Map(withText.map((p) => [p, readFileSync(path.join(testImagesDir, p))])),
+    },
+  );
 }
 
 await coordinator.stop();

@@ -38,12 +38,12 @@ export const transformSignatures: Readonly<Record<string, TransformSignature>> =
     map: true,
     description: 'turns a crop half round where the direction classifier says "180" with confidence ≥ 0.9',
   },
-  'rotate-180-unsure': {
+  'rotate-180-other': {
     inputs: [{ kind: 'image' }, { kind: 'json', fields: ['label', 'confidence'] }],
     output: { kind: 'image' },
     map: true,
     description:
-      'the crop turned half round where the direction classifier is unsure (confidence < 0.9), else null: the second reading of such a line',
+      'the crop the other way round from rotate-180, where the direction classifier could be wrong (any "180", or confidence < 0.9), else null: a second reading of that line',
   },
   'ocr-assemble': {
     inputs: [
@@ -55,7 +55,7 @@ export const transformSignatures: Readonly<Record<string, TransformSignature>> =
     output: { kind: 'json', fields: ['text', 'lines'] },
     map: false,
     description:
-      'joins recognised lines in reading order: { text, lines: [{ text, confidence, box }] }; with a third source (the turned readings), keeps the more confident reading of each line; a line under 0.5 is flagged lowConfidence and left out of text',
+      'joins recognised lines in reading order: { text, lines: [{ text, confidence, box }] }; with a third source (second readings), keeps the more confident reading of each line; a line under 0.5 is flagged lowConfidence and left out of text',
   },
 };
 

@@ -4,7 +4,7 @@ import { InferqError } from '../errors/index.js';
 import { decodeImage, encodePng } from '../runtime/image/decode-image.js';
 import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
 import type { Point } from '../runtime/ocr/geometry.js';
-import { dropScore, lineOrientation } from '../runtime/ocr/orientation.js';
+import { dropScore, lineReadings } from '../runtime/ocr/orientation.js';
 import type { RawImage } from '../runtime/runtime.js';
 
 /**
@@ -39,20 +39,23 @@ export const transforms: Readonly<Record<string, Transform>> = {
   },
   'rotate-180': async ([crop, direction], blobs) => {
     // Turned only on a confident "180" (orientation.ts); otherwise the crop goes on as it is.
-    if (lineOrientation(direction) !== 'turn') return crop;
+    if (lineReadings(direction).first !== 'turned') return crop;
     return putPng(blobs, rotate180(await readImage(blobs, crop)));
   },
-  'rotate-180-unsure': async ([crop, direction], blobs) => {
-    // The second reading of a line the classifier is unsure of; `null`: no second reading.
-    if (lineOrientation(direction) !== 'both') return null;
+  'rotate-180-other': async ([crop, direction], blobs) => {
+    // The second reading of a line the classifier could be wrong about, the other way round
+    // from rotate-180's; `null`: no second reading.
+    const { second } = lineReadings(direction);
+    if (second === undefined) return null;
+    if (second === 'as-is') return crop;
     return putPng(blobs, rotate180(await readImage(blobs, crop)));
   },
-  'ocr-assemble': async ([det, texts, turnedTexts]) => {
+  'ocr-assemble': async ([det, texts, secondTexts]) => {
     const boxes = boxesOf(det);
     const read = Array.isArray(texts) ? texts : [];
-    const turned = Array.isArray(turnedTexts) ? turnedTexts : [];
+    const second = Array.isArray(secondTexts) ? secondTexts : [];
     const lines: OcrLine[] = boxes.map((box, i) => {
-      const line = moreConfident(asReading(read[i]), asReading(turned[i]));
+      const line = moreConfident(asReading(read[i]), asReading(second[i]));
       if (line === undefined) return { text: '', confidence: 0, box, unreadable: true };
       return line.confidence < dropScore ? { ...line, box, lowConfidence: true } : { ...line, box };
     });
@@ -74,11 +77,11 @@ function asReading(value: unknown): Reading | undefined {
   return { text: line.text, confidence: Number(line.confidence ?? 0) };
 }
 
-/** The line as read, or turned where that reading is the more confident one. */
-function moreConfident(asIs: Reading | undefined, turned: Reading | undefined): Reading | undefined {
-  if (turned === undefined) return asIs;
-  if (asIs === undefined) return turned;
-  return turned.confidence > asIs.confidence ? turned : asIs;
+/** The line's first reading, or its second where that one is the more confident. */
+function moreConfident(first: Reading | undefined, second: Reading | undefined): Reading | undefined {
+  if (second === undefined) return first;
+  if (first === undefined) return second;
+  return second.confidence > first.confidence ? second : first;
 }
 
 function boxesOf(det: unknown): Point[][] {

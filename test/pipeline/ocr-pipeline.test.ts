@@ -185,7 +185,7 @@ describe('ocr pipeline', () => {
     expect((taskB.result as { text: string }).text).toBe('Hello World 2026\nPaddleOCR in TypeScript');
     const paramsB = (await store.listChildTasks(b)).map((c) => [c.parent!.stepId, c.params]);
     // The task's params for det merged over the spec's.
-    expect(paramsB).toContainEqual(['det', { unclipRatio: 1.8, boxThresh: 0.5, limitSideLen: 960 }]);
+    expect(paramsB).toContainEqual(['det', { unclipRatio: 1.8, scoreMode: 'slow', limitSideLen: 960 }]);
     expect(
       paramsB.filter(([step]) => step !== 'det').every(([, params]) => JSON.stringify(params) === '{}'),
     ).toBe(true);
@@ -193,9 +193,18 @@ describe('ocr pipeline', () => {
     // Every step is a child task, each model step item ran once, and the parent's timeline
     // shows every step.
     const children = await store.listChildTasks(a);
-    // The classifier is sure of every line (≥ 0.9): each `turned` item is null and no line is
-    // read a second time (no rec-turned children).
-    expect(steps(children)).toEqual({ det: 1, crop: 1, cls: 5, upright: 5, turned: 5, rec: 5, assemble: 1 });
+    // The classifier is sure of every line (≥ 0.9) and the one it turns really is upside down:
+    // `other` is null for the four upright lines; the turned one is read both ways round.
+    expect(steps(children)).toEqual({
+      det: 1,
+      crop: 1,
+      cls: 5,
+      upright: 5,
+      other: 5,
+      rec: 5,
+      'rec-other': 1,
+      assemble: 1,
+    });
     for (const child of children) {
       expect(child.state).toBe('succeeded');
       if (child.target.kind === 'model') expect(child.attempts).toBe(1);
@@ -213,8 +222,9 @@ describe('ocr pipeline', () => {
       'step-computed:crop',
       'step-queued:cls',
       'step-computed:upright',
-      'step-computed:turned',
+      'step-computed:other',
       'step-queued:rec',
+      'step-queued:rec-other',
       'step-computed:assemble',
       'succeeded',
     ]);
@@ -382,17 +392,18 @@ describe('ocr pipeline', () => {
     expect(page[0]!.text).toBe('Region-based segmentation');
     expect(page.map((l) => l.text)).toContain('Let us first determine markers of the coins and the');
     // Lines that run to the photo's edges (found since the detector's input is framed) and the
-    // dimmer ones (kept down to a box score of 0.5); fragments read with low confidence are
-    // flagged and left out of `text`.
+    // dimmer, packed ones (scored over their own outline); fragments read with low confidence
+    // are flagged and left out of `text`.
     const kept = page.filter((l) => !l.lowConfidence).map((l) => l.text);
     expect(kept).toEqual(
       expect.arrayContaining([
         'background. These markers are pixels that we can label',
         'unambiguously as either object or background. Here,',
+        'the markers are found at the two extreme parts of the',
         'histogram of grey values:',
       ]),
     );
-    expect(kept.length).toBeGreaterThanOrEqual(6);
+    expect(kept.length).toBeGreaterThanOrEqual(7);
     expect(results['page.png']!.text).toBe(kept.join('\n'));
     for (const l of page.filter((l) => l.lowConfidence)) expect(l.confidence).toBeLessThan(0.5);
     const tops = page.map((l) => Math.min(...l.box.map(([, y]) => y)));
@@ -425,9 +436,18 @@ describe('ocr pipeline', () => {
     expect(task.state, JSON.stringify(task.error)).toBe('succeeded');
     expect((task.result as { lines: OcrLine[] }).lines.map((l) => l.text)).toEqual(page.map((l) => l.text));
     const children = await store.listChildTasks(id);
-    // The classifier is sure of every line (≥ 0.9): each `turned` item is null and no line is
-    // read a second time (no rec-turned children).
-    expect(steps(children)).toEqual({ det: 1, crop: 1, cls: 5, upright: 5, turned: 5, rec: 5, assemble: 1 });
+    // The classifier is sure of every line (≥ 0.9) and the one it turns really is upside down:
+    // `other` is null for the four upright lines; the turned one is read both ways round.
+    expect(steps(children)).toEqual({
+      det: 1,
+      crop: 1,
+      cls: 5,
+      upright: 5,
+      other: 5,
+      rec: 5,
+      'rec-other': 1,
+      assemble: 1,
+    });
     for (const child of children) {
       const timeline = (await store.getTask(child.id))!.timeline.map((e) => e.stage);
       expect(timeline.filter((s) => s === 'created')).toHaveLength(1);

@@ -124,8 +124,8 @@ describe('pipeline sweeper', () => {
     expect(rounds).toEqual([
       { det: 1 },
       { det: 1, crop: 1, cls: 2 },
-      // Both lines classified with confidence ≥ 0.9: `turned` is null for each, no rec-turned.
-      { det: 1, crop: 1, cls: 2, upright: 2, turned: 2, rec: 2 },
+      // One of the two lines gets a second reading (rec-other): the classifier is not sure of it.
+      { det: 1, crop: 1, cls: 2, upright: 2, other: 2, rec: 2, 'rec-other': 1 },
     ]);
 
     const task = (await store.getTask(id))!;
@@ -138,8 +138,9 @@ describe('pipeline sweeper', () => {
       crop: 1,
       cls: 2,
       upright: 2,
-      turned: 2,
+      other: 2,
       rec: 2,
+      'rec-other': 1,
       assemble: 1,
     });
     for (const child of children) {

@@ -35,7 +35,7 @@ async function firstPixel(value: unknown): Promise<number> {
   return (await decodeImage({ bytes: new Uint8Array(bytes) })).data[0]!;
 }
 
-describe('rotate-180 and rotate-180-unsure', () => {
+describe('rotate-180 and rotate-180-other', () => {
   it('turns a crop only on a confident "180"; an unsure one goes on as it is', async () => {
     expect(
       await firstPixel(await transforms['rotate-180']!([crop, { label: '180', confidence: 0.95 }], blobs)),
@@ -45,15 +45,18 @@ describe('rotate-180 and rotate-180-unsure', () => {
     expect(await transforms['rotate-180']!([crop, null], blobs)).toEqual(crop);
   });
 
-  it('gives the turned crop as a second reading only where the classifier is unsure, either label', async () => {
-    for (const sure of [{ label: '180', confidence: 0.95 }, { label: '0', confidence: 0.9 }, null]) {
-      expect(await transforms['rotate-180-unsure']!([crop, sure], blobs)).toBeNull();
-    }
+  it('gives a second reading, the other way round, wherever the classifier could be wrong', async () => {
+    const other = (direction: unknown) => transforms['rotate-180-other']!([crop, direction], blobs);
+    // A confident "0" (or no classifier result) is read once.
+    for (const sure of [{ label: '0', confidence: 0.9 }, null]) expect(await other(sure)).toBeNull();
+    // A confident "180" is read turned first, then as it is.
+    expect(await other({ label: '180', confidence: 0.99 })).toEqual(crop);
+    // Unsure, either label: read as it is first, then turned.
     for (const unsure of [
       { label: '180', confidence: 0.6 },
       { label: '0', confidence: 0.55 },
     ]) {
-      expect(await firstPixel(await transforms['rotate-180-unsure']!([crop, unsure], blobs))).toBe(255);
+      expect(await firstPixel(await other(unsure))).toBe(255);
     }
   });
 });

@@ -33,6 +33,12 @@ export interface DbOptions {
   maxCandidates: number;
   /** Boxes whose shorter side (on the map) is under this are noise. */
   minSize: number;
+  /**
+   * PaddleOCR's `det_db_score_mode`: `fast` averages the map inside the region's minimum-area
+   * rectangle, `slow` inside the region's own outline (a region that is not a rectangle, such
+   * as a line with tall neighbours or a slant, is not diluted by the background around it).
+   */
+  scoreMode: 'fast' | 'slow';
 }
 
 /** PaddleOCR's values (`det_db_thresh`, `det_db_box_thresh`, `det_db_unclip_ratio`, …). */
@@ -42,6 +48,7 @@ export const defaultDbOptions: DbOptions = {
   unclipRatio: 1.5,
   maxCandidates: 1000,
   minSize: 3,
+  scoreMode: 'fast',
 };
 
 /**
@@ -68,7 +75,7 @@ export function dbPostprocess(
   for (const outline of componentOutlines(mask, width, height, o.maxCandidates)) {
     const first = miniBox(outline);
     if (first.shortSide < o.minSize) continue;
-    const score = boxScoreFast(map, first.box);
+    const score = boxScoreFast(map, o.scoreMode === 'slow' ? outline : first.box);
     if (score < o.boxThresh) continue;
     const expanded = unclip(first.box, o.unclipRatio);
     if (expanded.length === 0) continue;

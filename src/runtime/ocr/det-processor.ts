@@ -41,6 +41,13 @@ function settings(model: ResolvedModel, params: PredictParams): DetSettings {
       integer: true,
     }),
     minSize: defaultDbOptions.minSize,
+    scoreMode: choiceSetting(
+      model,
+      'scoreMode',
+      ['fast', 'slow'] as const,
+      defaultDbOptions.scoreMode,
+      params,
+    ),
     borderPad: borderPadSetting(model, params),
   };
 }
