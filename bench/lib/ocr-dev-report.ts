@@ -53,7 +53,8 @@ export async function printWordAccuracy(
     const byPart: Record<string, WordAccuracy> = {};
     for (const image of set) {
       const read = await reader.read(image.bytes);
-      scoreWords(image.lines, read, (byPart[image.part] ??= emptyWordAccuracy()));
+      byPart[image.part] ??= emptyWordAccuracy();
+      scoreWords(image.lines, read, byPart[image.part]!);
     }
     const photos = emptyWordAccuracy();
     for (const [name, bytes] of options.photos) {
