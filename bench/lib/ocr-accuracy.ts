@@ -72,3 +72,61 @@ export function levenshtein(a: string, b: string): number {
   }
   return previous[y.length]!;
 }
+
+/** Word-level accuracy of OCR output against known text, summed over images. */
+export interface WordAccuracy {
+  /** Known words (multiset, case-insensitive) found among the read words. */
+  found: number;
+  words: number;
+  /** Known words found in the read text with every space removed (recognition without spacing). */
+  compactFound: number;
+  /** Read words that match no known word (fused words, misreads, fragments). */
+  stray: number;
+}
+
+export const emptyWordAccuracy = (): WordAccuracy => ({ found: 0, words: 0, compactFound: 0, stray: 0 });
+
+const wordsOf = (text: string) =>
+  text
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w !== '');
+
+/**
+ * Scores one image into `into`. Word recall: each known word matches at most one read word
+ * (multiset, case-insensitive). Compact recall: each known word, longest first, matches an
+ * occurrence of itself in the read text with spaces removed (each occurrence once), so fused
+ * words ("FIREEXIT") still count there but not in word recall. Stray: read words left over.
+ */
+export function scoreWords(
+  expected: readonly string[],
+  read: readonly { text: string }[],
+  into: WordAccuracy,
+): void {
+  const known = expected.flatMap(wordsOf);
+  const got = read.flatMap((l) => wordsOf(l.text));
+  const left = new Map<string, number>();
+  for (const w of got) left.set(w, (left.get(w) ?? 0) + 1);
+  for (const w of known) {
+    const n = left.get(w) ?? 0;
+    if (n > 0) {
+      into.found++;
+      left.set(w, n - 1);
+    }
+  }
+  for (const n of left.values()) into.stray += n;
+  into.words += known.length;
+  let compact = read.map((l) => l.text.toLowerCase().replace(/\s+/g, '')).join('\n');
+  for (const w of [...known].sort((a, b) => b.length - a.length)) {
+    const at = compact.indexOf(w);
+    if (at >= 0) {
+      into.compactFound++;
+      compact = `${compact.slice(0, at)}\n${compact.slice(at + w.length)}`;
+    }
+  }
+}
+
+export function formatWordAccuracy(a: WordAccuracy): string {
+  const ratio = (n: number) => (n / Math.max(1, a.words)).toFixed(3);
+  return `word recall ${ratio(a.found)}  compact ${ratio(a.compactFound)}  stray ${String(a.stray).padStart(3)}  (${a.found}/${a.words} words)`;
+}

@@ -147,14 +147,14 @@ export function checkPipeline(
       if (signature.map !== map) {
         throw fail(step.id, `transform ${name} ${signature.map ? 'needs' : 'does not take'} "map: true"`);
       }
-      if (sources.length !== signature.inputs.length) {
-        throw fail(
-          step.id,
-          `transform ${name} takes ${signature.inputs.length} sources, not ${sources.length}`,
-        );
+      const required = signature.requiredInputs ?? signature.inputs.length;
+      if (sources.length < required || sources.length > signature.inputs.length) {
+        const takes =
+          required === signature.inputs.length ? `${required}` : `${required} to ${signature.inputs.length}`;
+        throw fail(step.id, `transform ${name} takes ${takes} sources, not ${sources.length}`);
       }
-      signature.inputs.forEach((wanted, i) => {
-        checkFit(step.id, sources[i]!, given[i]!, each[i]!, wanted, map, fail);
+      sources.forEach((source, i) => {
+        checkFit(step.id, source, given[i]!, each[i]!, signature.inputs[i]!, map, fail);
       });
       if (step.params !== undefined) throw fail(step.id, `transform ${name} takes no params`);
       compiled.transform = name;

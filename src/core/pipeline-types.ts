@@ -16,6 +16,8 @@ export interface ValueType {
 /** A built-in transform: what each of its sources must be, what it gives. */
 export interface TransformSignature {
   inputs: readonly ValueType[];
+  /** How many of `inputs` a step must give (the rest may be left off); default all. */
+  requiredInputs?: number;
   output: ValueType;
   /** `map` as the step must declare it: a per-item transform needs `map: true`. */
   map: boolean;
@@ -31,19 +33,29 @@ export const transformSignatures: Readonly<Record<string, TransformSignature>> =
     description: 'cuts each box of a detection out of the image, perspective-corrected (a list of crops)',
   },
   'rotate-180': {
-    inputs: [{ kind: 'image' }, { kind: 'json', fields: ['label'] }],
+    inputs: [{ kind: 'image' }, { kind: 'json', fields: ['label', 'confidence'] }],
     output: { kind: 'image' },
     map: true,
-    description: 'turns a crop half round where the direction classifier says "180"',
+    description: 'turns a crop half round where the direction classifier says "180" with confidence ≥ 0.9',
+  },
+  'rotate-180-other': {
+    inputs: [{ kind: 'image' }, { kind: 'json', fields: ['label', 'confidence'] }],
+    output: { kind: 'image' },
+    map: true,
+    description:
+      'the crop the other way round from rotate-180, where the direction classifier could be wrong (any "180", or confidence < 0.9), else null: a second reading of that line',
   },
   'ocr-assemble': {
     inputs: [
       { kind: 'json', fields: ['boxes'] },
       { kind: 'json', list: true, fields: ['text', 'confidence'] },
+      { kind: 'json', list: true, fields: ['text', 'confidence'] },
     ],
+    requiredInputs: 2,
     output: { kind: 'json', fields: ['text', 'lines'] },
     map: false,
-    description: 'joins recognised lines in reading order: { text, lines: [{ text, confidence, box }] }',
+    description:
+      'joins recognised lines in reading order: { text, lines: [{ text, confidence, box }] }; with a third source (second readings), keeps the more confident reading of each line; a line under 0.5 is flagged lowConfidence and left out of text',
   },
 };
 

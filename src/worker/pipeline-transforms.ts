@@ -4,6 +4,7 @@ import { InferqError } from '../errors/index.js';
 import { decodeImage, encodePng } from '../runtime/image/decode-image.js';
 import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
 import type { Point } from '../runtime/ocr/geometry.js';
+import { dropScore, lineReadings } from '../runtime/ocr/orientation.js';
 import type { RawImage } from '../runtime/runtime.js';
 
 /**
@@ -22,6 +23,8 @@ export interface OcrLine {
   box: Point[];
   /** Set when the recogniser rejected this line's crop; `text` is then empty. */
   unreadable?: true;
+  /** Set when `confidence` is below 0.5 (PaddleOCR's drop_score): the line is left out of `text`. */
+  lowConfidence?: true;
 }
 
 /** Implementations of `transformSignatures` (core/pipeline-types.ts), by name. */
@@ -35,29 +38,51 @@ export const transforms: Readonly<Record<string, Transform>> = {
     return Promise.all(boxes.map((points) => putPng(blobs, cropQuad(pixels, points))));
   },
   'rotate-180': async ([crop, direction], blobs) => {
-    // No direction (an optional classifier failed) or upright: the crop goes on as it is.
-    if ((direction as { label?: unknown } | null)?.label !== '180') return crop;
+    // Turned only on a confident "180" (orientation.ts); otherwise the crop goes on as it is.
+    if (lineReadings(direction).first !== 'turned') return crop;
     return putPng(blobs, rotate180(await readImage(blobs, crop)));
   },
-  'ocr-assemble': async ([det, texts]) => {
+  'rotate-180-other': async ([crop, direction], blobs) => {
+    // The second reading of a line the classifier could be wrong about, the other way round
+    // from rotate-180's; `null`: no second reading.
+    const { second } = lineReadings(direction);
+    if (second === undefined) return null;
+    if (second === 'as-is') return crop;
+    return putPng(blobs, rotate180(await readImage(blobs, crop)));
+  },
+  'ocr-assemble': async ([det, texts, secondTexts]) => {
     const boxes = boxesOf(det);
     const read = Array.isArray(texts) ? texts : [];
+    const second = Array.isArray(secondTexts) ? secondTexts : [];
     const lines: OcrLine[] = boxes.map((box, i) => {
-      const line = read[i] as { text?: unknown; confidence?: unknown } | null | undefined;
-      if (line === null || line === undefined || typeof line.text !== 'string') {
-        return { text: '', confidence: 0, box, unreadable: true };
-      }
-      return { text: line.text, confidence: Number(line.confidence ?? 0), box };
+      const line = moreConfident(asReading(read[i]), asReading(second[i]));
+      if (line === undefined) return { text: '', confidence: 0, box, unreadable: true };
+      return line.confidence < dropScore ? { ...line, box, lowConfidence: true } : { ...line, box };
     });
     return {
       text: lines
-        .filter((l) => l.text !== '')
+        .filter((l) => l.text !== '' && !l.lowConfidence)
         .map((l) => l.text)
         .join('\n'),
       lines,
     };
   },
 };
+
+type Reading = { text: string; confidence: number };
+
+function asReading(value: unknown): Reading | undefined {
+  const line = value as { text?: unknown; confidence?: unknown } | null | undefined;
+  if (line === null || line === undefined || typeof line.text !== 'string') return undefined;
+  return { text: line.text, confidence: Number(line.confidence ?? 0) };
+}
+
+/** The line's first reading, or its second where that one is the more confident. */
+function moreConfident(first: Reading | undefined, second: Reading | undefined): Reading | undefined {
+  if (second === undefined) return first;
+  if (first === undefined) return second;
+  return second.confidence > first.confidence ? second : first;
+}
 
 function boxesOf(det: unknown): Point[][] {
   const boxes = (det as { boxes?: unknown } | null)?.boxes;

@@ -90,6 +90,28 @@ describe('checkPipeline', () => {
     );
   });
 
+  it('takes an optional trailing source where a transform allows it, and refuses too few or too many', () => {
+    const twoWays = ocr();
+    twoWays.steps.splice(
+      4,
+      0,
+      { id: 'other', transform: 'rotate-180-other', from: ['crop', 'cls'], map: true },
+      { id: 'rec-other', model: 'ocr-rec', from: 'other', map: true, optional: true },
+    );
+    twoWays.steps.at(-1)!.from = ['det', 'rec', 'rec-other'];
+    expect(checkPipeline(twoWays, 'x.yaml', lookup).steps.map((s) => s.id)).toContain('rec-other');
+    const tooFew = ocr();
+    tooFew.steps.at(-1)!.from = ['det'];
+    expect(problem(tooFew)).toBe(
+      'pipelines/ocr.yaml: step "assemble": transform ocr-assemble takes 2 to 3 sources, not 1',
+    );
+    const tooMany = ocr();
+    tooMany.steps[3]!.from = ['crop', 'cls', 'det'];
+    expect(problem(tooMany)).toBe(
+      'pipelines/ocr.yaml: step "upright": transform rotate-180 takes 2 sources, not 3',
+    );
+  });
+
   it('reports a cycle by its steps', () => {
     const spec = ocr();
     spec.steps[0]!.from = 'assemble';

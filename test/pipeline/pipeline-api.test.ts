@@ -24,7 +24,7 @@ describe('pipelines through the API', () => {
     const ocr = (await get('/v1/models/ocr')).json();
     expect(ocr).toMatchObject({ kind: 'pipeline', name: 'ocr', version: '1.0.0', output: 'assemble' });
     // Per-step params: each model step takes its model's params schema.
-    expect(Object.keys(ocr.params.properties.steps.properties)).toEqual(['det', 'cls', 'rec']);
+    expect(Object.keys(ocr.params.properties.steps.properties)).toEqual(['det', 'cls', 'rec', 'rec-other']);
     expect(ocr.params.properties.steps.properties.det.properties.boxThresh).toMatchObject({ maximum: 1 });
   });
 
@@ -72,7 +72,7 @@ describe('pipelines through the API', () => {
     expect(await refused({ steps: { detect: {} } })).toEqual({
       path: '/params/steps/detect',
       message:
-        '/params/steps/detect names no step; the steps are det, crop, cls, upright, rec, assemble (pipeline ocr@1.0.0)',
+        '/params/steps/detect names no step; the steps are det, crop, cls, upright, other, rec, rec-other, assemble (pipeline ocr@1.0.0)',
     });
     expect((await refused({ steps: { crop: { margin: 1 } } })).message).toMatch(
       /^\/params\/steps\/crop is transform crop-quads, which takes no params/,

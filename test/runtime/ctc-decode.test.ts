@@ -77,4 +77,66 @@ describe('ctcGreedyDecode', () => {
   it('refuses a probability array shorter than steps × classes', () => {
     expect(() => ctcGreedyDecode(new Float32Array(3), 2, 5, chars)).toThrow(RangeError);
   });
+
+  describe('with spaceThreshold (space evidence between words)', () => {
+    const cjk = ['', 'a', 'b', '中', '文', ' '];
+    /** Rows of explicit [blank, a, b, 中, 文, space] probabilities. */
+    const rows = (...r: number[][]) => Float32Array.from(r.flat());
+    // a, then a gap where blank wins but the space class reaches `peak`, then b.
+    const gap = (first: number, second: number, peak: number) =>
+      rows(
+        [
+          0.05,
+          first === 1 ? 0.9 : 0,
+          first === 2 ? 0.9 : 0,
+          first === 3 ? 0.9 : 0,
+          first === 4 ? 0.9 : 0,
+          0.05,
+        ],
+        [0.99, 0, 0, 0, 0, 0.01],
+        [1 - peak, 0, 0, 0, 0, peak],
+        [0.99, 0, 0, 0, 0, 0.01],
+        [
+          0.05,
+          second === 1 ? 0.9 : 0,
+          second === 2 ? 0.9 : 0,
+          second === 3 ? 0.9 : 0,
+          second === 4 ? 0.9 : 0,
+          0.05,
+        ],
+      );
+
+    it('puts in a space where the space class peaks at the threshold in the gap, though blank wins', () => {
+      const r = ctcGreedyDecode(gap(1, 2, 0.3), 5, 6, cjk, { spaceThreshold: 0.02 });
+      expect(r.text).toBe('a b');
+      // The inferred space adds nothing to the mean: it is the two letters' 0.9.
+      expect(r.confidence).toBeCloseTo(0.9, 6);
+      expect(ctcGreedyDecode(gap(1, 2, 0.021), 5, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('a b');
+    });
+
+    it('keeps letters together when the peak stays under the threshold, and without the option', () => {
+      expect(ctcGreedyDecode(gap(1, 2, 0.015), 5, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('ab');
+      expect(ctcGreedyDecode(gap(1, 2, 0.3), 5, 6, cjk).text).toBe('ab');
+    });
+
+    it('never puts a space next to a CJK character', () => {
+      expect(ctcGreedyDecode(gap(3, 4, 0.4), 5, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('中文');
+      expect(ctcGreedyDecode(gap(1, 3, 0.4), 5, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('a中');
+    });
+
+    it('adds no second space where the space class itself won a frame', () => {
+      const probs = rows(
+        [0.05, 0.9, 0, 0, 0, 0.05],
+        [0.4, 0, 0, 0, 0, 0.6],
+        [0.7, 0, 0, 0, 0, 0.3],
+        [0.05, 0, 0.9, 0, 0, 0.05],
+      );
+      expect(ctcGreedyDecode(probs, 4, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('a b');
+    });
+
+    it('never adds a space before the first or after the last character', () => {
+      const probs = rows([0.6, 0, 0, 0, 0, 0.4], [0.05, 0.9, 0, 0, 0, 0.05], [0.6, 0, 0, 0, 0, 0.4]);
+      expect(ctcGreedyDecode(probs, 3, 6, cjk, { spaceThreshold: 0.02 }).text).toBe('a');
+    });
+  });
 });

@@ -217,6 +217,28 @@ describe('dbPostprocess', () => {
     expect(dbPostprocess(map, 64, 32, { boxThresh: 0.4 })).toHaveLength(1);
   });
 
+  it('scores a region over its own outline in slow mode, its rectangle in fast mode', () => {
+    // An L-shaped region (a line with a tall neighbour's stroke): its rectangle is half empty.
+    const map = paint(64, 32, [
+      [4, 4, 40, 9, 0.7],
+      [4, 10, 9, 25, 0.7],
+    ]);
+    expect(dbPostprocess(map, 64, 32)).toEqual([]);
+    const [box] = dbPostprocess(map, 64, 32, { scoreMode: 'slow' });
+    expect(box!.score).toBeGreaterThan(0.6);
+  });
+
+  it('maps boxes found on a framed map (pad) back to the image, clamped to it', () => {
+    // The same region as above on a map framed by 16 px: the same box comes out.
+    const plain = paint(64, 32, [[4, 5, 24, 10, 0.95]]);
+    const framed = paint(96, 64, [[20, 21, 40, 26, 0.95]]);
+    expect(dbPostprocess({ ...framed, pad: 16 }, 128, 64)).toEqual(dbPostprocess(plain, 128, 64));
+    // A line running into the frame (text at the image's edge) is clamped to the image.
+    const edge = paint(96, 64, [[10, 21, 90, 26, 0.95]]);
+    const [box] = dbPostprocess({ ...edge, pad: 16 }, 128, 64);
+    expect(box!.points.map(([x]) => x)).toEqual([0, 127, 127, 0]);
+  });
+
   it('keeps boxes inside the source image', () => {
     const map = paint(32, 32, [[0, 0, 31, 6, 0.9]]);
     const [box] = dbPostprocess(map, 100, 100);

@@ -106,6 +106,25 @@ describe('detector input', () => {
     expect(tensor[plane]).toBeCloseTo((0 - 0.456) / 0.224, 5); // green
     expect(tensor[2 * plane]).toBeCloseTo((1 - 0.406) / 0.225, 5); // red
   });
+
+  it('frames the resized image with pad pixels of its edge colour, sides still multiples of 32', () => {
+    // 32 × 32: a white ring around a black square; the frame takes the ring's colour.
+    const image: RawImage = {
+      data: new Uint8Array(32 * 32 * 3).fill(255),
+      width: 32,
+      height: 32,
+      channels: 3,
+    };
+    for (let y = 8; y < 24; y++) image.data.fill(0, (y * 32 + 8) * 3, (y * 32 + 24) * 3);
+    const { tensor, width, height, pad } = detPreprocess(image, 960, 'max', 16);
+    expect([width, height, pad]).toEqual([64, 64, 16]);
+    const white = (1 - 0.485) / 0.229; // blue plane
+    const black = (0 - 0.485) / 0.229;
+    expect(tensor[0]).toBeCloseTo(white, 5); // frame corner
+    expect(tensor[16 * 64 + 16]).toBeCloseTo(white, 5); // the image's own corner
+    expect(tensor[(16 + 16) * 64 + 16 + 16]).toBeCloseTo(black, 5); // its black square
+    expect(() => detPreprocess(image, 960, 'max', 8)).toThrow(RangeError);
+  });
 });
 
 describe('text-line input', () => {

@@ -65,8 +65,8 @@ async function inkBounds(line: TextLine, canvas: RenderOptions) {
 }
 
 // PP-OCRv4's recogniser (trained mostly on Chinese) tends to run Latin words together below
-// ~44 px line height ("overthelazydog12345"), exactly as PaddleOCR itself does with this
-// model; these sizes are read with their spaces.
+// ~44 px line height ("overthelazydog12345") under plain best-path decoding, exactly as
+// PaddleOCR itself does with this model; ocr-rec's spaceThreshold keeps those spaces (below).
 const lines: TextLine[] = [
   { text: 'Hello World 2026', x: 40, y: 80, size: 56 },
   { text: 'Durable async inference', x: 60, y: 180, size: 48 },
@@ -125,6 +125,18 @@ describe('ocr-det + ocr-rec on rendered text', () => {
     ]);
     for (const t of texts) expect(t.confidence).toBeGreaterThan(0.9);
     expect(labels.map((l) => l.label)).toEqual(['0', '0', '0', '0']);
+  });
+
+  it('keeps the spaces between the words of small Latin lines (the space evidence of the CTC head)', async () => {
+    // Below ~44 px the recogniser's best path drops these spaces ("overthelazydog12345");
+    // the space class still peaks in the gaps, and ocr-rec's spaceThreshold reads it.
+    const small: TextLine[] = [
+      { text: 'over the lazy dog 12345', x: 30, y: 50, size: 24 },
+      { text: 'Open daily from nine to five', x: 30, y: 110, size: 28, font: 'Liberation Serif' },
+      { text: 'No parking in front of the gate', x: 30, y: 180, size: 32, font: 'Liberation Sans' },
+    ];
+    const { texts } = await readAll(await renderText(small, { width: 700, height: 220 }));
+    expect(texts.map((t) => t.text)).toEqual(small.map((l) => l.text));
   });
 
   it('finds nothing in a blank image', async () => {

@@ -17,10 +17,33 @@ export function ctcCharacters(dictionary: string, useSpaceChar = true): string[]
   return ['', ...lines, ...(useSpaceChar ? [' '] : [])];
 }
 
+/** Options of `ctcGreedyDecode`. */
+export interface CtcDecodeOptions {
+  /**
+   * Space evidence: between two emitted characters that are not CJK (and not spaces), a space
+   * is put in when the space class's highest probability over the frames between them is at
+   * least this. Undefined (or with no space class): plain greedy decoding.
+   */
+  spaceThreshold?: number;
+}
+
+/** Scripts written without spaces between words: no space is ever inferred next to these. */
+const noSpaceScript =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303f\uff00-\uffef]/u;
+
 /**
  * Greedy (best path) CTC decoding of one sequence: take the most likely class at each time
  * step, merge repeats, drop blanks (index 0). Same result and confidence as PaddleOCR's
- * `CTCLabelDecode` with `is_remove_duplicate=True`.
+ * `CTCLabelDecode` with `is_remove_duplicate=True`, except for `spaceThreshold`.
+ *
+ * Why `spaceThreshold`: the Chinese-dictionary CTC head often scores blank just above the
+ * space class in the frames between two Latin words, so best-path decoding drops the space
+ * ("FIRE EXIT" → "FIREEXIT"), and a pixel of crop margin flips it. Inside a word the space
+ * class stays near zero (below 0.005 on the development set of bench/pipelines), between
+ * words it rises to a few percent or more even when blank wins. The *maximum* over the gap
+ * is used, not the mean: a wide gap has blank-only frames at its edges that would dilute a
+ * mean, so the mean would depend on letter spacing and font size; the peak does not. A space
+ * inferred this way adds no probability to `confidence` (it is the characters' mean).
  *
  * @param probs `[steps, classes]` probabilities (softmax output), row-major.
  */
@@ -29,12 +52,18 @@ export function ctcGreedyDecode(
   steps: number,
   classes: number,
   characters: readonly string[],
+  options: CtcDecodeOptions = {},
 ): RecognizedText {
   if (probs.length < steps * classes) throw new RangeError(`expected ${steps}×${classes} probabilities`);
+  const space = characters[classes - 1] === ' ' ? classes - 1 : -1;
+  const threshold = space >= 0 ? options.spaceThreshold : undefined;
   let text = '';
   let sum = 0;
   let kept = 0;
   let previous = -1;
+  /** The last emitted character, and the highest space probability since its run ended. */
+  let last = '';
+  let gapSpace = 0;
   for (let t = 0; t < steps; t++) {
     const row = t * classes;
     let best = 0;
@@ -47,9 +76,25 @@ export function ctcGreedyDecode(
       }
     }
     if (best !== 0 && best !== previous) {
-      text += characters[best] ?? '';
+      const char = characters[best] ?? '';
+      if (
+        threshold !== undefined &&
+        gapSpace >= threshold &&
+        char !== ' ' &&
+        last !== '' &&
+        last !== ' ' &&
+        !noSpaceScript.test(last) &&
+        !noSpaceScript.test(char)
+      ) {
+        text += ' ';
+      }
+      text += char;
       sum += bestProb;
       kept++;
+      last = char;
+      gapSpace = 0;
+    } else if (best === 0 && space >= 0) {
+      gapSpace = Math.max(gapSpace, probs[row + space]!);
     }
     previous = best;
   }

@@ -9,6 +9,8 @@ export interface ProbabilityMap {
   data: Float32Array;
   width: number;
   height: number;
+  /** A frame of this many pixels on every side that is not part of the image (det-preprocess.ts). */
+  pad?: number;
 }
 
 /** One detected text region in original image coordinates. */
@@ -31,6 +33,12 @@ export interface DbOptions {
   maxCandidates: number;
   /** Boxes whose shorter side (on the map) is under this are noise. */
   minSize: number;
+  /**
+   * PaddleOCR's `det_db_score_mode`: `fast` averages the map inside the region's minimum-area
+   * rectangle, `slow` inside the region's own outline (a region that is not a rectangle, such
+   * as a line with tall neighbours or a slant, is not diluted by the background around it).
+   */
+  scoreMode: 'fast' | 'slow';
 }
 
 /** PaddleOCR's values (`det_db_thresh`, `det_db_box_thresh`, `det_db_unclip_ratio`, …). */
@@ -40,6 +48,7 @@ export const defaultDbOptions: DbOptions = {
   unclipRatio: 1.5,
   maxCandidates: 1000,
   minSize: 3,
+  scoreMode: 'fast',
 };
 
 /**
@@ -56,6 +65,9 @@ export function dbPostprocess(
 ): TextBox[] {
   const o = { ...defaultDbOptions, ...options };
   const { data, width, height } = map;
+  const pad = map.pad ?? 0;
+  const innerWidth = width - 2 * pad;
+  const innerHeight = height - 2 * pad;
   const mask = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) mask[i] = data[i]! > o.thresh ? 1 : 0;
 
@@ -63,18 +75,19 @@ export function dbPostprocess(
   for (const outline of componentOutlines(mask, width, height, o.maxCandidates)) {
     const first = miniBox(outline);
     if (first.shortSide < o.minSize) continue;
-    const score = boxScoreFast(map, first.box);
+    const score = boxScoreFast(map, o.scoreMode === 'slow' ? outline : first.box);
     if (score < o.boxThresh) continue;
     const expanded = unclip(first.box, o.unclipRatio);
     if (expanded.length === 0) continue;
     const grown = miniBox(expanded);
     if (grown.shortSide < o.minSize + 2) continue;
 
-    // PaddleOCR rounds and clips to [0, size] here, then clips again to [0, size - 1].
+    // PaddleOCR rounds and clips to [0, size] here, then clips again to [0, size - 1]; a box
+    // reaching into the frame is clamped to the image.
     const scaled = grown.box.map(
       ([x, y]): Point => [
-        clamp(Math.round((x / width) * sourceWidth), 0, sourceWidth - 1),
-        clamp(Math.round((y / height) * sourceHeight), 0, sourceHeight - 1),
+        clamp(Math.round(((x - pad) / innerWidth) * sourceWidth), 0, sourceWidth - 1),
+        clamp(Math.round(((y - pad) / innerHeight) * sourceHeight), 0, sourceHeight - 1),
       ],
     );
     const points = orderClockwise(scaled);

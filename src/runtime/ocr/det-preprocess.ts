@@ -32,25 +32,75 @@ export function detInputSize(
 const mean = [0.485, 0.456, 0.406] as const;
 const std = [0.229, 0.224, 0.225] as const;
 
+/** The detector's input: the tensor, its size, and the border added on each side (pixels). */
+export interface DetInput {
+  tensor: Float32Array;
+  width: number;
+  height: number;
+  pad: number;
+}
+
 /**
  * Turns RGB pixels into the detector's `[1, 3, H, W]` float input: resized (see
- * {@link detInputSize}), BGR planes, `(v / 255 − mean) / std`.
+ * {@link detInputSize}), BGR planes, `(v / 255 − mean) / std`, then framed by `pad` pixels on
+ * every side in the image's edge colour (the mean of its outermost pixels). `pad` must keep
+ * the sides multiples of 32, so it is a multiple of 16.
+ *
+ * Why the frame: the DB detector finds a text line by its boundary with the background, so
+ * text that fills the image edge to edge (a tight crop, a word photographed close up) leaves
+ * its map near zero at the borders and the line is lost or cut. The frame gives every line a
+ * margin; boxes are mapped back and clamped to the image (db-postprocess.ts).
  */
 export function detPreprocess(
   image: RawImage,
   limitSideLen = 960,
   limitType: LimitType = 'max',
-): { tensor: Float32Array; width: number; height: number } {
+  pad = 0,
+): DetInput {
+  if (pad < 0 || pad % 16 !== 0) throw new RangeError(`pad must be a multiple of 16, got ${pad}`);
   const target = detInputSize(image.width, image.height, limitSideLen, limitType);
   const resized = resizeBilinear(image, target.width, target.height);
-  const plane = target.width * target.height;
+  const width = target.width + 2 * pad;
+  const height = target.height + 2 * pad;
+  const plane = width * height;
   const tensor = new Float32Array(3 * plane);
   const { data } = resized;
-  for (let i = 0; i < plane; i++) {
-    for (let c = 0; c < 3; c++) {
-      // Plane c is BGR channel c, which is RGB channel 2 − c.
-      tensor[c * plane + i] = (data[i * 3 + (2 - c)]! / 255 - mean[c]!) / std[c]!;
+  const edge = edgeColour(resized);
+  for (let c = 0; c < 3; c++) {
+    // Plane c is BGR channel c, which is RGB channel 2 − c.
+    const rgb = 2 - c;
+    const offset = c * plane;
+    if (pad > 0) tensor.fill((edge[rgb]! / 255 - mean[c]!) / std[c]!, offset, offset + plane);
+    for (let y = 0; y < target.height; y++) {
+      const row = offset + (y + pad) * width + pad;
+      const src = y * target.width * 3 + rgb;
+      for (let x = 0; x < target.width; x++) {
+        tensor[row + x] = (data[src + x * 3]! / 255 - mean[c]!) / std[c]!;
+      }
     }
   }
-  return { tensor, width: target.width, height: target.height };
+  return { tensor, width, height, pad };
+}
+
+/** Mean RGB of the outermost ring of pixels. */
+function edgeColour(image: RawImage): [number, number, number] {
+  const { data, width, height } = image;
+  const sum = [0, 0, 0];
+  let n = 0;
+  const add = (x: number, y: number) => {
+    const i = (y * width + x) * 3;
+    sum[0]! += data[i]!;
+    sum[1]! += data[i + 1]!;
+    sum[2]! += data[i + 2]!;
+    n++;
+  };
+  for (let x = 0; x < width; x++) {
+    add(x, 0);
+    if (height > 1) add(x, height - 1);
+  }
+  for (let y = 1; y < height - 1; y++) {
+    add(0, y);
+    if (width > 1) add(width - 1, y);
+  }
+  return [sum[0]! / n, sum[1]! / n, sum[2]! / n];
 }

@@ -1,3 +1,4 @@
+import { InferqError } from '../../errors/index.js';
 import { decodeImage } from '../image/decode-image.js';
 import type { ResolvedModel } from '../model-repository.js';
 import { choiceSetting, numberSetting } from '../model-settings.js';
@@ -18,6 +19,7 @@ export interface DetOutput {
 interface DetSettings extends DbOptions {
   limitSideLen: number;
   limitType: LimitType;
+  borderPad: number;
 }
 
 function settings(model: ResolvedModel, params: PredictParams): DetSettings {
@@ -39,7 +41,31 @@ function settings(model: ResolvedModel, params: PredictParams): DetSettings {
       integer: true,
     }),
     minSize: defaultDbOptions.minSize,
+    scoreMode: choiceSetting(
+      model,
+      'scoreMode',
+      ['fast', 'slow'] as const,
+      defaultDbOptions.scoreMode,
+      params,
+    ),
+    borderPad: borderPadSetting(model, params),
   };
+}
+
+/** `borderPad`: pixels framing the resized input on each side, a multiple of 16 (sides stay multiples of 32). */
+function borderPadSetting(model: ResolvedModel, params: PredictParams): number {
+  const pad = numberSetting(model, 'borderPad', 16, { min: 0, max: 256, integer: true }, params);
+  if (pad % 16 !== 0) {
+    const fromParams = params.borderPad !== undefined;
+    throw new InferqError(
+      fromParams ? 'INFERQ_VALIDATION_FAILED' : 'INFERQ_MODEL_SPEC_INVALID',
+      fromParams
+        ? 'param "borderPad" must be a multiple of 16 (the detector input stays a multiple of 32)'
+        : `${model.specPath}: key "options.borderPad" must be a multiple of 16 (got ${pad})`,
+      { details: { key: 'borderPad', value: pad } },
+    );
+  }
+  return pad;
 }
 
 /**
@@ -59,7 +85,7 @@ export function createProcessor(model: ResolvedModel): OnnxProcessor {
       }
       return settleEach(batch, async (input): Promise<DetOutput> => {
         const image = await decodeImage(input, maxPixels);
-        const { tensor, width, height } = detPreprocess(image, s.limitSideLen, s.limitType);
+        const { tensor, width, height, pad } = detPreprocess(image, s.limitSideLen, s.limitType, s.borderPad);
         const outputs = await session.run({
           [session.inputNames[0]!]: { type: 'float32', data: tensor, dims: [1, 3, height, width] },
         });
@@ -67,7 +93,7 @@ export function createProcessor(model: ResolvedModel): OnnxProcessor {
         // Output is [1, 1, H, W]: one probability per input pixel.
         const data = map.data as Float32Array;
         const boxes = dbPostprocess(
-          { data, width: map.dims[3]!, height: map.dims[2]! },
+          { data, width: map.dims[3]!, height: map.dims[2]!, pad },
           image.width,
           image.height,
           s,

@@ -4,8 +4,8 @@ import { decodeImages } from '../image/decode-image.js';
 import type { ResolvedModel } from '../model-repository.js';
 import { numberSetting } from '../model-settings.js';
 import { asItemError, type OnnxProcessor, type OnnxSession } from '../onnx-processor.js';
-import type { PredictResult, RawImage } from '../runtime.js';
-import { ctcCharacters, ctcGreedyDecode, type RecognizedText } from './ctc-decode.js';
+import type { PredictParams, PredictResult, RawImage } from '../runtime.js';
+import { type CtcDecodeOptions, ctcCharacters, ctcGreedyDecode, type RecognizedText } from './ctc-decode.js';
 import { lineTensor, recBatchWidth } from './line-preprocess.js';
 
 /**
@@ -38,13 +38,25 @@ export async function createProcessor(model: ResolvedModel): Promise<OnnxProcess
   const minWidth = numberSetting(model, 'minWidth', 320, { min: 8, integer: true });
   const batchSize = numberSetting(model, 'batchSize', 6, { min: 1, integer: true });
   const widthStep = numberSetting(model, 'widthStep', 1, { min: 1, integer: true });
+  // See ctcGreedyDecode for why; models/README.md for how 0.02 was chosen.
+  const decodeOptions = (params: PredictParams = {}): CtcDecodeOptions => {
+    const spaceThreshold = numberSetting(model, 'spaceThreshold', 0.02, { min: 0, max: 1 }, params);
+    return { spaceThreshold: spaceThreshold > 0 ? spaceThreshold : undefined };
+  };
+  decodeOptions(); // refuse a bad option at load time, not on the first task
   const maxPixels = model.spec.input.maxPixels;
   const paddedWidth = (image: RawImage) =>
     Math.ceil(recBatchWidth([image], height, minWidth) / widthStep) * widthStep;
 
   return {
-    async predict(batch, _params, session) {
+    async predict(batch, params, session) {
       const results: PredictResult[] = new Array(batch.length);
+      let decode: CtcDecodeOptions;
+      try {
+        decode = decodeOptions(params);
+      } catch (err) {
+        return batch.map(() => ({ ok: false as const, error: asItemError(err) }));
+      }
       const groups = new Map<number, { index: number; image: RawImage }[]>();
       for (const [index, decoded] of (await decodeImages(batch, maxPixels)).entries()) {
         if (!decoded.ok) {
@@ -58,7 +70,7 @@ export async function createProcessor(model: ResolvedModel): Promise<OnnxProcess
         for (let start = 0; start < lines.length; start += batchSize) {
           const group = lines.slice(start, start + batchSize);
           const images = group.map((l) => l.image);
-          const texts = await recognize(images, width, session, height, characters);
+          const texts = await recognize(images, width, session, height, characters, decode);
           for (const [k, line] of group.entries()) results[line.index] = { ok: true, output: texts[k]! };
         }
       }
@@ -73,6 +85,7 @@ async function recognize(
   session: OnnxSession,
   height: number,
   characters: readonly string[],
+  decode: CtcDecodeOptions,
 ): Promise<RecognizedText[]> {
   const data = lineTensor(images, height, width);
   const outputs = await session.run({
@@ -89,6 +102,12 @@ async function recognize(
   }
   const all = probs.data as Float32Array;
   return images.map((_, n) =>
-    ctcGreedyDecode(all.subarray(n * steps * classes, (n + 1) * steps * classes), steps, classes, characters),
+    ctcGreedyDecode(
+      all.subarray(n * steps * classes, (n + 1) * steps * classes),
+      steps,
+      classes,
+      characters,
+      decode,
+    ),
   );
 }
