@@ -139,7 +139,15 @@ for (const kind of ['redis', 'rabbitmq'] as const) {
           expect(task.timeline.filter((e) => e.stage === 'succeeded')).toHaveLength(1);
           const children = await store.listChildTasks(id);
           const models = children.filter((c) => c.target.kind === 'model');
-          expect(models.map((c) => c.parent!.stepId).sort()).toEqual(['cls', 'cls', 'det', 'rec', 'rec']);
+          // The upside-down line ("180") is also read the other way round (rec-other).
+          expect(models.map((c) => c.parent!.stepId).sort()).toEqual([
+            'cls',
+            'cls',
+            'det',
+            'rec',
+            'rec',
+            'rec-other',
+          ]);
           for (const child of models) {
             const stored = (await store.getTask(child.id))!;
             expect(stored, child.parent!.stepId).toMatchObject({ state: 'succeeded', attempts: 1 });
