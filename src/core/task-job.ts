@@ -38,7 +38,13 @@ export function parseTaskJobPayload(payload: unknown): TaskJobPayload {
  */
 export function taskJob(task: Task): JobInput {
   const payload: TaskJobPayload = { taskId: task.id };
-  return { id: task.id, payload, priority: task.priority, maxAttempts: task.maxAttempts + 1 };
+  return {
+    id: task.id,
+    payload,
+    tenant: task.owner,
+    priority: task.priority,
+    maxAttempts: task.maxAttempts + 1,
+  };
 }
 
 /** The jobs of the `queued` tasks among `tasks` (those `include` keeps), grouped by queue (`name@version`). */

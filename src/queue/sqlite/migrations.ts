@@ -6,8 +6,8 @@
  * sqlite-statements.ts). Each hot query has its own *partial* index, so each index only holds the
  * rows that query can ever want:
  *
- * - `jobs_ready` (state 0) is ordered exactly as `lease` claims: `LIMIT n` reads the first n
- *   entries and stops. Delayed jobs are kept out of it (state 1) and promoted when due, which is
+ * - `jobs_ready` (state 0) is ordered as `lease` claims within one tenant (queue, tenant,
+ *   priority DESC, seq): the claim reads each tenant's first n entries and stops. Delayed jobs are kept out of it (state 1) and promoted when due, which is
  *   what keeps the claim a pure LIMIT scan however many jobs are queued or scheduled. SQLite
  *   frees emptied B-tree pages on DELETE, so the front of the index never fills up with dead
  *   entries the way a PostgreSQL queue table does between vacuums.
@@ -55,5 +55,22 @@ export const queueMigrations: readonly string[] = [
     published_at INTEGER NOT NULL
   );
   CREATE INDEX broadcasts_published_at ON broadcasts (published_at);
+  `,
+  // 2: fair shares between tenants (claim-fair-share.ts). `jobs_ready` gains the tenant, so a
+  // claim reads each tenant's first jobs in its own priority order; `queue_tenants` keeps each
+  // tenant's weight and virtual finish time per queue. Jobs from before belong to tenant ''.
+  `
+  ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+  ALTER TABLE jobs ADD COLUMN vstart REAL;
+  DROP INDEX jobs_ready;
+  CREATE INDEX jobs_ready ON jobs (queue, tenant, priority DESC, seq) WHERE state = 0;
+  CREATE TABLE queue_tenants (
+    queue  TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    weight REAL NOT NULL,
+    finish REAL NOT NULL,
+    PRIMARY KEY (queue, tenant)
+  ) WITHOUT ROWID;
+  INSERT INTO queue_tenants (queue, tenant, weight, finish) SELECT DISTINCT queue, tenant, 1, 0 FROM jobs;
   `,
 ];
