@@ -16,8 +16,9 @@ export interface JobInput {
   tenant?: string;
   /**
    * The tenant's share weight (> 0): with weights 2 and 1, two tenants with backlog get about
-   * 2/3 and 1/3 of the leases. The latest enqueue that gives one sets it; omitted keeps the
-   * weight last given (default 1).
+   * 2/3 and 1/3 of the leases. A weight belongs to the tenant, on every queue of the broker: the
+   * latest enqueue that gives one sets it, from the next lease on; omitted keeps the weight last
+   * given (default 1).
    */
   weight?: number;
   /** Higher runs first (within the job's tenant, where the broker has `fairShares`). Default 0. */

@@ -26,6 +26,7 @@ export const errorCodes = {
   INFERQ_RATE_LIMITED: { status: 429, title: 'Too many requests for this tenant' },
   INFERQ_QUEUE_LIMIT_REACHED: { status: 429, title: 'Tenant has too many queued tasks' },
   INFERQ_API_KEY_NOT_FOUND: { status: 404, title: 'No such API key' },
+  INFERQ_TENANT_NOT_FOUND: { status: 404, title: 'No such tenant' },
   // tasks
   INFERQ_TASK_NOT_FOUND: { status: 404, title: 'No such task' },
   INFERQ_TASK_STATE_CONFLICT: { status: 409, title: 'Task is not in a state that allows this' },

@@ -7,6 +7,8 @@ export interface TenantRow {
   webhook_secret: string;
   rate_limit_per_minute: number | null;
   max_queued_tasks: number | null;
+  /** Null: the default weight, 1. */
+  weight: number | null;
 }
 
 export interface KeyRow {
@@ -34,6 +36,7 @@ export function toTenant(row: TenantRow): Tenant {
     webhookSecret: row.webhook_secret,
     rateLimitPerMinute: row.rate_limit_per_minute,
     maxQueuedTasks: row.max_queued_tasks,
+    weight: row.weight ?? 1,
   };
 }
 

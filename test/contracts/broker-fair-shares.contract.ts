@@ -72,6 +72,23 @@ export function defineFairShareContract(contract: Contract, broker: () => Broker
     expect(heavy).toBeLessThanOrEqual(215);
   });
 
+  contract(
+    "fair shares: a tenant's weight given on one queue holds on the broker's others",
+    ['fairShares'],
+    async () => {
+      const first = uniqueQueue();
+      const second = uniqueQueue();
+      await broker().enqueue(first, { payload: 0, tenant: 'heavy', weight: 3 });
+      await broker().enqueueMany(second, jobs('heavy', 400));
+      await broker().enqueueMany(second, jobs('light', 400));
+      const leased = (await drain(broker(), second, 40, 5)).flat();
+      const heavy = leased.filter((id) => id.startsWith('heavy-')).length;
+      // 150:50 under weights 3:1.
+      expect(heavy).toBeGreaterThanOrEqual(140);
+      expect(heavy).toBeLessThanOrEqual(160);
+    },
+  );
+
   contract("fair shares: a tenant's own priorities still order its jobs", ['fairShares'], async () => {
     const queue = uniqueQueue();
     await broker().enqueueMany(queue, [

@@ -58,7 +58,8 @@ export const queueMigrations: readonly string[] = [
   `,
   // 2: fair shares between tenants (claim-fair-share.ts). `jobs_ready` gains the tenant, so a
   // claim reads each tenant's first jobs in its own priority order; `queue_tenants` keeps each
-  // tenant's weight and virtual finish time per queue. Jobs from before belong to tenant ''.
+  // tenant's last start tag per queue, `tenant_weights` each tenant's weight (every queue).
+  // Jobs from before belong to tenant ''.
   `
   ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
   ALTER TABLE jobs ADD COLUMN vstart REAL;
@@ -67,10 +68,13 @@ export const queueMigrations: readonly string[] = [
   CREATE TABLE queue_tenants (
     queue  TEXT NOT NULL,
     tenant TEXT NOT NULL,
-    weight REAL NOT NULL,
-    finish REAL NOT NULL,
+    last_start REAL,
     PRIMARY KEY (queue, tenant)
   ) WITHOUT ROWID;
-  INSERT INTO queue_tenants (queue, tenant, weight, finish) SELECT DISTINCT queue, tenant, 1, 0 FROM jobs;
+  INSERT INTO queue_tenants (queue, tenant) SELECT DISTINCT queue, tenant FROM jobs;
+  CREATE TABLE tenant_weights (
+    tenant TEXT PRIMARY KEY,
+    weight REAL NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];

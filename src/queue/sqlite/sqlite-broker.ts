@@ -286,7 +286,10 @@ export class SqliteBroker implements Broker {
       );
       ids.push(id);
     }
-    for (const [tenant, weight] of tenants) this.fair.upsertTenant.run({ queue, tenant, weight });
+    for (const [tenant, weight] of tenants) {
+      this.fair.addQueueTenant.run({ queue, tenant });
+      if (weight !== null) this.fair.setWeight.run({ tenant, weight });
+    }
     return ids;
   }
 

@@ -44,6 +44,10 @@ const migrations: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  -- The tenant's fair-share weight (null: 1), see Tenant.weight.
+  ALTER TABLE auth_tenants ADD COLUMN weight INTEGER;
+  `,
 ];
 
 /**
@@ -108,7 +112,8 @@ export class PostgresAuthStore implements AuthStore {
     const { rows } = await this.#pool.query<TenantRow>(
       `UPDATE auth_tenants SET
          rate_limit_per_minute = CASE WHEN $2 THEN $3::int ELSE rate_limit_per_minute END,
-         max_queued_tasks = CASE WHEN $4 THEN $5::int ELSE max_queued_tasks END
+         max_queued_tasks = CASE WHEN $4 THEN $5::int ELSE max_queued_tasks END,
+         weight = CASE WHEN $6 THEN $7::int ELSE weight END
        WHERE id = $1 RETURNING *`,
       [
         id,
@@ -116,6 +121,8 @@ export class PostgresAuthStore implements AuthStore {
         limits.rateLimitPerMinute ?? null,
         limits.maxQueuedTasks !== undefined,
         limits.maxQueuedTasks ?? null,
+        limits.weight !== undefined,
+        limits.weight ?? null,
       ],
     );
     this.#tenants.delete(id);

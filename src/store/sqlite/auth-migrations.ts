@@ -31,4 +31,8 @@ export const authStoreMigrations: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  -- The tenant's fair-share weight (null: 1), see Tenant.weight.
+  ALTER TABLE auth_tenants ADD COLUMN weight INTEGER;
+  `,
 ];

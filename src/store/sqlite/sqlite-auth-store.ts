@@ -67,13 +67,16 @@ export class SqliteAuthStore implements AuthStore {
     const row = this.#sql(
       `UPDATE auth_tenants SET
          rate_limit_per_minute = CASE WHEN ? THEN ? ELSE rate_limit_per_minute END,
-         max_queued_tasks = CASE WHEN ? THEN ? ELSE max_queued_tasks END
+         max_queued_tasks = CASE WHEN ? THEN ? ELSE max_queued_tasks END,
+         weight = CASE WHEN ? THEN ? ELSE weight END
        WHERE id = ? RETURNING *`,
     ).get(
       limits.rateLimitPerMinute === undefined ? 0 : 1,
       limits.rateLimitPerMinute ?? null,
       limits.maxQueuedTasks === undefined ? 0 : 1,
       limits.maxQueuedTasks ?? null,
+      limits.weight === undefined ? 0 : 1,
+      limits.weight ?? null,
       id,
     ) as TenantRow | undefined;
     this.#tenants.delete(id);
