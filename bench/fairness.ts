@@ -243,11 +243,12 @@ async function claimRateByTenants(
 
 function spread(ratios: readonly number[]): string {
   const sorted = [...ratios].sort((a, b) => a - b);
-  return `${pct(percentile(sorted, 25))} .. ${pct(percentile(sorted, 75))}`;
+  return `${times(percentile(sorted, 25))} .. ${times(percentile(sorted, 75))}`;
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const pct = (ratio: number): string => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
+/** A's rate with B over its rate alone: 1.00x costs nothing, the goal is at least 0.95x. */
+const times = (ratio: number): string => `${ratio.toFixed(3)}x`;
 
 const results: BrokerFigures[] = [];
 let claimRates: Map<number, number> | undefined;
@@ -288,7 +289,7 @@ console.log(
   `fairness: tenant B's 1 job behind tenant A's ${fmt(backlog)}, batches of ${batch}, median of ${rounds} rounds`,
 );
 console.log(
-  `broker    fair shares  B leased at  batch  A alone/s  A with B/s  A cost  A cost cpu  B behind A ${fmt(big)} + ${fmt(big)}@1000`,
+  `broker    fair shares  B leased at  batch  A alone/s  A with B/s  A with/alone  (cpu)  B behind A ${fmt(big)} + ${fmt(big)}@1000`,
 );
 for (const r of results) {
   console.log(
@@ -299,17 +300,18 @@ for (const r of results) {
       String(Math.ceil(r.position / batch)).padStart(6),
       fmt(r.aloneRate).padStart(10),
       fmt(r.withBRate).padStart(11),
-      pct(r.costRatio).padStart(7),
-      pct(r.cpuCostRatio).padStart(10),
+      times(r.costRatio).padStart(12),
+      times(r.cpuCostRatio).padStart(7),
       String(r.bigPosition ?? '-').padStart(28),
     ].join('  '),
   );
 }
 console.log(
-  "  (A cost: median over rounds of the paired ratio of A's rate with B to alone, lease + ack with no work; " +
+  "  (A with/alone: median over rounds of the paired ratio of A's rate with B to its rate alone, lease + ack with no work, goal >= 0.95x; " +
     "'cpu' from this process's CPU time, which holds all of SQLite's work and is steadier on a shared host)",
 );
-for (const r of results) console.log(`  ${r.kind}: A cost cpu, middle half of the rounds: ${r.cpuSpread}`);
+for (const r of results)
+  console.log(`  ${r.kind}: A with/alone (cpu), middle half of the rounds: ${r.cpuSpread}`);
 for (const r of results) if (r.fair !== 'yes') console.log(`  ${r.kind}: fair shares ${r.fair}`);
 if (args['redis-url'] === undefined) console.log('  redis: not run (give --redis-url)');
 if (args['amqp-url'] === undefined) console.log('  rabbitmq: not run (give --amqp-url)');
