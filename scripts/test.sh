@@ -35,6 +35,11 @@ if [ ! -d .cache/test-images ]; then
   bash scripts/fetch-test-images.sh || echo "!! test photos unavailable: the photo tests will be SKIPPED"
 fi
 
+echo "== tritonclient venv (scripts/install-tritonclient.sh: tritonclient[http] from PyPI)"
+bash scripts/install-tritonclient.sh || echo "!! tritonclient venv unavailable: the tritonclient suite will be SKIPPED"
+echo "== schemathesis (PyPI) for the API fuzzing suite"
+bash scripts/install-schemathesis.sh || echo "!! schemathesis unavailable: the schemathesis suite will be SKIPPED"
+
 echo "== vitest"
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-artifacts/vitest.json "$@"
 code=$?

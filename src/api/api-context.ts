@@ -5,6 +5,7 @@ import { RateLimiter } from './auth/rate-limiter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import { ServingWorkers } from './serving-workers.js';
 import { QueuedCounts } from './submit/queued-counts.js';
+import { StoredBytes } from './submit/stored-bytes.js';
 import { TaskWriter } from './submit/task-writer.js';
 import { ParamsValidator } from './submit/validate-params.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -25,6 +26,8 @@ export interface ApiContext extends AppDeps {
   keyCache: ApiKeyCache;
   /** Queued tasks per tenant for the max-queued limit, counted at most once a second. */
   queuedCounts: QueuedCounts;
+  /** Input bytes stored per tenant for the storage quota, counted at most every 10 s. */
+  storedBytes: StoredBytes;
   /** Which models and pipelines live workers serve (worker heartbeats). */
   serving: ServingWorkers;
 }
@@ -45,6 +48,7 @@ export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiC
     wakeups: new TaskWakeups(deps.broker, logger),
     keyCache: new ApiKeyCache(deps.auth),
     queuedCounts: new QueuedCounts(clock),
+    storedBytes: new StoredBytes(deps.store, clock),
     serving: new ServingWorkers(deps.workers, clock),
   };
 }

@@ -7,6 +7,7 @@ import type { Broker } from '../queue/broker.js';
 import type { AuthStore } from '../store/auth-store.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
+import type { FastPath } from './fast-path.js';
 
 /** A registry's metrics as `getMetricsAsJSON()` gives them (what prom-client aggregates). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -35,6 +36,13 @@ export interface AppDeps {
   moreMetrics?: () => Promise<MetricsJson[]>;
   /** How often SSE streams and sync predict poll the store. Default 200 ms. */
   pollIntervalMs?: number;
+  /** inferq's version, for `GET /v2` (the protocol's server metadata); default "unknown". */
+  serverVersion?: string;
+  /**
+   * Warm workers in this process for non-durable calls (OIP infer, predict with `durable:
+   * false`); without it those answer 503 INFERQ_FAST_PATH_UNAVAILABLE.
+   */
+  fastPath?: FastPath;
   /** Worker heartbeats for `GET /v1/workers`; without it the route lists none. */
   workers?: WorkerRegistry;
   /**

@@ -4,12 +4,16 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { InferqError } from '../errors/index.js';
 import { type ApiContext, createApiContext } from './api-context.js';
 import type { AppDeps } from './app-deps.js';
 import { authenticate } from './auth/authenticate.js';
 import type { AuthLevel } from './auth/principal.js';
+import { BufferedBodyBudget } from './buffered-body-budget.js';
+import { answerClientError, maxParamLength } from './client-error.js';
 import { handleError } from './error-handler.js';
+import { rejectNonFiniteNumbers } from './finite-numbers.js';
 import { documentErrors } from './openapi-errors.js';
 import { documentMultipart } from './openapi-multipart.js';
 import { authRoutes } from './routes/auth.js';
@@ -24,6 +28,12 @@ import { tenantRoutes } from './routes/tenants.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
 import { ErrorBody, Query } from './schemas/common.js';
+
+/** The one algorithm this server's tokens are signed and verified with. */
+const tokenAlgorithm = 'HS256';
+
+/** The most a body sent to a route that needs no key may be (an API key in JSON is ~60 bytes). */
+const publicBodyLimit = 64 * 1024;
 
 /** One registered route and what it requires (the auth matrix test is generated from these). */
 export interface RouteInfo {
@@ -47,6 +57,12 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     // Behind a proxy the client address matters for logs only; auth never trusts it.
     trustProxy: false,
+    routerOptions: { maxParamLength },
+    // Errors raised before routing (a bad URL, a path segment over maxParamLength) and those of
+    // Node's HTTP parser (headers over 16 KiB, bytes that are not HTTP) answer in the one
+    // documented shape, as every other error does.
+    frameworkErrors: handleError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const ctx = createApiContext(deps, app.log);
   const routes: RouteInfo[] = [];
@@ -68,6 +84,10 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   app.addHook('onRoute', (route) => {
     // Swagger UI's own routes are the documentation: readable without a key.
     if (route.url.startsWith('/docs')) route.config = { ...route.config, auth: 'public' };
+    // A route that needs no key (of those with a body, only the token exchange) takes a small
+    // one: anonymous bodies share one count of held bytes (buffered-body-budget.ts), which a
+    // few large ones would otherwise fill for everyone.
+    if (route.config?.auth === 'public' && route.bodyLimit === undefined) route.bodyLimit = publicBodyLimit;
     // Every API route refuses query parameters it does not know (a misspelt `?wiat=` is a 400
     // naming it, not silently ignored), those that take none included.
     if (route.url.startsWith('/v1/') && route.schema?.querystring === undefined) {
@@ -80,7 +100,13 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     }
   });
 
-  await app.register(fastifyJwt, { secret: deps.jwtSecret, sign: { algorithm: 'HS256' } });
+  // Verification accepts only what signing produces: the one HMAC algorithm (a token signed with
+  // HS384/HS512 under the same secret is not ours) and an `exp` (a token without one would never end).
+  await app.register(fastifyJwt, {
+    secret: deps.jwtSecret,
+    sign: { algorithm: tokenAlgorithm },
+    verify: { algorithms: [tokenAlgorithm], requiredClaims: ['exp'] },
+  });
   await app.register(fastifyMultipart, {
     // Each file streams into the blob store, which enforces the per-model limit; this cap only
     // bounds what busboy will pass through at all.
@@ -135,6 +161,20 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
     request.principal = principal;
     await enforceRateLimit(ctx, principal.tenant);
   });
+  const bodyBudget = new BufferedBodyBudget({
+    maxTotal: deps.config.server.maxBufferedBytes,
+    maxPerTenant: deps.config.server.maxBufferedBytesPerTenant,
+  });
+  app.addHook('preParsing', bodyBudget.preParsing());
+  new Gauge({
+    name: 'inferq_buffered_body_bytes',
+    help: 'Bytes of JSON bodies held in memory now (server.maxBufferedBytes caps them)',
+    registers: [ctx.metrics.registry],
+    collect() {
+      this.set(bodyBudget.held);
+    },
+  });
+  app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('onClose', async () => {
     await ctx.wakeups.close();
   });

@@ -1,22 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InferqError, isInferqError } from '../errors/index.js';
-
-/** Fastify and @fastify/multipart error codes that mean "the body itself is broken". */
-const malformedBodyCodes = new Set([
-  'FST_ERR_CTP_EMPTY_JSON_BODY',
-  'FST_ERR_CTP_INVALID_JSON_BODY',
-  'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
-  'FST_INVALID_MULTIPART_CONTENT_TYPE',
-  'FST_PROTO_VIOLATION',
-  'FST_PARTS_LIMIT',
-  'FST_FIELDS_LIMIT',
-]);
+import { fromFrameworkError } from './client-error.js';
 
 /**
  * Turns whatever a route threw into the one public error shape. `bodyLimit` (the server's, in
  * bytes) goes into the answer to a body that exceeds it.
  */
-export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
+export function toInferqError(err: unknown, bodyLimit?: number, limitName?: string): InferqError {
   if (isInferqError(err)) return err;
   const fastifyError = err as Partial<FastifyError> & { validation?: unknown[] };
   if (Array.isArray(fastifyError.validation)) {
@@ -35,30 +25,8 @@ export function toInferqError(err: unknown, bodyLimit?: number): InferqError {
       },
     );
   }
-  const code = fastifyError.code ?? '';
-  if (malformedBodyCodes.has(code)) {
-    return new InferqError('INFERQ_BODY_MALFORMED', fastifyError.message ?? 'the body is malformed', {
-      cause: err,
-    });
-  }
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE') {
-    const limit = bodyLimit === undefined ? '' : ` of ${bodyLimit} bytes (server.bodyLimitBytes)`;
-    return new InferqError(
-      'INFERQ_INPUT_TOO_LARGE',
-      `the request body exceeds the server's limit${limit}; send large inputs as multipart/form-data files, which are streamed and limited per model instead`,
-      { cause: err, ...(bodyLimit === undefined ? {} : { details: { limit: bodyLimit } }) },
-    );
-  }
-  if (code === 'FST_FILES_LIMIT') {
-    return new InferqError('INFERQ_TOO_MANY_INPUTS', 'the request has more files than allowed', {
-      cause: err,
-    });
-  }
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new InferqError('INFERQ_MEDIA_TYPE_UNSUPPORTED', 'send application/json or multipart/form-data', {
-      cause: err,
-    });
-  }
+  const framework = fromFrameworkError(err, bodyLimit, limitName);
+  if (framework) return framework;
   return new InferqError('INFERQ_INTERNAL', 'an unexpected error happened; the server log has the details', {
     cause: err,
   });
@@ -97,17 +65,29 @@ function validationMessage(problems: readonly unknown[], where: string): string 
 }
 
 /** 5xx answers that report an outcome the caller asked for rather than a fault of the server. */
-const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT']);
+const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT', 'INFERQ_FAST_PATH_BUSY']);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const error = toInferqError(err, request.server?.initialConfig.bodyLimit);
+  // The route's own limit where it has one (a route that needs no key takes less).
+  const serverLimit = request.server?.initialConfig.bodyLimit;
+  const routeLimit = request.routeOptions?.bodyLimit ?? serverLimit;
+  const error = toInferqError(
+    err,
+    routeLimit,
+    routeLimit === serverLimit ? 'server.bodyLimitBytes' : 'the limit of routes that need no key',
+  );
   // A server fault is logged with its stack; a predict that outlived the caller's own timeout
   // (504) is an answer, not a fault.
   if (error.code === 'INFERQ_INTERNAL' || (error.status >= 500 && !expectedServerErrors.has(error.code))) {
     request.log.error({ err, reqId: request.id }, 'request failed');
   }
-  if (error.code === 'INFERQ_RATE_LIMITED' || error.code === 'INFERQ_QUEUE_LIMIT_REACHED') {
+  if (
+    error.code === 'INFERQ_RATE_LIMITED' ||
+    error.code === 'INFERQ_QUEUE_LIMIT_REACHED' ||
+    error.code === 'INFERQ_FAST_PATH_BUSY' ||
+    error.code === 'INFERQ_BUFFERED_BYTES_LIMIT'
+  ) {
     const retryAfterMs = Number(error.details?.retryAfterMs ?? 1_000);
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1_000))));
   }

@@ -31,9 +31,11 @@ const fields = {
 const fieldsFirst =
   'Fields must come before the files: the targets decide each file’s byte limit, and each file is streamed straight to storage.';
 
+// No other field is taken (read-inputs.ts refuses an unknown one, naming it): say so.
 const tasksForm = {
   type: 'object',
   required: ['file'],
+  additionalProperties: false,
   description: `N files × M targets become N × M tasks. ${fieldsFirst}`,
   properties: {
     target: {
@@ -49,6 +51,7 @@ const tasksForm = {
 const predictForm = {
   type: 'object',
   required: ['file'],
+  additionalProperties: false,
   description: `One file; the model is the one in the path. ${fieldsFirst}`,
   properties: { ...fields, file: { type: 'string', format: 'binary', description: fields.file.description } },
 } as const;

@@ -17,6 +17,10 @@ export interface StatsScope {
   label: string;
 }
 
+/** The share of finished tasks answered from the result cache; null when none finished. */
+const hitRate = (c: { finished: number; cacheHits: number }) =>
+  c.finished === 0 ? null : c.cacheHits / c.finished;
+
 /** More buckets than this in one history is refused: the chart cannot show them anyway. */
 export const maxHistoryBuckets = 1_000;
 
@@ -39,7 +43,7 @@ export async function statsView(
     scope: scope.label,
     windowSeconds,
     byTarget: stats.byTarget,
-    recent: stats.recent.map((r) => ({ ...r, perSecond: r.finished / windowSeconds })),
+    recent: stats.recent.map((r) => ({ ...r, hitRate: hitRate(r), perSecond: r.finished / windowSeconds })),
     queues: await queueDepths(ctx),
   };
 }
@@ -63,11 +67,20 @@ export async function overviewView(
     ...(scope.owner === undefined ? {} : { owner: scope.owner }),
     since: ctx.clock() - windowSeconds * 1_000,
   });
-  const rates = (c: { finished: number; failed: number }) => ({
+  const rates = (c: { finished: number; failed: number; cacheHits: number }) => ({
     perSecond: c.finished / windowSeconds,
     errorRate: c.finished === 0 ? null : c.failed / c.finished,
+    hitRate: hitRate(c),
   });
-  const totals = { queued: 0, running: 0, finished: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const totals = {
+    queued: 0,
+    running: 0,
+    finished: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+    cacheHits: 0,
+  };
   for (const a of activity) {
     for (const key of Object.keys(totals) as Array<keyof typeof totals>) totals[key] += a[key];
   }
@@ -121,6 +134,7 @@ export async function historyView(
     const row = byStart.get(start);
     const seconds = Math.max(1, Math.min(bucketMs, now - start) / 1_000);
     const finished = row?.finished ?? 0;
+    const cacheHits = row?.cacheHits ?? 0;
     buckets.push({
       start,
       seconds,
@@ -130,6 +144,8 @@ export async function historyView(
       cancelled: row?.cancelled ?? 0,
       perSecond: finished / seconds,
       errorRate: finished === 0 ? null : (row?.failed ?? 0) / finished,
+      cacheHits,
+      hitRate: hitRate({ finished, cacheHits }),
       p50Ms: row?.p50Ms ?? null,
       p95Ms: row?.p95Ms ?? null,
       p99Ms: row?.p99Ms ?? null,

@@ -3,6 +3,7 @@ import { constants, createReadStream } from 'node:fs';
 import {
   access,
   type FileHandle,
+  link,
   mkdir,
   open,
   readdir,
@@ -15,8 +16,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { InferqError, isInferqError } from '../errors/index.js';
 import { blobNotFound, checkHash, inputTooLarge } from './blob-errors.js';
-import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import type { BlobInfo, BlobStore, PutOptions, PutResult } from './blob-store.js';
 import { MediaTypeSniffer } from './sniff-media-type.js';
+import { isOrphanTemp, tempFileName } from './temp-file-owner.js';
 
 export interface FsBlobStoreOptions {
   /** Clock for `createdAt` and the temp-file age (tests pass a fake). */
@@ -31,6 +33,8 @@ interface Sidecar {
   mediaType: string;
   ext: string;
   createdAt: number;
+  /** The put that wrote it last (absent in sidecars of older versions and rebuilt ones). */
+  putId?: string;
 }
 
 const tempDirName = 'tmp';
@@ -53,8 +57,11 @@ const defaultTempMaxAgeMs = 60 * 60 * 1000;
  * `INFERQ_BLOB_NOT_FOUND`, never as partial bytes, because the bytes are fsynced before the
  * rename that makes them visible.
  *
- * Several processes (or hosts on a shared volume) may use one root: every step is a rename or an
- * idempotent write of identical content, so concurrent puts of the same bytes are safe.
+ * Several processes (or hosts on a shared volume) may use one root: every step is a rename, a
+ * link or an idempotent write of identical content, so concurrent puts of the same bytes are
+ * safe. The data file is published with `link` (fails if it exists), so exactly one of
+ * concurrent puts of new content learns that it `created` the blob; every put writes its own
+ * `putId` into the sidecar, which is how {@link FsBlobStore.discardPut} knows no put came since.
  *
  * `createdAt` is refreshed when already-stored content is put again. The garbage collector's
  * grace period is measured from it; without the refresh, re-uploading an old unreferenced blob
@@ -75,7 +82,10 @@ export class FsBlobStore implements BlobStore {
     this.#tempMaxAgeMs = options.tempMaxAgeMs ?? defaultTempMaxAgeMs;
   }
 
-  /** Creates the root if needed and sweeps temp files left by a crashed process. */
+  /**
+   * Creates the root if needed and sweeps temp files left by a crashed process: at once for a
+   * writer known dead (see temp-file-owner.ts: same host, its pid gone), else after the age rule.
+   */
   static async open(rootDir: string, options: FsBlobStoreOptions = {}): Promise<FsBlobStore> {
     const store = new FsBlobStore(rootDir, options);
     await store.#ensureDirs();
@@ -83,32 +93,43 @@ export class FsBlobStore implements BlobStore {
     return store;
   }
 
-  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<PutResult> {
     const maxBytes = options.maxBytes;
     if (maxBytes !== undefined && source instanceof Uint8Array && source.length > maxBytes) {
       throw inputTooLarge(maxBytes);
     }
     const tempData = this.#tempPath('data');
     const tempMeta = this.#tempPath('meta');
+    const putId = randomUUID();
     try {
       await this.#ensureDirs();
       const written = await this.#writeTemp(tempData, source, maxBytes);
       const createdAt = this.#now();
       const sha256 = written.sha256;
       const dataPath = this.#dataPath(sha256);
-      const existing = await this.#refreshExisting(sha256, createdAt);
+      const existing = await this.#refreshExisting(sha256, createdAt, putId);
       if (existing !== undefined) {
         await discard(tempData);
-        return existing;
+        return { ...existing, created: false, putId };
       }
-      const sidecar: Sidecar = { size: written.size, ...(await written.sniffer.finish()), createdAt };
+      const sidecar = { size: written.size, ...(await written.sniffer.finish()), createdAt };
       const dir = this.#dirOf(sha256);
       await mkdir(dir, { recursive: true });
-      // Metadata first: once the data is renamed into place, readers must find its sidecar.
-      await writeNewFile(tempMeta, JSON.stringify(sidecar));
+      // Metadata first: once the data is in place, readers must find its sidecar.
+      await writeNewFile(tempMeta, JSON.stringify({ ...sidecar, putId }));
       await rename(tempMeta, sidecarPathOf(dataPath));
-      await rename(tempData, dataPath);
-      return { sha256, ...sidecar };
+      const created = await publish(tempData, dataPath);
+      if (!created) {
+        // A concurrent put of the same content published first: it is theirs, refreshed by us.
+        const refreshed = await this.#refreshExisting(sha256, createdAt, putId);
+        if (refreshed !== undefined) {
+          await discard(tempData);
+          return { ...refreshed, created: false, putId };
+        }
+        await rename(tempData, dataPath); // deleted in between: ours after all, but not claimed
+        return { sha256, ...sidecar, created: false, putId };
+      }
+      return { sha256, ...sidecar, created: true, putId };
     } catch (err) {
       await discard(tempData);
       await discard(tempMeta);
@@ -142,6 +163,45 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Deletes the blob if `put` created it and its sidecar still names that put. The data is first
+   * moved aside (atomic), and the sidecar read again: a put that refreshed the blob meanwhile
+   * wrote its own putId before checking that the data exists, so either it is seen here and the
+   * data is moved back, or it finds no data and stores its own copy. No put is ever left
+   * referencing deleted bytes.
+   */
+  async discardPut(put: PutResult): Promise<boolean> {
+    checkHash(put.sha256);
+    if (!put.created) return false;
+    const dataPath = this.#dataPath(put.sha256);
+    const lastPut = async () => {
+      try {
+        return parseSidecar(await readFile(sidecarPathOf(dataPath), 'utf8'))?.putId;
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    };
+    if ((await lastPut()) !== put.putId) return false;
+    await this.#ensureDirs();
+    const aside = this.#tempPath('data');
+    try {
+      await rename(dataPath, aside);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if ((await lastPut()) !== put.putId) {
+      // Put again meanwhile: back in place (if that put stored its own copy, it is the same bytes).
+      await publish(aside, dataPath);
+      await discard(aside);
+      return false;
+    }
+    await discard(aside);
+    if ((await lastPut()) === put.putId) await removeQuietly(sidecarPathOf(dataPath));
+    return true;
+  }
+
   async delete(sha256: string): Promise<boolean> {
     checkHash(sha256);
     const dataPath = this.#dataPath(sha256);
@@ -166,9 +226,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * Removes temp files older than `olderThanMs` (default: the store's `tempMaxAgeMs`, one hour):
-   * leftovers of a process that crashed mid-put. Younger ones may belong to a put in progress.
-   * Returns how many were removed.
+   * Removes the leftovers of processes that crashed mid-put: temp files whose writer is known
+   * dead (same host, pid gone: see temp-file-owner.ts), whatever their age, and any older than
+   * `olderThanMs` (default: the store's `tempMaxAgeMs`, one hour). Other younger ones may belong
+   * to a put in progress in a live process. Returns how many were removed.
    */
   async sweepTemp(olderThanMs: number = this.#tempMaxAgeMs): Promise<number> {
     const cutoff = this.#now() - olderThanMs;
@@ -176,8 +237,9 @@ export class FsBlobStore implements BlobStore {
     for (const name of await sortedEntries(this.#tempDir, /\.(data|meta)$/)) {
       const path = join(this.#tempDir, name);
       try {
-        const info = await stat(path);
-        if (info.mtimeMs < cutoff && (await removeQuietly(path))) removed += 1;
+        const orphan = isOrphanTemp(name);
+        const old = orphan || (await stat(path)).mtimeMs < cutoff;
+        if (old && (await removeQuietly(path))) removed += 1;
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -239,11 +301,12 @@ export class FsBlobStore implements BlobStore {
    * is looked for again afterwards: a delete (GC) that ran in between means the caller must
    * store its copy after all.
    */
-  async #refreshExisting(sha256: string, createdAt: number): Promise<BlobInfo | undefined> {
+  async #refreshExisting(sha256: string, createdAt: number, putId: string): Promise<BlobInfo | undefined> {
     const info = await this.#readInfo(sha256);
     if (info === undefined) return undefined;
     const refreshed: BlobInfo = { ...info, createdAt: Math.max(info.createdAt, createdAt) };
-    await this.#writeSidecar(sha256, refreshed);
+    // Before the check below: a discardPut racing this put sees this putId (see discardPut).
+    await this.#writeSidecar(sha256, refreshed, putId);
     return (await exists(this.#dataPath(sha256))) ? refreshed : undefined;
   }
 
@@ -264,7 +327,10 @@ export class FsBlobStore implements BlobStore {
     }
     try {
       const sidecar = parseSidecar(await readFile(sidecarPathOf(dataPath), 'utf8'));
-      if (sidecar !== undefined && sidecar.size === size) return { sha256, ...sidecar };
+      if (sidecar !== undefined && sidecar.size === size) {
+        const { putId: _putId, ...info } = sidecar;
+        return { sha256, ...info };
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -289,12 +355,13 @@ export class FsBlobStore implements BlobStore {
     return info;
   }
 
-  async #writeSidecar(sha256: string, info: BlobInfo): Promise<void> {
+  async #writeSidecar(sha256: string, info: BlobInfo, putId?: string): Promise<void> {
     const sidecar: Sidecar = {
       size: info.size,
       mediaType: info.mediaType,
       ext: info.ext,
       createdAt: info.createdAt,
+      ...(putId === undefined ? {} : { putId }),
     };
     await this.#ensureDirs();
     const temp = this.#tempPath('meta');
@@ -308,7 +375,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   #tempPath(kind: 'data' | 'meta'): string {
-    return join(this.#tempDir, `${randomUUID()}.${kind}`);
+    return join(this.#tempDir, tempFileName(kind));
   }
 
   /** Only called with a checked hash: never a path from an unchecked string. */
@@ -370,6 +437,28 @@ async function writeNewFile(path: string, content: string): Promise<void> {
   }
 }
 
+/**
+ * Makes `temp`'s bytes visible at `dataPath` unless a file is there already: true if this call
+ * published them. `link` fails with EEXIST instead of replacing, so of concurrent puts of new
+ * content exactly one publishes. The temp name is left for the caller to remove. A file system
+ * without hard links falls back to a rename, which cannot tell: false (not claimed as created).
+ */
+async function publish(temp: string, dataPath: string): Promise<boolean> {
+  try {
+    await link(temp, dataPath);
+    await discard(temp);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST') return false;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EXDEV') {
+      await rename(temp, dataPath);
+      return false;
+    }
+    throw err;
+  }
+}
+
 /** Unlinks; true if a file was removed, false if there was none. */
 async function removeQuietly(path: string): Promise<boolean> {
   try {
@@ -413,7 +502,7 @@ function parseSidecar(text: string): Sidecar | undefined {
     return undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
-  const { size, mediaType, ext, createdAt } = value as Record<string, unknown>;
+  const { size, mediaType, ext, createdAt, putId } = value as Record<string, unknown>;
   if (
     typeof size !== 'number' ||
     typeof mediaType !== 'string' ||
@@ -422,5 +511,5 @@ function parseSidecar(text: string): Sidecar | undefined {
   ) {
     return undefined;
   }
-  return { size, mediaType, ext, createdAt };
+  return { size, mediaType, ext, createdAt, ...(typeof putId === 'string' ? { putId } : {}) };
 }

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { InferqError } from '../errors/index.js';
 import { cachedStatement } from '../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../sqlite/open-sqlite.js';
 import { checkHash, inputTooLarge } from './blob-errors.js';
-import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import type { BlobInfo, BlobStore, PutOptions, PutResult } from './blob-store.js';
 import { sniffMediaType } from './sniff-media-type.js';
 
 export interface InlineBlobStoreOptions {
@@ -31,7 +31,7 @@ type InlineRow = [string, number, string, string, number, Buffer];
 
 interface PendingPut {
   row: InlineRow;
-  resolve(info: BlobInfo): void;
+  resolve(info: PutResult): void;
   reject(err: unknown): void;
 }
 
@@ -83,7 +83,7 @@ export class InlineBlobStore implements BlobStore {
     return new InlineBlobStore(db, large, options);
   }
 
-  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<PutResult> {
     const { maxBytes } = options;
     if (source instanceof Uint8Array) {
       if (maxBytes !== undefined && source.length > maxBytes) throw inputTooLarge(maxBytes);
@@ -130,6 +130,21 @@ export class InlineBlobStore implements BlobStore {
     return this.#inlineBytes(sha256) ?? this.#large.readBytes(sha256);
   }
 
+  /**
+   * A content put inline is deleted only if its row is still at the created_at that put gave
+   * it: every later put of it moves created_at strictly forward (see #flush). A larger one is
+   * the large store's to discard.
+   */
+  async discardPut(put: PutResult): Promise<boolean> {
+    checkHash(put.sha256);
+    if (put.size > this.#inlineMaxBytes) return this.#large.discardPut(put);
+    if (!put.created) return false;
+    return (
+      this.#sql('DELETE FROM inline_blobs WHERE sha256 = ? AND created_at = ?').run(put.sha256, put.createdAt)
+        .changes > 0
+    );
+  }
+
   async delete(sha256: string): Promise<boolean> {
     checkHash(sha256);
     const inline = this.#sql('DELETE FROM inline_blobs WHERE sha256 = ?').run(sha256).changes > 0;
@@ -167,7 +182,7 @@ export class InlineBlobStore implements BlobStore {
     await this.#large.close();
   }
 
-  async #putInline(bytes: Buffer): Promise<BlobInfo> {
+  async #putInline(bytes: Buffer): Promise<PutResult> {
     if (bytes.length === 0) throw new InferqError('INFERQ_INPUT_EMPTY', 'The input has no bytes.');
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const { mediaType, ext } = await sniffMediaType(bytes);
@@ -189,17 +204,22 @@ export class InlineBlobStore implements BlobStore {
     const group = this.#pending;
     this.#pending = [];
     // Stored again: `createdAt` moves forward, so the garbage collector's grace period starts
-    // over for the task about to reference it (see FsBlobStore).
-    const upsert = (row: InlineRow): BlobInfo =>
-      toInfo(
-        this.#sql(
-          `INSERT INTO inline_blobs (sha256, size, media_type, ext, created_at, bytes)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (sha256) DO UPDATE SET created_at = MAX(created_at, excluded.created_at)
-           RETURNING sha256, size, media_type, ext, created_at`,
-        ).get(...row) as InfoRow,
-      );
-    let infos: BlobInfo[] | undefined;
+    // over for the task about to reference it (see FsBlobStore); strictly forward, so that
+    // discardPut knows a put came since.
+    const upsert = (row: InlineRow): PutResult => {
+      const inserted = this.#sql(
+        `INSERT INTO inline_blobs (sha256, size, media_type, ext, created_at, bytes)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+      ).run(...row);
+      const info = this.#sql(
+        inserted.changes > 0
+          ? 'SELECT sha256, size, media_type, ext, created_at FROM inline_blobs WHERE sha256 = ?'
+          : `UPDATE inline_blobs SET created_at = MAX(created_at + 1, ?) WHERE sha256 = ?
+             RETURNING sha256, size, media_type, ext, created_at`,
+      ).get(...(inserted.changes > 0 ? [row[0]] : [row[4], row[0]])) as InfoRow;
+      return { ...toInfo(info), created: inserted.changes > 0, putId: randomUUID() };
+    };
+    let infos: PutResult[] | undefined;
     try {
       infos = this.#db.transaction(() => group.map((put) => upsert(put.row))).immediate();
     } catch {
@@ -209,7 +229,8 @@ export class InlineBlobStore implements BlobStore {
       if (infos !== undefined) put.resolve(infos[index]!);
       else {
         try {
-          put.resolve(upsert(put.row));
+          // Its two statements in one transaction: a discardPut cannot come between them.
+          put.resolve(this.#db.transaction(upsert).immediate(put.row));
         } catch (err) {
           put.reject(err);
         }

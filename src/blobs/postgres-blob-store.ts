@@ -5,7 +5,7 @@ import { InferqError } from '../errors/index.js';
 import { migratePg } from '../postgres/migrate-pg.js';
 import { openPgPool, type PgHandle } from '../postgres/open-pg-pool.js';
 import { checkHash, inputTooLarge } from './blob-errors.js';
-import type { BlobInfo, BlobStore, PutOptions } from './blob-store.js';
+import type { BlobInfo, BlobStore, PutOptions, PutResult } from './blob-store.js';
 import { MediaTypeSniffer } from './sniff-media-type.js';
 
 /**
@@ -86,7 +86,7 @@ export class PostgresBlobStore implements BlobStore {
     return new PostgresBlobStore(handle);
   }
 
-  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+  async put(source: Readable | Uint8Array, options: PutOptions = {}): Promise<PutResult> {
     const maxBytes = options.maxBytes;
     if (maxBytes !== undefined && source instanceof Uint8Array && source.length > maxBytes)
       throw inputTooLarge(maxBytes);
@@ -128,25 +128,22 @@ export class PostgresBlobStore implements BlobStore {
       const sha256 = hash.digest('hex');
       const sniffed = await sniffer.finish();
       const now = Date.now();
-      const inserted = await client.query<BlobRow>(
+      // One statement, under the row's lock: either this put inserts the row (it created the
+      // blob), or the content was stored already and its age is refreshed, so that garbage
+      // collection's grace period counts from this upload (a task about to reference it must not
+      // lose it). The refresh moves created_at strictly forward, so that discardPut, which
+      // deletes only a row still at the created_at its put gave it, knows a put came since.
+      const upserted = await client.query<BlobRow & { upload_id: string; inserted: boolean }>(
         `INSERT INTO blobs (sha256, upload_id, size, media_type, ext, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (sha256) DO NOTHING RETURNING *`,
+         ON CONFLICT (sha256) DO UPDATE SET created_at = GREATEST(blobs.created_at + 1, EXCLUDED.created_at)
+         RETURNING *, (xmax = 0) AS inserted`,
         [sha256, uploadId, size, sniffed.mediaType, sniffed.ext, now],
       );
-      if (inserted.rows[0] !== undefined) {
-        await client.query('COMMIT');
-        return toInfo(inserted.rows[0]);
-      }
-      // Stored already: drop our copy, and refresh its age so garbage collection's grace period
-      // counts from this upload (a task about to reference it must not lose it).
-      await client.query('ROLLBACK');
-      const existing = await client.query<BlobRow>(
-        'UPDATE blobs SET created_at = $2 WHERE sha256 = $1 RETURNING *',
-        [sha256, now],
-      );
-      if (existing.rows[0] === undefined)
-        throw new InferqError('INFERQ_INTERNAL', `blob ${sha256} vanished during put`);
-      return toInfo(existing.rows[0]);
+      const row = upserted.rows[0]!;
+      // Stored already: drop our copy of the chunks, keep the refresh.
+      if (!row.inserted) await client.query('DELETE FROM blob_chunks WHERE upload_id = $1', [uploadId]);
+      await client.query('COMMIT');
+      return { ...toInfo(row), created: row.inserted, putId: row.upload_id };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
@@ -190,6 +187,20 @@ export class PostgresBlobStore implements BlobStore {
       [uploadId],
     );
     return Buffer.concat(rows.map((row) => row.data));
+  }
+
+  /** Deletes the row only if it is still the one `put` inserted, at the created_at it gave it. */
+  async discardPut(put: PutResult): Promise<boolean> {
+    checkHash(put.sha256);
+    if (!put.created) return false;
+    const { rows } = await this.#pool.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM blobs WHERE sha256 = $1 AND upload_id = $2 AND created_at = $3 RETURNING upload_id
+       ), chunks AS (DELETE FROM blob_chunks WHERE upload_id IN (SELECT upload_id FROM gone))
+       SELECT COUNT(*) AS n FROM gone`,
+      [put.sha256, put.putId, put.createdAt],
+    );
+    return (rows[0]?.n ?? 0) > 0;
   }
 
   async delete(sha256: string): Promise<boolean> {

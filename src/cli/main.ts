@@ -19,7 +19,10 @@ interface CommonFlags {
   logLevel?: string;
 }
 
-function configFrom(flags: CommonFlags & { port?: string; host?: string }): Config {
+function configFrom(
+  flags: CommonFlags & { port?: string; host?: string },
+  more: Record<string, unknown> = {},
+): Config {
   return loadConfig({
     ...(flags.config ? { file: flags.config } : {}),
     overrides: {
@@ -30,6 +33,7 @@ function configFrom(flags: CommonFlags & { port?: string; host?: string }): Conf
       'log.level': flags.logLevel,
       'server.port': flags.port === undefined ? undefined : Number(flags.port),
       'server.host': flags.host,
+      ...more,
     },
   });
 }
@@ -77,10 +81,27 @@ export function buildProgram(): Command {
   withCommonFlags(program.command('worker'))
     .description('run model workers only: lease jobs from the broker, run the models, store results')
     .option('-m, --model <name...>', 'serve only these models (name or name@version); default all')
-    .addHelpText('after', '\nExamples:\n  inferq worker\n  inferq worker --model ocr-det ocr-rec\n')
-    .action(async (flags: CommonFlags & { model?: string[] }) => {
-      await runWorker(configFrom(flags), flags.model);
-    });
+    .option(
+      '--realtime <endpoint>',
+      'also serve the fast path to API hosts over ZeroMQ, bound here (tcp://0.0.0.0:5570)',
+    )
+    .option(
+      '--realtime-advertise <endpoint>',
+      'the address API hosts dial for --realtime (default: as bound)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  inferq worker\n  inferq worker --model ocr-det ocr-rec\n  inferq worker --realtime tcp://0.0.0.0:5570 --realtime-advertise tcp://10.0.0.7:5570\n',
+    )
+    .action(
+      async (flags: CommonFlags & { model?: string[]; realtime?: string; realtimeAdvertise?: string }) => {
+        const config = configFrom(flags, {
+          'workers.realtimeBind': flags.realtime,
+          'workers.realtimeAdvertise': flags.realtimeAdvertise,
+        });
+        await runWorker(config, flags.model);
+      },
+    );
 
   addKeysCommand(program, configFrom);
   addMigrateCommand(program, withCommonFlags, configFrom);

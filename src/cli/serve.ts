@@ -1,19 +1,23 @@
 import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from '../api/build-app.js';
+import { firstServing, startRemoteFastPath } from '../api/remote-fast-path.js';
 import { WebhookDispatcher } from '../api/webhooks/webhook-dispatcher.js';
 import type { Config } from '../config/schema.js';
+import type { ModelCatalog } from '../core/model-catalog.js';
 import { redactUrl } from '../core/redact-url.js';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.js';
 import { InferqError } from '../errors/index.js';
+import { FastLanes } from '../worker/fast-lanes.js';
 import { startOutboxSweeper } from '../worker/outbox-sweeper.js';
 import { startRetentionCleaner } from '../worker/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
 import { buildCatalog } from './build-catalog.js';
 import { deploymentKind } from './describe-backends.js';
 import { openBackends } from './open-backends.js';
+import { packageVersion } from './package-version.js';
 import { modelsDir, openWorkerRegistry } from './start-workers.js';
-import { startWorkerThreads } from './worker-threads.js';
+import { startWorkerThreads, type WorkerThreads } from './worker-threads.js';
 
 /** `inferq serve`: the embedded deployment in one process. Resolves after a graceful shutdown. */
 export async function serve(config: Config, options: { workers?: boolean } = {}): Promise<void> {
@@ -45,11 +49,19 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
       ? await startWorkerThreads({ config, count: config.workers.count, logger })
       : undefined;
   const workerRegistry = await openWorkerRegistry(config);
+  const catalog = await buildCatalog(modelsDir(config), logger, workers?.unavailable);
+  // The fast path (OIP infer, predict with durable: false): this process's worker threads, then
+  // workers elsewhere that advertise a ZeroMQ endpoint (`inferq worker --realtime`).
+  const localFast = workers ? startFastPath(config, catalog, workers, metricsRegistry) : undefined;
+  const remoteFast = workerRegistry ? startRemoteFastPath({ registry: workerRegistry, logger }) : undefined;
+  const fastPath = firstServing(localFast, remoteFast?.fastPath);
   const app = await buildApp({
     config,
     ...backends,
     auth,
-    catalog: await buildCatalog(modelsDir(config), logger, workers?.unavailable),
+    catalog,
+    serverVersion: packageVersion,
+    ...(fastPath ? { fastPath } : {}),
     jwtSecret: await loadOrCreateJwtSecret(config, auth),
     logger,
     metricsRegistry,
@@ -67,6 +79,8 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   webhooks.start();
   const stopAll = async (): Promise<void> => {
     await app.close();
+    await localFast?.stop();
+    await remoteFast?.stop();
     await workers?.stop();
     await webhooks.stop();
     await cleaner.stop();
@@ -112,6 +126,26 @@ Use it as:  curl -H "Authorization: Bearer ${firstKey}" ${address}/v1/models`);
     process.once('SIGTERM', stop);
   });
   await stopAll();
+}
+
+/** Fast lanes for every model the worker threads loaded, batched as model.yaml says. */
+function startFastPath(
+  config: Config,
+  catalog: ModelCatalog,
+  workers: WorkerThreads,
+  registry: Registry,
+): FastLanes {
+  const loaded = new Set(workers.models);
+  return new FastLanes({
+    models: catalog.list().flatMap((entry) => {
+      const ref = `${entry.name}@${entry.version}`;
+      return entry.kind === 'model' && loaded.has(ref) ? [{ ref, spec: entry.spec }] : [];
+    }),
+    run: (ref, inputs, params) => workers.runFast(ref, inputs, params),
+    copies: config.workers.count,
+    queueLimit: config.workers.fastQueueLimit,
+    registry,
+  });
 }
 
 /** The error of a failed listen, in words a user can act on; other errors as they are. */

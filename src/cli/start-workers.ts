@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { bundledModelsDir, ModelRepository } from '../runtime/model-repository.js';
 import { readPipelines } from '../runtime/read-pipelines.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { PostgresWorkerRegistry } from '../store/postgres/postgres-worker-registry.js';
 import { SqliteWorkerRegistry } from '../store/sqlite/sqlite-worker-registry.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
@@ -31,6 +32,8 @@ export async function openWorkerRegistry(config: Config): Promise<WorkerRegistry
 
 export interface RunningWorkers {
   worker: ModelWorker;
+  /** The loaded models, warm: the fast path runs its batches on them too. */
+  runtimes: readonly Runtime[];
   /** Runs the pipelines of the repository (`pipelines/*.yaml`). */
   coordinator: PipelineCoordinator;
   /** Models that could not be loaded, with the reason. */
@@ -103,6 +106,7 @@ export async function startWorkers(options: {
   });
   return {
     worker,
+    runtimes,
     coordinator,
     unavailable,
     async stop(stopOptions) {

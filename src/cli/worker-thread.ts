@@ -6,9 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { Runtime } from '../runtime/runtime.js';
 import { openBackends } from './open-backends.js';
 import { startWorkers } from './start-workers.js';
-import type { FromHost, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
+import { errorMessage, type FromHost, type ToHost, type WorkerThreadInit } from './worker-thread-messages.js';
 
 if (parentPort === null) throw new Error('worker-thread must run in a worker thread');
 const port = parentPort;
@@ -29,6 +30,8 @@ try {
       void metricsRegistry
         .getMetricsAsJSON()
         .then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
+    } else if (message.type === 'predict') {
+      void runFast(workers.runtimes, message).then(send);
     } else if (message.type === 'stop') {
       // A second stop (with abort) while draining cuts the drain short.
       if (stopping !== undefined) {
@@ -52,4 +55,29 @@ try {
 } catch (err) {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   port.close();
+}
+
+/** Runs a fast-path batch on the warm runtime of its model, within the model's `timeoutMs`. */
+async function runFast(
+  runtimes: readonly Runtime[],
+  message: Extract<FromHost, { type: 'predict' }>,
+): Promise<ToHost> {
+  const runtime = runtimes.find((r) => r.model.ref === message.ref);
+  let timeout: AbortSignal | undefined;
+  try {
+    if (runtime === undefined) throw new Error(`this worker thread does not serve ${message.ref}`);
+    const timeoutMs = runtime.model.spec.timeoutMs;
+    timeout = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    const results = await runtime.predict(message.inputs, message.params, timeout ? { signal: timeout } : {});
+    return {
+      type: 'predicted',
+      id: message.id,
+      results: results.map((r) => (r.ok ? r : { ok: false, error: errorMessage(r.error) })),
+    };
+  } catch (err) {
+    const error = timeout?.aborted
+      ? { code: 'INFERQ_WORK_TIMEOUT', message: `model ${message.ref} exceeded its timeoutMs` }
+      : errorMessage(err);
+    return { type: 'predict-failed', id: message.id, error };
+  }
 }

@@ -2,8 +2,15 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { MetricsJson } from '../api/app-deps.js';
 import type { Config } from '../config/schema.js';
+import { InferqError } from '../errors/index.js';
+import type { ModelInput, PredictParams, PredictResult } from '../runtime/runtime.js';
 import { threadEntry } from '../runtime/thread-entry.js';
-import type { FromHost, ToHost, WorkerThreadInit } from './worker-thread-messages.js';
+import {
+  errorFromMessage,
+  type FromHost,
+  type ToHost,
+  type WorkerThreadInit,
+} from './worker-thread-messages.js';
 
 const entry = threadEntry(import.meta.url, 'worker-thread');
 
@@ -21,6 +28,11 @@ export interface WorkerThreads {
   unavailable: Record<string, string>;
   /** Each running thread's metrics (its worker registry as JSON), for the API's `/metrics`. */
   metrics(): Promise<MetricsJson[]>;
+  /**
+   * Runs a fast-path batch of `ref` on one of the threads (in turn), on the runtime its lease
+   * loops use; rejects with INFERQ_WORKER_LOST if that thread dies first.
+   */
+  runFast(ref: string, inputs: ModelInput[], params: PredictParams): Promise<PredictResult[]>;
   /** Drains every thread (finishes the batches in flight) or, with `abort`, stops at once. */
   stop(options?: { abort?: boolean }): Promise<void>;
 }
@@ -29,6 +41,10 @@ export interface WorkerThreads {
 class WorkerThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, (metrics: MetricsJson) => void>();
+  private readonly predictions = new Map<
+    number,
+    { resolve: (results: PredictResult[]) => void; reject: (err: Error) => void }
+  >();
   private nextId = 1;
   readonly ready: Promise<Ready>;
   readonly exited: Promise<number>;
@@ -36,6 +52,18 @@ class WorkerThread {
   constructor(init: WorkerThreadInit, name: string) {
     this.worker = new Worker(entry.url, { workerData: init, name, execArgv: entry.execArgv });
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    // A batch in flight on a thread that died fails at once, naming why; the API lives on.
+    void this.exited.then((code) => {
+      for (const { reject } of this.predictions.values()) {
+        reject(
+          new InferqError(
+            'INFERQ_WORKER_LOST',
+            `the worker thread running this request exited (code ${code})`,
+          ),
+        );
+      }
+      this.predictions.clear();
+    });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message: ToHost) => {
         if (message.type === 'ready') resolve(message);
@@ -46,6 +74,15 @@ class WorkerThread {
         } else if (message.type === 'metrics') {
           this.pending.get(message.id)?.(message.metrics);
           this.pending.delete(message.id);
+        } else if (message.type === 'predicted') {
+          const results = message.results.map(
+            (r): PredictResult => (r.ok ? r : { ok: false, error: errorFromMessage(r.error) }),
+          );
+          this.predictions.get(message.id)?.resolve(results);
+          this.predictions.delete(message.id);
+        } else if (message.type === 'predict-failed') {
+          this.predictions.get(message.id)?.reject(errorFromMessage(message.error));
+          this.predictions.delete(message.id);
         } else if (message.type === 'stopped') void this.worker.terminate();
       });
       this.worker.once('error', reject);
@@ -69,6 +106,23 @@ class WorkerThread {
         resolve(metrics);
       });
       this.post({ type: 'metrics', id });
+    });
+  }
+
+  predict(ref: string, inputs: ModelInput[], params: PredictParams): Promise<PredictResult[]> {
+    const id = this.nextId++;
+    // A small Buffer is a view into Node's shared 8 KiB pool (Buffer.concat, Buffer.from), and a
+    // posted view clones its whole ArrayBuffer: post an exact copy of each input, transferred.
+    const transfer: ArrayBuffer[] = [];
+    const own = inputs.map((input): ModelInput => {
+      if (!('bytes' in input)) return input;
+      const bytes = input.bytes.slice();
+      transfer.push(bytes.buffer as ArrayBuffer);
+      return { ...input, bytes };
+    });
+    return new Promise((resolve, reject) => {
+      this.predictions.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'predict', id, ref, inputs: own, params } satisfies FromHost, transfer);
     });
   }
 
@@ -132,10 +186,21 @@ export async function startWorkerThreads(options: {
     await stop({ abort: true });
     throw err;
   }
+  let turn = 0;
   return {
     models: ready[0]?.models ?? [],
     unavailable: ready[0]?.unavailable ?? {},
     metrics: () => Promise.all([...threads].map((t) => t.metrics())),
+    runFast: async (ref, inputs, params) => {
+      // A thread being replaced is not in `threads` until it is launched; one still loading
+      // answers once its models are loaded.
+      const live = [...threads];
+      const thread = live[turn++ % Math.max(1, live.length)];
+      if (thread === undefined) {
+        throw new InferqError('INFERQ_WORKER_LOST', 'no worker thread is running (one is restarting)');
+      }
+      return thread.predict(ref, inputs, params);
+    },
     stop,
   };
 }

@@ -4,6 +4,7 @@ import { allText, type Input, multipartBody } from './inputs.js';
 import { readEvents } from './sse.js';
 import type {
   CancelResult,
+  FastPrediction,
   FeedbackResult,
   LatencyBreakdown,
   Models,
@@ -126,6 +127,25 @@ export class InferqClient {
       query: { timeoutMs: options.timeoutMs },
       body: this.submitBody([input], options),
       retry: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /**
+   * One input to one model on the fast path (`predict` with `durable: false`): straight to a
+   * warm worker, answered now, nothing stored (no task id, no cache, no webhook). A full queue
+   * is INFERQ_FAST_PATH_BUSY (503, with Retry-After); not retried here, since the model may
+   * have run.
+   */
+  async predictNow(
+    model: string,
+    input: Input,
+    options: { params?: Record<string, unknown>; signal?: AbortSignal } = {},
+  ): Promise<FastPrediction> {
+    return this.http.json<FastPrediction>(`/v1/models/${encodeURIComponent(model)}/predict`, {
+      method: 'POST',
+      query: { durable: false },
+      body: this.submitBody([input], options.params === undefined ? {} : { params: options.params }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }
@@ -307,9 +327,13 @@ export class InferqClient {
     return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret');
   }
 
-  /** Replaces your tenant's webhook secret: deliveries from now on are signed with the new one. */
-  async rotateWebhookSecret(): Promise<WebhookSecretInfo> {
-    return this.http.json<WebhookSecretInfo>('/v1/webhooks/secret/rotate', { method: 'POST' });
+  /**
+   * Replaces a tenant's webhook secret (admin keys only): deliveries from now on are signed with
+   * the new one. `tenant` defaults to the admin key's own.
+   */
+  async rotateWebhookSecret(options: { tenant?: string } = {}): Promise<WebhookSecretInfo> {
+    const query = options.tenant === undefined ? '' : `?tenant=${encodeURIComponent(options.tenant)}`;
+    return this.http.json<WebhookSecretInfo>(`/v1/webhooks/secret/rotate${query}`, { method: 'POST' });
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type {
   CancelResponse,
+  FastPredictResponse,
   FeedbackResponse,
   LatencyBreakdownResponse,
   ModelList,
@@ -35,6 +36,8 @@ export type Task = Static<typeof TaskView>;
 export type TaskState = Static<typeof TaskStateSchema>;
 export type TaskListPage = Static<typeof TaskPage>;
 export type TaskResult = Static<typeof TaskResultBody>;
+/** The answer of {@link InferqClient.predictNow}: a result with no task behind it. */
+export type FastPrediction = Static<typeof FastPredictResponse>;
 export type Submission = Static<typeof SubmitResponse>;
 export type SubmittedTask = Submission['tasks'][number];
 export type CancelResult = Static<typeof CancelResponse>;

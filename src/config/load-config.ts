@@ -20,6 +20,8 @@ export const envKeys: Readonly<Record<string, string>> = {
   INFERQ_BLOBS_URL: 'blobs.url',
   INFERQ_MODELS_DIR: 'models.dir',
   INFERQ_WORKERS: 'workers.count',
+  INFERQ_REALTIME_BIND: 'workers.realtimeBind',
+  INFERQ_REALTIME_ADVERTISE: 'workers.realtimeAdvertise',
   INFERQ_LOG_LEVEL: 'log.level',
   INFERQ_RETENTION_TTL: 'retention.ttl',
   INFERQ_ALLOW_PRIVATE_CALLBACKS: 'api.allowPrivateCallbacks',
@@ -165,13 +167,18 @@ function finalize(raw: RawConfig, cwd: string): Config {
     server: {
       host: raw.server?.host ?? '127.0.0.1',
       port: raw.server?.port ?? 8080,
-      bodyLimitBytes: raw.server?.bodyLimitBytes ?? 64 * 1024 * 1024,
+      // JSON bodies are parsed whole, at several times their size: large inputs belong in
+      // multipart, which streams (README, Configuration).
+      bodyLimitBytes: raw.server?.bodyLimitBytes ?? 4 * 1024 * 1024,
+      maxBufferedBytes: raw.server?.maxBufferedBytes ?? 16 * 1024 * 1024,
+      maxBufferedBytesPerTenant: raw.server?.maxBufferedBytesPerTenant ?? 8 * 1024 * 1024,
     },
     api: {
       allowPrivateCallbacks: raw.api?.allowPrivateCallbacks ?? false,
       tokenTtlMs: duration(raw.api?.tokenTtl, 3_600_000),
       rateLimitPerMinute: raw.api?.rateLimitPerMinute ?? 6_000,
       maxQueuedTasks: raw.api?.maxQueuedTasks ?? 100_000,
+      maxStoredBytes: raw.api?.maxStoredBytes ?? null,
       maxTasksPerRequest: raw.api?.maxTasksPerRequest ?? 1_000,
       predictTimeoutMs: duration(raw.api?.predictTimeout, 30_000),
       maxWaitMs: duration(raw.api?.maxWait, 30_000),
@@ -194,7 +201,13 @@ function finalize(raw: RawConfig, cwd: string): Config {
       blobGraceMs: duration(raw.retention?.blobGraceMs, 3_600_000),
     },
     models: { dir: path.resolve(cwd, raw.models?.dir ?? 'models') },
-    workers: { count: raw.workers?.count ?? 1, threads: raw.workers?.threads },
+    workers: {
+      count: raw.workers?.count ?? 1,
+      threads: raw.workers?.threads,
+      fastQueueLimit: raw.workers?.fastQueueLimit ?? 256,
+      realtimeBind: raw.workers?.realtimeBind,
+      realtimeAdvertise: raw.workers?.realtimeAdvertise,
+    },
     log: { level: raw.log?.level ?? 'info' },
   };
   return deepFreeze(config);

@@ -20,7 +20,12 @@ export const ConfigSchema = section({
     section({
       host: Type.Optional(Type.String()),
       port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+      /** The most one JSON body may be (multipart files stream and are limited by blobs.maxBytes). */
       bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** JSON bodies held in memory at once, all tenants together. */
+      maxBufferedBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** JSON bodies held in memory at once for one tenant. */
+      maxBufferedBytesPerTenant: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
   api: Type.Optional(
@@ -30,6 +35,8 @@ export const ConfigSchema = section({
       tokenTtl: Type.Optional(Duration),
       rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 1 })),
       maxQueuedTasks: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** Input bytes one tenant's tasks may keep stored (default: no quota). */
+      maxStoredBytes: Type.Optional(Type.Integer({ minimum: 1 })),
       maxTasksPerRequest: Type.Optional(Type.Integer({ minimum: 1 })),
       predictTimeout: Type.Optional(Duration),
       /** The most a `?wait=` read of a task or result may hold the request (default 30s). */
@@ -64,6 +71,18 @@ export const ConfigSchema = section({
     section({
       count: Type.Optional(Type.Integer({ minimum: 0 })),
       threads: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * Fast-path requests (OIP infer, predict with durable: false) a model may hold waiting for
+       * its workers; one more is refused with 503 and Retry-After (default 256).
+       */
+      fastQueueLimit: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * `inferq worker`: serve the fast path to API hosts on other machines over ZeroMQ, bound
+       * here (`tcp://0.0.0.0:5570`); `realtimeAdvertise` is the address they dial when the bound
+       * one is not reachable as written.
+       */
+      realtimeBind: Type.Optional(Type.String({ pattern: '^tcp://' })),
+      realtimeAdvertise: Type.Optional(Type.String({ pattern: '^tcp://' })),
     }),
   ),
   log: Type.Optional(
@@ -82,12 +101,20 @@ export type RawConfig = Static<typeof ConfigSchema>;
 /** The validated, defaulted, frozen configuration passed down to every layer. */
 export interface Config {
   readonly dataDir: string;
-  readonly server: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly maxBufferedBytes: number;
+    readonly maxBufferedBytesPerTenant: number;
+  };
   readonly api: {
     readonly allowPrivateCallbacks: boolean;
     readonly tokenTtlMs: number;
     readonly rateLimitPerMinute: number;
     readonly maxQueuedTasks: number;
+    /** Per-tenant storage quota in bytes; null for none (a tenant's own setting still applies). */
+    readonly maxStoredBytes: number | null;
     readonly maxTasksPerRequest: number;
     readonly predictTimeoutMs: number;
     readonly maxWaitMs: number;
@@ -98,6 +125,12 @@ export interface Config {
   readonly blobs: { readonly url: string; readonly maxBytes: number; readonly inlineMaxBytes: number };
   readonly retention: { readonly ttlMs: number; readonly intervalMs: number; readonly blobGraceMs: number };
   readonly models: { readonly dir: string };
-  readonly workers: { readonly count: number; readonly threads: number | undefined };
+  readonly workers: {
+    readonly count: number;
+    readonly threads: number | undefined;
+    readonly fastQueueLimit: number;
+    readonly realtimeBind: string | undefined;
+    readonly realtimeAdvertise: string | undefined;
+  };
   readonly log: { readonly level: string };
 }

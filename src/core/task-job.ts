@@ -26,15 +26,20 @@ export function parseTaskJobPayload(payload: unknown): TaskJobPayload {
 }
 
 /**
- * The job that runs `task`: its id is the task id, so the broker dedupes a second enqueue.
- *
- * The job may be delivered once more than the task may be attempted. A worker settles every
- * attempt that ends (a retry is a nack, a final outcome an ack), so the broker counts more
- * deliveries than the task has attempts only when attempts were lost: the worker crashed, was
- * killed or lost its lease. Without the extra delivery the broker would dead-letter the job
- * when the last lease expired, and the task would stay `running` for ever; with it, a worker
- * gets the job once more and fails the task (`INFERQ_WORKER_LOST`, see processBatch) instead of
- * running it, so a task that crashes every worker that runs it ends like any other failure.
+ * How many times a broker may deliver a task's job before it dead-letters it: far more than any
+ * task is attempted, so in practice never. The broker's delivery count is not the attempt
+ * count: the store counts attempts, on the task row, at each claim (store/task-lease.ts), and
+ * fails a task whose last attempt was lost (`INFERQ_WORKER_LOST`) when the job comes back after
+ * that lease expired. Deliveries that run nothing are not attempts: a duplicate of a job whose
+ * task another worker holds is put back until that lease runs out (processBatch). The ceiling
+ * only stops a job that something keeps putting back from circulating for ever.
+ */
+export const taskJobDeliveries = 10_000;
+
+/**
+ * The job that runs `task`: its id is the task id, so a broker that dedupes by id (SQLite,
+ * Redis) holds one job per task; one that cannot (RabbitMQ) may hold two, which the claim makes
+ * harmless (the task row is the lease).
  */
 export function taskJob(task: Task): JobInput {
   const payload: TaskJobPayload = { taskId: task.id };
@@ -43,7 +48,7 @@ export function taskJob(task: Task): JobInput {
     payload,
     tenant: task.owner,
     priority: task.priority,
-    maxAttempts: task.maxAttempts + 1,
+    maxAttempts: taskJobDeliveries,
   };
 }
 

@@ -14,10 +14,20 @@ export const errorCodes = {
   INFERQ_INPUT_EMPTY: { status: 400, title: 'Input is empty' },
   INFERQ_MEDIA_TYPE_UNSUPPORTED: { status: 415, title: 'Input media type is not accepted' },
   INFERQ_BODY_MALFORMED: { status: 400, title: 'Request body is not well-formed JSON or multipart' },
+  INFERQ_BUFFERED_BYTES_LIMIT: { status: 413, title: 'JSON bodies held in memory are at their limit' },
   INFERQ_TOO_MANY_INPUTS: { status: 413, title: 'Too many inputs × targets in one request' },
   INFERQ_PARAMS_INVALID: { status: 400, title: 'Params do not match the model params schema' },
   INFERQ_CALLBACK_URL_REFUSED: { status: 400, title: 'Callback URL is not allowed' },
   INFERQ_IDEMPOTENCY_CONFLICT: { status: 409, title: 'Idempotency-Key was used with another body' },
+  // HTTP protocol: requests refused by the router or Node's parser, before any route ran
+  INFERQ_REQUEST_MALFORMED: { status: 400, title: 'Request is not valid HTTP' },
+  INFERQ_URL_INVALID: { status: 400, title: 'URL has bad percent-encoding or a forbidden character' },
+  INFERQ_PATH_FORBIDDEN: { status: 403, title: 'Path leaves the directory it serves' },
+  INFERQ_REQUEST_TIMEOUT: { status: 408, title: 'Request did not arrive in time' },
+  INFERQ_PRECONDITION_FAILED: { status: 412, title: 'A conditional request header does not hold' },
+  INFERQ_URL_TOO_LONG: { status: 414, title: 'A path segment is over the length limit' },
+  INFERQ_RANGE_NOT_SATISFIABLE: { status: 416, title: 'Range is outside the file' },
+  INFERQ_HEADERS_TOO_LARGE: { status: 431, title: 'Request line and headers are over the size limit' },
   // auth and tenants
   INFERQ_AUTH_REQUIRED: { status: 401, title: 'No credentials were given' },
   INFERQ_AUTH_INVALID: { status: 401, title: 'Credentials are not valid' },
@@ -25,6 +35,7 @@ export const errorCodes = {
   INFERQ_FORBIDDEN: { status: 403, title: 'Credentials lack the scope this needs' },
   INFERQ_RATE_LIMITED: { status: 429, title: 'Too many requests for this tenant' },
   INFERQ_QUEUE_LIMIT_REACHED: { status: 429, title: 'Tenant has too many queued tasks' },
+  INFERQ_STORAGE_QUOTA_EXCEEDED: { status: 413, title: "Tenant's stored inputs would exceed its quota" },
   INFERQ_API_KEY_NOT_FOUND: { status: 404, title: 'No such API key' },
   INFERQ_TENANT_NOT_FOUND: { status: 404, title: 'No such tenant' },
   // tasks
@@ -61,6 +72,12 @@ export const errorCodes = {
   // Open Inference Protocol (v2) endpoints
   INFERQ_OIP_NO_SIGNATURE: { status: 404, title: 'The model declares no tensor signature for /v2' },
   INFERQ_OIP_TENSOR_INVALID: { status: 400, title: 'An infer input does not match the model signature' },
+  INFERQ_FAST_PATH_BUSY: { status: 503, title: "The model's fast-path queue is full" },
+  INFERQ_FAST_PATH_UNAVAILABLE: {
+    status: 503,
+    title: 'No worker in this process serves the model on the fast path',
+  },
+  INFERQ_FAST_PATH_WORKER_LOST: { status: 503, title: 'The fast-path worker running the call was lost' },
   // pipelines
   INFERQ_PIPELINE_SPEC_INVALID: { status: 500, title: 'A pipeline spec is invalid' },
   INFERQ_PIPELINE_STEP_FAILED: { status: 422, title: 'A step of a pipeline failed' },

@@ -17,10 +17,18 @@ export interface DecodedInput {
   data: Buffer[] | number[] | boolean[];
 }
 
+/** An output the request asks for, with its parameters (`binary_data: true`: send it binary). */
+export interface RequestedOutput {
+  name: string;
+  parameters?: Record<string, unknown>;
+}
+
 export interface DecodedRequest {
   id?: string;
   parameters?: Record<string, unknown>;
   inputs: DecodedInput[];
+  /** The outputs named in the request; absent: all of them. */
+  outputs?: RequestedOutput[];
 }
 
 const invalid = (input: string, message: string, details: Record<string, unknown> = {}) =>
@@ -46,7 +54,7 @@ export function decodeInferRequest(
     );
   }
   const jsonEnd = headerLength ?? body.byteLength;
-  let header: { id?: unknown; parameters?: unknown; inputs?: unknown };
+  let header: { id?: unknown; parameters?: unknown; inputs?: unknown; outputs?: unknown };
   try {
     header = JSON.parse(body.subarray(0, jsonEnd).toString('utf8')) as typeof header;
   } catch (cause) {
@@ -125,7 +133,23 @@ export function decodeInferRequest(
       ? { parameters: header.parameters as Record<string, unknown> }
       : {}),
     inputs,
+    ...(Array.isArray(header.outputs) ? { outputs: requestedOutputs(header.outputs) } : {}),
   };
+}
+
+function requestedOutputs(outputs: unknown[]): RequestedOutput[] {
+  return outputs.map((output) => {
+    const o = output as { name?: unknown; parameters?: unknown } | null;
+    if (o === null || typeof o !== 'object' || typeof o.name !== 'string') {
+      throw new InferqError('INFERQ_BODY_MALFORMED', 'each entry of "outputs" needs a "name"');
+    }
+    return {
+      name: o.name,
+      ...(o.parameters !== null && typeof o.parameters === 'object'
+        ? { parameters: o.parameters as Record<string, unknown> }
+        : {}),
+    };
+  });
 }
 
 function binaryData(name: string, datatype: string, bytes: Buffer, count: number): DecodedInput['data'] {

@@ -199,3 +199,43 @@ export function decodeBinary(datatype: string, bytes: Buffer): unknown[] {
   }
   return out;
 }
+
+const writers: Record<string, (b: Buffer, value: number, at: number) => void> = {
+  BOOL: (b, v, at) => b.writeUInt8(v ? 1 : 0, at),
+  UINT8: (b, v, at) => b.writeUInt8(v, at),
+  INT8: (b, v, at) => b.writeInt8(v, at),
+  UINT16: (b, v, at) => b.writeUInt16LE(v, at),
+  INT16: (b, v, at) => b.writeInt16LE(v, at),
+  UINT32: (b, v, at) => b.writeUInt32LE(v, at),
+  INT32: (b, v, at) => b.writeInt32LE(v, at),
+  UINT64: (b, v, at) => b.writeBigUInt64LE(BigInt(Math.trunc(v)), at),
+  INT64: (b, v, at) => b.writeBigInt64LE(BigInt(Math.trunc(v)), at),
+  FP32: (b, v, at) => b.writeFloatLE(v, at),
+  FP64: (b, v, at) => b.writeDoubleLE(v, at),
+};
+
+/**
+ * The inverse of {@link decodeBinary}: values in the binary form of `datatype` (BYTES: each
+ * element a 4-byte little-endian length, then its UTF-8 or raw bytes).
+ */
+export function encodeBinary(datatype: string, values: readonly unknown[]): Buffer {
+  if (datatype === 'BYTES') {
+    const parts: Buffer[] = [];
+    for (const value of values) {
+      const bytes = Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8');
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32LE(bytes.byteLength);
+      parts.push(prefix, bytes);
+    }
+    return Buffer.concat(parts);
+  }
+  const size = elementSize(datatype);
+  const write = writers[datatype];
+  if (size === undefined || write === undefined)
+    throw new Error(`binary data of type ${datatype} is not supported`);
+  const out = Buffer.alloc(size * values.length);
+  values.forEach((value, i) => {
+    write(out, Number(value), i * size);
+  });
+  return out;
+}

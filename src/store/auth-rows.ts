@@ -7,6 +7,7 @@ export interface TenantRow {
   webhook_secret: string;
   rate_limit_per_minute: number | null;
   max_queued_tasks: number | null;
+  max_stored_bytes: number | null;
   /** Null: the default weight, 1. */
   weight: number | null;
 }
@@ -36,6 +37,7 @@ export function toTenant(row: TenantRow): Tenant {
     webhookSecret: row.webhook_secret,
     rateLimitPerMinute: row.rate_limit_per_minute,
     maxQueuedTasks: row.max_queued_tasks,
+    maxStoredBytes: row.max_stored_bytes ?? null,
     weight: row.weight ?? 1,
   };
 }

@@ -6,6 +6,8 @@ export interface Tenant {
   webhookSecret: string;
   rateLimitPerMinute: number | null;
   maxQueuedTasks: number | null;
+  /** Input bytes this tenant's tasks may keep stored (see api.maxStoredBytes). */
+  maxStoredBytes: number | null;
   /**
    * The tenant's share of each model queue while several tenants have backlog (brokers with
    * `fairShares`): weights 2 and 1 get about 2/3 and 1/3 of the leases. Default 1.
@@ -39,6 +41,7 @@ export interface CreatedApiKey {
 export interface TenantLimits {
   rateLimitPerMinute?: number | null;
   maxQueuedTasks?: number | null;
+  maxStoredBytes?: number | null;
   /** An integer 1..1000 (`maxTenantWeight`); null sets it back to 1. */
   weight?: number | null;
 }

@@ -6,13 +6,14 @@ export const maxBreakdownRows = 50_000;
 /**
  * One row of an outcomes query (`rankedOutcomesSql` in sqlite/task-history.ts, `outcomesSql` in
  * postgres/pg-task-history.ts): the tasks of a group that finished, by outcome, and the
- * nearest-rank created → finished percentiles of its succeeded ones.
+ * nearest-rank created → finished percentiles of its succeeded ones a worker ran, and its cache hits.
  */
 export interface OutcomeRow {
   finished: number;
   succeeded: number;
   failed: number;
   cancelled: number;
+  cacheHits: number;
   p50: number | null;
   p95: number | null;
   p99: number | null;
@@ -25,6 +26,7 @@ export function outcomeFields(row: OutcomeRow): FinishedOutcomes {
     succeeded: row.succeeded,
     failed: row.failed,
     cancelled: row.cancelled,
+    cacheHits: row.cacheHits,
     p50Ms: row.p50,
     p95Ms: row.p95,
     p99Ms: row.p99,
@@ -36,6 +38,7 @@ const noOutcomes: FinishedOutcomes = Object.freeze({
   succeeded: 0,
   failed: 0,
   cancelled: 0,
+  cacheHits: 0,
   p50Ms: null,
   p95Ms: null,
   p99Ms: null,

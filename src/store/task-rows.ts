@@ -52,6 +52,30 @@ export interface TimelineRow {
  */
 export const notTransformStep = "(parent_id IS NULL OR target_kind = 'model')";
 
+/**
+ * A task served from the result cache: created already succeeded, finished at its creation
+ * (0 ms). Stats count these apart (`cacheHits`, the hit rate) instead of as the fastest runs.
+ */
+export const cacheHit = 'cached = 1';
+
+/**
+ * The tasks latency percentiles are computed over: succeeded, with a result a worker produced.
+ * Cache hits are left out: counted as 0 ms runs they dragged a model's p50 to 0 after a few
+ * repeats (issue 17). Both stores (SQLite, PostgreSQL) and every stats view use this one rule.
+ */
+export const latencySample = `(state = 'succeeded' AND NOT ${cacheHit})`;
+
+/**
+ * The input bytes a tenant's tasks keep stored, for its storage quota: each distinct input once
+ * (a blob is stored once however many of its tasks use it), pipeline steps' inputs (crops)
+ * included. `owner` is the dialect's placeholder. Reads every task of the tenant (its
+ * `(owner, …)` index range), so callers count at most every few seconds (api/submit/stored-bytes.ts).
+ */
+export const storedInputBytesSql = (owner: string) =>
+  `SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM (
+     SELECT MAX(input_size) AS size FROM tasks WHERE owner = ${owner} GROUP BY input_sha256
+   ) AS inputs`;
+
 /** The columns a `Task` is built from. The lease token stays inside the store. */
 export const taskColumns = [
   'id',

@@ -53,14 +53,28 @@ export interface Page<T> {
 /** Outcome of trying to start (lease) a task in the store. */
 export type ClaimResult =
   | { claimed: true; task: Task }
-  /** The task is final (done by someone else, or cancelled) or missing: ack the job and move on. */
-  | { claimed: false; task: Task | undefined };
+  /**
+   * Not claimed. Without `heldUntil`: the task is final (done by someone else, or cancelled) or
+   * missing: ack the job and move on; `lost` when this claim failed it, its last attempt lost
+   * (`INFERQ_WORKER_LOST`). With `heldUntil`: another worker holds a live lease on it (this
+   * delivery is a duplicate, or a redelivery that came before the row's lease ran out); nothing
+   * was written.
+   */
+  | { claimed: false; task: Task | undefined; heldUntil?: number; lost?: true };
 
 export interface ClaimRequest {
-  /** The broker lease token: it fences every later write of this attempt. */
+  /** The lease token (the broker's, for a model job): it fences every later write of this attempt. */
   leaseToken: string;
   workerId: string;
+  /** How long the lease on the row lasts from `at` unless renewed (default 30 s, `defaultTaskLeaseMs`). */
+  leaseMs?: number;
   at?: number;
+}
+
+/** One lease a worker holds on a task row. */
+export interface TaskLease {
+  id: string;
+  leaseToken: string;
 }
 
 export interface CompleteRequest {
@@ -144,8 +158,11 @@ export interface LatencyStats {
   target: string;
   /** Tasks that finished in the window. */
   finished: number;
+  /** Succeeded tasks, cache hits included. */
   succeeded: number;
-  /** created → finished, in ms, over the succeeded tasks of the window. */
+  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
+  cacheHits: number;
+  /** created → finished, in ms, over the succeeded tasks of the window a worker ran (not cache hits). */
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
@@ -165,10 +182,16 @@ export interface TaskStats {
 /** The tasks of a group (a target's window, a time bucket) that finished, and how. */
 export interface FinishedOutcomes {
   finished: number;
+  /** Succeeded tasks, cache hits included. */
   succeeded: number;
   failed: number;
   cancelled: number;
-  /** created → finished, nearest-rank percentiles over the group's succeeded tasks. */
+  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
+  cacheHits: number;
+  /**
+   * created → finished, nearest-rank percentiles over the group's succeeded tasks that a worker
+   * ran: cache hits are left out (`latencySample` in task-rows.ts).
+   */
   p50Ms: number | null;
   p95Ms: number | null;
   p99Ms: number | null;
@@ -254,11 +277,19 @@ export interface TaskStore {
   countTasks(filter: TaskFilter): Promise<Record<TaskState, number>>;
 
   /**
-   * queued → running under `leaseToken`, attempts + 1. A task still `running` under another
-   * token is taken over (its lease expired and the broker delivered the job again): the
-   * timeline records `lease-expired` then `running`.
+   * queued → running under `leaseToken` until `at + leaseMs`, attempts + 1. The same token again
+   * extends its lease (same attempt). A task `running` under another token is refused while that
+   * lease is live (`heldUntil`), and taken over once it has expired: the timeline records
+   * `lease-expired` then `running`, attempts + 1; or, when every attempt is used, the task
+   * fails `INFERQ_WORKER_LOST` (`lease-expired` then `failed`). Two claims racing for one expired
+   * lease: exactly one wins. The rule: `task-lease.ts`.
    */
   claimTask(id: string, request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * Extends, in one statement, the lease of every task still running under its token to
+   * `at + leaseMs`; returns the ids renewed (a lease taken over, settled or released is not).
+   */
+  renewLeases(leases: readonly TaskLease[], leaseMs: number, at?: number): Promise<string[]>;
   /** running(leaseToken) → succeeded. False when the token is stale or the task is not running. */
   completeTask(id: string, request: CompleteRequest): Promise<boolean>;
   /** running(leaseToken) → queued (retry) or failed. False when stale. */
@@ -309,6 +340,8 @@ export interface TaskStore {
    */
   getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined>;
 
+  /** Input bytes the tenant's stored tasks reference, each distinct input once (storage quota). */
+  storedInputBytes(owner: string): Promise<number>;
   /** Of `sha256s`, those that a stored task still references as input (for blob GC). */
   referencedInputs(sha256s: readonly string[]): Promise<Set<string>>;
   /** Deletes final tasks finished before `before` (their timelines and results with them). */

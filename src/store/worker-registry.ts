@@ -13,6 +13,8 @@ export interface WorkerHeartbeat {
   startedAt: number;
   /** The onnxruntime execution provider it runs each onnx model on (`name@version` → `cpu`, `cuda:0`…). */
   providers?: Record<string, string>;
+  /** Where its fast path listens for API hosts over ZeroMQ (`inferq worker --realtime`). */
+  realtime?: string;
   /** Models it could not load, with the reason (shown as unavailable). */
   unavailable?: Record<string, string>;
 }

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { LeasedJob } from '../core/job.js';
 import type { Task } from '../core/task.js';
+import { parseTaskJobPayload } from '../core/task-job.js';
 import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { TaskLease, TaskStore } from '../store/task-store.js';
 import { collectBatch } from './collect-batch.js';
 import { type BatchHandler, type BatchReport, processBatch } from './process-batch.js';
 
@@ -37,8 +38,10 @@ export interface LeaseLoopOptions {
 
 /**
  * Leases batches from one queue and processes them until stopped. While a batch runs its
- * leases are renewed every third of `leaseMs`, so a slow batch is not redelivered to another
- * worker; a worker that dies stops renewing and its jobs come back after the lease expires.
+ * leases are renewed every third of `leaseMs`, the broker's and the task rows' (the one that
+ * decides: a claim takes a task over only once its row's lease has expired), so a slow batch is
+ * not taken over by another worker; a worker that dies stops renewing and its jobs come back,
+ * and its tasks are taken over, after the lease expires.
  */
 export class LeaseLoop {
   private running = false;
@@ -67,19 +70,27 @@ export class LeaseLoop {
     const { broker, queue, batchSize, leaseMs, logger } = this.options;
     while (this.running) {
       try {
-        const jobs = await collectBatch(broker, queue, {
+        const jobs = await collectBatch((max, waitMs) => broker.lease(queue, { max, leaseMs, waitMs }), {
           max: batchSize,
-          leaseMs,
           maxDelayMs: this.options.maxDelayMs ?? 0,
           idleWaitMs: this.options.idleWaitMs ?? 500,
           signal: this.abort.signal,
         });
         if (jobs.length === 0) continue;
+        // The task rows are the leases of model work (processBatch claims them under the jobs'
+        // tokens): renewed with the broker's, one statement for the batch. The coordinator's
+        // jobs are wake-ups whose tasks it holds under a token of their own: no rows to renew.
+        const rows = this.options.process ? [] : taskLeasesOf(jobs);
         const renew = setInterval(
           () => {
             broker
               .extendLeases(jobs, leaseMs)
               .catch((err) => logger?.warn({ err, queue }, 'lease renewal failed'));
+            if (rows.length > 0) {
+              this.options.store
+                .renewLeases(rows, leaseMs)
+                .catch((err) => logger?.warn({ err, queue }, 'task lease renewal failed'));
+            }
           },
           Math.max(10, Math.floor(leaseMs / 3)),
         );
@@ -95,6 +106,7 @@ export class LeaseLoop {
                   broker,
                   workerId: this.options.workerId,
                   handler: this.options.handler,
+                  leaseMs,
                   signal,
                   ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
                 },
@@ -112,4 +124,17 @@ export class LeaseLoop {
       }
     }
   }
+}
+
+/** The task-row leases of a batch: each job's task under the job's token (unparsable payloads left out). */
+function taskLeasesOf(jobs: readonly LeasedJob[]): TaskLease[] {
+  const leases: TaskLease[] = [];
+  for (const job of jobs) {
+    try {
+      leases.push({ id: parseTaskJobPayload(job.payload).taskId, leaseToken: job.token });
+    } catch {
+      // processBatch dead-letters it.
+    }
+  }
+  return leases;
 }

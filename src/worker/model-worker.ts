@@ -48,6 +48,7 @@ export class ModelWorker {
   private readonly startedAt = Date.now();
   private state: WorkerHeartbeat['state'] = 'running';
   private pipelines: string[] = [];
+  private realtime: string | undefined;
 
   constructor(private readonly options: ModelWorkerOptions) {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${newId().slice(-6)}`;
@@ -171,6 +172,12 @@ export class ModelWorker {
     };
   }
 
+  /** Advertises where API hosts reach this worker's fast path over ZeroMQ (the next heartbeat, sent now). */
+  async advertiseRealtime(endpoint: string): Promise<void> {
+    this.realtime = endpoint;
+    await this.beat();
+  }
+
   private providers(): { providers?: Record<string, string> } {
     const entries = this.options.runtimes.flatMap((r) =>
       r.executionProvider ? [[r.model.ref, r.executionProvider.provider] as const] : [],
@@ -189,6 +196,7 @@ export class ModelWorker {
       state: this.state,
       startedAt: this.startedAt,
       ...this.providers(),
+      ...(this.realtime === undefined ? {} : { realtime: this.realtime }),
       ...(this.options.unavailable && Object.keys(this.options.unavailable).length > 0
         ? { unavailable: this.options.unavailable }
         : {}),

@@ -21,6 +21,11 @@ export interface ProcessBatchDeps {
   broker: Broker;
   workerId: string;
   handler: BatchHandler;
+  /**
+   * How long a claim holds its task's row (the lease loop renews it every third of this). By
+   * default each job's own broker lease: the row's lease ends when the job's does.
+   */
+  leaseMs?: number;
   signal?: AbortSignal;
   /** Called after each item's outcome is durably written (metrics, tests). */
   onSettled?: (item: ClaimedItem, outcome: WorkOutcome, written: boolean) => void;
@@ -39,11 +44,21 @@ export interface ProcessBatchDeps {
  */
 const announceStartAfterMs = 50;
 
+/**
+ * A job put back because another worker holds its task comes again this long after that lease's
+ * end (clocks of hosts differ a little), and never sooner than the floor.
+ */
+const heldRecheckMarginMs = 100;
+const heldRecheckMinMs = 50;
+
 export interface BatchReport {
   succeeded: number;
   failed: number;
   retried: number;
-  /** Jobs acked without running: their task was already final, cancelled or gone. */
+  /**
+   * Jobs not run: acked because their task was already final, cancelled or gone, or put back
+   * until the lease of the worker that holds their task runs out (a duplicate delivery).
+   */
   skipped: number;
   /** Writes the store refused because this worker's lease was no longer current. */
   stale: number;
@@ -54,7 +69,11 @@ export interface BatchReport {
  * the job's lease token; run the claimed ones as one batch; write each outcome with a
  * conditional transition; then ack (or nack for a retry). A crash anywhere before the ack
  * redelivers the job: the redelivered claim finds the task final and simply acks, so the
- * result is never written twice.
+ * result is never written twice. A job whose task another worker holds under a live lease (a
+ * duplicate delivery, or one that came back a moment before that lease ran out) runs nothing
+ * and is put back until the lease's end: then it finds the task final (and is acked) or the
+ * lease expired (and takes the task over). Dropping it instead could drop the only job of a
+ * task whose worker just died.
  */
 export async function processBatch(deps: ProcessBatchDeps, jobs: readonly LeasedJob[]): Promise<BatchReport> {
   const report: BatchReport = { succeeded: 0, failed: 0, retried: 0, skipped: 0, stale: 0 };
@@ -74,17 +93,40 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     }
   }
   // One store transaction claims the whole batch, and one below writes its outcomes.
+  const now = Date.now();
   const claims = await store.claimTasks(
-    parsed.map(({ job, taskId }) => ({ id: taskId, leaseToken: job.token, workerId: deps.workerId })),
+    parsed.map(({ job, taskId }) => ({
+      id: taskId,
+      leaseToken: job.token,
+      workerId: deps.workerId,
+      leaseMs: deps.leaseMs ?? Math.max(0, job.leaseExpiresAt - now),
+      at: now,
+    })),
   );
+  const held: Array<{ job: LeasedJob; until: number }> = [];
+  const lost: string[] = [];
   for (const [index, { job }] of parsed.entries()) {
     const claim = claims[index]!;
     if (claim.claimed) claimed.push({ job, task: claim.task });
-    else {
+    else if (claim.heldUntil !== undefined) {
+      held.push({ job, until: claim.heldUntil });
+      report.skipped++;
+    } else {
       if (claim.task?.parent !== undefined && isFinalState(claim.task.state)) finalChildren.push(claim.task);
       toAck.push(job);
-      report.skipped++;
+      if (claim.lost) {
+        lost.push(claim.task!.id);
+        report.failed++;
+      } else report.skipped++;
     }
+  }
+  // Failed by the claim itself (its last attempt was lost): event streams hear of it now.
+  if (lost.length > 0) await announceSettled(broker, lost);
+  for (const { job, until } of held) {
+    await broker.nack(job, {
+      error: 'another worker holds this task: delivered again when its lease runs out',
+      delayMs: Math.max(heldRecheckMinMs, until - Date.now() + heldRecheckMarginMs),
+    });
   }
 
   if (claimed.length > 0) {
@@ -98,7 +140,7 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
     }, announceStartAfterMs);
     let outcomes: WorkOutcome[];
     try {
-      outcomes = await runClaimed(deps, claimed);
+      outcomes = await runHandler(deps, claimed);
     } finally {
       clearTimeout(announceStart);
     }
@@ -126,31 +168,6 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   if (finalChildren.length > 0 && deps.notifyParents) await deps.notifyParents(finalChildren);
   if (toAck.length > 0) await broker.ack(toAck);
   return report;
-}
-
-/**
- * Runs the claimed items, except those delivered once more than their task may be attempted,
- * which happens only when its last attempt was lost (see taskJob): they fail with
- * INFERQ_WORKER_LOST without running, so a task that crashes each worker that runs it (a poison
- * pill) ends failed instead of staying `running`, and takes no further worker down.
- */
-async function runClaimed(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
-  const lost = (item: ClaimedItem) => item.task.attempts > item.task.maxAttempts;
-  const runnable = items.filter((item) => !lost(item));
-  const ran = runnable.length > 0 ? await runHandler(deps, runnable) : [];
-  let next = 0;
-  return items.map((item) =>
-    lost(item)
-      ? {
-          ok: false,
-          retryable: false,
-          error: {
-            code: 'INFERQ_WORKER_LOST',
-            message: `the task has used its ${item.task.maxAttempts} attempt(s) and the last ended without an outcome: the worker running it crashed, was killed or lost its lease (a model that crashes its process or thread on this input?)`,
-          },
-        }
-      : ran[next++]!,
-  );
 }
 
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {

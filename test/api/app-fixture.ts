@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type InferqApp } from '../../src/api/build-app.js';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -62,6 +63,8 @@ export async function createAppFixture(
     workers?: WorkerRegistry;
     /** How often event streams and predict read the store without a wake-up (default 10 ms). */
     pollIntervalMs?: number;
+    /** The app's logger (none by default). */
+    logger?: FastifyBaseLogger;
   } = {},
 ): Promise<AppFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-api-'));
@@ -82,6 +85,7 @@ export async function createAppFixture(
     pollIntervalMs: options.pollIntervalMs ?? 10,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.workers ? { workers: options.workers } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const keys = {
     user: (await auth.createApiKey({ tenant: 'acme' })).key,

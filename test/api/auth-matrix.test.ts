@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
 
@@ -78,6 +79,31 @@ describe('auth matrix (generated from the route table)', () => {
       const res = await inject(route, bearer(expired));
       expect([route.url, res.statusCode, errorCode(res)]).toEqual([route.url, 401, 'INFERQ_AUTH_EXPIRED']);
     }
+  });
+
+  it('a token without exp, or signed with another HMAC algorithm than HS256, is refused', async () => {
+    const key = (await f.auth.listApiKeys({ tenant: 'acme' })).find((k) => !k.admin)!;
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { tenant: 'acme', kid: key.id, admin: false, iat: now, exp: now + 600 };
+    // Signed here with the server's own secret, as any holder of it (or a library default) would.
+    const signed = (alg: 'HS256' | 'HS384' | 'HS512', payload: object) => {
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const body = `${part({ alg, typ: 'JWT' })}.${part(payload)}`;
+      const hash = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg];
+      return `${body}.${createHmac(hash, f.jwtSecret).update(body).digest('base64url')}`;
+    };
+    const models = (token: string) =>
+      f.app.inject({ method: 'GET', url: '/v1/models', headers: bearer(token) });
+    // The same claims signed as the server signs them pass: what follows is refused for its flaw.
+    expect((await models(signed('HS256', claims))).statusCode).toBe(200);
+    for (const alg of ['HS384', 'HS512'] as const) {
+      const res = await models(signed(alg, claims));
+      expect([alg, res.statusCode, errorCode(res)]).toEqual([alg, 401, 'INFERQ_AUTH_INVALID']);
+    }
+    const { exp: _exp, ...forever } = claims;
+    const noExp = await models(signed('HS256', forever));
+    expect([noExp.statusCode, errorCode(noExp)]).toEqual([401, 'INFERQ_AUTH_INVALID']);
+    expect(noExp.json().error.message).toMatch(/no expiry \(exp\)/);
   });
 
   it("every task route: another tenant's task → 404, indistinguishable from a missing one", async () => {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { describe, expect, it, vi } from 'vitest';
-import { handleError } from '../../src/api/error-handler.js';
+import { handleError, toInferqError } from '../../src/api/error-handler.js';
 import { InferqError } from '../../src/errors/index.js';
 
 /** Runs handleError with a request whose logger records calls; returns them and the status. */
@@ -32,5 +32,26 @@ describe('handleError logging', () => {
     const timeout = handle(new InferqError('INFERQ_PREDICT_TIMEOUT', 'did not finish within 200 ms'));
     expect(timeout).toEqual({ status: 504, logged: [] });
     expect(handle(new InferqError('INFERQ_TASK_NOT_FOUND', 'no task'))).toEqual({ status: 404, logged: [] });
+  });
+});
+
+describe('framework errors', () => {
+  it('maps Fastify and plugin 4xx errors to documented codes by code, else by status, never logged', () => {
+    const forbidden = Object.assign(new Error('Forbidden'), {
+      code: 'FST_STATIC_FORBIDDEN_PATH',
+      statusCode: 403,
+    });
+    expect(handle(forbidden)).toEqual({ status: 403, logged: [] });
+    const range = Object.assign(new Error('Range Not Satisfiable'), { status: 416 });
+    expect(handle(range)).toEqual({ status: 416, logged: [] });
+    const unknown = Object.assign(new Error('something the client did'), {
+      code: 'FST_ERR_NEW',
+      statusCode: 409,
+    });
+    expect(handle(unknown)).toEqual({ status: 400, logged: [] });
+    expect(toInferqError(unknown).code).toBe('INFERQ_REQUEST_MALFORMED');
+    expect(toInferqError(Object.assign(new Error('x'), { code: 'FST_ERR_MAX_PARAM_LENGTH' })).code).toBe(
+      'INFERQ_URL_TOO_LONG',
+    );
   });
 });

@@ -206,6 +206,8 @@ describe('models, predict, stats, health', () => {
       // Swagger UI sends the form in property order: the file last.
       expect(Object.keys(form.properties).at(-1), path).toBe('file');
       expect(JSON.stringify(form.properties.file), path).toContain('"format":"binary"');
+      // The routes refuse a field they do not know; schemathesis sent such forms as valid.
+      expect(form.additionalProperties, path).toBe(false);
     }
     expect(
       Object.keys(spec.paths['/v1/tasks'].post.requestBody.content['multipart/form-data'].schema.properties),
@@ -350,7 +352,16 @@ describe('webhooks', () => {
       verifyWebhook({ secret: info.secret, ...first, body: first.body.replace('signed', 'forged') }),
     ).toBe(false);
 
-    const rotated = await secretOf(f.keys.user, true);
+    // Replacing it is admin only (issue 17): a user key is refused and the secret stays.
+    const refused = await f.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks/secret/rotate',
+      headers: bearer(f.keys.user),
+    });
+    expect([refused.statusCode, refused.json().error.code]).toEqual([403, 'INFERQ_FORBIDDEN']);
+    expect((await secretOf(f.keys.user)).secret).toBe(info.secret);
+    const rotated = await secretOf(f.keys.admin, true);
+    expect(rotated.tenant).toBe('acme');
     expect(rotated.secret).not.toBe(info.secret);
     expect((await secretOf(f.keys.user)).secret).toBe(rotated.secret);
     const second = await deliver('signed after rotation');

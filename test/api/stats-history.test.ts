@@ -85,8 +85,10 @@ describe('GET /v1/stats/overview', () => {
       succeeded: 2,
       failed: 0,
       cancelled: 0,
+      cacheHits: 0,
       perSecond: 2 / 600,
       errorRate: 0,
+      hitRate: 0,
     });
     expect(
       body.targets.map((t: { target: string; queued: number; finished: number }) => [
@@ -99,6 +101,44 @@ describe('GET /v1/stats/overview', () => {
       ['words@1', 1, 0],
     ]);
     expect(Object.keys(body.queues)).toContain('echo@1.0.0');
+  });
+});
+
+describe('cache hits in the stats', () => {
+  it('are counted apart (cacheHits, hitRate) and left out of the latency percentiles', async () => {
+    const g = await createAppFixture();
+    try {
+      const submit = () =>
+        g.app.inject({
+          method: 'POST',
+          url: '/v1/tasks',
+          headers: bearer(g.keys.user),
+          payload: { target: 'echo', text: 'same input' },
+        });
+      // One run of 500 ms, then three repeats the result cache answers at once.
+      const id = (await submit()).json().tasks[0].id as string;
+      const task = (await g.store.getTask(id))!;
+      await g.store.claimTask(id, { leaseToken: 't', workerId: 'w' });
+      await g.store.completeTask(id, { leaseToken: 't', result: { ok: true }, at: task.createdAt + 500 });
+      for (let i = 0; i < 3; i++) expect((await submit()).json().tasks[0].cached).toBe(true);
+      const read = async (url: string) =>
+        (await g.app.inject({ method: 'GET', url, headers: bearer(g.keys.user) })).json();
+
+      const overview = await read('/v1/stats/overview?windowSeconds=600');
+      expect(overview.totals).toMatchObject({ finished: 4, succeeded: 4, cacheHits: 3, hitRate: 0.75 });
+      expect(overview.targets[0]).toMatchObject({ cacheHits: 3, hitRate: 0.75, p50Ms: 500, p99Ms: 500 });
+      const stats = await read('/v1/stats?windowSeconds=600');
+      expect(stats.recent[0]).toMatchObject({ succeeded: 4, cacheHits: 3, hitRate: 0.75, p50Ms: 500 });
+      const history = await read('/v1/stats/history?windowSeconds=3600&bucketSeconds=3600');
+      const busy = history.buckets.filter((b: { finished: number }) => b.finished > 0);
+      expect(busy.reduce((n: number, b: { cacheHits: number }) => n + b.cacheHits, 0)).toBe(3);
+      for (const bucket of busy) {
+        // A bucket holding the 500 ms run says 500; one holding only cache hits has no latency.
+        expect([500, null]).toContain(bucket.p50Ms);
+      }
+    } finally {
+      await g.close();
+    }
   });
 });
 

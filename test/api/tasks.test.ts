@@ -465,6 +465,19 @@ describe('reading tasks', () => {
     );
   });
 
+  it('GET /v1/tasks refuses a time past what a date can hold, or a date-time that is no instant', async () => {
+    // Found by schemathesis: 2^61 ms passed the schema and the swapped-range message's
+    // toISOString() threw, a 500.
+    for (const query of [
+      'createdFrom=2305843009213693952&createdTo=0',
+      'createdFrom=2021-12-31T23%3A59%3A60Z',
+    ]) {
+      const res = await get(`/v1/tasks?${query}`);
+      expect([res.statusCode, code(res)], res.body).toEqual([400, 'INFERQ_VALIDATION_FAILED']);
+      expect(res.json().error.message).toMatch(/^querystring\/createdFrom /);
+    }
+  });
+
   it('a 400 says what to send: the allowed values, or that a parameter or field is unknown', async () => {
     const message = (res: { json(): unknown }) =>
       (res.json() as { error: { message: string } }).error.message;

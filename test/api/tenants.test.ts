@@ -23,15 +23,21 @@ describe('/v1/tenants (admin)', () => {
       weight: 1,
       rateLimitPerMinute: null,
       maxQueuedTasks: null,
+      maxStoredBytes: null,
     });
     expect(res.body).not.toContain('webhookSecret');
   });
 
   it('sets a weight and limits (a member left out keeps its value; null resets it) and reads them back', async () => {
-    const set = await asAdmin('PATCH', '/v1/tenants/globex', { weight: 3, maxQueuedTasks: 50 });
+    const set = await asAdmin('PATCH', '/v1/tenants/globex', {
+      weight: 3,
+      maxQueuedTasks: 50,
+      maxStoredBytes: 5 * 1024 ** 3,
+    });
     expect(set.statusCode).toBe(200);
     expect(set.json()).toMatchObject({
       id: 'globex',
+      maxStoredBytes: 5 * 1024 ** 3,
       weight: 3,
       maxQueuedTasks: 50,
       rateLimitPerMinute: null,
@@ -45,6 +51,7 @@ describe('/v1/tenants (admin)', () => {
     const reset = await asAdmin('PATCH', '/v1/tenants/globex', {
       weight: null,
       maxQueuedTasks: null,
+      maxStoredBytes: null,
       rateLimitPerMinute: null,
     });
     expect(reset.json()).toMatchObject({ weight: 1, maxQueuedTasks: null, rateLimitPerMinute: null });

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,6 +54,7 @@ describe('FsBlobStore', () => {
       mediaType: 'text/plain',
       ext: 'txt',
       createdAt: clock,
+      putId: info.putId,
     });
     expect(info.createdAt).toBe(clock);
   });
@@ -85,8 +86,14 @@ describe('FsBlobStore', () => {
     const first = await blobs.put(Buffer.from('again'));
     clock += 60_000;
     const second = await blobs.put(Buffer.from('again'));
-    expect(second).toEqual({ ...first, createdAt: first.createdAt + 60_000 });
-    expect(await blobs.stat(first.sha256)).toEqual(second);
+    expect(second).toEqual({
+      ...first,
+      createdAt: first.createdAt + 60_000,
+      created: false,
+      putId: second.putId,
+    });
+    const { created: _created, putId: _putId, ...stored } = second;
+    expect(await blobs.stat(first.sha256)).toEqual(stored);
   });
 
   it('rebuilds missing or corrupt metadata from the bytes', async () => {
@@ -120,6 +127,46 @@ describe('FsBlobStore', () => {
     const store = new FsBlobStore(root); // real clock: the files carry real mtimes
     expect(await store.sweepTemp()).toBe(1);
     expect(await readdir(tmp)).toEqual(['young.data']);
+  });
+
+  it('at open, sweeps the temp files of a put whose process was killed, whatever their age', async () => {
+    // A real crash: a process streams a put that never ends, and is killed with SIGKILL.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `import { Readable } from 'node:stream';
+         import { FsBlobStore } from ${JSON.stringify(join(process.cwd(), 'src/blobs/fs-blob-store.ts'))};
+         const blobs = await FsBlobStore.open(${JSON.stringify(root)});
+         const endless = new Readable({ read() { setTimeout(() => this.push(Buffer.alloc(65536, 1)), 5); } });
+         void blobs.put(endless);
+         setTimeout(() => console.log('writing'), 300);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const tmp = join(root, 'tmp');
+    const left = await readdir(tmp);
+    expect(left.length).toBeGreaterThan(0);
+    // A put in progress in a live process (this one), and a file written on another host: kept.
+    const source = new Readable({ read() {} });
+    const live = blobs.put(source);
+    source.push(Buffer.from('half of it, '));
+    while ((await readdir(tmp)).length === left.length) await new Promise((r) => setTimeout(r, 5));
+    await writeFile(join(tmp, `otherhost.${process.pid}.0000abcd.${randomUUID()}.data`), 'theirs');
+    const kept = (await readdir(tmp)).filter((n) => !left.includes(n));
+    expect(kept).toHaveLength(2);
+    const reopened = await FsBlobStore.open(root);
+    expect((await readdir(tmp)).sort()).toEqual(kept.sort());
+    source.push(Buffer.from('the rest'));
+    source.push(null);
+    const stored = await live;
+    expect((await reopened.readBytes(stored.sha256)).toString()).toBe('half of it, the rest');
   });
 
   it('ignores files in the tree that are not blobs', async () => {

@@ -226,7 +226,7 @@ describe('inferq client commands (subprocess)', () => {
     const set = await inferq(['tenants', 'set', 'globex', '--weight', '2', '--max-queued', '5000'], admin);
     expect([set.code, set.stderr]).toEqual([0, '']);
     expect(set.stdout).toMatch(
-      /^TENANT\s+WEIGHT\s+RATE\/MIN\s+MAX QUEUED\s+CREATED\nglobex\s+2\s+default\s+5000\s/,
+      /^TENANT\s+WEIGHT\s+RATE\/MIN\s+MAX QUEUED\s+MAX STORED\s+CREATED\nglobex\s+2\s+default\s+5000\s+default\s/,
     );
     const list = await inferq(['tenants', 'list', '--json'], admin);
     expect(list.code).toBe(0);

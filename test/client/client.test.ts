@@ -77,9 +77,15 @@ describe('inferq/client against a real server', () => {
     const secret = await client.webhookSecret();
     expect(secret).toMatchObject({ tenant: 'acme', header: 'inferq-signature' });
     expect(secret.secret).toBe((await f.auth.getTenant('acme'))!.webhookSecret);
-    const rotated = await client.rotateWebhookSecret();
+    // Rotating is admin only (issue 17).
+    await expect(client.rotateWebhookSecret()).rejects.toMatchObject({ code: 'INFERQ_FORBIDDEN' });
+    const admin = new InferqClient({ url, apiKey: f.keys.admin });
+    const rotated = await admin.rotateWebhookSecret();
     expect(rotated.secret).not.toBe(secret.secret);
     expect((await client.webhookSecret()).secret).toBe(rotated.secret);
+    const globex = await admin.rotateWebhookSecret({ tenant: 'globex' });
+    expect(globex.tenant).toBe('globex');
+    expect(globex.secret).toBe((await f.auth.getTenant('globex'))!.webhookSecret);
   });
 
   it('waits over SSE, and by polling when the stream is unavailable', async () => {

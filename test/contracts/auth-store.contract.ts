@@ -110,6 +110,24 @@ export function runAuthStoreContract(
       });
     });
 
+    test('a tenant storage quota (maxStoredBytes) can be set beyond 2^31 and reset', async () => {
+      await store.ensureTenant('acme');
+      expect((await store.getTenant('acme'))?.maxStoredBytes).toBeNull();
+      const fiveGiB = 5 * 1024 ** 3;
+      expect(await store.setTenantLimits('acme', { maxStoredBytes: fiveGiB })).toMatchObject({
+        maxStoredBytes: fiveGiB,
+        maxQueuedTasks: null,
+      });
+      expect((await store.getTenant('acme'))?.maxStoredBytes).toBe(fiveGiB);
+      expect(await store.setTenantLimits('acme', { maxQueuedTasks: 3 })).toMatchObject({
+        maxStoredBytes: fiveGiB,
+      });
+      expect(await store.setTenantLimits('acme', { maxStoredBytes: null })).toMatchObject({
+        maxStoredBytes: null,
+        maxQueuedTasks: 3,
+      });
+    });
+
     test("rotating a tenant's webhook secret replaces it at once; an unknown tenant is undefined", async () => {
       const before = await store.ensureTenant('acme');
       const rotated = await store.rotateWebhookSecret('acme');

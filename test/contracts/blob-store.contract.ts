@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { BlobInfo, BlobStore } from '../../src/blobs/blob-store.js';
+import type { BlobInfo, BlobStore, PutResult } from '../../src/blobs/blob-store.js';
 import type { ErrorCode } from '../../src/errors/index.js';
 import { isInferqError } from '../../src/errors/index.js';
 
@@ -118,6 +118,12 @@ async function makeSamples(): Promise<Samples> {
   };
 }
 
+/** A put's answer as stat reports the blob (without what only the put knows). */
+function blobOf(put: PutResult): BlobInfo {
+  const { created: _created, putId: _putId, ...info } = put;
+  return info;
+}
+
 export function runBlobStoreContract(
   name: string,
   factory: () => Promise<BlobStoreFixture>,
@@ -155,7 +161,7 @@ export function runBlobStoreContract(
       expect(info.sha256).toBe(sha256(bytes));
       expect(info.size).toBe(bytes.length);
       expect(typeof info.createdAt).toBe('number');
-      expect(await blobs.stat(info.sha256)).toEqual(info);
+      expect(await blobs.stat(info.sha256)).toEqual(blobOf(info));
     });
 
     test('stores a stream of several chunks under the SHA-256 of their concatenation', async () => {
@@ -189,10 +195,57 @@ export function runBlobStoreContract(
       expectSameBytes(await blobs.readBytes(sha256(bytes)), bytes);
     });
 
+    test('tells the put that stored new content from a put of content already there', async () => {
+      const bytes = randomBytes(5_000);
+      const first = await blobs.put(bytes);
+      const second = await blobs.put(streamOf(bytes));
+      expect([first.created, second.created]).toEqual([true, false]);
+      const small = await blobs.put(Buffer.from('tiny'));
+      expect(small.created).toBe(true);
+      expect((await blobs.put(Buffer.from('tiny'))).created).toBe(false);
+    });
+
+    test('of concurrent puts of the same new content, exactly one created it', async () => {
+      for (const size of [40, 150_000]) {
+        const bytes = randomBytes(size);
+        const puts = await Promise.all(Array.from({ length: 6 }, () => blobs.put(bytes)));
+        expect([size, puts.filter((p) => p.created).length]).toEqual([size, 1]);
+      }
+    });
+
+    test('discardPut deletes what its put created, unless the content was put again since', async () => {
+      for (const size of [30, 120_000]) {
+        const alone = await blobs.put(randomBytes(size));
+        expect(await blobs.discardPut(alone)).toBe(true);
+        expect(await blobs.stat(alone.sha256)).toBeUndefined();
+        expect(await blobs.discardPut(alone)).toBe(false);
+
+        // Put again by another request (which may be about to reference it): kept, for both.
+        const bytes = randomBytes(size);
+        const first = await blobs.put(bytes);
+        const again = await blobs.put(bytes);
+        expect(await blobs.discardPut(first)).toBe(false);
+        expect(await blobs.discardPut(again)).toBe(false);
+        expectSameBytes(await blobs.readBytes(first.sha256), bytes);
+      }
+    });
+
+    test('a put racing a discardPut of the same content always leaves its blob readable', async () => {
+      for (const size of [50, 100_000]) {
+        for (let round = 0; round < 10; round++) {
+          const bytes = randomBytes(size);
+          const refused = await blobs.put(bytes);
+          const [, kept] = await Promise.all([blobs.discardPut(refused), blobs.put(streamOf(bytes))]);
+          expectSameBytes(await blobs.readBytes(kept.sha256), bytes);
+          expect(await blobs.stat(kept.sha256)).toMatchObject({ size });
+        }
+      }
+    });
+
     test('round-trips through stat, read and readBytes', async () => {
       const bytes = randomBytes(300_000);
       const info = await blobs.put(bytes);
-      expect(await blobs.stat(info.sha256)).toEqual(info);
+      expect(await blobs.stat(info.sha256)).toEqual(blobOf(info));
       expectSameBytes(await collect(await blobs.read(info.sha256)), bytes);
       expectSameBytes(await blobs.readBytes(info.sha256), bytes);
     });
@@ -233,7 +286,7 @@ export function runBlobStoreContract(
       const kept = await blobs.put(Buffer.from('already here'));
       const { stream } = lazyStream(1024 * 1024, 16 * 1024);
       await expectCode(blobs.put(stream, { maxBytes: 100_000 }), 'INFERQ_INPUT_TOO_LARGE');
-      expect(await listAll(blobs)).toEqual([kept]);
+      expect(await listAll(blobs)).toEqual([blobOf(kept)]);
     });
 
     test('refuses bytes bigger than maxBytes and accepts exactly maxBytes', async () => {
@@ -288,7 +341,7 @@ export function runBlobStoreContract(
       expect(await blobs.stat(gone.sha256)).toBeUndefined();
       await expectCode(blobs.readBytes(gone.sha256), 'INFERQ_BLOB_NOT_FOUND');
       expect(await blobs.delete(gone.sha256)).toBe(false);
-      expect(await listAll(blobs)).toEqual([keep]);
+      expect(await listAll(blobs)).toEqual([blobOf(keep)]);
       const again = await blobs.put(Buffer.from('delete me'));
       expectSameBytes(await blobs.readBytes(again.sha256), Buffer.from('delete me'));
     });

@@ -36,7 +36,10 @@ async function create(store: TaskStore, overrides: Partial<NewTask> = {}): Promi
   return task!;
 }
 
-/** A task claimed by worker `w1`, with the lease token that fences it. */
+/** The lease `createRunning` claims under (the default, 30 s). */
+const leaseMs = 30_000;
+
+/** A task claimed by worker `w1` (lease `leaseMs`), with the lease token that fences it. */
 async function createRunning(
   store: TaskStore,
   overrides: Partial<NewTask> = {},
@@ -46,6 +49,7 @@ async function createRunning(
   const claim = await store.claimTask(created.id, {
     leaseToken: token,
     workerId: 'w1',
+    leaseMs,
     at: created.createdAt + 1,
   });
   expect(claim.claimed).toBe(true);
@@ -506,18 +510,23 @@ export function runTaskStoreContract(
         expect(stages(await mustGet(store, task.id)).filter((s) => s === 'running')).toHaveLength(1);
       });
 
-      test('takes over a task running under another (expired) token', async () => {
+      test('takes over a task running under another token once its lease has expired', async () => {
         const { task, token: old } = await createRunning(store);
         const fresh = newLeaseToken();
         const claim = await store.claimTask(task.id, {
           leaseToken: fresh,
           workerId: 'w2',
-          at: task.updatedAt + 5,
+          at: task.updatedAt + leaseMs,
         });
         expect(claim.claimed).toBe(true);
         expect(claim.task).toMatchObject({ state: 'running', attempts: 2, workerId: 'w2' });
         const stored = await mustGet(store, task.id);
         expect(stages(stored)).toEqual(['created', 'queued', 'running', 'lease-expired', 'running']);
+        expect(stored.timeline[3]).toMatchObject({
+          stage: 'lease-expired',
+          attempt: 1,
+          data: { workerId: 'w1' },
+        });
         expect(stored.timeline.at(-1)).toMatchObject({ stage: 'running', attempt: 2 });
         expect(await store.completeTask(task.id, { leaseToken: old, result: 'late' })).toBe(false);
         expect(
@@ -530,6 +539,92 @@ export function runTaskStoreContract(
           result: 'ok',
           attempts: 2,
         });
+      });
+
+      test('refuses a task whose lease under another token is live, and writes nothing', async () => {
+        const { task, token } = await createRunning(store);
+        const before = await mustGet(store, task.id);
+        const claim = await store.claimTask(task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          at: task.updatedAt + leaseMs - 1,
+        });
+        expect(claim).toEqual({
+          claimed: false,
+          task: expect.objectContaining({ id: task.id }),
+          heldUntil: task.updatedAt + leaseMs,
+        });
+        expect(await mustGet(store, task.id)).toEqual(before);
+        expect(await store.completeTask(task.id, { leaseToken: token, result: 'mine' })).toBe(true);
+        expect(await mustGet(store, task.id)).toMatchObject({
+          state: 'succeeded',
+          attempts: 1,
+          workerId: null,
+        });
+      });
+
+      test('with the same token again extends the lease', async () => {
+        const { task, token } = await createRunning(store);
+        await store.claimTask(task.id, {
+          leaseToken: token,
+          workerId: 'w1',
+          at: task.updatedAt + leaseMs - 1,
+          leaseMs,
+        });
+        const other = await store.claimTask(task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          at: task.updatedAt + leaseMs + 1,
+        });
+        expect(other).toMatchObject({ claimed: false, heldUntil: task.updatedAt + 2 * leaseMs - 1 });
+      });
+
+      test('of an expired lease with every attempt used fails the task INFERQ_WORKER_LOST', async () => {
+        const { task } = await createRunning(store, { maxAttempts: 1 });
+        const claim = await store.claimTask(task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          at: task.updatedAt + leaseMs,
+        });
+        expect(claim).toMatchObject({ claimed: false, lost: true });
+        expect(claim.task).toMatchObject({
+          state: 'failed',
+          attempts: 1,
+          workerId: null,
+          error: { code: 'INFERQ_WORKER_LOST' },
+        });
+        expect('heldUntil' in claim).toBe(false);
+        const stored = await mustGet(store, task.id);
+        expect(stages(stored)).toEqual(['created', 'queued', 'running', 'lease-expired', 'failed']);
+        expect(stored.timeline.at(-1)).toMatchObject({
+          attempt: 1,
+          data: { error: { code: 'INFERQ_WORKER_LOST' } },
+        });
+      });
+
+      test('two workers racing for one expired lease: exactly one wins', async () => {
+        for (let round = 0; round < 5; round++) {
+          const { task } = await createRunning(store);
+          const at = task.updatedAt + leaseMs;
+          const tokens = Array.from({ length: 4 }, () => newLeaseToken());
+          const claims = await Promise.all(
+            tokens.map((leaseToken, i) =>
+              store.claimTask(task.id, { leaseToken, workerId: `w${i + 2}`, at }),
+            ),
+          );
+          expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+          const winner = tokens[claims.findIndex((c) => c.claimed)]!;
+          for (const c of claims.filter((c) => !c.claimed))
+            expect(c).toMatchObject({ heldUntil: at + leaseMs });
+          const stored = await mustGet(store, task.id);
+          expect(stored).toMatchObject({ state: 'running', attempts: 2 });
+          expect(stages(stored).filter((s) => s === 'lease-expired')).toHaveLength(1);
+          for (const token of tokens) {
+            expect(await store.completeTask(task.id, { leaseToken: token, result: 1 })).toBe(
+              token === winner,
+            );
+          }
+        }
       });
 
       test('does not claim a final task and returns it', async () => {
@@ -549,6 +644,43 @@ export function runTaskStoreContract(
           claimed: false,
           task: undefined,
         });
+      });
+    });
+
+    section('renewLeases', () => {
+      test('extends the leases still held, in one call, and says which', async () => {
+        const a = await createRunning(store);
+        const b = await createRunning(store);
+        const settled = await createRunning(store);
+        await store.completeTask(settled.task.id, { leaseToken: settled.token, result: 1 });
+        const at = Math.max(a.task.updatedAt, b.task.updatedAt) + leaseMs - 1;
+        const renewed = await store.renewLeases(
+          [
+            { id: a.task.id, leaseToken: a.token },
+            { id: b.task.id, leaseToken: newLeaseToken() },
+            { id: settled.task.id, leaseToken: settled.token },
+            { id: newId(), leaseToken: a.token },
+          ],
+          leaseMs,
+          at,
+        );
+        expect(renewed).toEqual([a.task.id]);
+        expect(await store.renewLeases([], leaseMs)).toEqual([]);
+        // a is held past its first expiry; b (not renewed: wrong token) is taken over.
+        const later = at + 2;
+        const takeA = await store.claimTask(a.task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          at: later,
+        });
+        expect(takeA).toMatchObject({ claimed: false, heldUntil: at + leaseMs });
+        const takeB = await store.claimTask(b.task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          at: later,
+        });
+        expect(takeB).toMatchObject({ claimed: true, task: { attempts: 2 } });
+        expect(await store.completeTask(a.task.id, { leaseToken: a.token, result: 'a' })).toBe(true);
       });
     });
 
@@ -1103,11 +1235,76 @@ export function runTaskStoreContract(
           { target: 'resnet@1', counts: { queued: 1, running: 0, succeeded: 1, failed: 0, cancelled: 0 } },
         ]);
         expect(alice.recent).toEqual([
-          { target: 'resnet@1', finished: 1, succeeded: 1, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
+          { target: 'resnet@1', finished: 1, succeeded: 1, cacheHits: 0, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
         ]);
         const all = await store.taskStats({ since: Date.now() + 60_000 });
         expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
         expect(all.recent).toEqual([]);
+      });
+    });
+
+    section('stats', () => {
+      test('cache hits are counted apart and left out of the latency percentiles, in every view', async () => {
+        // One task a worker ran in 40 ms, then three repeats answered from the result cache
+        // (created succeeded, 0 ms): counted as runs they would make p50 0 ms.
+        const { task, token } = await createRunning(store);
+        await store.completeTask(task.id, { leaseToken: token, result: 1, at: task.createdAt + 40 });
+        for (let i = 0; i < 3; i++) {
+          await create(store, { input: task.input, cachedResult: { result: 1 } });
+        }
+        const stats = await store.taskStats({ since: 0 });
+        expect(stats.recent).toEqual([
+          { target: 'resnet@1', finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
+        ]);
+        const [activity] = await store.activityStats({ owner: 'alice', since: task.createdAt });
+        expect(activity).toMatchObject({ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p99Ms: 40 });
+        const history = await store.taskHistory({
+          owner: 'alice',
+          from: task.createdAt,
+          to: Date.now() + 60_000,
+          bucketMs: 3_600_000,
+        });
+        expect(
+          history.map(({ finished, succeeded, cacheHits, p50Ms, p95Ms }) => ({
+            finished,
+            succeeded,
+            cacheHits,
+            p50Ms,
+            p95Ms,
+          })),
+        ).toEqual([{ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p95Ms: 40 }]);
+        // A target with only cache hits: counted, and no latency at all rather than 0 ms.
+        const bert = { kind: 'model' as const, name: 'bert', version: '2' };
+        await create(store, { owner: 'bob', target: bert, cachedResult: { result: 2 } });
+        const bob = await store.activityStats({ owner: 'bob', since: task.createdAt });
+        expect(bob).toMatchObject([
+          { target: 'bert@2', finished: 1, cacheHits: 1, p50Ms: null, p99Ms: null },
+        ]);
+        expect((await store.taskStats({ owner: 'bob', since: 0 })).recent).toMatchObject([
+          { target: 'bert@2', succeeded: 1, cacheHits: 1, p50Ms: null },
+        ]);
+      });
+    });
+
+    section('stats', () => {
+      test('storedInputBytes counts each distinct input of the tenant once', async () => {
+        const input = (name: string, size: number) => ({
+          sha256: sha256Hex(name),
+          size,
+          mediaType: 'text/plain',
+        });
+        expect(await store.storedInputBytes('alice')).toBe(0);
+        const first = await create(store, { input: input('a', 3_000_000_000) });
+        await create(store, {
+          input: input('a', 3_000_000_000),
+          target: { kind: 'model', name: 'bert', version: '2' },
+        });
+        await create(store, { input: input('b', 50) });
+        await create(store, { owner: 'bob', input: input('a', 3_000_000_000) });
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
+        expect(await store.storedInputBytes('bob')).toBe(3_000_000_000);
+        await store.deleteTask(first.id);
+        expect(await store.storedInputBytes('alice')).toBe(3_000_000_050);
       });
     });
 
@@ -1165,6 +1362,7 @@ export function runTaskStoreContract(
             succeeded: 4,
             failed: 1,
             cancelled: 0,
+            cacheHits: 0,
             p50Ms: 200,
             p95Ms: 400,
             p99Ms: 400,
@@ -1176,6 +1374,7 @@ export function runTaskStoreContract(
             succeeded: 1,
             failed: 0,
             cancelled: 1,
+            cacheHits: 0,
             p50Ms: 25_000,
             p95Ms: 25_000,
             p99Ms: 25_000,
@@ -1214,6 +1413,7 @@ export function runTaskStoreContract(
             succeeded: 0,
             failed: 0,
             cancelled: 0,
+            cacheHits: 0,
             p50Ms: null,
             p95Ms: null,
             p99Ms: null,
@@ -1226,6 +1426,7 @@ export function runTaskStoreContract(
             succeeded: 2,
             failed: 1,
             cancelled: 1,
+            cacheHits: 0,
             p50Ms: 100,
             p95Ms: 300,
             p99Ms: 300,

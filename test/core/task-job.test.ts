@@ -14,7 +14,7 @@ const task = (owner: string, priority = 0): Task =>
 
 describe('taskJob', () => {
   it("carries the task's owner as the job's tenant, so brokers share a queue fairly between tenants", () => {
-    expect(taskJob(task('tenant-a', 7))).toMatchObject({ tenant: 'tenant-a', priority: 7, maxAttempts: 4 });
+    expect(taskJob(task('tenant-a', 7))).toMatchObject({ tenant: 'tenant-a', priority: 7 });
     const byQueue = taskJobsByQueue([task('tenant-b')]);
     expect([...byQueue.values()].flat().map((j) => j.tenant)).toEqual(['tenant-b']);
   });

@@ -224,6 +224,8 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     await shot(page, '6-workers');
     await page.click('a[href="#/"]');
     await expect.poll(() => page.textContent('[data-testid=count-succeeded]'), { timeout: 20_000 }).toBe('1');
+    // One task a worker ran, none from the result cache: the hit-rate card says 0.0%.
+    expect(await page.textContent('[data-testid=cache-hit-rate]')).toBe('0.0%');
     await page.waitForTimeout(2_500);
     await shot(page, '7-overview');
     expect(consoleErrors, consoleErrors.join('\n')).toEqual([]);

@@ -30,6 +30,39 @@ describe.skipIf(testPostgresUrl === undefined)(
       await drop();
     });
 
+    it('migrates running tasks to a lease of 30 s from their last update', async () => {
+      const { schema, drop } = await freshSchema(testPostgresUrl!);
+      const first = await PostgresTaskStore.open(testPostgresUrl!, { schema });
+      const [stale, fresh] = await first.createTasks([draft(1), draft(2)]);
+      for (const task of [stale!, fresh!]) {
+        await first.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'old-worker' });
+      }
+      await first.close();
+      // The schema as the previous version left it: running rows, no lease expiry.
+      const now = Date.now();
+      const client = new pg.Client({ connectionString: testPostgresUrl! });
+      await client.connect();
+      await client.query(`ALTER TABLE ${schema}.tasks DROP COLUMN lease_expires_at`);
+      await client.query(
+        `UPDATE ${schema}.inferq_schema SET version = version - 1 WHERE component = 'tasks'`,
+      );
+      await client.query(`UPDATE ${schema}.tasks SET updated_at = $1 WHERE id = $2`, [
+        now - 60_000,
+        stale!.id,
+      ]);
+      await client.query(`UPDATE ${schema}.tasks SET updated_at = $1 WHERE id = $2`, [now, fresh!.id]);
+      await client.end();
+
+      const second = await PostgresTaskStore.open(testPostgresUrl!, { schema });
+      const at = now + 1;
+      const takeOver = await second.claimTask(stale!.id, { leaseToken: newLeaseToken(), workerId: 'w', at });
+      expect(takeOver).toMatchObject({ claimed: true, task: { attempts: 2, workerId: 'w' } });
+      const held = await second.claimTask(fresh!.id, { leaseToken: newLeaseToken(), workerId: 'w', at });
+      expect(held).toMatchObject({ claimed: false, heldUntil: now + 30_000 });
+      await second.close();
+      await drop();
+    });
+
     it('hosts polling webhooks together claim disjoint deliveries, each due one exactly once', async () => {
       const { schema, drop } = await freshSchema(testPostgresUrl!);
       const hosts = await Promise.all(

@@ -80,6 +80,32 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
     await store.close();
   });
 
+  it('migrates running tasks to a lease of 30 s from their last update', async () => {
+    const file = path.join(await newDir(), 'tasks.db');
+    const first = SqliteTaskStore.open(file);
+    const [stale, fresh] = await first.createTasks([draft(1), draft(2)]);
+    for (const task of [stale!, fresh!]) {
+      await first.claimTask(task.id, { leaseToken: newLeaseToken(), workerId: 'old-worker' });
+    }
+    await first.close();
+    // The file as the previous schema version left it: running rows, no lease expiry.
+    const now = Date.now();
+    const raw = new Database(file);
+    raw.exec(`ALTER TABLE tasks DROP COLUMN lease_expires_at;
+      UPDATE inferq_schema SET version = version - 1 WHERE component = 'task store'`);
+    raw.prepare('UPDATE tasks SET updated_at = ? WHERE id = ?').run(now - 60_000, stale!.id);
+    raw.prepare('UPDATE tasks SET updated_at = ? WHERE id = ?').run(now, fresh!.id);
+    raw.close();
+
+    const second = SqliteTaskStore.open(file);
+    const at = now + 1;
+    const takeOver = await second.claimTask(stale!.id, { leaseToken: newLeaseToken(), workerId: 'w', at });
+    expect(takeOver).toMatchObject({ claimed: true, task: { attempts: 2, workerId: 'w' } });
+    const held = await second.claimTask(fresh!.id, { leaseToken: newLeaseToken(), workerId: 'w', at });
+    expect(held).toMatchObject({ claimed: false, heldUntil: now + 30_000 });
+    await second.close();
+  });
+
   it('keeps tasks, results and timelines across a reopen of the file', async () => {
     const file = path.join(await newDir(), 'tasks.db');
     const first = SqliteTaskStore.open(file);

@@ -158,7 +158,7 @@ describe('crash recovery (SIGKILL mid-batch, SQLite store + broker)', () => {
       const [job] = await broker.lease(poisonQueue, { max: 1, leaseMs: 50 });
       expect(job, `attempt ${attempt}`).toBeDefined();
       const [claim] = await store.claimTasks([
-        { id: task!.id, leaseToken: job!.token, workerId: `lost-${attempt}` },
+        { id: task!.id, leaseToken: job!.token, workerId: `lost-${attempt}`, leaseMs: 50 },
       ]);
       expect(claim?.claimed).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 80));

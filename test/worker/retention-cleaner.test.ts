@@ -125,6 +125,7 @@ const emptyBlobs: BlobStore = {
     throw new Error('not used');
   },
   delete: async () => false,
+  discardPut: async () => false,
   list: async function* () {},
   ping: async () => undefined,
   close: async () => undefined,

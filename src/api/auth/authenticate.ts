@@ -57,6 +57,13 @@ export async function authenticate(
         },
       );
     }
+    if (code === 'FAST_JWT_MISSING_REQUIRED_CLAIM') {
+      throw new InferqError(
+        'INFERQ_AUTH_INVALID',
+        'the token has no expiry (exp); get one from POST /v1/auth/token',
+        { cause },
+      );
+    }
     throw new InferqError('INFERQ_AUTH_INVALID', 'the token is malformed or not signed by this server', {
       cause,
     });

@@ -10,6 +10,7 @@ import { PredictBody } from '../schemas/task.js';
 import { inputByteLimit } from '../submit/check-input.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 import { taskView } from '../task-view.js';
+import { predictWithoutTask } from './predict-now.js';
 import { submitFromRequest } from './tasks.js';
 import { waitUntilFinal } from './wait-until-final.js';
 
@@ -90,14 +91,29 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Submit one input and wait for the result (up to timeoutMs)',
+          description:
+            'Durable by default: a task is stored, queued and awaited (its id is in the answer). With `durable: false` (the JSON body field, or `?durable=false`, which multipart bodies use) the input runs on the fast path instead: straight to a warm worker, batched with other fast requests of the model, answered now; nothing is stored, the answer has no task id, a full queue is 503 INFERQ_FAST_PATH_BUSY with Retry-After. Pipelines run durably only.',
           tags: ['models'],
           params: NameParams,
-          querystring: Query({ timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })) }),
+          querystring: Query({
+            timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+            durable: Type.Optional(
+              Type.Boolean({
+                description: 'false: run on the fast path, store nothing (also a JSON body field)',
+              }),
+            ),
+          }),
           consumes: ['application/json', 'multipart/form-data'],
           body: { content: { 'application/json': { schema: PredictBody } } },
         },
       },
       async (request, reply) => {
+        const bodyDurable = request.isMultipart()
+          ? undefined
+          : (request.body as { durable?: boolean } | undefined)?.durable;
+        if ((request.query.durable ?? bodyDurable) === false) {
+          return predictWithoutTask(ctx, request, reply, request.params.name);
+        }
         const submitted = await submitFromRequest(ctx, request, [request.params.name]);
         if (submitted.tasks.length !== 1) {
           throw new InferqError('INFERQ_TOO_MANY_INPUTS', 'predict takes exactly one input', {

@@ -1,9 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogEntry } from '../../core/model-catalog.js';
 import type { ModelSpec } from '../../core/model-spec.js';
 import { InferqError } from '../../errors/index.js';
+import { decodeInferRequest } from '../../runtime/kserve-v2-request.js';
+import { encodeInferResponse } from '../../runtime/kserve-v2-response.js';
 import type { ApiContext } from '../api-context.js';
+import { predictNow } from '../fast-predict.js';
+import { modelInputBytes, outputTensors } from '../oip-v2-tensors.js';
 
 type ModelEntry = Extract<CatalogEntry, { kind: 'model' }>;
 
@@ -54,6 +59,49 @@ function metadata(entry: ReturnType<typeof v2Model>): Record<string, unknown> {
 }
 
 /**
+ * `POST /v2/models/{m}[/versions/{v}]/infer`: decode the tensors (JSON or binary-data), hold
+ * them to the model's signature (400 naming the input), run on the fast path, answer in the
+ * request's chosen form. Nothing is stored.
+ */
+async function infer(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  entry: ReturnType<typeof v2Model>,
+): Promise<FastifyReply | undefined> {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+  const lengthHeader = request.headers['inference-header-content-length'];
+  let headerLength: number | undefined;
+  if (typeof lengthHeader === 'string') {
+    headerLength = Number(lengthHeader);
+    if (!Number.isInteger(headerLength)) {
+      throw new InferqError(
+        'INFERQ_BODY_MALFORMED',
+        `Inference-Header-Content-Length must be an integer, not ${JSON.stringify(lengthHeader)}`,
+      );
+    }
+  }
+  const decoded = decodeInferRequest(body, headerLength, entry.tensors.inputs);
+  // Checked before the run: an output the model does not have is the caller's mistake.
+  outputTensors(entry.tensors, {}, decoded);
+  const outcome = await predictNow(ctx, reply, entry, modelInputBytes(entry.tensors, decoded), {});
+  if (outcome === undefined) {
+    // The client left: nobody to answer.
+    reply.hijack();
+    return undefined;
+  }
+  const encoded = encodeInferResponse(
+    {
+      model_name: entry.name,
+      model_version: entry.version,
+      ...(decoded.id === undefined ? {} : { id: decoded.id }),
+    },
+    outputTensors(entry.tensors, outcome.output, decoded),
+  );
+  return reply.headers(encoded.headers).send(encoded.body);
+}
+
+/**
  * `/v2/models/...`: the Open Inference Protocol (KServe v2, as Triton serves it) view of the
  * bundled models, so that clients written for Triton or KServe can find and call them.
  * Authenticated as /v1 is.
@@ -61,6 +109,32 @@ function metadata(entry: ReturnType<typeof v2Model>): Record<string, unknown> {
 export function oipV2Routes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['oip-v2'];
+    // An infer body is JSON, or JSON then raw tensor bytes: read it whole, whatever its media
+    // type (clients send application/json, application/octet-stream or none), within bodyLimit.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    app.get('/v2', { schema: { summary: 'Server metadata (Open Inference Protocol)', tags } }, async () => ({
+      name: 'inferq',
+      version: ctx.serverVersion ?? 'unknown',
+      extensions: ['binary_tensor_data'],
+    }));
+    const inferSchema = {
+      tags,
+      consumes: ['application/json', 'application/octet-stream'],
+      description:
+        'Open Inference Protocol infer: JSON tensors, or the binary-data extension (JSON header, then tensor bytes, the header length in Inference-Header-Content-Length). Outputs come binary when the request sets `parameters.binary_data_output` or an output `parameters.binary_data`. Runs on the fast path: no task is stored.',
+    };
+    app.post(
+      '/v2/models/:model/infer',
+      { schema: { ...inferSchema, summary: 'Infer (Open Inference Protocol)', params: ModelParams } },
+      async (request, reply) => infer(ctx, request, reply, v2Model(ctx, request.params.model)),
+    );
+    app.post(
+      '/v2/models/:model/versions/:version/infer',
+      { schema: { ...inferSchema, summary: 'Infer at a version', params: VersionParams } },
+      async (request, reply) =>
+        infer(ctx, request, reply, v2Model(ctx, request.params.model, request.params.version)),
+    );
     app.get(
       '/v2/models/:model',
       { schema: { summary: 'Model metadata (Open Inference Protocol)', tags, params: ModelParams } },

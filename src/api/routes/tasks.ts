@@ -10,6 +10,7 @@ import type { ApiContext } from '../api-context.js';
 import { IdParams, Query } from '../schemas/common.js';
 import { FeedbackBody, ListTasksQuery, SubmitResponse, SubmitTasksBody, WaitQuery } from '../schemas/task.js';
 import { type JsonInputs, jsonInputBytes, readMultipart, storeInput } from '../submit/read-inputs.js';
+import { SubmissionBlobs } from '../submit/submission-blobs.js';
 import {
   checkTaskCount,
   createSubmission,
@@ -39,10 +40,50 @@ export async function submitFromRequest(
   const principal = principalOf(request);
   const key = request.headers['idempotency-key'];
   const idempotencyKey = typeof key === 'string' && key !== '' ? key : undefined;
+  const owner = principal.tenant;
+  const stored = new SubmissionBlobs({
+    blobs: ctx.blobs,
+    referenced: (sha256s) => ctx.store.referencedInputs(sha256s),
+    quota: {
+      owner,
+      limit: async () => (await ctx.auth.getTenant(owner))?.maxStoredBytes ?? ctx.config.api.maxStoredBytes,
+      storedBytes: ctx.storedBytes,
+      references: async (sha256) =>
+        (await ctx.store.listTasks({ owner, inputSha256: sha256 }, { limit: 1 })).items.length > 0,
+    },
+  });
+  try {
+    const result = await submit(ctx, request, principal, stored, fixedTargets, idempotencyKey);
+    stored.committed();
+    return result;
+  } catch (err) {
+    // Refused: take back the inputs it stored (never masking the refusal with a clean-up error).
+    await stored.discard().then(
+      (taken) => {
+        if (taken.blobs > 0) request.log.debug({ taken }, 'refused submission: its stored inputs deleted');
+      },
+      (cleanupErr: unknown) =>
+        request.log.warn(
+          { err: cleanupErr },
+          'refused submission: its inputs are left to garbage collection',
+        ),
+    );
+    throw err;
+  }
+}
+
+async function submit(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  principal: ReturnType<typeof principalOf>,
+  stored: SubmissionBlobs,
+  fixedTargets: readonly string[] | undefined,
+  idempotencyKey: string | undefined,
+): Promise<SubmissionResult> {
   let plan: SubmissionPlan | undefined;
   let inputs: StoredInput[];
   if (request.isMultipart()) {
-    inputs = await readMultipart(ctx, request, fixedTargets, (fields) => {
+    inputs = await readMultipart(ctx, stored, request, fixedTargets, (fields) => {
       plan = planSubmission(ctx, principal, fields);
       return plan.entries;
     });
@@ -62,7 +103,8 @@ export async function submitFromRequest(
     const raw = jsonInputBytes(body);
     checkTaskCount(ctx, raw.length, plan.entries.length);
     inputs = [];
-    for (const input of raw) inputs.push(await storeInput(ctx, input.bytes, input.name, plan.entries));
+    for (const input of raw)
+      inputs.push(await storeInput(ctx, stored, input.bytes, input.name, plan.entries));
   }
   return createSubmission(ctx, plan!, inputs, idempotencyKey);
 }
@@ -108,8 +150,8 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         // about three steps per line of text).
         else filter.topLevel = true;
         if (q.inputSha256 !== undefined) filter.inputSha256 = q.inputSha256;
-        if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom);
-        if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo);
+        if (q.createdFrom !== undefined) filter.createdFrom = epochMs(q.createdFrom, 'createdFrom');
+        if (q.createdTo !== undefined) filter.createdTo = epochMs(q.createdTo, 'createdTo');
         const { createdFrom, createdTo } = filter;
         if (createdFrom !== undefined && createdTo !== undefined && createdFrom > createdTo) {
           // Most likely swapped: an empty page would look like "no tasks then".
@@ -260,6 +302,17 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
 }
 
 /** A listing's time bound as milliseconds since the epoch (the schema admits ms or a date-time). */
-function epochMs(time: number | string): number {
-  return typeof time === 'number' ? time : Date.parse(time);
+function epochMs(time: number | string, name: string): number {
+  const ms = typeof time === 'number' ? time : Date.parse(time);
+  // A date-time of the right form may still name no instant (a leap second, 23:59:60).
+  if (Number.isNaN(ms)) {
+    throw new InferqError(
+      'INFERQ_VALIDATION_FAILED',
+      `querystring/${name} is not a date-time a clock can show`,
+      {
+        details: { path: `querystring/${name}` },
+      },
+    );
+  }
+  return ms;
 }

@@ -14,6 +14,7 @@ const view = (tenant: Tenant) => ({
   weight: tenant.weight,
   rateLimitPerMinute: tenant.rateLimitPerMinute,
   maxQueuedTasks: tenant.maxQueuedTasks,
+  maxStoredBytes: tenant.maxStoredBytes,
 });
 
 function notFound(id: string): InferqError {

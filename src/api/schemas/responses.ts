@@ -19,6 +19,19 @@ export const TaskResultBody = Type.Object(
   Open,
 );
 
+/** `POST /v1/models/{name}/predict` with `durable: false`: the result, with no task behind it. */
+export const FastPredictResponse = Type.Object(
+  {
+    target: Type.String({ description: '`name@version` of the model that ran' }),
+    targetKind: Type.Literal('model'),
+    state: Type.Literal('succeeded'),
+    durable: Type.Literal(false),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    result: Type.Unknown(),
+  },
+  Open,
+);
+
 /** `DELETE /v1/tasks/{id}`. */
 export const CancelResponse = Type.Object(
   { id: Type.String(), state: TaskStateSchema, purged: Type.Boolean() },
@@ -109,6 +122,16 @@ export const ModelList = Type.Object({ items: Type.Array(ModelView) }, Open);
 
 const StateCounts = Type.Record(Type.String({ description: 'a task state' }), Type.Integer());
 
+const CacheHits = {
+  cacheHits: Type.Integer({
+    description:
+      'succeeded tasks served from the result cache (in `succeeded`, not in the latency percentiles)',
+  }),
+  hitRate: Type.Union([Type.Null(), Type.Number()], {
+    description: 'cacheHits / finished; null if none finished',
+  }),
+};
+
 /** `GET /v1/stats`. */
 export const StatsResponse = Type.Object(
   {
@@ -121,6 +144,7 @@ export const StatsResponse = Type.Object(
           target: Type.String(),
           finished: Type.Integer(),
           succeeded: Type.Integer(),
+          ...CacheHits,
           p50Ms: Type.Union([Type.Null(), Type.Number()]),
           p90Ms: Type.Union([Type.Null(), Type.Number()]),
           p99Ms: Type.Union([Type.Null(), Type.Number()]),
@@ -149,6 +173,7 @@ export const HistoryBucketView = Type.Object(
     cancelled: Type.Integer(),
     perSecond: Type.Number({ description: 'finished tasks per second' }),
     errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+    ...CacheHits,
     p50Ms: Ms,
     p95Ms: Ms,
     p99Ms: Ms,
@@ -206,6 +231,7 @@ const ActivityCounts = {
   cancelled: Type.Integer(),
   perSecond: Type.Number({ description: 'finished per second over the window' }),
   errorRate: Type.Union([Type.Null(), Type.Number()], { description: 'failed / finished; null if none' }),
+  ...CacheHits,
 };
 
 /**

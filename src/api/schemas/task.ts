@@ -85,10 +85,21 @@ export const SubmitTasksBody = Type.Object(
 );
 
 /** JSON body of `POST /v1/models/{name}/predict`: one input, the model from the path. */
-export const PredictBody = Type.Object(submitFields, {
-  additionalProperties: false,
-  examples: [{ text: 'hello' }],
-});
+export const PredictBody = Type.Object(
+  {
+    ...submitFields,
+    durable: Type.Optional(
+      Type.Boolean({
+        description:
+          'false: run on the fast path (a warm worker, answered now, nothing stored, no task id); default true',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ text: 'hello' }, { text: 'hello', durable: false }],
+  },
+);
 
 export const SubmitResponse = Type.Object(
   {
@@ -133,7 +144,8 @@ export const SubmitResponse = Type.Object(
 
 /** A time of a listing's range: milliseconds since the epoch, or an ISO 8601 date-time. */
 function CreatedAt(description: string) {
-  return Type.Union([Type.Integer({ minimum: 0 }), Type.String({ format: 'date-time' })], {
+  // 8.64e15 ms is the last instant a JavaScript Date holds (year 275760).
+  return Type.Union([Type.Integer({ minimum: 0, maximum: 8.64e15 }), Type.String({ format: 'date-time' })], {
     description: `${description}: milliseconds since the epoch, or an ISO 8601 date-time (2026-11-24T08:00:00Z)`,
   });
 }

@@ -15,6 +15,9 @@ export const TenantView = Type.Object({
   maxQueuedTasks: Type.Union([Type.Integer(), Type.Null()], {
     description: "queued tasks at most; null: the server's api.maxQueuedTasks",
   }),
+  maxStoredBytes: Type.Union([Type.Integer(), Type.Null()], {
+    description: "input bytes the tenant's tasks may keep stored; null: the server's api.maxStoredBytes",
+  }),
 });
 
 /** `GET /v1/tenants`. */
@@ -48,6 +51,11 @@ export const SetTenantBody = Type.Object(
     ),
     maxQueuedTasks: Type.Optional(
       OrNull(Type.Integer({ minimum: 1, description: "queued tasks at most; null: the server's default" })),
+    ),
+    maxStoredBytes: Type.Optional(
+      OrNull(
+        Type.Integer({ minimum: 1, description: "input bytes stored at most; null: the server's default" }),
+      ),
     ),
   },
   { additionalProperties: false, examples: [{ weight: 2, rateLimitPerMinute: 600, maxQueuedTasks: 10_000 }] },

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import type { BlobInfo, BlobStore } from '../../blobs/blob-store.js';
 import type { CatalogEntry } from '../../core/model-catalog.js';
 import { InferqError } from '../../errors/index.js';
+import { imagePixelLimit } from '../../runtime/image/pixel-limit.js';
 
 /** What a model accepts when its spec names no media types: judged by its input kind. */
 function acceptsByKind(kind: string, mediaType: string): boolean {
@@ -39,8 +40,8 @@ export function inputByteLimit(entries: readonly CatalogEntry[], serverMaxBytes:
  * not the event loop). A truncated or corrupt body fails here, at submission, instead of in the
  * worker after the task was queued.
  */
-async function decodeAllRows(bytes: Buffer, height: number): Promise<void> {
-  await sharp(bytes, { failOn: 'error', sequentialRead: true })
+async function decodeAllRows(bytes: Buffer, height: number, maxPixels: number): Promise<void> {
+  await sharp(bytes, { failOn: 'error', sequentialRead: true, limitInputPixels: maxPixels })
     .extract({ left: 0, top: height - 1, width: 1, height: 1 })
     .raw()
     .toBuffer();
@@ -48,7 +49,8 @@ async function decodeAllRows(bytes: Buffer, height: number): Promise<void> {
 
 /**
  * Checks a stored input against every target: media type from the sniffed bytes (415), and
- * for image models that the header decodes, the pixel count is within `maxPixels` (413) and
+ * for image models that the header decodes, the pixel count is within `maxPixels`, or sharp's
+ * own limit where the model sets none (413, see imagePixelLimit), and
  * then that the whole body decodes (422): pixel limits are judged from the header, before any
  * pixel is decoded.
  */
@@ -56,6 +58,22 @@ export async function checkInput(
   blobs: BlobStore,
   blob: BlobInfo,
   entries: readonly CatalogEntry[],
+): Promise<void> {
+  await checkInputBytes(blob, () => blobs.readBytes(blob.sha256), entries, { images: true });
+}
+
+/**
+ * {@link checkInput} over bytes from anywhere (the fast path holds them in memory and stores
+ * nothing). `images: false` checks bytes and media type only and leaves the pixel limit and
+ * the decode to the worker, which runs at once and enforces both before decoding a pixel
+ * (`limitInputPixels`, src/runtime/image/decode-image.ts): a fast request that breaks them gets
+ * the same 413 / 422 as its own answer, without a second decode on the API's thread.
+ */
+export async function checkInputBytes(
+  blob: { size: number; mediaType: string; sha256?: string },
+  read: () => Promise<Buffer>,
+  entries: readonly CatalogEntry[],
+  options: { images: boolean },
 ): Promise<void> {
   for (const entry of entries) {
     if (entry.kind !== 'model') continue;
@@ -89,17 +107,19 @@ export async function checkInput(
     }
   }
   const imageEntries = entries.filter((e) => e.kind === 'model' && e.spec.input.kind === 'image');
-  if (imageEntries.length === 0) return;
+  if (imageEntries.length === 0 || !options.images) return;
   const undecodable = (cause: unknown) =>
     new InferqError('INFERQ_INPUT_UNDECODABLE', `the ${blob.mediaType} input cannot be decoded as an image`, {
       cause,
-      details: { mediaType: blob.mediaType, sha256: blob.sha256 },
+      details: { mediaType: blob.mediaType, ...(blob.sha256 === undefined ? {} : { sha256: blob.sha256 }) },
     });
-  const bytes = await blobs.readBytes(blob.sha256);
+  const bytes = await read();
   let pixels: number;
   let height: number;
   try {
-    const meta = await sharp(bytes).metadata();
+    // Header only, no pixel decoded: sharp's pixel guard off here, so that an image over it is
+    // measured and answered 413 below, not mistaken for an undecodable one.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     // A multi-page image (GIF, TIFF) is read as its first page, as the worker reads it.
     height = Math.min(meta.pageHeight ?? meta.height ?? 0, meta.height ?? 0);
     pixels = (meta.width ?? 0) * height;
@@ -107,9 +127,11 @@ export async function checkInput(
   } catch (cause) {
     throw undecodable(cause);
   }
+  let decodeLimit = Number.POSITIVE_INFINITY;
   for (const entry of imageEntries) {
-    const maxPixels = entry.kind === 'model' ? entry.spec.input.maxPixels : undefined;
-    if (maxPixels !== undefined && pixels > maxPixels) {
+    const maxPixels = imagePixelLimit(entry.kind === 'model' ? entry.spec.input.maxPixels : undefined);
+    decodeLimit = Math.min(decodeLimit, maxPixels);
+    if (pixels > maxPixels) {
       throw new InferqError(
         'INFERQ_INPUT_TOO_LARGE',
         `${entry.name} takes images up to ${maxPixels} pixels`,
@@ -120,7 +142,7 @@ export async function checkInput(
     }
   }
   try {
-    await decodeAllRows(bytes, height);
+    await decodeAllRows(bytes, height, decodeLimit);
   } catch (cause) {
     throw undecodable(cause);
   }

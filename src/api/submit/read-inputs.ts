@@ -7,6 +7,7 @@ import { InferqError, isInferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { checkInput, inputByteLimit } from './check-input.js';
 import { inputEntries } from './input-entries.js';
+import type { SubmissionBlobs } from './submission-blobs.js';
 import type { StoredInput, SubmissionFields } from './submit-tasks.js';
 
 /**
@@ -62,15 +63,19 @@ export function jsonInputBytes(body: JsonInputs): Array<{ bytes: Buffer; name: s
   return out;
 }
 
-/** Stores one input and checks it against the targets. */
+/**
+ * Stores one input for a submission (noted in `stored`, so that a refusal takes it back) and
+ * checks it against the targets.
+ */
 export async function storeInput(
   ctx: ApiContext,
+  stored: SubmissionBlobs,
   source: Readable | Uint8Array,
   name: string | null,
   entries: readonly CatalogEntry[],
 ): Promise<StoredInput> {
   const checked = inputEntries(ctx.catalog, entries);
-  const blob = await ctx.blobs.put(source, { maxBytes: inputByteLimit(checked, ctx.config.blobs.maxBytes) });
+  const blob = await stored.put(source, inputByteLimit(checked, ctx.config.blobs.maxBytes));
   await checkInput(ctx.blobs, blob, checked);
   return { blob, name };
 }
@@ -95,6 +100,7 @@ function fieldValue(part: MultipartValue): string {
  */
 export async function readMultipart(
   ctx: ApiContext,
+  blobs: SubmissionBlobs,
   request: FastifyRequest,
   fixedTargets: readonly string[] | undefined,
   onFields: (fields: SubmissionFields) => CatalogEntry[],
@@ -141,7 +147,9 @@ export async function readMultipart(
           details: { limit: maxFiles, targets: entries.length },
         });
       }
-      stored.push(await storeInput(ctx, (part as MultipartFile).file, safeFileName(part.filename), entries));
+      stored.push(
+        await storeInput(ctx, blobs, (part as MultipartFile).file, safeFileName(part.filename), entries),
+      );
     }
   } catch (err) {
     if (isInferqError(err)) throw err;

@@ -48,6 +48,11 @@ export function addTenantsCommand(program: Command): void {
     )
     .option('--rate <n>', 'requests a minute ("default": the server\'s api.rateLimitPerMinute)', limit())
     .option('--max-queued <n>', 'queued tasks at most ("default": the server\'s api.maxQueuedTasks)', limit())
+    .option(
+      '--max-stored-bytes <n>',
+      'input bytes its tasks may keep stored ("default": the server\'s api.maxStoredBytes)',
+      limit(),
+    )
     .addHelpText(
       'after',
       `\nA tenant's priorities order only its own tasks; the weight is what an admin gives a tenant
@@ -56,14 +61,25 @@ over others: with weights 2 and 1, two tenants with backlog get about 2/3 and 1/
 Examples:\n  inferq tenants set acme --weight 2\n  inferq tenants set acme --rate 600 --max-queued 10000\n  inferq tenants set acme --weight default --rate default\n${exitCodesHelp}\n`,
     )
     .action(
-      async (id: string, flags: ClientFlags & { weight?: Setting; rate?: Setting; maxQueued?: Setting }) => {
+      async (
+        id: string,
+        flags: ClientFlags & {
+          weight?: Setting;
+          rate?: Setting;
+          maxQueued?: Setting;
+          maxStoredBytes?: Setting;
+        },
+      ) => {
         const settings: TenantSettings = {
           ...(flags.weight === undefined ? {} : { weight: settingValue(flags.weight) }),
           ...(flags.rate === undefined ? {} : { rateLimitPerMinute: settingValue(flags.rate) }),
           ...(flags.maxQueued === undefined ? {} : { maxQueuedTasks: settingValue(flags.maxQueued) }),
+          ...(flags.maxStoredBytes === undefined
+            ? {}
+            : { maxStoredBytes: settingValue(flags.maxStoredBytes) }),
         };
         if (Object.keys(settings).length === 0) {
-          console.error('inferq: nothing to set: give --weight, --rate or --max-queued');
+          console.error('inferq: nothing to set: give --weight, --rate, --max-queued or --max-stored-bytes');
           process.exitCode = exitCodes.usage;
           return;
         }
@@ -93,12 +109,13 @@ function limit(max = Number.MAX_SAFE_INTEGER): (value: string) => Setting {
 
 function printTenants(items: readonly Tenant[]): void {
   printTable(
-    ['TENANT', 'WEIGHT', 'RATE/MIN', 'MAX QUEUED', 'CREATED'],
+    ['TENANT', 'WEIGHT', 'RATE/MIN', 'MAX QUEUED', 'MAX STORED', 'CREATED'],
     items.map((t) => [
       t.id,
       t.weight,
       t.rateLimitPerMinute ?? 'default',
       t.maxQueuedTasks ?? 'default',
+      t.maxStoredBytes ?? 'default',
       formatTime(t.createdAt),
     ]),
   );

@@ -101,6 +101,12 @@ export function Overview(props: { client: InferqClient; admin: boolean }) {
           </span>
           <span class="card-label">error rate (5 min)</span>
         </div>
+        <div class="card" title="answered from the result cache; left out of the latency percentiles">
+          <span class="card-value" data-testid="cache-hit-rate">
+            {totals.hitRate === null ? '-' : `${(totals.hitRate * 100).toFixed(1)}%`}
+          </span>
+          <span class="card-label">cache hits (5 min)</span>
+        </div>
       </div>
       <p class="toolbar">
         history:{' '}
@@ -156,6 +162,7 @@ export function Overview(props: { client: InferqClient; admin: boolean }) {
             <th>dead</th>
             <th>finished (5 min)</th>
             <th>failed</th>
+            <th>cache hits</th>
             <th>p50</th>
             <th>p99</th>
           </tr>
@@ -176,6 +183,7 @@ export function Overview(props: { client: InferqClient; admin: boolean }) {
                 <td>{q?.dead ?? '-'}</td>
                 <td>{t?.finished ?? 0}</td>
                 <td>{t?.failed ?? 0}</td>
+                <td>{t?.cacheHits ?? 0}</td>
                 <td>{formatMs(t?.p50Ms)}</td>
                 <td>{formatMs(t?.p99Ms)}</td>
               </tr>

@@ -1,9 +1,7 @@
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { InferqError } from '../../errors/index.js';
 import type { ModelInput, RawImage } from '../runtime.js';
-
-/** sharp's own default pixel limit (about 268 megapixels): a decompression-bomb guard. */
-const defaultMaxPixels = 0x3fff * 0x3fff;
+import { sharpDefaultMaxPixels as defaultMaxPixels } from './pixel-limit.js';
 
 /**
  * Decodes an image input to 8-bit RGB pixels as a user sees the picture: EXIF orientation

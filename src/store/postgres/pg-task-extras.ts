@@ -1,6 +1,6 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
-import { notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
+import { cacheHit, latencySample, notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
 import type {
   FeedbackEntry,
   IdempotencyClaim,
@@ -185,10 +185,11 @@ export async function taskStats(q: Queryable, filter: { owner?: string; since: n
     entry.counts[row.state] = row.n;
   }
   const latency = (p: number) =>
-    `percentile_disc(${p}) WITHIN GROUP (ORDER BY finished_at - created_at) FILTER (WHERE state = 'succeeded')`;
+    `percentile_disc(${p}) WITHIN GROUP (ORDER BY finished_at - created_at) FILTER (WHERE ${latencySample})`;
   const recent = await q.query<LatencyStats>(
     `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
        COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+       COUNT(*) FILTER (WHERE ${cacheHit}) AS "cacheHits",
        ${latency(0.5)} AS "p50Ms", ${latency(0.9)} AS "p90Ms", ${latency(0.99)} AS "p99Ms"
      FROM tasks WHERE finished_at >= $1 AND ${notTransformStep} ${ownerTerm}
      GROUP BY target_name, target_version`,

@@ -1,5 +1,5 @@
 import { maxBreakdownRows, type OutcomeRow, outcomeFields, targetActivity } from '../outcome-rows.js';
-import { notTransformStep } from '../task-rows.js';
+import { cacheHit, latencySample, notTransformStep } from '../task-rows.js';
 import type {
   DurationPercentiles,
   HistoryBucket,
@@ -18,12 +18,12 @@ import type { Queryable } from './pg-task-sql.js';
 
 const ms = 'finished_at - created_at';
 const percentile = (p: number, column: string) => `percentile_disc(${p}) WITHIN GROUP (ORDER BY ${column})`;
-const pct = (p: number) => `${percentile(p, ms)} FILTER (WHERE state = 'succeeded')`;
+const pct = (p: number) => `${percentile(p, ms)} FILTER (WHERE ${latencySample})`;
 
 /**
  * Per group (`key`, named `as`, grouped by `groupBy`) of the tasks that finished in `where` (a
- * finished_at range and the owner term): counts by outcome, and p50/p95/p99 of created → finished
- * over the succeeded ones. The history and the overview's window both run it; the SQLite store's
+ * finished_at range and the owner term): counts by outcome and cache hits, and p50/p95/p99 of
+ * created → finished over the succeeded ones a worker ran (`latencySample`). The history and the overview's window both run it; the SQLite store's
  * twin is `rankedOutcomesSql` (sqlite/task-history.ts).
  */
 const outcomesSql = (o: { key: string; as: string; where: string; groupBy: string; ordered?: boolean }) =>
@@ -31,6 +31,7 @@ const outcomesSql = (o: { key: string; as: string; where: string; groupBy: strin
      COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
      COUNT(*) FILTER (WHERE state = 'failed') AS failed,
      COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+     COUNT(*) FILTER (WHERE ${cacheHit}) AS "cacheHits",
      ${pct(0.5)} AS p50, ${pct(0.95)} AS p95, ${pct(0.99)} AS p99
    FROM tasks WHERE ${o.where} AND ${notTransformStep}
    GROUP BY ${o.groupBy}${o.ordered === true ? ` ORDER BY ${o.as}` : ''}`;

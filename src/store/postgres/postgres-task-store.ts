@@ -1,9 +1,22 @@
 import type pg from 'pg';
 import type { NewTask, ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
-import { finalStates, statesAllowing, type TaskState, taskStates } from '../../core/task-state.js';
+import { finalStates, type TaskState, taskStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
+import {
+  cancelSql,
+  claimParams,
+  claimSql,
+  claimTimeline,
+  completeSql,
+  failSql,
+  type LeaseRow,
+  planClaim,
+  releaseSql,
+  renewLeasesSql,
+  selectLeaseSql,
+} from '../task-lease.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -11,6 +24,7 @@ import {
   rowToTask,
   rowToTimelineEntry,
   stateList,
+  storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
   toJsonText,
@@ -34,6 +48,7 @@ import {
   type Settlement,
   type TargetActivity,
   type TaskFilter,
+  type TaskLease,
   type TaskStats,
   type TaskStore,
   type WebhookAttempt,
@@ -49,7 +64,9 @@ import {
   insertTasksSql,
   insertTimeline,
   insertTimelines,
+  pgLease,
   type Queryable,
+  queryNamed,
   selectTask,
   selectTaskWithResult,
   stateIn,
@@ -226,6 +243,19 @@ export class PostgresTaskStore implements TaskStore {
     });
   }
 
+  async renewLeases(
+    leases: readonly TaskLease[],
+    leaseMs: number,
+    at: number = Date.now(),
+  ): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const rows = await queryNamed<{ id: string }>(this.#pool, renewLeasesSql(pgLease), {
+      until: at + leaseMs,
+      ...pgLease.leaseParams(leases),
+    });
+    return rows.map((row) => row.id);
+  }
+
   async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
     if (settlements.length === 0) return [];
     const serialised = new Map(
@@ -247,14 +277,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
     return inTransaction(this.#pool, async (client) => {
-      const done = (
-        await client.query<{ attempts: number }>(
-          `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
-             finished_at = $2, updated_at = $2
-           WHERE id = $1 AND ${stateIn('cancel')} RETURNING attempts`,
-          [id, at],
-        )
-      ).rows[0];
+      const [done] = await queryNamed<{ attempts: number }>(client, cancelSql, { id, at });
       if (done === undefined) return undefined;
       await insertTimeline(client, id, { stage: 'cancelled', at, attempt: done.attempts });
       await cancelChildTasks(client, id, at);
@@ -266,14 +289,11 @@ export class PostgresTaskStore implements TaskStore {
     const at = Date.now();
     return inTransaction(this.#pool, async (client) => {
       // The attempt is given back: the worker never ran it to an outcome.
-      const done = (
-        await client.query<{ attempts: number }>(
-          `UPDATE tasks SET state = 'queued', attempts = GREATEST(attempts - 1, 0), worker_id = NULL,
-             lease_token = NULL, updated_at = $2
-           WHERE id = $1 AND ${stateIn('lease-expired')} AND lease_token = $3 RETURNING attempts`,
-          [id, at, leaseToken],
-        )
-      ).rows[0];
+      const [done] = await queryNamed<{ attempts: number }>(client, releaseSql(pgLease), {
+        id,
+        at,
+        token: leaseToken,
+      });
       if (done === undefined) return false;
       await insertTimeline(client, id, {
         stage: 'released',
@@ -321,6 +341,11 @@ export class PostgresTaskStore implements TaskStore {
     );
     const row = rows[0];
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
+  }
+
+  async storedInputBytes(owner: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ bytes: number }>(storedInputBytesSql('$1'), [owner]);
+    return rows[0]?.bytes ?? 0;
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
@@ -461,59 +486,30 @@ function byId<T extends { id: string }>(items: readonly T[]): T[] {
   return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** The body of claimTask, inside the caller's transaction. */
+/** The body of claimTask (the rule: task-lease.ts), inside the caller's transaction. */
 async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest): Promise<ClaimResult> {
   const at = request.at ?? Date.now();
-  const current = (
-    await client.query<{
-      state: TaskState;
-      lease_token: string | null;
-      attempts: number;
-      worker_id: string | null;
-    }>('SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = $1 FOR UPDATE', [id])
-  ).rows[0];
-  if (current === undefined) return { claimed: false, task: undefined };
-  // The broker redelivered a job this worker already claimed (e.g. after a reconnect): same attempt.
-  if (current.state === 'running' && current.lease_token === request.leaseToken) {
-    return { claimed: true, task: (await readTask(client, id))! };
-  }
-  const set = `SET state = 'running', attempts = attempts + 1, worker_id = $2, lease_token = $3, updated_at = $4`;
-  const params = [id, request.workerId, request.leaseToken, at];
-  let claimed: { attempts: number } | undefined;
-  if (statesAllowing('lease').includes(current.state)) {
-    claimed = (
-      await client.query<{ attempts: number }>(
-        `UPDATE tasks ${set} WHERE id = $1 AND ${stateIn('lease')} RETURNING attempts`,
-        params,
-      )
-    ).rows[0];
-  } else if (statesAllowing('lease-expired').includes(current.state)) {
-    // Taking over an expired lease: fenced on the old token, so two takers cannot both win.
-    claimed = (
-      await client.query<{ attempts: number }>(
-        `UPDATE tasks ${set}
-           WHERE id = $1 AND ${stateIn('lease-expired')} AND lease_token IS NOT DISTINCT FROM $5
-           RETURNING attempts`,
-        [...params, current.lease_token],
-      )
-    ).rows[0];
-    if (claimed !== undefined) {
-      await insertTimeline(client, id, {
-        stage: 'lease-expired',
-        at,
-        attempt: current.attempts,
-        data: { workerId: current.worker_id },
-      });
-    }
-  }
-  if (claimed === undefined) return { claimed: false, task: await readTask(client, id) };
-  await insertTimeline(client, id, {
-    stage: 'running',
-    at,
-    attempt: claimed.attempts,
-    data: { workerId: request.workerId },
-  });
-  return { claimed: true, task: (await readTask(client, id))! };
+  const [current] = await queryNamed<LeaseRow>(client, selectLeaseSql(pgLease), { id });
+  const plan = planClaim(current, request.leaseToken, at);
+  if (plan.kind === 'missing') return { claimed: false, task: undefined };
+  if (plan.kind === 'final') return { claimed: false, task: await readTask(client, id) };
+  if (plan.kind === 'held')
+    return { claimed: false, task: await readTask(client, id), heldUntil: plan.until };
+  const [done] = await queryNamed<{ attempts: number }>(
+    client,
+    claimSql(pgLease, plan.kind),
+    claimParams(id, request, at, current),
+  );
+  // The row is locked since the read: the update applies unless the task was deleted meanwhile.
+  if (done === undefined) return { claimed: false, task: await readTask(client, id) };
+  const entries = claimTimeline(plan, request, at, done.attempts);
+  if (entries.length > 0)
+    await insertTimelines(
+      client,
+      entries.map((entry) => ({ id, entry })),
+    );
+  const task = (await readTask(client, id))!;
+  return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
 }
 
 /** The body of completeTask, the result already serialised; inside the caller's transaction. */
@@ -524,14 +520,11 @@ async function completeIn(
   result: string,
 ): Promise<boolean> {
   const at = request.at ?? Date.now();
-  const done = (
-    await client.query<{ attempts: number }>(
-      `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
-           finished_at = $2, updated_at = $2
-         WHERE id = $1 AND ${stateIn('succeed')} AND lease_token = $3 RETURNING attempts`,
-      [id, at, request.leaseToken],
-    )
-  ).rows[0];
+  const [done] = await queryNamed<{ attempts: number }>(client, completeSql, {
+    id,
+    at,
+    token: request.leaseToken,
+  });
   if (done === undefined) return false;
   await client.query(
     `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
@@ -547,15 +540,12 @@ async function completeIn(
 /** The body of failTask, inside the caller's transaction. */
 async function failIn(client: pg.PoolClient, id: string, request: FailRequest): Promise<boolean> {
   const at = request.at ?? Date.now();
-  const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = $2`;
-  const done = (
-    await client.query<{ attempts: number }>(
-      `UPDATE tasks SET ${set}, error = $4, worker_id = NULL, lease_token = NULL, updated_at = $2
-         WHERE id = $1 AND ${stateIn(request.retry ? 'retry' : 'fail')} AND lease_token = $3
-         RETURNING attempts`,
-      [id, at, request.leaseToken, toJsonText(request.error)],
-    )
-  ).rows[0];
+  const [done] = await queryNamed<{ attempts: number }>(client, failSql(request.retry), {
+    id,
+    at,
+    token: request.leaseToken,
+    error: toJsonText(request.error),
+  });
   if (done === undefined) return false;
   await insertTimeline(client, id, {
     stage: request.retry ? 'retry' : 'failed',

@@ -142,4 +142,12 @@ export const pgTaskStoreMigrations: readonly string[] = [
   -- the download name of GET /v1/tasks/{id}/input. Metadata only: never a path.
   ALTER TABLE tasks ADD COLUMN input_name TEXT;
   `,
+  `
+  -- The task row is the lease (store/task-lease.ts): a claim sets lease_token and
+  -- lease_expires_at, the worker's lease loop renews the expiry, and a claim under another
+  -- token takes the task over only once it has passed. A task running when this migration
+  -- runs was claimed under a broker lease of (by default) 30 s from its last update.
+  ALTER TABLE tasks ADD COLUMN lease_expires_at BIGINT;
+  UPDATE tasks SET lease_expires_at = updated_at + 30000 WHERE state = 'running';
+  `,
 ];

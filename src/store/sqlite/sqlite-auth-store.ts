@@ -68,6 +68,7 @@ export class SqliteAuthStore implements AuthStore {
       `UPDATE auth_tenants SET
          rate_limit_per_minute = CASE WHEN ? THEN ? ELSE rate_limit_per_minute END,
          max_queued_tasks = CASE WHEN ? THEN ? ELSE max_queued_tasks END,
+         max_stored_bytes = CASE WHEN ? THEN ? ELSE max_stored_bytes END,
          weight = CASE WHEN ? THEN ? ELSE weight END
        WHERE id = ? RETURNING *`,
     ).get(
@@ -75,6 +76,8 @@ export class SqliteAuthStore implements AuthStore {
       limits.rateLimitPerMinute ?? null,
       limits.maxQueuedTasks === undefined ? 0 : 1,
       limits.maxQueuedTasks ?? null,
+      limits.maxStoredBytes === undefined ? 0 : 1,
+      limits.maxStoredBytes ?? null,
       limits.weight === undefined ? 0 : 1,
       limits.weight ?? null,
       id,

@@ -1,16 +1,25 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import type { NewTask, ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
-import {
-  finalStates,
-  statesAllowing,
-  type TaskEvent,
-  type TaskState,
-  taskStates,
-} from '../../core/task-state.js';
+import { finalStates, type TaskState, taskStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import {
+  cancelSql,
+  claimParams,
+  claimSql,
+  claimTimeline,
+  completeSql,
+  failSql,
+  type LeaseDialect,
+  type LeaseRow,
+  planClaim,
+  releaseSql,
+  renewLeasesSql,
+  selectLeaseSql,
+  stateIn,
+} from '../task-lease.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -19,6 +28,7 @@ import {
   rowToTask,
   rowToTimelineEntry,
   stateList,
+  storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
   toJsonText,
@@ -42,6 +52,7 @@ import {
   type Settlement,
   type TargetActivity,
   type TaskFilter,
+  type TaskLease,
   type TaskStats,
   type TaskStore,
   type WebhookAttempt,
@@ -74,11 +85,15 @@ const inListChunk = 500;
 const defaultLimit = 50;
 const maxLimit = 1_000;
 
-/** `state IN ('queued', …)` for the states an event may start from, from the state machine. */
-function stateIn(event: TaskEvent | readonly TaskState[]): string {
-  const states = typeof event === 'string' ? statesAllowing(event) : event;
-  return `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
-}
+/** SQLite's fragments of the lease rule (task-lease.ts). */
+const sqliteLease: LeaseDialect = {
+  same: (left, right) => `${left} IS ${right}`,
+  lockRow: '', // every claim runs in a BEGIN IMMEDIATE transaction: the write lock is held
+  leaseRows: `(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+    FROM json_each(@leases)) AS l`,
+  leaseParams: (leases) => ({ leases: JSON.stringify(leases.map((l) => [l.id, l.leaseToken])) }),
+  max: (left, right) => `MAX(${left}, ${right})`,
+};
 
 const selectTask = `SELECT ${sqliteTaskColumns.join(', ')} FROM tasks`;
 const selectTaskWithResult =
@@ -237,60 +252,42 @@ export class SqliteTaskStore implements TaskStore {
       .immediate();
   }
 
-  /** The body of claimTask; runs inside the caller's transaction. */
+  async renewLeases(
+    leases: readonly TaskLease[],
+    leaseMs: number,
+    at: number = Date.now(),
+  ): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const rows = this.#sql(renewLeasesSql(sqliteLease)).all({
+      until: at + leaseMs,
+      ...sqliteLease.leaseParams(leases),
+    }) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
+  /** The body of claimTask (the rule: task-lease.ts); runs inside the caller's transaction. */
   #claim(id: string, request: ClaimRequest): ClaimResult {
     const at = request.at ?? Date.now();
-    const current = this.#sql('SELECT state, lease_token, attempts, worker_id FROM tasks WHERE id = ?').get(
-      id,
-    ) as
-      | { state: TaskState; lease_token: string | null; attempts: number; worker_id: string | null }
-      | undefined;
-    if (current === undefined) return { claimed: false, task: undefined };
-    // The broker redelivered a job this worker already claimed (e.g. after a crash): same attempt.
-    if (current.state === 'running' && current.lease_token === request.leaseToken) {
-      return { claimed: true, task: this.#readTask(id)! };
-    }
-    const set = `SET state = 'running', attempts = attempts + 1, worker_id = @workerId,
-      lease_token = @leaseToken, updated_at = @at`;
-    const params = { id, at, workerId: request.workerId, leaseToken: request.leaseToken };
-    let claimed: { attempts: number } | undefined;
-    if (statesAllowing('lease').includes(current.state)) {
-      claimed = this.#sql(
-        `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease')} RETURNING attempts`,
-      ).get(params) as { attempts: number } | undefined;
-    } else if (statesAllowing('lease-expired').includes(current.state)) {
-      // Taking over a lease that expired: fence on the old token so two takers cannot both win.
-      claimed = this.#sql(
-        `UPDATE tasks ${set} WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token IS @oldToken
-         RETURNING attempts`,
-      ).get({ ...params, oldToken: current.lease_token }) as { attempts: number } | undefined;
-      if (claimed !== undefined) {
-        this.#timeline(id, {
-          stage: 'lease-expired',
-          at,
-          attempt: current.attempts,
-          data: { workerId: current.worker_id },
-        });
-      }
-    }
-    if (claimed === undefined) return { claimed: false, task: this.#readTask(id) };
-    this.#timeline(id, {
-      stage: 'running',
-      at,
-      attempt: claimed.attempts,
-      data: { workerId: request.workerId },
-    });
-    return { claimed: true, task: this.#readTask(id)! };
+    const current = this.#sql(selectLeaseSql(sqliteLease)).get({ id }) as LeaseRow | undefined;
+    const plan = planClaim(current, request.leaseToken, at);
+    if (plan.kind === 'missing') return { claimed: false, task: undefined };
+    if (plan.kind === 'final') return { claimed: false, task: this.#readTask(id) };
+    if (plan.kind === 'held') return { claimed: false, task: this.#readTask(id), heldUntil: plan.until };
+    const params = claimParams(id, request, at, current);
+    const done = this.#sql(claimSql(sqliteLease, plan.kind)).get(params) as { attempts: number } | undefined;
+    // Inside one write transaction the row cannot change between the read and the update.
+    if (done === undefined) return { claimed: false, task: this.#readTask(id) };
+    for (const entry of claimTimeline(plan, request, at, done.attempts)) this.#timeline(id, entry);
+    const task = this.#readTask(id)!;
+    return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
   }
 
   /** The body of completeTask, with the result already serialised; inside the caller's transaction. */
   #complete(id: string, request: CompleteRequest, result: string): boolean {
     const at = request.at ?? Date.now();
-    const done = this.#sql(
-      `UPDATE tasks SET state = 'succeeded', error = NULL, worker_id = NULL, lease_token = NULL,
-         finished_at = @at, updated_at = @at
-       WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`,
-    ).get({ id, at, token: request.leaseToken }) as { attempts: number } | undefined;
+    const done = this.#sql(completeSql).get({ id, at, token: request.leaseToken }) as
+      | { attempts: number }
+      | undefined;
     if (done === undefined) return false;
     this.#sql(
       `INSERT INTO task_results (task_id, result) VALUES (?, ?)
@@ -305,14 +302,12 @@ export class SqliteTaskStore implements TaskStore {
   /** The body of failTask; inside the caller's transaction. */
   #fail(id: string, request: FailRequest): boolean {
     const at = request.at ?? Date.now();
-    const event: TaskEvent = request.retry ? 'retry' : 'fail';
-    const set = request.retry ? `state = 'queued'` : `state = 'failed', finished_at = @at`;
-    const done = this.#sql(
-      `UPDATE tasks SET ${set}, error = @error, worker_id = NULL, lease_token = NULL, updated_at = @at
-       WHERE id = @id AND ${stateIn(event)} AND lease_token = @token RETURNING attempts`,
-    ).get({ id, at, token: request.leaseToken, error: toJsonText(request.error) }) as
-      | { attempts: number }
-      | undefined;
+    const done = this.#sql(failSql(request.retry)).get({
+      id,
+      at,
+      token: request.leaseToken,
+      error: toJsonText(request.error),
+    }) as { attempts: number } | undefined;
     if (done === undefined) return false;
     this.#timeline(id, {
       stage: request.retry ? 'retry' : 'failed',
@@ -326,11 +321,7 @@ export class SqliteTaskStore implements TaskStore {
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
     return this.#db
       .transaction(() => {
-        const done = this.#sql(
-          `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
-             finished_at = @at, updated_at = @at
-           WHERE id = @id AND ${stateIn('cancel')} RETURNING attempts`,
-        ).get({ id, at }) as { attempts: number } | undefined;
+        const done = this.#sql(cancelSql).get({ id, at }) as { attempts: number } | undefined;
         if (done === undefined) return undefined;
         this.#timeline(id, { stage: 'cancelled', at, attempt: done.attempts });
         cancelChildTasks(this.#db, id, at);
@@ -344,11 +335,9 @@ export class SqliteTaskStore implements TaskStore {
     return this.#db
       .transaction(() => {
         // The attempt is given back: the worker never ran it to an outcome.
-        const done = this.#sql(
-          `UPDATE tasks SET state = 'queued', attempts = MAX(attempts - 1, 0), worker_id = NULL,
-             lease_token = NULL, updated_at = @at
-           WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token = @token RETURNING attempts`,
-        ).get({ id, at, token: leaseToken }) as { attempts: number } | undefined;
+        const done = this.#sql(releaseSql(sqliteLease)).get({ id, at, token: leaseToken }) as
+          | { attempts: number }
+          | undefined;
         if (done === undefined) return false;
         this.#timeline(id, { stage: 'released', at, attempt: done.attempts + 1, data: { reason } });
         return true;
@@ -387,6 +376,10 @@ export class SqliteTaskStore implements TaskStore {
       | { id: string; result: string }
       | undefined;
     return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
+  }
+
+  async storedInputBytes(owner: string): Promise<number> {
+    return (this.#sql(storedInputBytesSql('?')).get(owner) as { bytes: number }).bytes;
   }
 
   async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {

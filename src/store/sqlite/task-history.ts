@@ -1,7 +1,7 @@
 import { nearestRank } from '../../core/percentile.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { maxBreakdownRows, type OutcomeRow, outcomeFields } from '../outcome-rows.js';
-import { notTransformStep } from '../task-rows.js';
+import { cacheHit, latencySample, notTransformStep } from '../task-rows.js';
 import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-store.js';
 
 /*
@@ -17,7 +17,8 @@ import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdo
 
 /**
  * Per group (`key`, named `as`) of the tasks that finished in `where` (a finished_at range): counts
- * by outcome, and p50/p95/p99 of created → finished over the succeeded ones, rank ⌈p·n⌉ written
+ * by outcome and cache hits, and p50/p95/p99 of created → finished over the succeeded ones a
+ * worker ran (`latencySample`: cache hits left out), rank ⌈p·n⌉ written
  * (n·p + 99) / 100 in integer arithmetic. The history and the overview's window (task-activity.ts)
  * both run it.
  */
@@ -29,21 +30,22 @@ export const rankedOutcomesSql = (o: {
   ordered?: boolean;
 }) => `
   WITH w AS (
-    SELECT ${o.key} AS ${o.as}, state, finished_at - created_at AS ms
+    SELECT ${o.key} AS ${o.as}, state, ${cacheHit} AS hit, ${latencySample} AS sample,
+      finished_at - created_at AS ms
     FROM tasks
     WHERE ${o.where} AND ${notTransformStep} ${o.owner ? 'AND +owner = @owner' : ''}
   ), ranked AS (
-    SELECT ${o.as}, state, ms,
-      ROW_NUMBER() OVER (PARTITION BY ${o.as}, state = 'succeeded' ORDER BY ms) AS rn,
-      COUNT(*) OVER (PARTITION BY ${o.as}, state = 'succeeded') AS n
+    SELECT ${o.as}, state, hit, sample, ms,
+      ROW_NUMBER() OVER (PARTITION BY ${o.as}, sample ORDER BY ms) AS rn,
+      COUNT(*) OVER (PARTITION BY ${o.as}, sample) AS n
     FROM w
   )
   SELECT ${o.as}, COUNT(*) AS finished,
     SUM(state = 'succeeded') AS succeeded, SUM(state = 'failed') AS failed,
-    SUM(state = 'cancelled') AS cancelled,
-    MAX(CASE WHEN state = 'succeeded' AND rn = (n * 50 + 99) / 100 THEN ms END) AS p50,
-    MAX(CASE WHEN state = 'succeeded' AND rn = (n * 95 + 99) / 100 THEN ms END) AS p95,
-    MAX(CASE WHEN state = 'succeeded' AND rn = (n * 99 + 99) / 100 THEN ms END) AS p99
+    SUM(state = 'cancelled') AS cancelled, SUM(hit) AS cacheHits,
+    MAX(CASE WHEN sample AND rn = (n * 50 + 99) / 100 THEN ms END) AS p50,
+    MAX(CASE WHEN sample AND rn = (n * 95 + 99) / 100 THEN ms END) AS p95,
+    MAX(CASE WHEN sample AND rn = (n * 99 + 99) / 100 THEN ms END) AS p99
   FROM ranked GROUP BY ${o.as}${o.ordered === true ? ` ORDER BY ${o.as}` : ''}`;
 
 /** The statements, exported so that bench/dashboard.ts can print their query plans. */

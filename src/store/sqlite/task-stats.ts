@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { nearestRank as percentile } from '../../core/percentile.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import { notTransformStep } from '../task-rows.js';
+import { cacheHit, latencySample, notTransformStep } from '../task-rows.js';
 import type { LatencyStats, TargetStats, TaskStats } from '../task-store.js';
 
 /** Latencies are computed from at most this many recent tasks per call: stats must stay cheap. */
@@ -44,28 +44,35 @@ export async function taskStats(
 
   const finished = db
     .prepare(
-      `SELECT target_name || '@' || target_version AS target, state, finished_at - created_at AS ms
+      `SELECT target_name || '@' || target_version AS target, state, ${cacheHit} AS hit,
+         ${latencySample} AS sample, finished_at - created_at AS ms
        FROM tasks WHERE finished_at >= @since AND ${notTransformStep}
          ${filter.owner === undefined ? '' : 'AND +owner = @owner'}
        ORDER BY finished_at DESC LIMIT @limit`,
     )
-    .all(params) as { target: string; state: TaskState; ms: number }[];
-  const windows = new Map<string, { finished: number; latencies: number[] }>();
+    .all(params) as { target: string; state: TaskState; hit: 0 | 1; sample: 0 | 1; ms: number }[];
+  const windows = new Map<
+    string,
+    { finished: number; succeeded: number; cacheHits: number; latencies: number[] }
+  >();
   for (const row of finished) {
     let window = windows.get(row.target);
     if (window === undefined) {
-      window = { finished: 0, latencies: [] };
+      window = { finished: 0, succeeded: 0, cacheHits: 0, latencies: [] };
       windows.set(row.target, window);
     }
     window.finished++;
-    if (row.state === 'succeeded') window.latencies.push(row.ms);
+    if (row.state === 'succeeded') window.succeeded++;
+    window.cacheHits += row.hit;
+    if (row.sample === 1) window.latencies.push(row.ms);
   }
   const recent: LatencyStats[] = [...windows].map(([target, window]) => {
     const sorted = window.latencies.sort((a, b) => a - b);
     return {
       target,
       finished: window.finished,
-      succeeded: sorted.length,
+      succeeded: window.succeeded,
+      cacheHits: window.cacheHits,
       p50Ms: percentile(sorted, 50),
       p90Ms: percentile(sorted, 90),
       p99Ms: percentile(sorted, 99),

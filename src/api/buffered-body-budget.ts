@@ -1,0 +1,121 @@
+import { pipeline, Transform } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { InferqError } from '../errors/index.js';
+
+/** The server's and each tenant's limit on the bytes of bodies held in memory at once. */
+export interface BufferedBodyLimits {
+  /** Every JSON body being received or handled, all tenants together. */
+  maxTotal: number;
+  /** One tenant's (the unauthenticated count under one name, ''). */
+  maxPerTenant: number;
+}
+
+/**
+ * Counts the bytes of JSON bodies held in memory, per server and per tenant. A JSON body is
+ * buffered whole and grows several-fold as it is parsed (a 60 MiB body took 180 to 270 MiB), so
+ * the per-request limit (`server.bodyLimitBytes`) alone does not bound memory: eight at once took
+ * 713 MiB. Bytes are taken as they arrive, so a body that would break a limit is refused while
+ * it streams (one whose declared length cannot fit, at once), and given back when its answer has
+ * gone. Multipart files are not counted: they
+ * stream into the blob store and are never held whole.
+ */
+export class BufferedBodyBudget {
+  #total = 0;
+  readonly #byTenant = new Map<string, number>();
+
+  constructor(readonly limits: BufferedBodyLimits) {}
+
+  /** Takes `bytes` for `tenant`; the limit that would break instead, taking nothing. */
+  take(tenant: string, bytes: number): 'server' | 'tenant' | undefined {
+    const refused = this.#wouldBreak(tenant, bytes);
+    if (refused) return refused;
+    this.#total += bytes;
+    this.#byTenant.set(tenant, (this.#byTenant.get(tenant) ?? 0) + bytes);
+    return undefined;
+  }
+
+  #wouldBreak(tenant: string, bytes: number): 'server' | 'tenant' | undefined {
+    if ((this.#byTenant.get(tenant) ?? 0) + bytes > this.limits.maxPerTenant) return 'tenant';
+    if (this.#total + bytes > this.limits.maxTotal) return 'server';
+    return undefined;
+  }
+
+  release(tenant: string, bytes: number): void {
+    this.#total -= bytes;
+    const held = (this.#byTenant.get(tenant) ?? 0) - bytes;
+    if (held > 0) this.#byTenant.set(tenant, held);
+    else this.#byTenant.delete(tenant);
+  }
+
+  /** Bytes held now, all tenants together. */
+  get held(): number {
+    return this.#total;
+  }
+
+  /**
+   * A `preParsing` hook that counts a non-multipart body's bytes against this budget as they
+   * stream in, and gives them back once the answer has gone (or the connection closed).
+   */
+  preParsing(): (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: NodeJS.ReadableStream,
+  ) => Promise<NodeJS.ReadableStream> {
+    return async (request, reply, payload) => {
+      // By the header: @fastify/multipart's isMultipart() is only known once its parser ran, and
+      // that parser reads the raw request, not this hook's stream.
+      if (/^multipart\//i.test(request.headers['content-type'] ?? '')) return payload;
+      const tenant = request.principal?.tenant ?? '';
+      let taken = 0;
+      let answered = false;
+      const giveBack = () => {
+        answered = true;
+        this.release(tenant, taken);
+        taken = 0;
+      };
+      // 'finish' once the answer is written, 'close' if the connection went first (inject()
+      // emits only the first).
+      reply.raw.once('finish', giveBack);
+      reply.raw.once('close', giveBack);
+      const budget = this;
+      // A declared length that cannot fit now is refused before a byte of it is read. It is not
+      // reserved: a client that declares 4 MiB and then stalls would hold the budget for nothing
+      // (Fastify sets no request timeout), so only bytes that arrived count.
+      const declared = Number(request.headers['content-length'] ?? 0);
+      // Over the route's limit, Fastify refuses the body without reading it.
+      if (declared > (request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY)) return payload;
+      if (declared > 0) {
+        const refused = this.#wouldBreak(tenant, declared);
+        if (refused) throw this.#refusal(refused, tenant, declared);
+      }
+      let received = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          // Bytes still arriving after the answer (Fastify refused the body midway) are dropped,
+          // not counted: nothing would give them back.
+          if (answered) return done();
+          received += chunk.length;
+          const refused = budget.take(tenant, chunk.length);
+          if (refused) return done(budget.#refusal(refused, tenant, received));
+          taken += chunk.length;
+          done(null, chunk);
+        },
+      });
+      // pipeline (not pipe) passes an aborted upload's error on, so the body reader stops too.
+      pipeline(payload, counted, () => {});
+      return counted;
+    };
+  }
+
+  #refusal(limit: 'server' | 'tenant', tenant: string, bytes: number): InferqError {
+    const [max, key, whose] =
+      limit === 'tenant'
+        ? [this.limits.maxPerTenant, 'server.maxBufferedBytesPerTenant', `tenant ${tenant || '(none)'}'s`]
+        : [this.limits.maxTotal, 'server.maxBufferedBytes', "the server's"];
+    return new InferqError(
+      'INFERQ_BUFFERED_BYTES_LIMIT',
+      `this body (${bytes} bytes) would take ${whose} JSON bodies held in memory past ${max} bytes (${key}); send large inputs as multipart/form-data files, which stream to storage, or retry when the other requests have finished`,
+      { details: { limit: max, scope: limit, retryAfterMs: 1_000 } },
+    );
+  }
+}
