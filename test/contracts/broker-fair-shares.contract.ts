@@ -15,8 +15,13 @@ function uniqueQueue(): string {
   return `fair-${randomBytes(6).toString('hex')}`;
 }
 
-function jobs(tenant: string, count: number, extra: Partial<JobInput> = {}): JobInput[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `${tenant}-${i}`, payload: i, tenant, ...extra }));
+function jobs(tenant: string, count: number, extra: Partial<JobInput> = {}, from = 0): JobInput[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${tenant}-${from + i}`,
+    payload: i,
+    tenant,
+    ...extra,
+  }));
 }
 
 /** Leases batches of `size` until the queue is empty (acking each); the ids in lease order. */
@@ -86,6 +91,24 @@ export function defineFairShareContract(contract: Contract, broker: () => Broker
       // 150:50 under weights 3:1.
       expect(heavy).toBeGreaterThanOrEqual(140);
       expect(heavy).toBeLessThanOrEqual(160);
+    },
+  );
+
+  contract(
+    'fair shares: a tenant that was idle rejoins in turn, with no credit for the idle time',
+    ['fairShares'],
+    async () => {
+      const queue = uniqueQueue();
+      await broker().enqueue(queue, { id: 'early-0', payload: 0, tenant: 'early' });
+      await broker().enqueueMany(queue, jobs('busy', 300));
+      // 'early' has its one job served, then nothing queued while 'busy' is leased alone.
+      await drain(broker(), queue, 10, 10);
+      await broker().enqueueMany(queue, jobs('early', 50, {}, 1));
+      const next = (await drain(broker(), queue, 10, 1)).flat();
+      // In turn: about half of the next batch each, not all of it for the returning tenant.
+      const early = next.filter((id) => id.startsWith('early-')).length;
+      expect(early).toBeGreaterThanOrEqual(4);
+      expect(early).toBeLessThanOrEqual(6);
     },
   );
 

@@ -5,16 +5,16 @@ import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
  * Fair shares between tenants in the embedded queue: weighted fair queuing by start-time tags
  * (SFQ, Goyal et al. 1996), in SQL.
  *
- * `tenant_weights` holds each tenant's weight (every queue; default 1); each (queue, tenant) row
- * of `queue_tenants` holds `last_start`, the start tag of the tenant's last leased job there
- * (null before its first). The queue's clock `V` is the largest start tag leased so far
- * (`max(last_start)` over its tenants). A claim gives the k-th waiting job of tenant t
- * (k = 1, 2, … in the tenant's own `priority DESC, seq` order) the start tag
+ * `tenant_weights` holds each tenant's weight (every queue; default 1); `queue_tenants` holds,
+ * per queue, each served tenant's `last_start`, the start tag of its last leased job there;
+ * `queue_clocks` holds the queue's clock `V`, the largest start tag leased so far. A claim gives
+ * the k-th waiting job of tenant t (k = 1, 2, … in the tenant's own `priority DESC, seq` order)
+ * the start tag
  *
  *     start = max(last_start_t + 1/weight_t, V) + (k - 1) / weight_t     (V alone for a new tenant)
  *
  * leases the `n` smallest tags (ties: the older job first), and records each served tenant's
- * largest tag as its `last_start`. So:
+ * largest tag as its `last_start` and the largest of all as `V`. So:
  *
  * - tenants with backlog are served in turn, in proportion to their weights, whatever their
  *   backlogs: tenant B's single job waits behind at most one job of each other tenant of the
@@ -22,23 +22,24 @@ import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
  * - a priority only reorders its own tenant's jobs: a tenant's 1000 and its 0 share one rank
  *   sequence, so raising priorities never takes another tenant's share;
  * - `max(…, V)` gives a tenant that was idle no credit for the idle time: it joins at the current
- *   clock, not ahead of tenants that kept a backlog;
+ *   clock, not ahead of tenants that kept a backlog (every `last_start` is at most V, so a tenant
+ *   starts at most one turn, 1/weight, after V);
  * - a weight is read at each claim, so a changed weight applies from the next lease on.
  *
- * Cost: the claim reads at most `n` entries of `jobs_ready` per tenant of the queue (a covering
- * index seek each, "CORRELATED LIST SUBQUERY" in the plan) and sorts those candidates; a queue
- * with T tenants sorts up to T × n rows, whatever its depth. Rows of `queue_tenants` are kept
- * while the queue lives (one per tenant that ever enqueued on it): a tenant without waiting jobs
- * costs one index seek per claim.
+ * Cost: the claim finds the tenants with waiting jobs by skipping through `jobs_ready` (one index
+ * seek per such tenant, the recursive `active` CTE), reads at most `n` entries of each one's
+ * jobs (a covering index seek, "CORRELATED LIST SUBQUERY" in the plan) and sorts those
+ * candidates: a queue with T tenants with backlog sorts up to T × n rows, whatever its depth, and
+ * tenants with nothing waiting cost nothing. The candidates come from the jobs themselves, so a
+ * waiting job is never missed for want of a bookkeeping row.
  */
 export interface FairShareStatements {
-  /** Makes sure the tenant has a row on the queue. Params: queue, tenant. */
-  addQueueTenant: Database.Statement<{ queue: string; tenant: string }>;
   /** Sets a tenant's weight (every queue). Params: tenant, weight. */
   setWeight: Database.Statement<{ tenant: string; weight: number }>;
   /**
-   * The claim, one statement: candidates, tags, the `n` smallest, marked leased with their tag
-   * (`vstart`) in the row so RETURNING can report it. Params: queue, n, expires.
+   * The claim, one statement: tenants with backlog, candidates, tags, the `n` smallest, marked
+   * leased with their tag (`vstart`) in the row so RETURNING can report it.
+   * Params: queue, n, expires.
    */
   claimFair: Database.Statement<{ queue: string; n: number; expires: number }, FairClaimedRow>;
   /**
@@ -46,6 +47,8 @@ export interface FairShareStatements {
    * Params: queue, served (JSON `[[tenant, lastStartTag], …]`).
    */
   advanceTenants: Database.Statement<{ queue: string; served: string }>;
+  /** Moves the queue's clock to the batch's largest start tag. Params: queue, vstart. */
+  advanceClock: Database.Statement<{ queue: string; vstart: number }>;
 }
 
 /** A job as the fair claim returns it: already leased, with its token and start tag. */
@@ -64,38 +67,48 @@ export interface FairClaimedRow {
 
 export function prepareFairShareStatements(db: SqliteDatabase): FairShareStatements {
   return {
-    addQueueTenant: db.prepare(
-      'INSERT INTO queue_tenants (queue, tenant) VALUES (:queue, :tenant) ON CONFLICT DO NOTHING',
-    ),
-
     setWeight: db.prepare(`
       INSERT INTO tenant_weights (tenant, weight) VALUES (:tenant, :weight)
       ON CONFLICT (tenant) DO UPDATE SET weight = excluded.weight WHERE weight <> excluded.weight`),
 
     claimFair: db.prepare(`
+      WITH RECURSIVE active (tenant) AS (
+        SELECT (SELECT tenant FROM jobs WHERE queue = :queue AND state = 0 ORDER BY tenant LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.tenant FROM jobs j WHERE j.queue = :queue AND j.state = 0 AND j.tenant > a.tenant
+                ORDER BY j.tenant LIMIT 1)
+        FROM active a WHERE a.tenant IS NOT NULL
+      ),
+      clock (v) AS (SELECT coalesce((SELECT vstart FROM queue_clocks WHERE queue = :queue), 0))
       UPDATE jobs SET state = 2, token = inferq_lease_token(), attempts = attempts + 1,
         lease_expires_at = :expires, vstart = pick.vstart
       FROM (
         SELECT seq, vstart FROM (
           SELECT j.seq,
-            max(coalesce(t.last_start + 1.0 / coalesce(w.weight, 1), 0),
-                (SELECT coalesce(max(c.last_start), 0) FROM queue_tenants c WHERE c.queue = :queue))
-              + (row_number() OVER (PARTITION BY t.tenant ORDER BY j.priority DESC, j.seq) - 1) * 1.0
+            max(coalesce(t.last_start + 1.0 / coalesce(w.weight, 1), 0), clock.v)
+              + (row_number() OVER (PARTITION BY a.tenant ORDER BY j.priority DESC, j.seq) - 1) * 1.0
                 / coalesce(w.weight, 1) AS vstart
-          FROM queue_tenants t
-          LEFT JOIN tenant_weights w ON w.tenant = t.tenant
+          FROM active a
+          CROSS JOIN clock
+          LEFT JOIN queue_tenants t ON t.queue = :queue AND t.tenant = a.tenant
+          LEFT JOIN tenant_weights w ON w.tenant = a.tenant
           JOIN jobs j
-            ON j.seq IN (SELECT seq FROM jobs WHERE queue = t.queue AND tenant = t.tenant AND state = 0
+            ON j.seq IN (SELECT seq FROM jobs WHERE queue = :queue AND tenant = a.tenant AND state = 0
                          ORDER BY priority DESC, seq LIMIT :n)
-          WHERE t.queue = :queue)
+          WHERE a.tenant IS NOT NULL)
         ORDER BY vstart, seq LIMIT :n) AS pick
       WHERE jobs.seq = pick.seq
       RETURNING seq, id, tenant, vstart, payload, priority, attempts, max_attempts, enqueued_at, token`),
 
     advanceTenants: db.prepare(`
-      UPDATE queue_tenants SET last_start = json_extract(s.value, '$[1]')
-      FROM json_each(:served) AS s
-      WHERE queue = :queue AND tenant = json_extract(s.value, '$[0]')`),
+      INSERT INTO queue_tenants (queue, tenant, last_start)
+      SELECT :queue, json_extract(s.value, '$[0]'), json_extract(s.value, '$[1]') FROM json_each(:served) AS s
+      WHERE true
+      ON CONFLICT (queue, tenant) DO UPDATE SET last_start = excluded.last_start`),
+
+    advanceClock: db.prepare(`
+      INSERT INTO queue_clocks (queue, vstart) VALUES (:queue, :vstart)
+      ON CONFLICT (queue) DO UPDATE SET vstart = max(vstart, excluded.vstart)`),
   };
 }
 

@@ -57,21 +57,25 @@ export const queueMigrations: readonly string[] = [
   CREATE INDEX broadcasts_published_at ON broadcasts (published_at);
   `,
   // 2: fair shares between tenants (claim-fair-share.ts). `jobs_ready` gains the tenant, so a
-  // claim reads each tenant's first jobs in its own priority order; `queue_tenants` keeps each
-  // tenant's last start tag per queue, `tenant_weights` each tenant's weight (every queue).
-  // Jobs from before belong to tenant ''.
+  // claim finds the tenants with waiting jobs and reads each one's first jobs in its own priority
+  // order; `queue_tenants` keeps each served tenant's last start tag per queue, `queue_clocks`
+  // each queue's virtual clock, `tenant_weights` each tenant's weight (every queue). Jobs from
+  // before belong to tenant ''.
   `
   ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
   ALTER TABLE jobs ADD COLUMN vstart REAL;
   DROP INDEX jobs_ready;
   CREATE INDEX jobs_ready ON jobs (queue, tenant, priority DESC, seq) WHERE state = 0;
   CREATE TABLE queue_tenants (
-    queue  TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    last_start REAL,
+    queue      TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    last_start REAL NOT NULL,
     PRIMARY KEY (queue, tenant)
   ) WITHOUT ROWID;
-  INSERT INTO queue_tenants (queue, tenant) SELECT DISTINCT queue, tenant FROM jobs;
+  CREATE TABLE queue_clocks (
+    queue  TEXT PRIMARY KEY,
+    vstart REAL NOT NULL
+  ) WITHOUT ROWID;
   CREATE TABLE tenant_weights (
     tenant TEXT PRIMARY KEY,
     weight REAL NOT NULL

@@ -263,12 +263,11 @@ export class SqliteBroker implements Broker {
   private insertJobs(queue: string, jobs: readonly JobInput[]): string[] {
     const now = Date.now();
     const ids: string[] = [];
-    // One tenant upsert per distinct (tenant, weight) of the batch, not per job.
-    const tenants = new Map<string, number | null>();
+    // One weight upsert per tenant of the batch that gives one, not per job.
+    const weights = new Map<string, number>();
     for (const job of jobs) {
       const tenant = checkTenant(job.tenant ?? '');
-      const weight = job.weight === undefined ? null : checkWeight(job.weight);
-      if (!tenants.has(tenant) || weight !== null) tenants.set(tenant, weight);
+      if (job.weight !== undefined) weights.set(tenant, checkWeight(job.weight));
       const id = job.id ?? newId();
       const delayMs = job.delayMs ?? 0;
       if (!Number.isFinite(delayMs)) throw invalid(`job delayMs must be a finite number, got ${delayMs}`);
@@ -286,10 +285,7 @@ export class SqliteBroker implements Broker {
       );
       ids.push(id);
     }
-    for (const [tenant, weight] of tenants) {
-      this.fair.addQueueTenant.run({ queue, tenant });
-      if (weight !== null) this.fair.setWeight.run({ tenant, weight });
-    }
+    for (const [tenant, weight] of weights) this.fair.setWeight.run({ tenant, weight });
     return ids;
   }
 
@@ -300,6 +296,7 @@ export class SqliteBroker implements Broker {
     const rows = this.fair.claimFair.all({ queue, n: max, expires: leaseExpiresAt });
     if (rows.length === 0) return [];
     this.fair.advanceTenants.run({ queue, served: servedTenants(rows) });
+    this.fair.advanceClock.run({ queue, vstart: Math.max(...rows.map((row) => row.vstart)) });
     rows.sort(leaseOrder);
     return rows.map((row) => ({
       id: row.id,
