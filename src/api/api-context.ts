@@ -42,7 +42,9 @@ export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiC
     paramsValidator: new ParamsValidator(),
     rateLimiter: new RateLimiter(clock),
     metrics: createApiMetrics(deps.metricsRegistry),
-    taskWriter: new TaskWriter(deps.store, deps.broker, logger),
+    taskWriter: new TaskWriter(deps.store, deps.broker, logger, async (tenant) =>
+      deps.broker.capabilities.fairShares ? (await deps.auth.getTenant(tenant))?.weight : undefined,
+    ),
     wakeups: new TaskWakeups(deps.broker, logger),
     keyCache: new ApiKeyCache(deps.auth),
     queuedCounts: new QueuedCounts(clock),

@@ -24,6 +24,7 @@ import { oipV2Routes } from './routes/oip-v2.js';
 import { statsRoutes } from './routes/stats.js';
 import { taskEventRoutes } from './routes/task-events.js';
 import { taskRoutes } from './routes/tasks.js';
+import { tenantRoutes } from './routes/tenants.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { workerRoutes } from './routes/workers.js';
 import { ErrorBody, OipErrorBody, Query } from './schemas/common.js';
@@ -191,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<InferqApp> {
   await app.register(modelRoutes(ctx), { prefix: '/v1' });
   await app.register(statsRoutes(ctx), { prefix: '/v1' });
   await app.register(keyRoutes(ctx), { prefix: '/v1' });
+  await app.register(tenantRoutes(ctx), { prefix: '/v1' });
   await app.register(workerRoutes(ctx), { prefix: '/v1' });
   await app.register(webhookRoutes(ctx), { prefix: '/v1' });
   await app.register(oipV2Routes(ctx));

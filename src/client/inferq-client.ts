@@ -18,6 +18,9 @@ import type {
   TaskFilter,
   TaskListPage,
   TaskResult,
+  Tenant,
+  TenantSettings,
+  Tenants,
   Token,
   WebhookSecretInfo,
   Workers,
@@ -295,6 +298,28 @@ export class InferqClient {
   /** Workers and their heartbeats (admin). */
   async workers(): Promise<Workers> {
     return this.http.json<Workers>('/v1/workers');
+  }
+
+  /** Every tenant with its fair-share weight and limits (admin key). */
+  async tenants(): Promise<Tenants> {
+    return this.http.json<Tenants>('/v1/tenants');
+  }
+
+  /** One tenant's weight and limits (admin key); INFERQ_TENANT_NOT_FOUND when there is none. */
+  async tenant(id: string): Promise<Tenant> {
+    return this.http.json<Tenant>(`/v1/tenants/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Sets a tenant's fair-share weight and limits (admin key): `{ weight: 2 }` gives it twice the
+   * share of a queue of a weight-1 tenant while both have backlog; null sets a value back to the
+   * default. Answers the tenant as it now is.
+   */
+  async setTenant(id: string, settings: TenantSettings): Promise<Tenant> {
+    return this.http.json<Tenant>(`/v1/tenants/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      body: settings,
+    });
   }
 
   /** Your tenant's webhook signing secret and how signatures are made (see verifyWebhook). */

@@ -25,6 +25,7 @@ import type {
   TaskStateSchema,
   TaskView,
 } from '../api/schemas/task.js';
+import type { SetTenantBody, TenantList, TenantView } from '../api/schemas/tenant.js';
 
 /*
  * Every type here is derived from the API's own TypeBox schemas (type-only imports: nothing of
@@ -55,6 +56,10 @@ export type LatencyBreakdown = Static<typeof LatencyBreakdownResponse>;
 export type StatsSnapshot = Static<typeof StatsEventData>;
 export type Worker = Static<typeof WorkerView>;
 export type Workers = Static<typeof WorkerList>;
+export type Tenant = Static<typeof TenantView>;
+export type Tenants = Static<typeof TenantList>;
+/** What `setTenant` changes: a member left out keeps its value, null sets the default. */
+export type TenantSettings = Static<typeof SetTenantBody>;
 
 /** Filters of `list` (the query of `GET /v1/tasks` without the cursor). */
 export type TaskFilter = Omit<Static<typeof ListTasksQuery>, 'cursor'>;

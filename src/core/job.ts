@@ -8,7 +8,20 @@ export interface JobInput {
    */
   id?: string;
   payload: unknown;
-  /** Higher runs first where the broker supports priorities. Default 0. */
+  /**
+   * Who owns the job (a tenant id). Where the broker has `fairShares`, tenants with backlog take
+   * turns at a queue, and `priority` orders only the tenant's own jobs. Default '' (one shared
+   * tenant for jobs that name none).
+   */
+  tenant?: string;
+  /**
+   * The tenant's share weight (> 0): with weights 2 and 1, two tenants with backlog get about
+   * 2/3 and 1/3 of the leases. A weight belongs to the tenant, on every queue of the broker: the
+   * latest enqueue that gives one sets it, from the next lease on; omitted keeps the weight last
+   * given (default 1).
+   */
+  weight?: number;
+  /** Higher runs first (within the job's tenant, where the broker has `fairShares`). Default 0. */
   priority?: number;
   /** Not before this many milliseconds from now. */
   delayMs?: number;

@@ -43,7 +43,13 @@ export const taskJobDeliveries = 10_000;
  */
 export function taskJob(task: Task): JobInput {
   const payload: TaskJobPayload = { taskId: task.id };
-  return { id: task.id, payload, priority: task.priority, maxAttempts: taskJobDeliveries };
+  return {
+    id: task.id,
+    payload,
+    tenant: task.owner,
+    priority: task.priority,
+    maxAttempts: taskJobDeliveries,
+  };
 }
 
 /** The jobs of the `queued` tasks among `tasks` (those `include` keeps), grouped by queue (`name@version`). */

@@ -37,6 +37,7 @@ export const errorCodes = {
   INFERQ_QUEUE_LIMIT_REACHED: { status: 429, title: 'Tenant has too many queued tasks' },
   INFERQ_STORAGE_QUOTA_EXCEEDED: { status: 413, title: "Tenant's stored inputs would exceed its quota" },
   INFERQ_API_KEY_NOT_FOUND: { status: 404, title: 'No such API key' },
+  INFERQ_TENANT_NOT_FOUND: { status: 404, title: 'No such tenant' },
   // tasks
   INFERQ_TASK_NOT_FOUND: { status: 404, title: 'No such task' },
   INFERQ_TASK_STATE_CONFLICT: { status: 409, title: 'Task is not in a state that allows this' },

@@ -22,6 +22,13 @@ export interface BrokerCapabilities {
    * `hasLiveJob` throws `INFERQ_CAPABILITY_UNSUPPORTED` and the outbox sweeper stands down.
    */
   liveJobLookup: boolean;
+  /**
+   * Leases share a queue between the tenants with backlog in proportion to their weights
+   * (`JobInput.tenant`, `JobInput.weight`), and a priority orders only its own tenant's jobs.
+   * Where false, a queue is one line for every tenant (priority, then FIFO); `missingCapabilities`
+   * says why.
+   */
+  fairShares: boolean;
 }
 
 export interface LeaseRequest {
@@ -60,12 +67,18 @@ export type Unsubscribe = () => Promise<void>;
 export interface Broker {
   readonly kind: string;
   readonly capabilities: BrokerCapabilities;
+  /** Why each capability this adapter declares false is missing (printed by the contract tests). */
+  readonly missingCapabilities?: Readonly<Partial<Record<keyof BrokerCapabilities, string>>>;
 
   /** Returns the job's id (the given one, or a new one). */
   enqueue(queue: string, job: JobInput): Promise<string>;
   /** Enqueues all in one round trip / transaction; ids in input order. */
   enqueueMany(queue: string, jobs: readonly JobInput[]): Promise<string[]>;
-  /** Leases up to `max` ready jobs, highest priority then oldest first. */
+  /**
+   * Leases up to `max` ready jobs: with `fairShares`, tenants with backlog in turn by weight and
+   * each tenant's own jobs highest priority then oldest first; without, highest priority then
+   * oldest first.
+   */
   lease(queue: string, request: LeaseRequest): Promise<LeasedJob[]>;
   /** Extends live leases; returns the ids whose lease was extended (others were lost). */
   extendLeases(leases: readonly JobLease[], leaseMs: number): Promise<string[]>;

@@ -8,6 +8,8 @@ export interface TenantRow {
   rate_limit_per_minute: number | null;
   max_queued_tasks: number | null;
   max_stored_bytes: number | null;
+  /** Null: the default weight, 1. */
+  weight: number | null;
 }
 
 export interface KeyRow {
@@ -36,6 +38,7 @@ export function toTenant(row: TenantRow): Tenant {
     rateLimitPerMinute: row.rate_limit_per_minute,
     maxQueuedTasks: row.max_queued_tasks,
     maxStoredBytes: row.max_stored_bytes ?? null,
+    weight: row.weight ?? 1,
   };
 }
 

@@ -8,6 +8,11 @@ export interface Tenant {
   maxQueuedTasks: number | null;
   /** Input bytes this tenant's tasks may keep stored (see api.maxStoredBytes). */
   maxStoredBytes: number | null;
+  /**
+   * The tenant's share of each model queue while several tenants have backlog (brokers with
+   * `fairShares`): weights 2 and 1 get about 2/3 and 1/3 of the leases. Default 1.
+   */
+  weight: number;
 }
 
 /** An API key as stored: never the key itself, only its hash (which is not exposed here). */
@@ -37,7 +42,12 @@ export interface TenantLimits {
   rateLimitPerMinute?: number | null;
   maxQueuedTasks?: number | null;
   maxStoredBytes?: number | null;
+  /** An integer 1..1000 (`maxTenantWeight`); null sets it back to 1. */
+  weight?: number | null;
 }
+
+/** Weights are integers 1..maxTenantWeight: enough range for any share, small enough to read. */
+export const maxTenantWeight = 1_000;
 
 /**
  * How long an auth store may answer `getTenant` from memory (every request reads its tenant's
@@ -57,7 +67,7 @@ export interface AuthStore {
   ensureTenant(id: string, at?: number): Promise<Tenant>;
   getTenant(id: string): Promise<Tenant | undefined>;
   listTenants(): Promise<Tenant[]>;
-  /** Sets per-tenant limits (null: back to the server default). Undefined when no such tenant. */
+  /** Sets per-tenant limits and weight (null: back to the default). Undefined when no such tenant. */
   setTenantLimits(id: string, limits: TenantLimits): Promise<Tenant | undefined>;
   /** Gives the tenant a fresh webhook secret (the old one stops at once). Undefined when no such tenant. */
   rotateWebhookSecret(id: string): Promise<Tenant | undefined>;

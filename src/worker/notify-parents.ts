@@ -20,24 +20,28 @@ export function createParentNotifier(deps: {
 }): (children: readonly Task[]) => Promise<void> {
   const queues = new Map<string, string>();
   return async (children) => {
-    const byQueue = new Map<string, { id: string; priority: number }[]>();
+    const byQueue = new Map<string, { id: string; priority: number; owner: string }[]>();
     for (const parentId of new Set(children.map((c) => c.parent?.id).filter((id) => id !== undefined))) {
       let queue = queues.get(parentId);
-      let priority = children.find((c) => c.parent?.id === parentId)?.priority ?? 0;
+      const child = children.find((c) => c.parent?.id === parentId);
+      let priority = child?.priority ?? 0;
+      // A pipeline's steps belong to the pipeline's owner: the wake-up is that tenant's work.
+      let owner = child?.owner ?? '';
       if (queue === undefined) {
         const parent = await deps.store.getTask(parentId);
         if (parent === undefined || isFinalState(parent.state)) continue;
         queue = targetRef(parent.target);
         priority = parent.priority;
+        owner = parent.owner;
         if (queues.size >= maxRemembered) queues.clear();
         queues.set(parentId, queue);
       }
-      byQueue.set(queue, [...(byQueue.get(queue) ?? []), { id: parentId, priority }]);
+      byQueue.set(queue, [...(byQueue.get(queue) ?? []), { id: parentId, priority, owner }]);
     }
     for (const [queue, parents] of byQueue) {
       await deps.broker.enqueueMany(
         queue,
-        parents.map((p) => ({ payload: { taskId: p.id }, priority: p.priority })),
+        parents.map((p) => ({ payload: { taskId: p.id }, tenant: p.owner, priority: p.priority })),
       );
     }
   };

@@ -221,6 +221,34 @@ describe('inferq client commands (subprocess)', () => {
     expect(stats.stdout).toMatch(/echo@1\.0\.0\s+0\s+0\s+[1-9]/);
   });
 
+  it('tenants set|list|get with an admin key, as tables and JSON; a tenant key exits 3 (403)', async () => {
+    const admin = { INFERQ_URL: url, INFERQ_API_KEY: f.keys.admin };
+    const set = await inferq(['tenants', 'set', 'globex', '--weight', '2', '--max-queued', '5000'], admin);
+    expect([set.code, set.stderr]).toEqual([0, '']);
+    expect(set.stdout).toMatch(
+      /^TENANT\s+WEIGHT\s+RATE\/MIN\s+MAX QUEUED\s+MAX STORED\s+CREATED\nglobex\s+2\s+default\s+5000\s+default\s/,
+    );
+    const list = await inferq(['tenants', 'list', '--json'], admin);
+    expect(list.code).toBe(0);
+    const items = JSON.parse(list.stdout).items as Array<{ id: string; weight: number }>;
+    expect(items.find((t) => t.id === 'globex')?.weight).toBe(2);
+    expect(items.find((t) => t.id === 'acme')?.weight).toBe(1);
+    const reset = await inferq(
+      ['tenants', 'set', 'globex', '--weight', 'default', '--max-queued', 'default', '--json'],
+      admin,
+    );
+    expect(JSON.parse(reset.stdout)).toMatchObject({ id: 'globex', weight: 1, maxQueuedTasks: null });
+    const got = await inferq(['tenants', 'get', 'globex', '--json'], admin);
+    expect(JSON.parse(got.stdout)).toMatchObject({ id: 'globex', weight: 1 });
+
+    const asTenant = await inferq(['tenants', 'list'], { INFERQ_URL: url, INFERQ_API_KEY: f.keys.user });
+    expect([asTenant.code, asTenant.stderr]).toEqual([3, expect.stringContaining('INFERQ_FORBIDDEN')]);
+    const missing = await inferq(['tenants', 'get', 'nobody'], admin);
+    expect([missing.code, missing.stderr]).toEqual([4, expect.stringContaining('INFERQ_TENANT_NOT_FOUND')]);
+    expect((await inferq(['tenants', 'set', 'globex', '--weight', '0'], admin)).code).toBe(2);
+    // Eight CLI processes at a second or more each on a loaded host.
+  }, 90_000);
+
   it('exit codes: 4 not found, 3 bad key, 2 usage, 7 unreachable; --help has examples', async () => {
     const env = { INFERQ_URL: url, INFERQ_API_KEY: f.keys.user };
     const missing = await inferq(['tasks', 'get', 'nope'], env);

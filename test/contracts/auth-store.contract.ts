@@ -95,6 +95,21 @@ export function runAuthStoreContract(
       expect(await store.setTenantLimits('nobody', { maxQueuedTasks: 1 })).toBeUndefined();
     });
 
+    test("a tenant's weight is 1 until set, keeps its other limits, and resets to 1 with null", async () => {
+      expect((await store.ensureTenant('acme')).weight).toBe(1);
+      await store.setTenantLimits('acme', { maxQueuedTasks: 5 });
+      expect(await store.setTenantLimits('acme', { weight: 3 })).toMatchObject({
+        weight: 3,
+        maxQueuedTasks: 5,
+      });
+      expect((await store.getTenant('acme'))?.weight).toBe(3);
+      expect((await store.listTenants()).find((t) => t.id === 'acme')?.weight).toBe(3);
+      expect(await store.setTenantLimits('acme', { weight: null })).toMatchObject({
+        weight: 1,
+        maxQueuedTasks: 5,
+      });
+    });
+
     test('a tenant storage quota (maxStoredBytes) can be set beyond 2^31 and reset', async () => {
       await store.ensureTenant('acme');
       expect((await store.getTenant('acme'))?.maxStoredBytes).toBeNull();

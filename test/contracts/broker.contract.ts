@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'v
 import type { BroadcastMessage, LeasedJob } from '../../src/core/job.js';
 import { isInferqError } from '../../src/errors/index.js';
 import type { Broker, BrokerCapabilities } from '../../src/queue/broker.js';
+import { defineFairShareContract } from './broker-fair-shares.contract.js';
 
 /** What each adapter's test file hands the contract: a fresh broker per test. */
 export interface BrokerFixture {
@@ -87,7 +88,10 @@ export function runBrokerContract(
       }
       it(title, async (ctx) => {
         for (const capability of needs) {
-          if (!broker.capabilities[capability]) ctx.skip(`${name} declares no '${capability}' capability`);
+          if (!broker.capabilities[capability]) {
+            const why = broker.missingCapabilities?.[capability];
+            ctx.skip(`${name} declares no '${capability}' capability${why === undefined ? '' : `: ${why}`}`);
+          }
         }
         await body(ctx);
       });
@@ -119,6 +123,7 @@ export function runBrokerContract(
         'broadcast',
         'distributed',
         'liveJobLookup',
+        'fairShares',
       ] as const) {
         expect(typeof broker.capabilities[key], key).toBe('boolean');
       }
@@ -292,6 +297,8 @@ export function runBrokerContract(
       expect(rest.map((j) => j.id)).toEqual(['high-3', 'low-1', 'low-2', 'none-1']);
       expect(rest[0]!.priority).toBe(10);
     });
+
+    defineFairShareContract(contract, () => broker);
 
     contract('a leased job is not delivered again while its lease is live', [], async () => {
       const queue = uniqueName();

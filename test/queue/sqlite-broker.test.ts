@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage } from '../../src/core/job.js';
 import { isInferqError } from '../../src/errors/index.js';
+import { queueMigrations } from '../../src/queue/sqlite/migrations.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
 
@@ -264,5 +265,36 @@ describe('SqliteBroker (SQLite specifics)', () => {
       err = e;
     }
     expect(isInferqError(err, 'INFERQ_DATABASE_CORRUPT')).toBe(true);
+  });
+
+  it('upgrades a queue file from before fair shares: its waiting jobs are leased, in priority order', async () => {
+    const file = tempFile();
+    const old = new Database(file);
+    old.exec(queueMigrations[0]!);
+    old.exec(`CREATE TABLE inferq_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+      INSERT INTO inferq_schema VALUES ('queue', 1);`);
+    const insert =
+      old.prepare(`INSERT INTO jobs (queue, id, state, priority, run_at, payload, attempts, max_attempts, enqueued_at)
+      VALUES ('q', ?, 0, ?, 0, '0', 0, 3, 0)`);
+    insert.run('old-low', 0);
+    insert.run('old-high', 5);
+    old.close();
+    const broker = track(SqliteBroker.open(file));
+    await broker.enqueue('q', { id: 'new-b', payload: 0, tenant: 'b' });
+    const leased = await broker.lease('q', { max: 10, leaseMs: 60_000 });
+    expect(leased.map((j) => j.id).filter((id) => id.startsWith('old-'))).toEqual(['old-high', 'old-low']);
+    expect(leased.map((j) => j.id)).toContain('new-b');
+  });
+
+  it('refuses a job tenant or weight it cannot keep', async () => {
+    const broker = track(SqliteBroker.open(':memory:'));
+    for (const job of [
+      { payload: 0, weight: 0 },
+      { payload: 0, weight: Number.NaN },
+      { payload: 0, tenant: 'x'.repeat(201) },
+    ]) {
+      const err = await broker.enqueue('q', job).catch((e: unknown) => e);
+      expect(isInferqError(err, 'INFERQ_VALIDATION_FAILED'), JSON.stringify(job)).toBe(true);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { JobInput } from '../../core/job.js';
 import type { NewTask, Task } from '../../core/task.js';
 import { taskJobsByQueue } from '../../core/task-job.js';
 import type { Broker } from '../../queue/broker.js';
@@ -27,12 +28,18 @@ export class TaskWriter {
   readonly #store: TaskStore;
   readonly #broker: Broker;
   readonly #logger: FastifyBaseLogger;
+  readonly #weightOf: WeightOf | undefined;
   #pending: Pending[] = [];
 
-  constructor(store: TaskStore, broker: Broker, logger: FastifyBaseLogger) {
+  /**
+   * `weightOf` gives a tenant's fair-share weight (the auth store's, cached); each enqueue
+   * carries it, so the broker leases by the tenant's current weight (JobInput.weight).
+   */
+  constructor(store: TaskStore, broker: Broker, logger: FastifyBaseLogger, weightOf?: WeightOf) {
     this.#store = store;
     this.#broker = broker;
     this.#logger = logger;
+    this.#weightOf = weightOf;
   }
 
   /** Creates the drafts (all or none) and enqueues the queued ones; resolves with the tasks in draft order. */
@@ -105,9 +112,13 @@ export class TaskWriter {
   }
 
   async #enqueue(tasks: readonly Task[]): Promise<void> {
+    const weights = await this.#weights(tasks);
     for (const [queue, jobs] of taskJobsByQueue(tasks)) {
       try {
-        await this.#broker.enqueueMany(queue, jobs);
+        await this.#broker.enqueueMany(
+          queue,
+          weights.size === 0 ? jobs : jobs.map((job) => withWeight(job, weights)),
+        );
       } catch (err) {
         // The tasks are durable and `queued`: the outbox sweeper enqueues them later.
         this.#logger.warn(
@@ -117,4 +128,26 @@ export class TaskWriter {
       }
     }
   }
+
+  /** The weights of the tasks' owners; a lookup that fails leaves the broker's last known weight. */
+  async #weights(tasks: readonly Task[]): Promise<Map<string, number>> {
+    const weights = new Map<string, number>();
+    if (this.#weightOf === undefined) return weights;
+    for (const owner of new Set(tasks.map((task) => task.owner))) {
+      try {
+        const weight = await this.#weightOf(owner);
+        if (weight !== undefined) weights.set(owner, weight);
+      } catch (err) {
+        this.#logger.warn({ err, tenant: owner }, 'tenant weight unavailable; the broker keeps the last one');
+      }
+    }
+    return weights;
+  }
+}
+
+type WeightOf = (tenant: string) => Promise<number | undefined>;
+
+function withWeight(job: JobInput, weights: ReadonlyMap<string, number>): JobInput {
+  const weight = job.tenant === undefined ? undefined : weights.get(job.tenant);
+  return weight === undefined ? job : { ...job, weight };
 }

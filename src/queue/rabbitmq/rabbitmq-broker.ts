@@ -61,17 +61,25 @@ export interface RabbitMqBrokerOptions {
   enqueueRetryMs?: number;
 }
 
+/** Each false capability's reason is in `missingCapabilities` below. */
 const capabilities: BrokerCapabilities = Object.freeze({
-  // Quorum queues have no message priorities (x-max-priority is a classic-queue feature).
   priorities: false,
   delayedJobs: true,
-  // RabbitMQ cannot look a message up by id, so an enqueue cannot know the id is live.
   dedupeById: false,
   deadLetterInspection: true,
   broadcast: true,
   distributed: true,
-  // Same reason: no lookup by message id (see hasLiveJob).
   liveJobLookup: false,
+  fairShares: false,
+});
+
+const missingCapabilities = Object.freeze({
+  priorities: 'quorum queues have no message priorities (x-max-priority is a classic-queue feature)',
+  dedupeById: 'RabbitMQ cannot look a message up by id, so an enqueue cannot know the id is live',
+  liveJobLookup: 'RabbitMQ cannot look a message up by id (see hasLiveJob)',
+  fairShares:
+    "a quorum queue delivers one queue's messages in one FIFO line for every tenant; " +
+    'one queue per tenant consumed in turn is not built yet',
 });
 
 /**
@@ -99,6 +107,7 @@ const capabilities: BrokerCapabilities = Object.freeze({
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq';
   readonly capabilities = capabilities;
+  readonly missingCapabilities = missingCapabilities;
 
   readonly #prefix: string;
   readonly #backoff: BackoffPolicy;

@@ -64,6 +64,13 @@ const capabilities: BrokerCapabilities = Object.freeze({
   broadcast: true,
   distributed: true,
   liveJobLookup: true,
+  fairShares: false,
+});
+
+const missingCapabilities = Object.freeze({
+  fairShares:
+    "one BullMQ queue per inferq queue serves every tenant's jobs in one priority order; " +
+    'per-tenant turns (BullMQ groups) are a BullMQ Pro feature, and one sub-queue per tenant leased in turn is not built yet',
 });
 
 /**
@@ -105,6 +112,7 @@ const relockAfterFraction = 1 / 6;
 export class RedisBroker implements Broker {
   readonly kind = 'redis';
   readonly capabilities = capabilities;
+  readonly missingCapabilities = missingCapabilities;
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #backoff: BackoffPolicy;

@@ -9,18 +9,6 @@ import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
  */
 export const JobState = { waiting: 0, delayed: 1, leased: 2, dead: 3 } as const;
 
-/** A job as `lease` claims it: already leased, with its new token and attempts. */
-export interface ClaimedRow {
-  seq: number;
-  id: string;
-  payload: string;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  enqueued_at: number;
-  token: string;
-}
-
 /** A leased job as `nack` reads it. */
 export interface LeasedRow {
   seq: number;
@@ -44,9 +32,8 @@ type Count = Stmt<[string], { n: number }>;
 
 /** The prepared statements of `prepareJobStatements`; each is documented there. */
 export interface JobStatements {
-  upsertJob: Stmt<[string, string, number, number, number, string, number, number]>;
+  upsertJob: Stmt<[string, string, string, number, number, number, string, number, number]>;
   promoteDue: Stmt<[string, number]>;
-  claimReady: Stmt<[number, string, number], ClaimedRow>;
   ackJob: Stmt<[string, string]>;
   extendLease: Stmt<[number, string, string]>;
   selectLeased: Stmt<[string, string], LeasedRow>;
@@ -77,13 +64,13 @@ export function prepareJobStatements(db: SqliteDatabase): JobStatements {
      * is dead is replaced by the new job: the caller asked for the work again. The revived row
      * keeps its `seq`, so it is served ahead of jobs enqueued after the original, the same place
      * in line a retry keeps.
-     * Params: queue, id, state, priority, run_at, payload, max_attempts, enqueued_at.
+     * Params: queue, id, tenant, state, priority, run_at, payload, max_attempts, enqueued_at.
      */
-    upsertJob: db.prepare<[string, string, number, number, number, string, number, number]>(`
-      INSERT INTO jobs (queue, id, state, priority, run_at, payload, attempts, max_attempts, enqueued_at)
-      VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)
+    upsertJob: db.prepare<[string, string, string, number, number, number, string, number, number]>(`
+      INSERT INTO jobs (queue, id, tenant, state, priority, run_at, payload, attempts, max_attempts, enqueued_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
       ON CONFLICT (id, queue) DO UPDATE SET
-        state = excluded.state, priority = excluded.priority, run_at = excluded.run_at,
+        tenant = excluded.tenant, state = excluded.state, priority = excluded.priority, run_at = excluded.run_at,
         payload = excluded.payload, attempts = 0, max_attempts = excluded.max_attempts,
         enqueued_at = excluded.enqueued_at, token = NULL, lease_expires_at = NULL,
         error = NULL, failed_at = NULL
@@ -93,35 +80,12 @@ export function prepareJobStatements(db: SqliteDatabase): JobStatements {
      * Delayed jobs that are due become waiting. Run before every claim, in the same transaction:
      * a range scan of `jobs_delayed` that touches only due rows, so it costs one index seek when
      * nothing is due, however many jobs are scheduled. Keeping delayed jobs out of `jobs_ready`
-     * is what lets the claim below be a LIMIT scan with no `run_at` filter to skip over.
+     * is what lets the claim (claim-fair-share.ts) be LIMIT scans with no `run_at` filter to skip over.
      * Params: queue, now.
      */
     promoteDue: db.prepare<[string, number]>(
       'UPDATE jobs SET state = 0 WHERE queue = ? AND state = 1 AND run_at <= ?',
     ),
-
-    /**
-     * The claim, in one statement. The subquery reads the first `n` entries of `jobs_ready`,
-     * already in lease order (priority, then FIFO), and stops: it is covering (the rowid is in
-     * every index), so no table row is touched until the UPDATE marks exactly those rows. One
-     * statement instead of select-then-update-each saves a table descent and a statement call
-     * per job (~25% of a claim, measured).
-     *
-     * Each job gets its own token from `inferq_lease_token()` (a JS function registered on the
-     * connection that calls `newLeaseToken()`), so one holder's stale ack can never complete
-     * another holder's job. Two leasers cannot claim the same row: the statement runs inside a
-     * BEGIN IMMEDIATE transaction and SQLite has one writer per file, across processes, so
-     * selection and marking are atomic without row locks or SKIP LOCKED.
-     *
-     * RETURNING order is unspecified; the caller sorts by (priority DESC, seq).
-     * Params: lease_expires_at, queue, n.
-     */
-    claimReady: db.prepare<[number, string, number], ClaimedRow>(`
-      UPDATE jobs SET state = 2, token = inferq_lease_token(), attempts = attempts + 1, lease_expires_at = ?
-      WHERE seq IN (
-        SELECT seq FROM jobs WHERE queue = ? AND state = 0
-        ORDER BY priority DESC, seq LIMIT ?)
-      RETURNING seq, id, payload, priority, attempts, max_attempts, enqueued_at, token`),
 
     /**
      * The token is cleared whenever a job leaves the leased state, so matching on it alone proves

@@ -6,8 +6,8 @@
  * sqlite-statements.ts). Each hot query has its own *partial* index, so each index only holds the
  * rows that query can ever want:
  *
- * - `jobs_ready` (state 0) is ordered exactly as `lease` claims: `LIMIT n` reads the first n
- *   entries and stops. Delayed jobs are kept out of it (state 1) and promoted when due, which is
+ * - `jobs_ready` (state 0) is ordered as `lease` claims within one tenant (queue, tenant,
+ *   priority DESC, seq): the claim reads each tenant's first n entries and stops. Delayed jobs are kept out of it (state 1) and promoted when due, which is
  *   what keeps the claim a pure LIMIT scan however many jobs are queued or scheduled. SQLite
  *   frees emptied B-tree pages on DELETE, so the front of the index never fills up with dead
  *   entries the way a PostgreSQL queue table does between vacuums.
@@ -55,5 +55,30 @@ export const queueMigrations: readonly string[] = [
     published_at INTEGER NOT NULL
   );
   CREATE INDEX broadcasts_published_at ON broadcasts (published_at);
+  `,
+  // 2: fair shares between tenants (claim-fair-share.ts). `jobs_ready` gains the tenant, so a
+  // claim finds the tenants with waiting jobs and reads each one's first jobs in its own priority
+  // order; `queue_tenants` keeps each served tenant's last start tag per queue, `queue_clocks`
+  // each queue's virtual clock, `tenant_weights` each tenant's weight (every queue). Jobs from
+  // before belong to tenant ''.
+  `
+  ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+  ALTER TABLE jobs ADD COLUMN vstart REAL;
+  DROP INDEX jobs_ready;
+  CREATE INDEX jobs_ready ON jobs (queue, tenant, priority DESC, seq) WHERE state = 0;
+  CREATE TABLE queue_tenants (
+    queue      TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    last_start REAL NOT NULL,
+    PRIMARY KEY (queue, tenant)
+  ) WITHOUT ROWID;
+  CREATE TABLE queue_clocks (
+    queue  TEXT PRIMARY KEY,
+    vstart REAL NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE tenant_weights (
+    tenant TEXT PRIMARY KEY,
+    weight REAL NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];

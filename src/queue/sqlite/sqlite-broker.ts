@@ -20,7 +20,13 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
-import { type ClaimedRow, JobState, type JobStatements, prepareJobStatements } from './job-statements.js';
+import {
+  type FairClaimedRow,
+  type FairShareStatements,
+  prepareFairShareStatements,
+  servedTenants,
+} from './claim-fair-share.js';
+import { JobState, type JobStatements, prepareJobStatements } from './job-statements.js';
 import { LeaseWaiters } from './lease-waiters.js';
 import { queueMigrations } from './migrations.js';
 import { SqliteBroadcast } from './sqlite-broadcast.js';
@@ -49,6 +55,7 @@ const capabilities: BrokerCapabilities = Object.freeze({
   broadcast: true,
   distributed: false,
   liveJobLookup: true,
+  fairShares: true,
 });
 
 const maxLeaseBatch = 1_000;
@@ -72,6 +79,7 @@ export class SqliteBroker implements Broker {
   readonly capabilities = capabilities;
 
   private readonly sql: JobStatements;
+  private readonly fair: FairShareStatements;
   private readonly broadcast: SqliteBroadcast;
   private readonly waiters = new LeaseWaiters();
   private readonly nudges: ThreadNudges;
@@ -101,6 +109,7 @@ export class SqliteBroker implements Broker {
     // index and of the table) fit in 2 MiB many times over; the OS page cache holds the rest.
     db.pragma('cache_size = -2000');
     this.sql = prepareJobStatements(db);
+    this.fair = prepareFairShareStatements(db);
     this.backoff = options.backoff ?? defaultBackoff;
     this.pollIntervalMs = positive(options.pollIntervalMs ?? 50, 'pollIntervalMs');
     this.broadcast = new SqliteBroadcast(db, {
@@ -254,7 +263,11 @@ export class SqliteBroker implements Broker {
   private insertJobs(queue: string, jobs: readonly JobInput[]): string[] {
     const now = Date.now();
     const ids: string[] = [];
+    // One weight upsert per tenant of the batch that gives one, not per job.
+    const weights = new Map<string, number>();
     for (const job of jobs) {
+      const tenant = checkTenant(job.tenant ?? '');
+      if (job.weight !== undefined) weights.set(tenant, checkWeight(job.weight));
       const id = job.id ?? newId();
       const delayMs = job.delayMs ?? 0;
       if (!Number.isFinite(delayMs)) throw invalid(`job delayMs must be a finite number, got ${delayMs}`);
@@ -262,6 +275,7 @@ export class SqliteBroker implements Broker {
       this.sql.upsertJob.run(
         queue,
         checkId(id),
+        tenant,
         delayed ? JobState.delayed : JobState.waiting,
         checkInteger(job.priority ?? 0, 'priority', Number.MIN_SAFE_INTEGER),
         delayed ? now + delayMs : now,
@@ -271,6 +285,7 @@ export class SqliteBroker implements Broker {
       );
       ids.push(id);
     }
+    for (const [tenant, weight] of weights) this.fair.setWeight.run({ tenant, weight });
     return ids;
   }
 
@@ -278,7 +293,10 @@ export class SqliteBroker implements Broker {
     const now = Date.now();
     this.sql.promoteDue.run(queue, now);
     const leaseExpiresAt = now + leaseMs;
-    const rows = this.sql.claimReady.all(leaseExpiresAt, queue, max);
+    const rows = this.fair.claimFair.all({ queue, n: max, expires: leaseExpiresAt });
+    if (rows.length === 0) return [];
+    this.fair.advanceTenants.run({ queue, served: servedTenants(rows) });
+    this.fair.advanceClock.run({ queue, vstart: Math.max(...rows.map((row) => row.vstart)) });
     rows.sort(leaseOrder);
     return rows.map((row) => ({
       id: row.id,
@@ -345,9 +363,9 @@ export class SqliteBroker implements Broker {
   }
 }
 
-/** Highest priority first, then FIFO: the order of `jobs_ready`. */
-function leaseOrder(a: ClaimedRow, b: ClaimedRow): number {
-  return b.priority - a.priority || a.seq - b.seq;
+/** The order the claim chose: start tag, then FIFO (claim-fair-share.ts). */
+function leaseOrder(a: FairClaimedRow, b: FairClaimedRow): number {
+  return a.vstart - b.vstart || a.seq - b.seq;
 }
 
 function invalid(message: string): InferqError {
@@ -366,6 +384,20 @@ function checkInteger(value: number, name: string, min: number): number {
     throw invalid(`job ${name} must be an integer ≥ ${min}, got ${value}`);
   }
   return value;
+}
+
+function checkTenant(tenant: string): string {
+  if (typeof tenant !== 'string' || tenant.length > 200) {
+    throw invalid('job tenant must be a string of at most 200 characters');
+  }
+  return tenant;
+}
+
+function checkWeight(weight: number): number {
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0 || weight > 1_000_000) {
+    throw invalid(`job weight must be a number above 0 and at most 1000000, got ${weight}`);
+  }
+  return weight;
 }
 
 function checkId(id: string): string {

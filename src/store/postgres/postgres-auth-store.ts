@@ -48,6 +48,10 @@ const migrations: readonly string[] = [
   -- The tenant's storage quota: input bytes its tasks may keep stored (null: api.maxStoredBytes).
   ALTER TABLE auth_tenants ADD COLUMN max_stored_bytes BIGINT;
   `,
+  `
+  -- The tenant's fair-share weight (null: 1), see Tenant.weight.
+  ALTER TABLE auth_tenants ADD COLUMN weight INTEGER;
+  `,
 ];
 
 /**
@@ -113,7 +117,8 @@ export class PostgresAuthStore implements AuthStore {
       `UPDATE auth_tenants SET
          rate_limit_per_minute = CASE WHEN $2 THEN $3::int ELSE rate_limit_per_minute END,
          max_queued_tasks = CASE WHEN $4 THEN $5::int ELSE max_queued_tasks END,
-         max_stored_bytes = CASE WHEN $6 THEN $7::bigint ELSE max_stored_bytes END
+         max_stored_bytes = CASE WHEN $6 THEN $7::bigint ELSE max_stored_bytes END,
+         weight = CASE WHEN $8 THEN $9::int ELSE weight END
        WHERE id = $1 RETURNING *`,
       [
         id,
@@ -123,6 +128,8 @@ export class PostgresAuthStore implements AuthStore {
         limits.maxQueuedTasks ?? null,
         limits.maxStoredBytes !== undefined,
         limits.maxStoredBytes ?? null,
+        limits.weight !== undefined,
+        limits.weight ?? null,
       ],
     );
     this.#tenants.delete(id);

@@ -35,4 +35,8 @@ export const authStoreMigrations: readonly string[] = [
   -- The tenant's storage quota: input bytes its tasks may keep stored (null: api.maxStoredBytes).
   ALTER TABLE auth_tenants ADD COLUMN max_stored_bytes INTEGER;
   `,
+  `
+  -- The tenant's fair-share weight (null: 1), see Tenant.weight.
+  ALTER TABLE auth_tenants ADD COLUMN weight INTEGER;
+  `,
 ];

@@ -68,7 +68,8 @@ export class SqliteAuthStore implements AuthStore {
       `UPDATE auth_tenants SET
          rate_limit_per_minute = CASE WHEN ? THEN ? ELSE rate_limit_per_minute END,
          max_queued_tasks = CASE WHEN ? THEN ? ELSE max_queued_tasks END,
-         max_stored_bytes = CASE WHEN ? THEN ? ELSE max_stored_bytes END
+         max_stored_bytes = CASE WHEN ? THEN ? ELSE max_stored_bytes END,
+         weight = CASE WHEN ? THEN ? ELSE weight END
        WHERE id = ? RETURNING *`,
     ).get(
       limits.rateLimitPerMinute === undefined ? 0 : 1,
@@ -77,6 +78,8 @@ export class SqliteAuthStore implements AuthStore {
       limits.maxQueuedTasks ?? null,
       limits.maxStoredBytes === undefined ? 0 : 1,
       limits.maxStoredBytes ?? null,
+      limits.weight === undefined ? 0 : 1,
+      limits.weight ?? null,
       id,
     ) as TenantRow | undefined;
     this.#tenants.delete(id);
