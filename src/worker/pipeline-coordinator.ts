@@ -8,6 +8,7 @@ import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
 import { LeaseLoop } from './lease-loop.js';
+import { PipelineChildren } from './pipeline-children.js';
 import type { BatchReport } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
@@ -30,8 +31,12 @@ export interface PipelineCoordinatorOptions {
  */
 export class PipelineCoordinator {
   readonly #loops: LeaseLoop[] = [];
+  /** The children read by earlier wake-ups: a wake-up reads only those that changed since. */
+  readonly #children: PipelineChildren;
 
-  constructor(private readonly options: PipelineCoordinatorOptions) {}
+  constructor(private readonly options: PipelineCoordinatorOptions) {
+    this.#children = new PipelineChildren(options.store);
+  }
 
   get pipelines(): string[] {
     return this.options.pipelines.map((p) => `${p.name}@${p.version}`);
@@ -76,7 +81,14 @@ export class PipelineCoordinator {
         report.failed++;
       }
     }
-    const deps = { store, broker, blobs, pipelines, workerId: this.options.workerId };
+    const deps = {
+      store,
+      broker,
+      blobs,
+      pipelines,
+      workerId: this.options.workerId,
+      children: this.#children,
+    };
     const settled: string[] = [];
     const started: string[] = [];
     await Promise.all(
