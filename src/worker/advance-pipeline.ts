@@ -10,6 +10,8 @@ import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { PipelineChildren } from './pipeline-children.js';
+import type { PixelThread } from './pipeline-pixel-worker.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import { transforms } from './pipeline-transforms.js';
 import { outcomeFromError } from './work-outcome.js';
 
@@ -25,6 +27,10 @@ export interface AdvancePipelineDeps {
    * it every advance reads every child.
    */
   children?: PipelineChildren;
+  /** Decoded pixels shared with the model steps of this process (see {@link PipelinePixels}). */
+  pixels?: PipelinePixels;
+  /** Where the transforms' per-pixel work runs, off the event loop. */
+  pixelThread?: PixelThread;
 }
 
 /**
@@ -173,7 +179,11 @@ async function evaluateStep(
       continue;
     }
     try {
-      const value = await transforms[step.transform!]!(itemArgs, deps.blobs);
+      const value = await transforms[step.transform!]!(itemArgs, {
+        blobs: deps.blobs,
+        ...(deps.pixels ? { pixels: deps.pixels } : {}),
+        ...(deps.pixelThread ? { pixelThread: deps.pixelThread } : {}),
+      });
       drafts.push({
         ...childDraft(parent, step, index, asBlob(itemArgs[0]) ?? parent.input),
         cachedResult: { result: value },

@@ -9,6 +9,8 @@ import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
 import { LeaseLoop } from './lease-loop.js';
 import { PipelineChildren } from './pipeline-children.js';
+import { PixelThread } from './pipeline-pixel-worker.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import type { BatchReport } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
@@ -20,6 +22,12 @@ export interface PipelineCoordinatorOptions {
   leaseMs: number;
   /** Wake-ups leased per round; several for one task are merged into one advance. */
   batchSize?: number;
+  /**
+   * Decoded pixels shared with the model worker of this process (the same instance given to
+   * both): crops go from one step to the next without a PNG decode. Without it, every step
+   * decodes the blob.
+   */
+  pixels?: PipelinePixels;
   logger?: Logger;
 }
 
@@ -33,6 +41,8 @@ export class PipelineCoordinator {
   readonly #loops: LeaseLoop[] = [];
   /** The children read by earlier wake-ups: a wake-up reads only those that changed since. */
   readonly #children: PipelineChildren;
+  /** The transforms' per-pixel work, off the event loop. */
+  readonly #pixelThread = new PixelThread();
 
   constructor(private readonly options: PipelineCoordinatorOptions) {
     this.#children = new PipelineChildren(options.store);
@@ -66,6 +76,7 @@ export class PipelineCoordinator {
   async stop(options: { abort?: boolean } = {}): Promise<void> {
     await Promise.all(this.#loops.map((loop) => loop.stop(options)));
     this.#loops.length = 0;
+    await this.#pixelThread.close();
   }
 
   async #process(jobs: LeasedJob[], pipelines: ReadonlyMap<string, CompiledPipeline>): Promise<BatchReport> {
@@ -88,6 +99,8 @@ export class PipelineCoordinator {
       pipelines,
       workerId: this.options.workerId,
       children: this.#children,
+      pixelThread: this.#pixelThread,
+      ...(this.options.pixels ? { pixels: this.options.pixels } : {}),
     };
     const settled: string[] = [];
     const started: string[] = [];

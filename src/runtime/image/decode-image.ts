@@ -15,6 +15,13 @@ const defaultMaxPixels = 0x3fff * 0x3fff;
  *   (more than `maxPixels`).
  */
 export async function decodeImage(input: ModelInput, maxPixels = defaultMaxPixels): Promise<RawImage> {
+  // Pixels handed over in-process (a pipeline's crops) are RGB already: nothing to convert,
+  // and a round trip through sharp would cost more than the PNG decode it spares.
+  if ('image' in input && input.image.channels === 3) {
+    const { image } = input;
+    checkRaw(image, maxPixels);
+    return image;
+  }
   try {
     const { data, info } = await imagePipeline(input, maxPixels)
       .flatten({ background: '#ffffff' })
@@ -57,19 +64,23 @@ function imagePipeline(input: ModelInput, maxPixels: number): Sharp {
   }
   if ('image' in input) {
     const { image } = input;
-    if (image.width * image.height > maxPixels) throw tooLarge(image.width * image.height, maxPixels);
-    if (image.data.byteLength !== image.width * image.height * image.channels) {
-      throw new InferqError(
-        'INFERQ_INPUT_UNDECODABLE',
-        `raw image data has ${image.data.byteLength} bytes, not width × height × channels${image.data.byteLength === 0 ? ' (was it transferred to an earlier predict call without keepInputs?)' : ''}`,
-        {
-          details: { width: image.width, height: image.height, channels: image.channels },
-        },
-      );
-    }
+    checkRaw(image, maxPixels);
     return sharp(image.data, { raw: rawInfo(image) });
   }
   throw new InferqError('INFERQ_INPUT_UNDECODABLE', 'this model takes an image (bytes or decoded pixels)');
+}
+
+function checkRaw(image: RawImage, maxPixels: number): void {
+  if (image.width * image.height > maxPixels) throw tooLarge(image.width * image.height, maxPixels);
+  if (image.data.byteLength !== image.width * image.height * image.channels) {
+    throw new InferqError(
+      'INFERQ_INPUT_UNDECODABLE',
+      `raw image data has ${image.data.byteLength} bytes, not width × height × channels${image.data.byteLength === 0 ? ' (was it transferred to an earlier predict call without keepInputs?)' : ''}`,
+      {
+        details: { width: image.width, height: image.height, channels: image.channels },
+      },
+    );
+  }
 }
 
 function imageError(cause: unknown, maxPixels: number): InferqError {
