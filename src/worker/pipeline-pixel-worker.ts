@@ -7,6 +7,8 @@ import type { PixelReply, PixelRequest } from './pipeline-pixel-messages.js';
 const entry = threadEntry(import.meta.url, 'pipeline-pixel-thread');
 
 interface Pending {
+  /** The thread it was sent to: a thread that dies fails only its own calls. */
+  worker: Worker;
   resolve: (images: RawImage[]) => void;
   reject: (err: Error) => void;
 }
@@ -51,8 +53,13 @@ export class PixelThread {
     const worker = this.#start();
     const message = request(this.#next++);
     return new Promise<RawImage[]>((resolve, reject) => {
-      this.#pending.set(message.id, { resolve, reject });
-      worker.postMessage(message, [message.image.data.buffer as ArrayBuffer]);
+      this.#pending.set(message.id, { worker, resolve, reject });
+      try {
+        worker.postMessage(message, [message.image.data.buffer as ArrayBuffer]);
+      } catch {
+        // A buffer that cannot be detached (memory a native addon owns) goes as a copy.
+        worker.postMessage({ ...message, image: { ...message.image, data: message.image.data.slice() } });
+      }
     });
   }
 
@@ -69,8 +76,11 @@ export class PixelThread {
     });
     const fail = (err: Error) => {
       if (this.#worker === worker) this.#worker = undefined;
-      for (const pending of this.#pending.values()) pending.reject(err);
-      this.#pending.clear();
+      for (const [id, pending] of this.#pending) {
+        if (pending.worker !== worker) continue;
+        this.#pending.delete(id);
+        pending.reject(err);
+      }
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the pipeline pixel thread exited (code ${code})`)));
