@@ -37,8 +37,16 @@ export interface PipelineCoordinatorOptions {
  * task they name ({@link advancePipeline}). A job is acked only after its advance returned,
  * so a coordinator killed mid-advance leaves the job to be delivered again and redone.
  */
+/**
+ * Lease loops per pipeline queue: while one waits on a slow advance (a page's crops), the
+ * other advances the tasks whose steps have just finished instead of leaving them queued.
+ */
+const loopsPerQueue = 2;
+
 export class PipelineCoordinator {
   readonly #loops: LeaseLoop[] = [];
+  /** The advance in flight per task: a task's advances in this process run one at a time. */
+  readonly #advancing = new Map<string, Promise<unknown>>();
   /** The children read by earlier wake-ups: a wake-up reads only those that changed since. */
   readonly #children: PipelineChildren;
   /** The transforms' per-pixel work, off the event loop. */
@@ -55,7 +63,7 @@ export class PipelineCoordinator {
   start(): void {
     const { store, broker, leaseMs, logger } = this.options;
     const byRef = new Map(this.options.pipelines.map((p) => [`${p.name}@${p.version}`, p]));
-    for (const queue of byRef.keys()) {
+    for (const queue of [...byRef.keys()].flatMap((q) => Array<string>(loopsPerQueue).fill(q))) {
       const loop = new LeaseLoop({
         store,
         broker,
@@ -107,7 +115,7 @@ export class PipelineCoordinator {
     await Promise.all(
       [...byParent].map(async ([taskId, parentJobs]) => {
         try {
-          const result = await advancePipeline(deps, taskId);
+          const result = await this.#oneAtATime(taskId, () => advancePipeline(deps, taskId));
           if (result === 'succeeded') report.succeeded++;
           else if (result === 'failed') report.failed++;
           else report.skipped++;
@@ -126,5 +134,21 @@ export class PipelineCoordinator {
     await announceStarted(broker, started);
     await announceSettled(broker, settled);
     return report;
+  }
+
+  /**
+   * Runs `advance` after the advance of `taskId` already in flight in this process, if any:
+   * two at once would be safe (an advance is idempotent) but would compute the same
+   * transforms twice, and each would read what the other is about to change.
+   */
+  async #oneAtATime<T>(taskId: string, advance: () => Promise<T>): Promise<T> {
+    const before = this.#advancing.get(taskId);
+    const mine = (before ?? Promise.resolve()).catch(() => undefined).then(advance);
+    this.#advancing.set(taskId, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#advancing.get(taskId) === mine) this.#advancing.delete(taskId);
+    }
   }
 }
