@@ -50,10 +50,14 @@ export async function decodeImages(
   );
 }
 
-/** Encodes pixels as PNG (handy for storing OCR crops as blobs, and for debugging). */
+/**
+ * Encodes pixels as PNG (handy for storing OCR crops as blobs, and for debugging). zlib level 3,
+ * not sharp's 6: on a text-line crop it encodes about 5× faster for about 6% more bytes, and a
+ * pipeline encodes every crop it stores.
+ */
 export async function encodePng(image: RawImage): Promise<Buffer> {
   return sharp(image.data, { raw: rawInfo(image) })
-    .png()
+    .png({ compressionLevel: 3 })
     .toBuffer();
 }
 
