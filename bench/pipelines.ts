@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { FsBlobStore } from '../src/blobs/fs-blob-store.js';
 import { InlineBlobStore } from '../src/blobs/inline-blob-store.js';
 import { newId } from '../src/core/ids.js';
+import { settledTaskIds, taskEventsChannel } from '../src/core/task-events.js';
 import { isFinalState } from '../src/core/task-state.js';
 import { SqliteBroker } from '../src/queue/sqlite/sqlite-broker.js';
 import { decodeImage } from '../src/runtime/image/decode-image.js';
@@ -35,6 +36,7 @@ import { loadRuntimes } from '../src/worker/load-runtimes.js';
 import { ModelWorker } from '../src/worker/model-worker.js';
 import { createParentNotifier } from '../src/worker/notify-parents.js';
 import { PipelineCoordinator } from '../src/worker/pipeline-coordinator.js';
+import { PipelinePixels } from '../src/worker/pipeline-pixels.js';
 import type { OcrLine } from '../src/worker/pipeline-transforms.js';
 import { renderText, type TextLine } from '../test/fixtures/render-text.js';
 import { testImagesDir } from '../test/fixtures/test-images.js';
@@ -184,6 +186,8 @@ const blobs =
   args.blobs === 'files'
     ? files
     : InlineBlobStore.open(path.join(dir, 'inferq.db'), files, { inlineMaxBytes: 65_536 });
+// One process, as `serve`: the coordinator hands its crops to the model steps decoded.
+const pixels = new PipelinePixels();
 const worker = new ModelWorker({
   store,
   broker,
@@ -192,6 +196,7 @@ const worker = new ModelWorker({
   leaseMs: 30_000,
   version: 'bench',
   notifyParents: createParentNotifier({ store, broker }),
+  pixels,
 });
 const coordinator = new PipelineCoordinator({
   store,
@@ -200,9 +205,15 @@ const coordinator = new PipelineCoordinator({
   pipelines,
   workerId: 'bench',
   leaseMs: 30_000,
+  pixels,
 });
 await worker.start();
 coordinator.start();
+
+const settledWaiters = new Map<string, () => void>();
+await broker.subscribe(taskEventsChannel, (message) => {
+  for (const id of settledTaskIds(message)) settledWaiters.get(id)?.();
+});
 
 async function throughInferq(png: Buffer): Promise<ReadLine[]> {
   const blob = await blobs.put(png);
@@ -216,15 +227,19 @@ async function throughInferq(png: Buffer): Promise<ReadLine[]> {
       input: { sha256: blob.sha256, size: blob.size, mediaType: blob.mediaType },
     },
   ]);
+  const woken = new Promise<void>((resolve) => settledWaiters.set(id, resolve));
   await broker.enqueue('ocr@1.0.0', { id, payload: { taskId: id } });
   for (;;) {
     const task = await store.getTask(id);
     if (task && isFinalState(task.state)) {
+      settledWaiters.delete(id);
       if (task.state !== 'succeeded') throw new Error(`${id} ${task.state}: ${task.error?.message}`);
       // What a user reads: `text` leaves out the lines flagged lowConfidence.
       return (task.result as { lines: OcrLine[] }).lines.filter((l) => !l.lowConfidence);
     }
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Woken when the coordinator announces it settled, as the API's waits are (a poll every
+    // 5 ms per task in flight cost the process more CPU than the pipeline's own store work).
+    await Promise.race([woken, new Promise((resolve) => setTimeout(resolve, 250))]);
   }
 }
 
@@ -281,7 +296,7 @@ for (let r = 0; r < (accuracyOnly ? 0 : rounds); r++) {
 const ips = (runs: Run[]) => median(runs.map((r) => images.length / r.seconds));
 if (!accuracyOnly)
   console.log(
-    `median over rounds: direct ${ips(results.direct).toFixed(2)}, inferq ${ips(results.inferq).toFixed(2)}${peer ? `, ocr-node ${ips(results.peer).toFixed(2)}` : ''} images/s; ratio inferq / direct ${median(results.direct.map((a, i) => a.seconds / results.inferq[i]!.seconds)).toFixed(2)}× (target ≥ 0.9×)`,
+    `median over rounds: direct ${ips(results.direct).toFixed(2)}, inferq ${ips(results.inferq).toFixed(2)}${peer ? `, ocr-node ${ips(results.peer).toFixed(2)}` : ''} images/s; ratio inferq / direct ${median(results.direct.map((a, i) => a.seconds / results.inferq[i]!.seconds)).toFixed(2)}× (target ≥ 0.95×)`,
   );
 if (!peer) console.log(`@gutenye/ocr-node not measured: ${peerMissing}`);
 

@@ -12,6 +12,7 @@ import { loadRuntimes } from '../worker/load-runtimes.js';
 import { ModelWorker } from '../worker/model-worker.js';
 import { createParentNotifier } from '../worker/notify-parents.js';
 import { PipelineCoordinator } from '../worker/pipeline-coordinator.js';
+import { PipelinePixels } from '../worker/pipeline-pixels.js';
 import { startPipelineSweeper } from '../worker/pipeline-sweeper.js';
 import { WorkerMetrics } from '../worker/worker-metrics.js';
 import type { Backends } from './open-backends.js';
@@ -57,6 +58,8 @@ export async function startWorkers(options: {
     logger,
   });
   const registry = await openWorkerRegistry(config);
+  // The coordinator's crops reach this process's model steps decoded (pipeline-pixels.ts).
+  const pixels = new PipelinePixels();
   const worker = new ModelWorker({
     store: backends.store,
     broker: backends.broker,
@@ -69,6 +72,7 @@ export async function startWorkers(options: {
     version: packageVersion,
     logger,
     notifyParents: createParentNotifier(backends),
+    pixels,
   });
   await worker.start();
   // Pipelines are checked against every model of the repository, not only those loaded here:
@@ -89,6 +93,7 @@ export async function startWorkers(options: {
     ),
     workerId: worker.id,
     leaseMs: config.broker.leaseMs,
+    pixels,
     logger,
   });
   coordinator.start();

@@ -256,6 +256,13 @@ export interface LatencyBreakdown {
   batchSize: number | null;
 }
 
+/** What {@link TaskStore.listChildTasksChangedSince} read. */
+export interface ChildTasksRead {
+  tasks: Task[];
+  /** Opaque: where the next read starts. */
+  cursor: string;
+}
+
 /**
  * Durable task state. Every transition is a conditional update (current state, and the lease
  * token where a worker acts), so a late or duplicate worker can never overwrite a newer
@@ -327,6 +334,15 @@ export interface TaskStore {
   createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined>;
   /** Every child of a pipeline task, results loaded, ordered by step id then item index. */
   listChildTasks(parentId: string): Promise<Task[]>;
+  /**
+   * The children of a pipeline task created or changed since the read that returned `cursor`
+   * (every child when `cursor` is undefined), results loaded, ordered by step id then item
+   * index; and the cursor to pass next time. It may return children that did not change (a
+   * PostgreSQL read re-reads rows written by transactions still open at the previous read),
+   * never fewer: a coordinator that keeps what it read reads each step's row about once, where
+   * re-reading every child on every wake-up read about N²/B rows for N lines in batches of B.
+   */
+  listChildTasksChangedSince(parentId: string, cursor?: string): Promise<ChildTasksRead>;
   /** Appends stage entries to a task's timeline. */
   appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void>;
 

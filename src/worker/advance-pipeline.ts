@@ -9,6 +9,9 @@ import { taskJobsByQueue } from '../core/task-job.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
+import { PipelineChildren } from './pipeline-children.js';
+import type { PixelThread } from './pipeline-pixel-worker.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import { transforms } from './pipeline-transforms.js';
 import { outcomeFromError } from './work-outcome.js';
 
@@ -19,6 +22,15 @@ export interface AdvancePipelineDeps {
   /** Pipelines this coordinator runs, by `name@version`. */
   pipelines: ReadonlyMap<string, CompiledPipeline>;
   workerId: string;
+  /**
+   * The children kept from earlier advances, so that one reads only what changed; without
+   * it every advance reads every child.
+   */
+  children?: PipelineChildren;
+  /** Decoded pixels shared with the model steps of this process (see {@link PipelinePixels}). */
+  pixels?: PipelinePixels;
+  /** Where the transforms' per-pixel work runs, off the event loop. */
+  pixelThread?: PixelThread;
 }
 
 /**
@@ -47,6 +59,23 @@ type StepState =
  *    `null`), cancelling the children still unfinished.
  */
 export async function advancePipeline(deps: AdvancePipelineDeps, parentId: string): Promise<AdvanceResult> {
+  const kept = deps.children ?? new PipelineChildren(deps.store);
+  try {
+    const result = await advance(deps, kept, parentId);
+    if (result !== 'started' && result !== 'running') kept.forget(parentId);
+    return result;
+  } catch (err) {
+    // Whatever this advance did is left for the next one to find in the store.
+    kept.forget(parentId);
+    throw err;
+  }
+}
+
+async function advance(
+  deps: AdvancePipelineDeps,
+  kept: PipelineChildren,
+  parentId: string,
+): Promise<AdvanceResult> {
   const { store } = deps;
   const leaseToken = pipelineLeaseToken(parentId);
   const claim = await store.claimTask(parentId, { leaseToken, workerId: deps.workerId });
@@ -62,7 +91,7 @@ export async function advancePipeline(deps: AdvancePipelineDeps, parentId: strin
     return 'failed';
   }
 
-  const children = await store.listChildTasks(parentId);
+  const { all: children, changed } = await kept.read(parentId);
   const byKey = new Map(children.map((c) => [`${c.parent?.stepId}/${c.parent?.itemIndex}`, c]));
   const states = new Map<string, StepState>([[pipelineInputRef, { status: 'done', value: parent.input }]]);
   const drafts: NewTask[] = [];
@@ -89,7 +118,10 @@ export async function advancePipeline(deps: AdvancePipelineDeps, parentId: strin
 
   const created = drafts.length === 0 ? [] : await store.createChildTasks(parentId, drafts);
   if (created === undefined) return 'not-running'; // cancelled meanwhile: start nothing
-  await enqueueQueued(deps.broker, [...children, ...created]);
+  kept.add(parentId, created);
+  // A queued child read unchanged was enqueued by the advance that read it before (an advance
+  // that failed part way left nothing kept): only new and changed ones need their job.
+  await enqueueQueued(deps.broker, [...changed, ...created]);
 
   const output = states.get(pipeline.output);
   if (output?.status !== 'done') return children.length === 0 ? 'started' : 'running';
@@ -147,7 +179,11 @@ async function evaluateStep(
       continue;
     }
     try {
-      const value = await transforms[step.transform!]!(itemArgs, deps.blobs);
+      const value = await transforms[step.transform!]!(itemArgs, {
+        blobs: deps.blobs,
+        ...(deps.pixels ? { pixels: deps.pixels } : {}),
+        ...(deps.pixelThread ? { pixelThread: deps.pixelThread } : {}),
+      });
       drafts.push({
         ...childDraft(parent, step, index, asBlob(itemArgs[0]) ?? parent.input),
         cachedResult: { result: value },

@@ -3,12 +3,18 @@ import { paramsHash } from '../core/hash.js';
 import { InferqError } from '../errors/index.js';
 import type { ModelInput, Runtime } from '../runtime/runtime.js';
 import { splitByPreferredSizes } from './collect-batch.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import type { BatchHandler, ClaimedItem } from './process-batch.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 
 export interface ModelHandlerOptions {
   runtime: Runtime;
   blobs: BlobStore;
+  /**
+   * Decoded pixels of images made by pipeline steps of this process: an image model is given
+   * those as `{ image }` instead of the blob's bytes to decode.
+   */
+  pixels?: PipelinePixels;
   /** Called once per model run with the batch size achieved and its timings (metrics). */
   onRun?: (run: { size: number; computeMs: number }) => void;
 }
@@ -26,6 +32,8 @@ export interface ModelHandlerOptions {
 export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
   const { runtime, blobs } = options;
   const spec = runtime.model.spec;
+  const pixels = spec.input.kind === 'image' ? options.pixels : undefined;
+  const readInput = (item: ClaimedItem) => readItem(blobs, pixels, item);
   return async (items, signal) => {
     const outcomes: WorkOutcome[] = new Array(items.length);
     const groups = new Map<string, number[]>();
@@ -50,7 +58,7 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
         const chunk = indexes.slice(offset, offset + size);
         offset += size;
         // Read the chunk's inputs concurrently: each read is several file-system round trips.
-        const reads = await Promise.allSettled(chunk.map((index) => readInput(blobs, items[index]!)));
+        const reads = await Promise.allSettled(chunk.map((index) => readInput(items[index]!)));
         const inputs: Array<{ index: number; input: ModelInput }> = [];
         for (const [k, read] of reads.entries()) {
           const index = chunk[k]!;
@@ -123,7 +131,7 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
           // Read again: a runtime may have taken ownership of (detached) the first buffers.
           let input: ModelInput;
           try {
-            input = await readInput(blobs, items[index]!);
+            input = await readInput(items[index]!);
           } catch (readError) {
             outcomes[index] = outcomeFromError(readError);
             continue;
@@ -135,7 +143,13 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
   };
 }
 
-async function readInput(blobs: BlobStore, item: ClaimedItem): Promise<ModelInput> {
+async function readItem(
+  blobs: BlobStore,
+  pixels: PipelinePixels | undefined,
+  item: ClaimedItem,
+): Promise<ModelInput> {
+  const image = pixels?.take(item.task.input.sha256);
+  if (image !== undefined) return { image };
   const bytes = await blobs.readBytes(item.task.input.sha256);
   return {
     bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),

@@ -11,6 +11,7 @@ import type { TaskStore } from '../store/task-store.js';
 import type { WorkerHeartbeat, WorkerRegistry } from '../store/worker-registry.js';
 import { LeaseLoop } from './lease-loop.js';
 import { createModelHandler } from './model-handler.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import type { BatchHandler } from './process-batch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -32,6 +33,8 @@ export interface ModelWorkerOptions {
   logger?: Logger;
   /** Told of finished pipeline steps before their jobs are acked (see `createParentNotifier`). */
   notifyParents?: (children: readonly Task[]) => Promise<void>;
+  /** Decoded pixels the pipeline coordinator of this process shares (see `PipelinePixels`). */
+  pixels?: PipelinePixels;
 }
 
 /**
@@ -83,6 +86,7 @@ export class ModelWorker {
         createModelHandler({
           runtime,
           blobs,
+          ...(this.options.pixels ? { pixels: this.options.pixels } : {}),
           onRun: ({ size, computeMs }) => {
             metrics?.batchSize.observe({ model: ref }, size);
             metrics?.computeSeconds.observe({ model: ref }, computeMs / 1000);

@@ -8,6 +8,9 @@ import type { Broker } from '../queue/broker.js';
 import type { TaskStore } from '../store/task-store.js';
 import { advancePipeline } from './advance-pipeline.js';
 import { LeaseLoop } from './lease-loop.js';
+import { PipelineChildren } from './pipeline-children.js';
+import { PixelThread } from './pipeline-pixel-worker.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
 import type { BatchReport } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
@@ -19,6 +22,12 @@ export interface PipelineCoordinatorOptions {
   leaseMs: number;
   /** Wake-ups leased per round; several for one task are merged into one advance. */
   batchSize?: number;
+  /**
+   * Decoded pixels shared with the model worker of this process (the same instance given to
+   * both): crops go from one step to the next without a PNG decode. Without it, every step
+   * decodes the blob.
+   */
+  pixels?: PipelinePixels;
   logger?: Logger;
 }
 
@@ -28,10 +37,24 @@ export interface PipelineCoordinatorOptions {
  * task they name ({@link advancePipeline}). A job is acked only after its advance returned,
  * so a coordinator killed mid-advance leaves the job to be delivered again and redone.
  */
+/**
+ * Lease loops per pipeline queue: while one waits on a slow advance (a page's crops), the
+ * other advances the tasks whose steps have just finished instead of leaving them queued.
+ */
+const loopsPerQueue = 2;
+
 export class PipelineCoordinator {
   readonly #loops: LeaseLoop[] = [];
+  /** The advance in flight per task: a task's advances in this process run one at a time. */
+  readonly #advancing = new Map<string, Promise<unknown>>();
+  /** The children read by earlier wake-ups: a wake-up reads only those that changed since. */
+  readonly #children: PipelineChildren;
+  /** The transforms' per-pixel work, off the event loop. */
+  readonly #pixelThread = new PixelThread();
 
-  constructor(private readonly options: PipelineCoordinatorOptions) {}
+  constructor(private readonly options: PipelineCoordinatorOptions) {
+    this.#children = new PipelineChildren(options.store);
+  }
 
   get pipelines(): string[] {
     return this.options.pipelines.map((p) => `${p.name}@${p.version}`);
@@ -40,7 +63,7 @@ export class PipelineCoordinator {
   start(): void {
     const { store, broker, leaseMs, logger } = this.options;
     const byRef = new Map(this.options.pipelines.map((p) => [`${p.name}@${p.version}`, p]));
-    for (const queue of byRef.keys()) {
+    for (const queue of [...byRef.keys()].flatMap((q) => Array<string>(loopsPerQueue).fill(q))) {
       const loop = new LeaseLoop({
         store,
         broker,
@@ -61,6 +84,7 @@ export class PipelineCoordinator {
   async stop(options: { abort?: boolean } = {}): Promise<void> {
     await Promise.all(this.#loops.map((loop) => loop.stop(options)));
     this.#loops.length = 0;
+    await this.#pixelThread.close();
   }
 
   async #process(jobs: LeasedJob[], pipelines: ReadonlyMap<string, CompiledPipeline>): Promise<BatchReport> {
@@ -76,13 +100,22 @@ export class PipelineCoordinator {
         report.failed++;
       }
     }
-    const deps = { store, broker, blobs, pipelines, workerId: this.options.workerId };
+    const deps = {
+      store,
+      broker,
+      blobs,
+      pipelines,
+      workerId: this.options.workerId,
+      children: this.#children,
+      pixelThread: this.#pixelThread,
+      ...(this.options.pixels ? { pixels: this.options.pixels } : {}),
+    };
     const settled: string[] = [];
     const started: string[] = [];
     await Promise.all(
       [...byParent].map(async ([taskId, parentJobs]) => {
         try {
-          const result = await advancePipeline(deps, taskId);
+          const result = await this.#oneAtATime(taskId, () => advancePipeline(deps, taskId));
           if (result === 'succeeded') report.succeeded++;
           else if (result === 'failed') report.failed++;
           else report.skipped++;
@@ -101,5 +134,21 @@ export class PipelineCoordinator {
     await announceStarted(broker, started);
     await announceSettled(broker, settled);
     return report;
+  }
+
+  /**
+   * Runs `advance` after the advance of `taskId` already in flight in this process, if any:
+   * two at once would be safe (an advance is idempotent) but would compute the same
+   * transforms twice, and each would read what the other is about to change.
+   */
+  async #oneAtATime<T>(taskId: string, advance: () => Promise<T>): Promise<T> {
+    const before = this.#advancing.get(taskId);
+    const mine = (before ?? Promise.resolve()).catch(() => undefined).then(advance);
+    this.#advancing.set(taskId, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#advancing.get(taskId) === mine) this.#advancing.delete(taskId);
+    }
   }
 }

@@ -6,6 +6,17 @@ import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
 import type { Point } from '../runtime/ocr/geometry.js';
 import { dropScore, lineReadings } from '../runtime/ocr/orientation.js';
 import type { RawImage } from '../runtime/runtime.js';
+import type { PixelThread } from './pipeline-pixel-worker.js';
+import type { PipelinePixels } from './pipeline-pixels.js';
+
+/** What a transform works with besides its arguments. */
+export interface TransformContext {
+  blobs: BlobStore;
+  /** Decoded pixels of this process's recent images, by blob sha256 (spares PNG decodes). */
+  pixels?: PipelinePixels;
+  /** Runs the per-pixel work off the event loop; without it, it runs in line. */
+  pixelThread?: PixelThread;
+}
 
 /**
  * A built-in transform: pure in its inputs (the same inputs give the same output, blobs
@@ -13,7 +24,7 @@ import type { RawImage } from '../runtime/runtime.js';
  * produces what the first try produced. `args` are the step's sources, in `from` order (one
  * item of each list for a map step); `null` stands for a failed item of an optional step.
  */
-export type Transform = (args: readonly unknown[], blobs: BlobStore) => Promise<unknown>;
+export type Transform = (args: readonly unknown[], context: TransformContext) => Promise<unknown>;
 
 /** The line of `ocr-assemble`'s result. */
 export interface OcrLine {
@@ -29,26 +40,29 @@ export interface OcrLine {
 
 /** Implementations of `transformSignatures` (core/pipeline-types.ts), by name. */
 export const transforms: Readonly<Record<string, Transform>> = {
-  'crop-quads': async ([image, det], blobs) => {
+  'crop-quads': async ([image, det], context) => {
     const boxes = boxesOf(det);
     if (boxes.length === 0) return [];
-    const pixels = await readImage(blobs, image);
+    const pixels = await readImage(context, image);
+    const crops = context.pixelThread
+      ? await context.pixelThread.crop(pixels, boxes)
+      : boxes.map((points) => cropQuad(pixels, points));
     // Encoded and stored concurrently: the encodes run on libuv's pool, and a store that
     // group-commits (the SQLite inline store) writes all of an image's crops in one commit.
-    return Promise.all(boxes.map((points) => putPng(blobs, cropQuad(pixels, points))));
+    return Promise.all(crops.map((crop) => putImage(context, crop)));
   },
-  'rotate-180': async ([crop, direction], blobs) => {
+  'rotate-180': async ([crop, direction], context) => {
     // Turned only on a confident "180" (orientation.ts); otherwise the crop goes on as it is.
     if (lineReadings(direction).first !== 'turned') return crop;
-    return putPng(blobs, rotate180(await readImage(blobs, crop)));
+    return putImage(context, await turn(context, crop));
   },
-  'rotate-180-other': async ([crop, direction], blobs) => {
+  'rotate-180-other': async ([crop, direction], context) => {
     // The second reading of a line the classifier could be wrong about, the other way round
     // from rotate-180's; `null`: no second reading.
     const { second } = lineReadings(direction);
     if (second === undefined) return null;
     if (second === 'as-is') return crop;
-    return putPng(blobs, rotate180(await readImage(blobs, crop)));
+    return putImage(context, await turn(context, crop));
   },
   'ocr-assemble': async ([det, texts, secondTexts]) => {
     const boxes = boxesOf(det);
@@ -100,12 +114,27 @@ function blobRef(value: unknown): TaskInput {
   return { sha256: ref.sha256, size: Number(ref.size ?? 0), mediaType: String(ref.mediaType ?? '') };
 }
 
-async function readImage(blobs: BlobStore, value: unknown): Promise<RawImage> {
-  const bytes = await blobs.readBytes(blobRef(value).sha256);
+/** The pixels of a stored image: kept ones when this process made it, else the blob decoded. */
+/** The crop turned 180°, on the pixel thread where the coordinator has one (off its event loop). */
+async function turn(context: TransformContext, crop: unknown): Promise<RawImage> {
+  const pixels = await readImage(context, crop);
+  return context.pixelThread ? context.pixelThread.rotate180(pixels) : rotate180(pixels);
+}
+
+async function readImage({ blobs, pixels }: TransformContext, value: unknown): Promise<RawImage> {
+  const { sha256 } = blobRef(value);
+  const kept = pixels?.take(sha256);
+  if (kept !== undefined) return kept;
+  const bytes = await blobs.readBytes(sha256);
   return decodeImage({ bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
 }
 
-async function putPng(blobs: BlobStore, image: RawImage): Promise<TaskInput> {
+/**
+ * Stores an image as PNG, the blob a step in any process (or a redo after a crash) reads, and
+ * keeps its pixels for the steps that run in this one.
+ */
+async function putImage({ blobs, pixels }: TransformContext, image: RawImage): Promise<TaskInput> {
   const blob = await blobs.put(await encodePng(image));
+  pixels?.put(blob.sha256, image);
   return { sha256: blob.sha256, size: blob.size, mediaType: blob.mediaType };
 }

@@ -1588,6 +1588,50 @@ export function runTaskStoreContract(
         expect(await store.listChildTasks(newId())).toEqual([]);
       });
 
+      test('listChildTasksChangedSince returns every child, then the ones created or changed since its cursor', async () => {
+        const { task: parent } = await pipelineTask();
+        await store.createChildTasks(parent.id, [
+          child(parent.id, 'rec', 1),
+          child(parent.id, 'rec', 0),
+          child(parent.id, 'det', 0, { cachedResult: { result: { boxes: [] } } }),
+        ]);
+        const key = (t: Task) => `${t.parent?.stepId}/${t.parent?.itemIndex}`;
+        const first = await store.listChildTasksChangedSince(parent.id);
+        expect(first.tasks).toEqual(await store.listChildTasks(parent.id));
+        expect(typeof first.cursor).toBe('string');
+
+        // What changed since: a child finished (its result loaded), one retried, one created.
+        const rec0 = pipelineChildId(parent.id, 'rec', 0);
+        const rec1 = pipelineChildId(parent.id, 'rec', 1);
+        const token0 = newLeaseToken();
+        const token1 = newLeaseToken();
+        expect((await store.claimTask(rec0, { leaseToken: token0, workerId: 'w1' })).claimed).toBe(true);
+        expect((await store.claimTask(rec1, { leaseToken: token1, workerId: 'w1' })).claimed).toBe(true);
+        const middle = await store.listChildTasksChangedSince(parent.id, first.cursor);
+        expect(await store.completeTask(rec0, { leaseToken: token0, result: { text: 'read' } })).toBe(true);
+        const error = { code: 'INFERQ_INTERNAL' as const, message: 'try again' };
+        expect(await store.failTask(rec1, { leaseToken: token1, error, retry: true })).toBe(true);
+        await store.createChildTasks(parent.id, [child(parent.id, 'cls', 0)]);
+        const now = new Map((await store.listChildTasks(parent.id)).map((t) => [key(t), t]));
+        const since = await store.listChildTasksChangedSince(parent.id, middle.cursor);
+        const changed = since.tasks.map(key);
+        expect(changed).toEqual(expect.arrayContaining(['cls/0', 'rec/0', 'rec/1']));
+        // Ordered by step then item, each as the store holds it now.
+        expect(changed).toEqual([...changed].sort());
+        for (const t of since.tasks) expect(t).toEqual(now.get(key(t)));
+        expect(now.get('rec/0')).toMatchObject({ state: 'succeeded', result: { text: 'read' } });
+        expect(now.get('rec/1')?.state).toBe('queued');
+
+        // Nothing changed: whatever comes back is unchanged; a cursor of a read with no rows still works.
+        const again = await store.listChildTasksChangedSince(parent.id, since.cursor);
+        for (const t of again.tasks) expect(t).toEqual(now.get(key(t)));
+        const none = await store.listChildTasksChangedSince(newId());
+        expect(none.tasks).toEqual([]);
+        await store.createChildTasks(parent.id, [child(parent.id, 'cls', 1)]);
+        const later = await store.listChildTasksChangedSince(parent.id, again.cursor);
+        expect(later.tasks.map(key)).toContain('cls/1');
+      });
+
       test('creating the same child again is a no-op that keeps the first', async () => {
         const { task: parent } = await pipelineTask();
         await store.createChildTasks(parent.id, [child(parent.id, 'cls', 0, { params: { first: true } })]);

@@ -38,15 +38,21 @@ async function firstPixel(value: unknown): Promise<number> {
 describe('rotate-180 and rotate-180-other', () => {
   it('turns a crop only on a confident "180"; an unsure one goes on as it is', async () => {
     expect(
-      await firstPixel(await transforms['rotate-180']!([crop, { label: '180', confidence: 0.95 }], blobs)),
+      await firstPixel(
+        await transforms['rotate-180']!([crop, { label: '180', confidence: 0.95 }], { blobs }),
+      ),
     ).toBe(255);
-    expect(await transforms['rotate-180']!([crop, { label: '180', confidence: 0.7 }], blobs)).toEqual(crop);
-    expect(await transforms['rotate-180']!([crop, { label: '0', confidence: 0.99 }], blobs)).toEqual(crop);
-    expect(await transforms['rotate-180']!([crop, null], blobs)).toEqual(crop);
+    expect(await transforms['rotate-180']!([crop, { label: '180', confidence: 0.7 }], { blobs })).toEqual(
+      crop,
+    );
+    expect(await transforms['rotate-180']!([crop, { label: '0', confidence: 0.99 }], { blobs })).toEqual(
+      crop,
+    );
+    expect(await transforms['rotate-180']!([crop, null], { blobs })).toEqual(crop);
   });
 
   it('gives a second reading, the other way round, wherever the classifier could be wrong', async () => {
-    const other = (direction: unknown) => transforms['rotate-180-other']!([crop, direction], blobs);
+    const other = (direction: unknown) => transforms['rotate-180-other']!([crop, direction], { blobs });
     // A confident "0" (or no classifier result) is read once.
     for (const sure of [{ label: '0', confidence: 0.9 }, null]) expect(await other(sure)).toBeNull();
     // A confident "180" is read turned first, then as it is.
@@ -78,7 +84,7 @@ describe('ocr-assemble', () => {
       null,
     ];
     const turned = [null, { text: 'upside down', confidence: 0.93 }, { text: 'o', confidence: 0.3 }, null];
-    const result = (await transforms['ocr-assemble']!([det, read, turned], blobs)) as {
+    const result = (await transforms['ocr-assemble']!([det, read, turned], { blobs })) as {
       text: string;
       lines: unknown[];
     };
@@ -94,7 +100,7 @@ describe('ocr-assemble', () => {
   it('takes the readings alone, as before, when a pipeline gives no second source', async () => {
     const result = await transforms['ocr-assemble']!(
       [{ boxes: [{ points: box(0) }] }, [{ text: 'a b', confidence: 0.8 }]],
-      blobs,
+      { blobs },
     );
     expect(result).toEqual({ text: 'a b', lines: [{ text: 'a b', confidence: 0.8, box: box(0) }] });
   });

@@ -13,6 +13,13 @@ import { sharpDefaultMaxPixels as defaultMaxPixels } from './pixel-limit.js';
  *   (more than `maxPixels`).
  */
 export async function decodeImage(input: ModelInput, maxPixels = defaultMaxPixels): Promise<RawImage> {
+  // Pixels handed over in-process (a pipeline's crops) are RGB already: nothing to convert,
+  // and a round trip through sharp would cost more than the PNG decode it spares.
+  if ('image' in input && input.image.channels === 3) {
+    const { image } = input;
+    checkRaw(image, maxPixels);
+    return image;
+  }
   try {
     const { data, info } = await imagePipeline(input, maxPixels)
       .flatten({ background: '#ffffff' })
@@ -41,10 +48,14 @@ export async function decodeImages(
   );
 }
 
-/** Encodes pixels as PNG (handy for storing OCR crops as blobs, and for debugging). */
+/**
+ * Encodes pixels as PNG (handy for storing OCR crops as blobs, and for debugging). zlib level 3,
+ * not sharp's 6: on a text-line crop it encodes about 5× faster for about 6% more bytes, and a
+ * pipeline encodes every crop it stores.
+ */
 export async function encodePng(image: RawImage): Promise<Buffer> {
   return sharp(image.data, { raw: rawInfo(image) })
-    .png()
+    .png({ compressionLevel: 3 })
     .toBuffer();
 }
 
@@ -55,19 +66,23 @@ function imagePipeline(input: ModelInput, maxPixels: number): Sharp {
   }
   if ('image' in input) {
     const { image } = input;
-    if (image.width * image.height > maxPixels) throw tooLarge(image.width * image.height, maxPixels);
-    if (image.data.byteLength !== image.width * image.height * image.channels) {
-      throw new InferqError(
-        'INFERQ_INPUT_UNDECODABLE',
-        `raw image data has ${image.data.byteLength} bytes, not width × height × channels${image.data.byteLength === 0 ? ' (was it transferred to an earlier predict call without keepInputs?)' : ''}`,
-        {
-          details: { width: image.width, height: image.height, channels: image.channels },
-        },
-      );
-    }
+    checkRaw(image, maxPixels);
     return sharp(image.data, { raw: rawInfo(image) });
   }
   throw new InferqError('INFERQ_INPUT_UNDECODABLE', 'this model takes an image (bytes or decoded pixels)');
+}
+
+function checkRaw(image: RawImage, maxPixels: number): void {
+  if (image.width * image.height > maxPixels) throw tooLarge(image.width * image.height, maxPixels);
+  if (image.data.byteLength !== image.width * image.height * image.channels) {
+    throw new InferqError(
+      'INFERQ_INPUT_UNDECODABLE',
+      `raw image data has ${image.data.byteLength} bytes, not width × height × channels${image.data.byteLength === 0 ? ' (was it transferred to an earlier predict call without keepInputs?)' : ''}`,
+      {
+        details: { width: image.width, height: image.height, channels: image.channels },
+      },
+    );
+  }
 }
 
 function imageError(cause: unknown, maxPixels: number): InferqError {

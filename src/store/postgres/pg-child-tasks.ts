@@ -80,6 +80,38 @@ export async function selectChildTasks(q: Queryable, parentId: string): Promise<
   return rows.map(rowToTask);
 }
 
+/**
+ * The children of `parentId` whose row was written by a transaction that was still open, or
+ * not yet begun, at the read that returned `cursor` (every child without one), results
+ * joined, by step then item. No column to keep: a row's `xmin` is the transaction that wrote
+ * its version, and the cursor is the oldest transaction open at this read (its snapshot's
+ * xmin), so a write that commits after the read, in whatever order, is found next time. Both
+ * are 32-bit transaction ids compared modulo 2³², as PostgreSQL compares them; a row frozen by
+ * VACUUM reads as old, which it is. Transactions open elsewhere in the cluster make a read
+ * return a few unchanged rows again, never miss one.
+ */
+export async function selectChildTasksChangedSince(
+  q: Queryable,
+  parentId: string,
+  cursor: string | undefined,
+): Promise<{ tasks: Task[]; cursor: string }> {
+  const since = cursor === undefined || !/^\d+$/.test(cursor) ? null : cursor;
+  const { rows } = await q.query<TaskRow & { horizon: string; id: string | null }>(
+    `SELECT h.horizon, c.* FROM
+       (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text AS horizon) h
+     LEFT JOIN LATERAL (
+       SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result
+       FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
+       WHERE t.parent_id = $1
+         AND ($2::bigint IS NULL OR (t.xmin::text::bigint - $2::bigint + 4294967296) % 4294967296 < 2147483648)
+     ) c ON true
+     ORDER BY c.step_id, c.item_index`,
+    [parentId, since],
+  );
+  const horizon = rows[0]?.horizon ?? since ?? '0';
+  return { tasks: rows.filter((r) => r.id !== null).map(rowToTask), cursor: horizon };
+}
+
 /** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
 export async function cancelChildTasks(q: Queryable, parentId: string, at: number): Promise<void> {
   const { rows } = await q.query<{ id: string }>(

@@ -31,6 +31,7 @@ import {
 } from '../task-rows.js';
 import {
   type BatchClaim,
+  type ChildTasksRead,
   type ClaimRequest,
   type ClaimResult,
   type CompleteRequest,
@@ -55,7 +56,12 @@ import {
   type WebhookDelivery,
   type WebhookOutcome,
 } from '../task-store.js';
-import { cancelChildTasks, insertChildTasks, selectChildTasks } from './pg-child-tasks.js';
+import {
+  cancelChildTasks,
+  insertChildTasks,
+  selectChildTasks,
+  selectChildTasksChangedSince,
+} from './pg-child-tasks.js';
 import * as extras from './pg-task-extras.js';
 import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
 import {
@@ -312,6 +318,10 @@ export class PostgresTaskStore implements TaskStore {
 
   async listChildTasks(parentId: string): Promise<Task[]> {
     return selectChildTasks(this.#pool, parentId);
+  }
+
+  async listChildTasksChangedSince(parentId: string, cursor?: string): Promise<ChildTasksRead> {
+    return selectChildTasksChangedSince(this.#pool, parentId, cursor);
   }
 
   async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {

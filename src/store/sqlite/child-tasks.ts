@@ -85,6 +85,28 @@ export function selectChildTasks(db: SqliteDatabase, parentId: string): Task[] {
   return rows.map(rowToTask);
 }
 
+/**
+ * The children of `parentId` stamped after `cursor` (every child without one), results joined,
+ * by step then item; the cursor is the highest stamp read (migration: change_seq). One
+ * statement, so the rows and the cursor come from one snapshot.
+ */
+export function selectChildTasksChangedSince(
+  db: SqliteDatabase,
+  parentId: string,
+  cursor: string | undefined,
+): { tasks: Task[]; cursor: string } {
+  const since = cursor === undefined ? -1 : Number(cursor);
+  const rows = sql(
+    db,
+    `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result, t.change_seq AS change_seq
+     FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
+     WHERE t.parent_id = ? AND coalesce(t.change_seq, 0) > ? ORDER BY t.step_id, t.item_index`,
+  ).all(parentId, Number.isFinite(since) ? since : -1) as Array<TaskRow & { change_seq: number | null }>;
+  let next = Number.isFinite(since) ? Math.max(since, 0) : 0;
+  for (const row of rows) next = Math.max(next, row.change_seq ?? 0);
+  return { tasks: rows.map(rowToTask), cursor: String(next) };
+}
+
 /** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
 export function cancelChildTasks(db: SqliteDatabase, parentId: string, at: number): void {
   const ids = sql(

@@ -163,4 +163,23 @@ export const taskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN lease_expires_at INTEGER;
   UPDATE tasks SET lease_expires_at = updated_at + 30000 WHERE state = 'running';
   `,
+  `
+  -- A pipeline coordinator reads only the children that changed since its last read
+  -- (listChildTasksChangedSince): every insert of a child and every write of its state stamps
+  -- it with the next value of one counter. Writers are serialised, so the stamps follow commit
+  -- order and "stamp > the highest one read" misses nothing. Triggers, so that no write path
+  -- (claim, complete, retry, reap, cancel) can forget it; the inner UPDATE sets no state, so
+  -- it does not fire them again.
+  ALTER TABLE tasks ADD COLUMN change_seq INTEGER;
+  CREATE TABLE child_change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL) STRICT;
+  INSERT INTO child_change_counter (id, seq) VALUES (1, 0);
+  CREATE TRIGGER tasks_child_inserted AFTER INSERT ON tasks WHEN NEW.parent_id IS NOT NULL BEGIN
+    UPDATE child_change_counter SET seq = seq + 1 WHERE id = 1;
+    UPDATE tasks SET change_seq = (SELECT seq FROM child_change_counter WHERE id = 1) WHERE id = NEW.id;
+  END;
+  CREATE TRIGGER tasks_child_state AFTER UPDATE OF state ON tasks WHEN NEW.parent_id IS NOT NULL BEGIN
+    UPDATE child_change_counter SET seq = seq + 1 WHERE id = 1;
+    UPDATE tasks SET change_seq = (SELECT seq FROM child_change_counter WHERE id = 1) WHERE id = NEW.id;
+  END;
+  `,
 ];

@@ -35,6 +35,7 @@ import {
 } from '../task-rows.js';
 import {
   type BatchClaim,
+  type ChildTasksRead,
   type ClaimRequest,
   type ClaimResult,
   type CompleteRequest,
@@ -59,7 +60,13 @@ import {
   type WebhookDelivery,
   type WebhookOutcome,
 } from '../task-store.js';
-import { cancelChildTasks, insertChildTasks, selectChildTasks, sqliteTaskColumns } from './child-tasks.js';
+import {
+  cancelChildTasks,
+  insertChildTasks,
+  selectChildTasks,
+  selectChildTasksChangedSince,
+  sqliteTaskColumns,
+} from './child-tasks.js';
 import { addFeedback, listFeedback } from './feedback.js';
 import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
@@ -352,6 +359,10 @@ export class SqliteTaskStore implements TaskStore {
 
   async listChildTasks(parentId: string): Promise<Task[]> {
     return selectChildTasks(this.#db, parentId);
+  }
+
+  async listChildTasksChangedSince(parentId: string, cursor?: string): Promise<ChildTasksRead> {
+    return selectChildTasksChangedSince(this.#db, parentId, cursor);
   }
 
   async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {
