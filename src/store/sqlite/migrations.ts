@@ -156,14 +156,6 @@ export const taskStoreMigrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN input_name TEXT;
   `,
   `
-  -- The task row is the lease (store/task-lease.ts): a claim sets lease_token and
-  -- lease_expires_at, the worker's lease loop renews the expiry, and a claim under another
-  -- token takes the task over only once it has passed. A task running when this migration
-  -- runs was claimed under a broker lease of (by default) 30 s from its last update.
-  ALTER TABLE tasks ADD COLUMN lease_expires_at INTEGER;
-  UPDATE tasks SET lease_expires_at = updated_at + 30000 WHERE state = 'running';
-  `,
-  `
   -- A pipeline coordinator reads only the children that changed since its last read
   -- (listChildTasksChangedSince): every insert of a child and every write of its state stamps
   -- it with the next value of one counter. Writers are serialised, so the stamps follow commit
@@ -181,5 +173,13 @@ export const taskStoreMigrations: readonly string[] = [
     UPDATE child_change_counter SET seq = seq + 1 WHERE id = 1;
     UPDATE tasks SET change_seq = (SELECT seq FROM child_change_counter WHERE id = 1) WHERE id = NEW.id;
   END;
+  `,
+  `
+  -- The task row is the lease (store/task-lease.ts): a claim sets lease_token and
+  -- lease_expires_at, the worker's lease loop renews the expiry, and a claim under another
+  -- token takes the task over only once it has passed. A task running when this migration
+  -- runs was claimed under a broker lease of (by default) 30 s from its last update.
+  ALTER TABLE tasks ADD COLUMN lease_expires_at INTEGER;
+  UPDATE tasks SET lease_expires_at = updated_at + 30000 WHERE state = 'running';
   `,
 ];
