@@ -106,7 +106,10 @@ describe('pipeline pixel hand-off', () => {
     }
 
     reads.length = 0;
-    const turned = (await transforms['rotate-180']!([crops[0], { label: '180', confidence: 0.95 }], context)) as TaskInput;
+    const turned = (await transforms['rotate-180']!(
+      [crops[0], { label: '180', confidence: 0.95 }],
+      context,
+    )) as TaskInput;
     expect(reads).toEqual([]);
     expect(thread.answered).toBe(answered + 2);
     const expectedTurn = rotate180(cropQuad(decodedPage, quads[0]!));
