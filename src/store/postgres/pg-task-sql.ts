@@ -1,54 +1,11 @@
-import type pg from 'pg';
 import { idUpperBound } from '../../core/ids.js';
 import type { TimelineEntry } from '../../core/task.js';
-import type { LeaseDialect } from '../task-lease.js';
 import { parentColumns, stateList, type TaskRow, taskColumns } from '../task-rows.js';
 import type { TaskFilter } from '../task-store.js';
-
-/** A pool or a client inside a transaction: anything that runs a query. */
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+import type { Queryable } from './pg-sql-driver.js';
 
 export { stateIn } from '../task-lease.js';
-
-/** PostgreSQL's fragments of the lease rule (task-lease.ts). */
-export const pgLease: LeaseDialect = {
-  same: (left, right) => `${left} IS NOT DISTINCT FROM ${right}`,
-  // Two workers that received the same job serialise on the row; the loser reads the winner's token.
-  lockRow: 'FOR UPDATE',
-  leaseRows: 'unnest(@ids::text[], @tokens::text[]) AS l(id, token)',
-  leaseParams: (leases) => ({ ids: leases.map((l) => l.id), tokens: leases.map((l) => l.leaseToken) }),
-  max: (left, right) => `GREATEST(${left}, ${right})`,
-};
-
-/**
- * A statement written with `@name` parameters (the shared statements of task-lease.ts) as
- * PostgreSQL's numbered ones: each name becomes `$n` and its value the n-th of `values`.
- */
-export function bindNamed(sql: string, params: Record<string, unknown>): { text: string; values: unknown[] } {
-  const numbers = new Map<string, number>();
-  const values: unknown[] = [];
-  const text = sql.replace(/@([A-Za-z_][A-Za-z0-9_]*)/g, (_, name: string) => {
-    let n = numbers.get(name);
-    if (n === undefined) {
-      if (!(name in params)) throw new Error(`no value for parameter @${name}`);
-      values.push(params[name]);
-      n = values.length;
-      numbers.set(name, n);
-    }
-    return `$${n}`;
-  });
-  return { text, values };
-}
-
-/** Runs a statement with `@name` parameters; its rows. */
-export async function queryNamed<R extends pg.QueryResultRow>(
-  q: Queryable,
-  sql: string,
-  params: Record<string, unknown>,
-): Promise<R[]> {
-  const { text, values } = bindNamed(sql, params);
-  return (await q.query<R>(text, values)).rows;
-}
+export type { Queryable } from './pg-sql-driver.js';
 
 /** Every column a task row is written and read with: the shared ones plus the pipeline step ones. */
 export const pgTaskColumns = [...taskColumns, ...parentColumns] as const;

@@ -4,19 +4,9 @@ import { finalStates, type TaskState, taskStates } from '../../core/task-state.j
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
-import {
-  cancelSql,
-  claimParams,
-  claimSql,
-  claimTimeline,
-  completeSql,
-  failSql,
-  type LeaseRow,
-  planClaim,
-  releaseSql,
-  renewLeasesSql,
-  selectLeaseSql,
-} from '../task-lease.js';
+import { claimTasks } from '../sql/claim-tasks.js';
+import { settleTasks } from '../sql/settle-tasks.js';
+import { cancelSql, releaseSql, renewLeasesParams, renewLeasesSql } from '../task-lease.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -27,7 +17,6 @@ import {
   storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
-  toJsonText,
 } from '../task-rows.js';
 import {
   type BatchClaim,
@@ -56,6 +45,7 @@ import {
   type WebhookOutcome,
 } from '../task-store.js';
 import { cancelChildTasks, insertChildTasks, selectChildTasks } from './pg-child-tasks.js';
+import { PgSqlDriver, queryNamed } from './pg-sql-driver.js';
 import * as extras from './pg-task-extras.js';
 import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
 import {
@@ -64,9 +54,7 @@ import {
   insertTasksSql,
   insertTimeline,
   insertTimelines,
-  pgLease,
   type Queryable,
-  queryNamed,
   selectTask,
   selectTaskWithResult,
   stateIn,
@@ -99,6 +87,8 @@ const maxLimit = 1_000;
 export class PostgresTaskStore implements TaskStore {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
+  /** The shared SQL state machine's driver (store/sql/), over the same pool. */
+  readonly #driver = new PgSqlDriver(() => this.#pool);
   #closed = false;
 
   private constructor(handle: PgHandle) {
@@ -221,26 +211,28 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    return inTransaction(this.#pool, (client) => claimIn(client, id, request));
+    const [result] = await this.claimTasks([{ ...request, id }]);
+    return result!;
   }
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    const result = toJsonText(request.result);
-    return inTransaction(this.#pool, (client) => completeIn(client, id, request, result));
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'succeeded' }]);
+    return written!;
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
-    return inTransaction(this.#pool, (client) => failIn(client, id, request));
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'failed' }]);
+    return written!;
   }
 
   async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
     if (claims.length === 0) return [];
-    return inTransaction(this.#pool, async (client) => {
-      const results = new Map<BatchClaim, ClaimResult>();
-      // Rows are locked in id order, so two batches that overlap (a lease taken over) cannot deadlock.
-      for (const claim of byId(claims)) results.set(claim, await claimIn(client, claim.id, claim));
-      return claims.map((claim) => results.get(claim)!);
-    });
+    return this.#driver.tx(claimTasks(this.#driver.dialect, claims));
+  }
+
+  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
+    if (settlements.length === 0) return [];
+    return this.#driver.tx(settleTasks(this.#driver.dialect, settlements));
   }
 
   async renewLeases(
@@ -249,30 +241,11 @@ export class PostgresTaskStore implements TaskStore {
     at: number = Date.now(),
   ): Promise<string[]> {
     if (leases.length === 0) return [];
-    const rows = await queryNamed<{ id: string }>(this.#pool, renewLeasesSql(pgLease), {
+    const rows = await this.#driver.all<{ id: string }>(renewLeasesSql(this.#driver.dialect), {
       until: at + leaseMs,
-      ...pgLease.leaseParams(leases),
+      ...renewLeasesParams(this.#driver.dialect, leases),
     });
     return rows.map((row) => row.id);
-  }
-
-  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
-    if (settlements.length === 0) return [];
-    const serialised = new Map(
-      settlements.map((s) => [s, s.outcome === 'succeeded' ? toJsonText(s.result) : ''] as const),
-    );
-    return inTransaction(this.#pool, async (client) => {
-      const written = new Map<Settlement, boolean>();
-      for (const s of byId(settlements)) {
-        written.set(
-          s,
-          s.outcome === 'succeeded'
-            ? await completeIn(client, s.id, s, serialised.get(s)!)
-            : await failIn(client, s.id, s),
-        );
-      }
-      return settlements.map((s) => written.get(s)!);
-    });
   }
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
@@ -289,7 +262,7 @@ export class PostgresTaskStore implements TaskStore {
     const at = Date.now();
     return inTransaction(this.#pool, async (client) => {
       // The attempt is given back: the worker never ran it to an outcome.
-      const [done] = await queryNamed<{ attempts: number }>(client, releaseSql(pgLease), {
+      const [done] = await queryNamed<{ attempts: number }>(client, releaseSql(this.#driver.dialect), {
         id,
         at,
         token: leaseToken,
@@ -479,79 +452,4 @@ function unavailable(message: string, cause?: unknown): InferqError {
 function clampLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return defaultLimit;
   return Math.min(maxLimit, Math.max(1, Math.floor(limit)));
-}
-
-/** Items sorted by task id (a copy). */
-function byId<T extends { id: string }>(items: readonly T[]): T[] {
-  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-/** The body of claimTask (the rule: task-lease.ts), inside the caller's transaction. */
-async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest): Promise<ClaimResult> {
-  const at = request.at ?? Date.now();
-  const [current] = await queryNamed<LeaseRow>(client, selectLeaseSql(pgLease), { id });
-  const plan = planClaim(current, request.leaseToken, at);
-  if (plan.kind === 'missing') return { claimed: false, task: undefined };
-  if (plan.kind === 'final') return { claimed: false, task: await readTask(client, id) };
-  if (plan.kind === 'held')
-    return { claimed: false, task: await readTask(client, id), heldUntil: plan.until };
-  const [done] = await queryNamed<{ attempts: number }>(
-    client,
-    claimSql(pgLease, plan.kind),
-    claimParams(id, request, at, current),
-  );
-  // The row is locked since the read: the update applies unless the task was deleted meanwhile.
-  if (done === undefined) return { claimed: false, task: await readTask(client, id) };
-  const entries = claimTimeline(plan, request, at, done.attempts);
-  if (entries.length > 0)
-    await insertTimelines(
-      client,
-      entries.map((entry) => ({ id, entry })),
-    );
-  const task = (await readTask(client, id))!;
-  return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
-}
-
-/** The body of completeTask, the result already serialised; inside the caller's transaction. */
-async function completeIn(
-  client: pg.PoolClient,
-  id: string,
-  request: CompleteRequest,
-  result: string,
-): Promise<boolean> {
-  const at = request.at ?? Date.now();
-  const [done] = await queryNamed<{ attempts: number }>(client, completeSql, {
-    id,
-    at,
-    token: request.leaseToken,
-  });
-  if (done === undefined) return false;
-  await client.query(
-    `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
-       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-    [id, result],
-  );
-  const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-  if (request.timing !== undefined) entry.data = request.timing;
-  await insertTimeline(client, id, entry);
-  return true;
-}
-
-/** The body of failTask, inside the caller's transaction. */
-async function failIn(client: pg.PoolClient, id: string, request: FailRequest): Promise<boolean> {
-  const at = request.at ?? Date.now();
-  const [done] = await queryNamed<{ attempts: number }>(client, failSql(request.retry), {
-    id,
-    at,
-    token: request.leaseToken,
-    error: toJsonText(request.error),
-  });
-  if (done === undefined) return false;
-  await insertTimeline(client, id, {
-    stage: request.retry ? 'retry' : 'failed',
-    at,
-    attempt: done.attempts,
-    data: { error: { code: request.error.code, message: request.error.message } },
-  });
-  return true;
 }

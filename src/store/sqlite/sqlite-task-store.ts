@@ -5,21 +5,9 @@ import { finalStates, type TaskState, taskStates } from '../../core/task-state.j
 import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import {
-  cancelSql,
-  claimParams,
-  claimSql,
-  claimTimeline,
-  completeSql,
-  failSql,
-  type LeaseDialect,
-  type LeaseRow,
-  planClaim,
-  releaseSql,
-  renewLeasesSql,
-  selectLeaseSql,
-  stateIn,
-} from '../task-lease.js';
+import { claimTasks } from '../sql/claim-tasks.js';
+import { settleTasks } from '../sql/settle-tasks.js';
+import { cancelSql, releaseSql, renewLeasesParams, renewLeasesSql, stateIn } from '../task-lease.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -31,7 +19,6 @@ import {
   storedInputBytesSql,
   type TaskRow,
   type TimelineRow,
-  toJsonText,
 } from '../task-rows.js';
 import {
   type BatchClaim,
@@ -63,6 +50,7 @@ import { cancelChildTasks, insertChildTasks, selectChildTasks, sqliteTaskColumns
 import { addFeedback, listFeedback } from './feedback.js';
 import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
+import { SqliteSqlDriver } from './sqlite-sql-driver.js';
 import { activityStats } from './task-activity.js';
 import { latencyBreakdown, taskHistory } from './task-history.js';
 import { taskStats } from './task-stats.js';
@@ -85,16 +73,6 @@ const inListChunk = 500;
 const defaultLimit = 50;
 const maxLimit = 1_000;
 
-/** SQLite's fragments of the lease rule (task-lease.ts). */
-const sqliteLease: LeaseDialect = {
-  same: (left, right) => `${left} IS ${right}`,
-  lockRow: '', // every claim runs in a BEGIN IMMEDIATE transaction: the write lock is held
-  leaseRows: `(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
-    FROM json_each(@leases)) AS l`,
-  leaseParams: (leases) => ({ leases: JSON.stringify(leases.map((l) => [l.id, l.leaseToken])) }),
-  max: (left, right) => `MAX(${left}, ${right})`,
-};
-
 const selectTask = `SELECT ${sqliteTaskColumns.join(', ')} FROM tasks`;
 const selectTaskWithResult =
   `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
@@ -113,6 +91,8 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
 export class SqliteTaskStore implements TaskStore {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
+  /** The shared SQL state machine's driver (store/sql/), over the same database. */
+  readonly #driver = new SqliteSqlDriver(() => this.#db);
   #closed = false;
 
   private constructor(db: SqliteDatabase) {
@@ -222,34 +202,28 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    return this.#db.transaction(() => this.#claim(id, request)).immediate();
+    const [result] = await this.claimTasks([{ ...request, id }]);
+    return result!;
   }
 
   async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    // Serialise outside the transaction: a result of several MB must not lengthen the write lock.
-    const result = toJsonText(request.result);
-    return this.#db.transaction(() => this.#complete(id, request, result)).immediate();
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'succeeded' }]);
+    return written!;
   }
 
   async failTask(id: string, request: FailRequest): Promise<boolean> {
-    return this.#db.transaction(() => this.#fail(id, request)).immediate();
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'failed' }]);
+    return written!;
   }
 
   async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
     if (claims.length === 0) return [];
-    return this.#db.transaction(() => claims.map((claim) => this.#claim(claim.id, claim))).immediate();
+    return this.#driver.tx(claimTasks(this.#driver.dialect, claims));
   }
 
   async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
     if (settlements.length === 0) return [];
-    const results = settlements.map((s) => (s.outcome === 'succeeded' ? toJsonText(s.result) : ''));
-    return this.#db
-      .transaction(() =>
-        settlements.map((s, i) =>
-          s.outcome === 'succeeded' ? this.#complete(s.id, s, results[i]!) : this.#fail(s.id, s),
-        ),
-      )
-      .immediate();
+    return this.#driver.tx(settleTasks(this.#driver.dialect, settlements));
   }
 
   async renewLeases(
@@ -258,64 +232,11 @@ export class SqliteTaskStore implements TaskStore {
     at: number = Date.now(),
   ): Promise<string[]> {
     if (leases.length === 0) return [];
-    const rows = this.#sql(renewLeasesSql(sqliteLease)).all({
+    const rows = await this.#driver.all<{ id: string }>(renewLeasesSql(this.#driver.dialect), {
       until: at + leaseMs,
-      ...sqliteLease.leaseParams(leases),
-    }) as { id: string }[];
-    return rows.map((row) => row.id);
-  }
-
-  /** The body of claimTask (the rule: task-lease.ts); runs inside the caller's transaction. */
-  #claim(id: string, request: ClaimRequest): ClaimResult {
-    const at = request.at ?? Date.now();
-    const current = this.#sql(selectLeaseSql(sqliteLease)).get({ id }) as LeaseRow | undefined;
-    const plan = planClaim(current, request.leaseToken, at);
-    if (plan.kind === 'missing') return { claimed: false, task: undefined };
-    if (plan.kind === 'final') return { claimed: false, task: this.#readTask(id) };
-    if (plan.kind === 'held') return { claimed: false, task: this.#readTask(id), heldUntil: plan.until };
-    const params = claimParams(id, request, at, current);
-    const done = this.#sql(claimSql(sqliteLease, plan.kind)).get(params) as { attempts: number } | undefined;
-    // Inside one write transaction the row cannot change between the read and the update.
-    if (done === undefined) return { claimed: false, task: this.#readTask(id) };
-    for (const entry of claimTimeline(plan, request, at, done.attempts)) this.#timeline(id, entry);
-    const task = this.#readTask(id)!;
-    return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
-  }
-
-  /** The body of completeTask, with the result already serialised; inside the caller's transaction. */
-  #complete(id: string, request: CompleteRequest, result: string): boolean {
-    const at = request.at ?? Date.now();
-    const done = this.#sql(completeSql).get({ id, at, token: request.leaseToken }) as
-      | { attempts: number }
-      | undefined;
-    if (done === undefined) return false;
-    this.#sql(
-      `INSERT INTO task_results (task_id, result) VALUES (?, ?)
-       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-    ).run(id, result);
-    const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-    if (request.timing !== undefined) entry.data = request.timing;
-    this.#timeline(id, entry);
-    return true;
-  }
-
-  /** The body of failTask; inside the caller's transaction. */
-  #fail(id: string, request: FailRequest): boolean {
-    const at = request.at ?? Date.now();
-    const done = this.#sql(failSql(request.retry)).get({
-      id,
-      at,
-      token: request.leaseToken,
-      error: toJsonText(request.error),
-    }) as { attempts: number } | undefined;
-    if (done === undefined) return false;
-    this.#timeline(id, {
-      stage: request.retry ? 'retry' : 'failed',
-      at,
-      attempt: done.attempts,
-      data: { error: { code: request.error.code, message: request.error.message } },
+      ...renewLeasesParams(this.#driver.dialect, leases),
     });
-    return true;
+    return rows.map((row) => row.id);
   }
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
@@ -335,7 +256,7 @@ export class SqliteTaskStore implements TaskStore {
     return this.#db
       .transaction(() => {
         // The attempt is given back: the worker never ran it to an outcome.
-        const done = this.#sql(releaseSql(sqliteLease)).get({ id, at, token: leaseToken }) as
+        const done = this.#sql(releaseSql(this.#driver.dialect)).get({ id, at, token: leaseToken }) as
           | { attempts: number }
           | undefined;
         if (done === undefined) return false;
