@@ -38,6 +38,13 @@ export class PgSqlDriver implements SqlDriver {
   async tx<T>(program: () => SqlProgram<T>): Promise<T> {
     return inTransaction(this.pool(), (client) => runProgram(program(), (step) => execute(client, step)));
   }
+
+  async read<T>(program: () => SqlProgram<T>): Promise<T> {
+    return inTransaction(this.pool(), async (client) => {
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return runProgram(program(), (step) => execute(client, step));
+    });
+  }
 }
 
 async function execute(q: Queryable, step: SqlStep): Promise<unknown> {
@@ -71,14 +78,4 @@ export function bindNamed(sql: string, params: SqlParams): { text: string; value
     return `$${n}`;
   });
   return { text, values };
-}
-
-/** Runs a statement with `@name` parameters; its rows. */
-export async function queryNamed<R extends pg.QueryResultRow>(
-  q: Queryable,
-  sql: string,
-  params: SqlParams,
-): Promise<R[]> {
-  const { text, values } = bindNamed(sql, params);
-  return (await q.query<R>(text, values)).rows;
 }

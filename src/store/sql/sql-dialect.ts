@@ -20,6 +20,11 @@ export interface SqlDialect {
    */
   readonly lockRows: string;
   /**
+   * Names the index a read must use: SQLite's `INDEXED BY` (its planner has no statistics unless
+   * ANALYZE ran); nothing on PostgreSQL, whose planner has them (a materialised CTE steers it).
+   */
+  indexedBy(index: string): string;
+  /**
    * `column` is one of the values of list parameter `@name` (see {@link listParam}): SQLite reads
    * a JSON array with `json_each`, PostgreSQL an array parameter with `= ANY`.
    */
@@ -51,6 +56,7 @@ export const sqliteDialect: SqlDialect = {
   same: (left, right) => `${left} IS ${right}`,
   max: (left, right) => `MAX(${left}, ${right})`,
   lockRows: '',
+  indexedBy: (index) => `INDEXED BY ${index}`,
   inList: (column, name) => `${column} IN (SELECT value FROM json_each(@${name}))`,
   listParam: (name, values) => ({ [name]: JSON.stringify(values) }),
   rows: (alias, columns) =>
@@ -65,6 +71,7 @@ export const postgresDialect: SqlDialect = {
   max: (left, right) => `GREATEST(${left}, ${right})`,
   // Two workers that received the same job serialise on the row; the loser reads the winner's token.
   lockRows: 'FOR UPDATE',
+  indexedBy: () => '',
   inList: (column, name, type = 'text') => `${column} = ANY(@${name}::${type}[])`,
   listParam: (name, values) => ({ [name]: values }),
   rows: (alias, columns) =>

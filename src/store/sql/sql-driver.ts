@@ -26,6 +26,8 @@ export interface SqlDriver {
   run(sql: string, params?: SqlParams): Promise<number>;
   /** Runs a program in one write transaction; its return value. */
   tx<T>(program: () => SqlProgram<T>): Promise<T>;
+  /** Runs a read-only program in one snapshot (a task and its timeline that agree). */
+  read<T>(program: () => SqlProgram<T>): Promise<T>;
 }
 
 export type SqlParams = Record<string, unknown>;

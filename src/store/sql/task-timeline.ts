@@ -24,13 +24,26 @@ export function insertTimelineSql(d: SqlDialect): string {
     SELECT e.task_id, e.stage, e.at, e.attempt, e.data FROM ${d.rows('e', columns)} ORDER BY e.n`;
 }
 
+/**
+ * As {@link insertTimelineSql}, skipping the entries of a task that no longer exists (purged
+ * meanwhile), for appendTimeline, whose caller holds no write of the task's row. Parameters: `@e`.
+ */
+export function appendTimelineSql(d: SqlDialect): string {
+  return `INSERT INTO task_timeline (task_id, stage, at, attempt, data)
+    SELECT e.task_id, e.stage, e.at, e.attempt, e.data FROM ${d.rows('e', columns)}
+    WHERE EXISTS (SELECT 1 FROM tasks WHERE tasks.id = e.task_id) ORDER BY e.n`;
+}
+
 export interface TaskTimelineEntry {
   id: string;
   entry: TimelineEntry;
 }
 
-export function* insertTimeline(d: SqlDialect, entries: readonly TaskTimelineEntry[]): SqlProgram<void> {
-  if (entries.length === 0) return;
+/** The parameters of {@link insertTimelineSql} and {@link appendTimelineSql}. */
+export function timelineParams(
+  d: SqlDialect,
+  entries: readonly TaskTimelineEntry[],
+): Record<string, unknown> {
   const rows = entries.map(({ id, entry }) => [
     id,
     entry.stage,
@@ -38,5 +51,10 @@ export function* insertTimeline(d: SqlDialect, entries: readonly TaskTimelineEnt
     entry.attempt ?? null,
     entry.data === undefined ? null : JSON.stringify(entry.data),
   ]);
-  yield* run(insertTimelineSql(d), d.rowsParam('e', columns, rows));
+  return d.rowsParam('e', columns, rows);
+}
+
+export function* insertTimeline(d: SqlDialect, entries: readonly TaskTimelineEntry[]): SqlProgram<void> {
+  if (entries.length === 0) return;
+  yield* run(insertTimelineSql(d), timelineParams(d, entries));
 }

@@ -39,6 +39,11 @@ export class SqliteSqlDriver implements SqlDriver {
       .immediate();
   }
 
+  async read<T>(program: () => SqlProgram<T>): Promise<T> {
+    // A deferred transaction: its first read takes the snapshot the rest see (WAL).
+    return this.db().transaction(() => runProgramSync(program(), (step) => this.#execute(step)))();
+  }
+
   #execute(step: SqlStep): unknown {
     const statement = cachedStatement(this.db(), step.sql);
     switch (step.op) {
