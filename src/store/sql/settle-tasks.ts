@@ -63,14 +63,24 @@ const settleColumns: SqlColumns = [
  * send SQLite through the state index).
  */
 export function settleUpdateSql(d: SqlDialect): string {
-  return `WITH locked AS (SELECT id FROM tasks WHERE ${d.inList('id', 'ids')} ORDER BY id ${d.lockRows})
+  // Where the dialect locks rows (PostgreSQL), the batch's rows are locked first, in id order;
+  // SQLite's BEGIN IMMEDIATE holds the whole database already, so it skips the CTE (it cost
+  // SQLite as much as the update itself).
+  const locked =
+    d.lockRows === ''
+      ? { with: '', term: '' }
+      : {
+          with: `WITH locked AS (SELECT id FROM tasks WHERE ${d.inList('id', 'ids')} ORDER BY id ${d.lockRows})`,
+          term: 'AND tasks.id IN (SELECT id FROM locked)',
+        };
+  return `${locked.with}
     UPDATE tasks SET
       state = CASE s.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'queued' ELSE 'failed' END,
       error = s.err,
       finished_at = CASE s.kind WHEN 'retry' THEN tasks.finished_at ELSE s.at END,
       ${endLease}, updated_at = s.at
     FROM ${d.rows('s', settleColumns)}
-    WHERE tasks.id = s.id AND tasks.id IN (SELECT id FROM locked) AND tasks.lease_token = s.token
+    WHERE tasks.id = s.id ${locked.term} AND tasks.lease_token = s.token
       AND CASE s.kind WHEN 'succeeded' THEN tasks.${stateIn('succeed')}
         WHEN 'retry' THEN tasks.${stateIn('retry')} ELSE tasks.${stateIn('fail')} END
     RETURNING tasks.id AS id, tasks.attempts AS attempts`;
