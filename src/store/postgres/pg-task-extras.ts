@@ -1,15 +1,7 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import { cacheHit, latencySample, notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
-import type {
-  LatencyStats,
-  TargetStats,
-  TaskStats,
-  WebhookAttempt,
-  WebhookDelivery,
-  WebhookDeliveryState,
-  WebhookOutcome,
-} from '../task-store.js';
+import type { LatencyStats, TargetStats, TaskStats, WebhookAttempt, WebhookOutcome } from '../task-store.js';
 import { pgTaskColumns, type Queryable } from './pg-task-sql.js';
 
 // The side tables of the PostgreSQL task store (webhooks, stats), kept
@@ -71,36 +63,6 @@ export async function recordWebhookAttempt(
       outcome.state === 'pending' ? outcome.nextAt : 0,
     ],
   );
-}
-
-export async function getWebhookDelivery(q: Queryable, taskId: string): Promise<WebhookDelivery | undefined> {
-  const delivery = await q.query<{ state: WebhookDeliveryState; next_at: number }>(
-    'SELECT state, next_at FROM webhook_deliveries WHERE task_id = $1',
-    [taskId],
-  );
-  const row = delivery.rows[0];
-  if (row === undefined) return undefined;
-  const attempts = await q.query<{
-    attempt: number;
-    at: number;
-    status_code: number | null;
-    error: string | null;
-    duration_ms: number;
-  }>(
-    'SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE task_id = $1 ORDER BY seq',
-    [taskId],
-  );
-  return {
-    state: row.state,
-    nextAt: row.state === 'pending' ? row.next_at : null,
-    attempts: attempts.rows.map((a) => ({
-      attempt: a.attempt,
-      at: a.at,
-      statusCode: a.status_code,
-      error: a.error,
-      durationMs: a.duration_ms,
-    })),
-  };
 }
 
 /**

@@ -16,7 +16,6 @@ import type {
   TaskStats,
   TaskStore,
   WebhookAttempt,
-  WebhookDelivery,
   WebhookOutcome,
 } from '../task-store.js';
 import { insertChildTasks, selectChildTasks } from './pg-child-tasks.js';
@@ -164,10 +163,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
     outcome: WebhookOutcome,
   ): Promise<void> {
     await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
-  }
-
-  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
-    return extras.getWebhookDelivery(this.#pool, taskId);
   }
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {

@@ -16,6 +16,7 @@ import type {
   Settlement,
   TaskFilter,
   TaskLease,
+  WebhookDelivery,
 } from '../task-store.js';
 import { getCachedResult } from './cached-result.js';
 import { cancelTask, releaseTask } from './cancel-task.js';
@@ -27,11 +28,12 @@ import { settleTasks } from './settle-tasks.js';
 import type { SqlDriver } from './sql-driver.js';
 import { addFeedback, listFeedback } from './task-feedback.js';
 import { appendTimelineSql, timelineParams } from './task-timeline.js';
+import { getWebhookDelivery } from './webhook-delivery.js';
 
 /**
  * The part of TaskStore that SQLite and PostgreSQL share to the letter: the lease and its
  * transitions (claim, settle, renew, release, cancel), reads, listings and counts, the result
- * cache lookup, idempotency keys and feedback. Written once over a {@link SqlDriver}; SqliteTaskStore and PostgresTaskStore
+ * cache lookup, idempotency keys, feedback, a webhook delivery's state. Written once over a {@link SqlDriver}; SqliteTaskStore and PostgresTaskStore
  * extend it (one level, nothing overridden) and add what each does its own way: creating tasks
  * and child tasks, retention, webhooks, stats, ping and close.
  */
@@ -148,6 +150,10 @@ export abstract class SqlTaskStore {
 
   async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
     return listFeedback(this.driver, taskId);
+  }
+
+  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
+    return getWebhookDelivery(this.driver, taskId);
   }
 
   async deleteTask(id: string): Promise<boolean> {

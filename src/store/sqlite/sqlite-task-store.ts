@@ -18,7 +18,6 @@ import type {
   TaskStats,
   TaskStore,
   WebhookAttempt,
-  WebhookDelivery,
   WebhookOutcome,
 } from '../task-store.js';
 import { insertChildTasks, selectChildTasks, sqliteTaskColumns } from './child-tasks.js';
@@ -27,12 +26,7 @@ import { SqliteSqlDriver } from './sqlite-sql-driver.js';
 import { activityStats } from './task-activity.js';
 import { latencyBreakdown, taskHistory } from './task-history.js';
 import { taskStats } from './task-stats.js';
-import {
-  dueWebhooks,
-  getWebhookDelivery,
-  insertPendingDelivery,
-  recordWebhookAttempt,
-} from './webhook-deliveries.js';
+import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
@@ -156,10 +150,6 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
     outcome: WebhookOutcome,
   ): Promise<void> {
     recordWebhookAttempt(this.#db, taskId, attempt, outcome);
-  }
-
-  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
-    return getWebhookDelivery(this.#db, taskId);
   }
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
