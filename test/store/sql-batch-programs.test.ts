@@ -16,7 +16,7 @@ import { taskStoreMigrations } from '../../src/store/sqlite/migrations.js';
 import { SqliteSqlDriver } from '../../src/store/sqlite/sqlite-sql-driver.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
-import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
+import { freshSchema, postgresSkipReason, testPostgresUrl } from '../fixtures/pg-schema.js';
 
 /** A store and a driver of the shared SQL programs over the same database. */
 interface Setup {
@@ -90,77 +90,80 @@ async function counted<T>(
 }
 
 for (const [name, setup] of Object.entries(setups)) {
-  describe.skipIf(setup === undefined)(`shared SQL batch programs on ${name}`, () => {
-    let s: Setup;
-    beforeEach(async () => {
-      s = await setup!();
-    });
-    afterEach(async () => {
-      await s.cleanup();
-    });
+  describe.skipIf(setup === undefined)(
+    setup === undefined ? postgresSkipReason : `shared SQL batch programs on ${name}`,
+    () => {
+      let s: Setup;
+      beforeEach(async () => {
+        s = await setup!();
+      });
+      afterEach(async () => {
+        await s.cleanup();
+      });
 
-    /** Claims and settles `n` fresh tasks; the statements each took. */
-    async function claimAndSettle(n: number): Promise<{ claim: number; settle: number }> {
-      const tasks = await s.store.createTasks(Array.from({ length: n }, draft));
-      const token = newLeaseToken();
-      const d = s.driver.dialect;
-      const claim = await counted(
-        s.driver,
-        claimTasks(
-          d,
-          tasks.map((t) => ({ id: t.id, leaseToken: token, workerId: 'w' })),
-        ),
-      );
-      expect(claim.result.map((c) => c.claimed)).toEqual(tasks.map(() => true));
-      const settle = await counted(
-        s.driver,
-        settleTasks(
-          d,
-          tasks.map((t, i) =>
-            i % 2 === 0
-              ? { id: t.id, outcome: 'succeeded' as const, leaseToken: token, result: i }
-              : {
-                  id: t.id,
-                  outcome: 'failed' as const,
-                  leaseToken: token,
-                  error: { code: 'E', message: 'm' },
-                  retry: i % 4 === 1,
-                },
+      /** Claims and settles `n` fresh tasks; the statements each took. */
+      async function claimAndSettle(n: number): Promise<{ claim: number; settle: number }> {
+        const tasks = await s.store.createTasks(Array.from({ length: n }, draft));
+        const token = newLeaseToken();
+        const d = s.driver.dialect;
+        const claim = await counted(
+          s.driver,
+          claimTasks(
+            d,
+            tasks.map((t) => ({ id: t.id, leaseToken: token, workerId: 'w' })),
           ),
-        ),
-      );
-      expect(settle.result).toEqual(tasks.map(() => true));
-      return { claim: claim.statements, settle: settle.statements };
-    }
+        );
+        expect(claim.result.map((c) => c.claimed)).toEqual(tasks.map(() => true));
+        const settle = await counted(
+          s.driver,
+          settleTasks(
+            d,
+            tasks.map((t, i) =>
+              i % 2 === 0
+                ? { id: t.id, outcome: 'succeeded' as const, leaseToken: token, result: i }
+                : {
+                    id: t.id,
+                    outcome: 'failed' as const,
+                    leaseToken: token,
+                    error: { code: 'E', message: 'm' },
+                    retry: i % 4 === 1,
+                  },
+            ),
+          ),
+        );
+        expect(settle.result).toEqual(tasks.map(() => true));
+        return { claim: claim.statements, settle: settle.statements };
+      }
 
-    it('claims and settles a batch of 32 in as many statements as a batch of 1', async () => {
-      // A batch of two holds a success and a failure, like every larger one.
-      const small = await claimAndSettle(2);
-      const large = await claimAndSettle(32);
-      expect(large).toEqual(small);
-      expect(large).toEqual({ claim: 4, settle: 3 });
-    });
+      it('claims and settles a batch of 32 in as many statements as a batch of 1', async () => {
+        // A batch of two holds a success and a failure, like every larger one.
+        const small = await claimAndSettle(2);
+        const large = await claimAndSettle(32);
+        expect(large).toEqual(small);
+        expect(large).toEqual({ claim: 4, settle: 3 });
+      });
 
-    it('a batch naming one task twice: the first claim and settle win, the second sees their row', async () => {
-      const [task] = await s.store.createTasks([draft()]);
-      const [first, second] = [newLeaseToken(), newLeaseToken()];
-      const at = task!.createdAt + 1;
-      const claims = await s.store.claimTasks([
-        { id: task!.id, leaseToken: first, workerId: 'w1', leaseMs: 1_000, at },
-        { id: task!.id, leaseToken: second, workerId: 'w2', leaseMs: 1_000, at },
-      ]);
-      expect(claims).toMatchObject([
-        { claimed: true, task: { state: 'running', attempts: 1, workerId: 'w1' } },
-        { claimed: false, heldUntil: at + 1_000 },
-      ]);
-      const written = await s.store.settleTasks([
-        { id: task!.id, outcome: 'succeeded', leaseToken: first, result: 'a' },
-        { id: task!.id, outcome: 'succeeded', leaseToken: first, result: 'b' },
-      ]);
-      expect(written).toEqual([true, false]);
-      const after = await s.store.getTask(task!.id);
-      expect(after).toMatchObject({ state: 'succeeded', result: 'a', attempts: 1 });
-      expect(after!.timeline.map((e) => e.stage)).toEqual(['created', 'queued', 'running', 'succeeded']);
-    });
-  });
+      it('a batch naming one task twice: the first claim and settle win, the second sees their row', async () => {
+        const [task] = await s.store.createTasks([draft()]);
+        const [first, second] = [newLeaseToken(), newLeaseToken()];
+        const at = task!.createdAt + 1;
+        const claims = await s.store.claimTasks([
+          { id: task!.id, leaseToken: first, workerId: 'w1', leaseMs: 1_000, at },
+          { id: task!.id, leaseToken: second, workerId: 'w2', leaseMs: 1_000, at },
+        ]);
+        expect(claims).toMatchObject([
+          { claimed: true, task: { state: 'running', attempts: 1, workerId: 'w1' } },
+          { claimed: false, heldUntil: at + 1_000 },
+        ]);
+        const written = await s.store.settleTasks([
+          { id: task!.id, outcome: 'succeeded', leaseToken: first, result: 'a' },
+          { id: task!.id, outcome: 'succeeded', leaseToken: first, result: 'b' },
+        ]);
+        expect(written).toEqual([true, false]);
+        const after = await s.store.getTask(task!.id);
+        expect(after).toMatchObject({ state: 'succeeded', result: 'a', attempts: 1 });
+        expect(after!.timeline.map((e) => e.stage)).toEqual(['created', 'queued', 'running', 'succeeded']);
+      });
+    },
+  );
 }
