@@ -1,5 +1,6 @@
 import type { TaskError, TimelineEntry } from '../core/task.js';
 import { statesAllowing, type TaskEvent, type TaskState } from '../core/task-state.js';
+import type { SqlColumns, SqlDialect } from './sql/sql-dialect.js';
 import type { ClaimRequest, TaskLease } from './task-store.js';
 
 /**
@@ -9,27 +10,13 @@ import type { ClaimRequest, TaskLease } from './task-store.js';
  * by id, a redelivery racing a live worker) is harmless on every broker: its claim is refused
  * while the lease is live, and the attempt count, kept on the row only, never moves for it.
  *
- * The rule is written here once; the SQLite and PostgreSQL stores run these statements, each
- * supplying only its {@link LeaseDialect}. Statements name their parameters `@name`; the
- * PostgreSQL store numbers them (`bindNamed`).
+ * The rule is written here once: `planClaim` decides each claim from the row; the shared SQL state
+ * machine (store/sql/: claim-tasks.ts, settle-tasks.ts) writes what it decided for a whole batch
+ * at once, on SQLite and PostgreSQL alike. Statements name their parameters `@name`.
  */
 
 /** The lease a claim takes when the caller names none: the default `broker.leaseMs`. */
 export const defaultTaskLeaseMs = 30_000;
-
-/** Where SQLite and PostgreSQL write the same thing differently. */
-export interface LeaseDialect {
-  /** Equality that holds for two NULLs (`IS` in SQLite, `IS NOT DISTINCT FROM` in PostgreSQL). */
-  same(left: string, right: string): string;
-  /** Appended to the claim's read: PostgreSQL locks the row, SQLite already holds the write lock. */
-  lockRow: string;
-  /** A relation `l(id, token)` of the leases to renew, read from the parameters of {@link leaseParams}. */
-  leaseRows: string;
-  /** The parameters `leaseRows` reads. */
-  leaseParams(leases: readonly TaskLease[]): Record<string, unknown>;
-  /** The larger of two values (`MAX(a, b)` in SQLite, `GREATEST(a, b)` in PostgreSQL). */
-  max(left: string, right: string): string;
-}
 
 /** What a claim reads of the row before it decides. */
 export interface LeaseRow {
@@ -88,50 +75,6 @@ export function stateIn(event: TaskEvent | readonly TaskState[]): string {
 /** The SET terms that end a lease (settle, fail, retry, cancel, release). */
 export const endLease = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
 
-/** The claim's read: parameter `@id`. */
-export function selectLeaseSql(d: LeaseDialect): string {
-  return `SELECT state, lease_token, lease_expires_at, attempts, max_attempts, worker_id
-    FROM tasks WHERE id = @id ${d.lockRow}`;
-}
-
-/** The parameters of {@link claimSql}. */
-export function claimParams(id: string, request: ClaimRequest, at: number, old?: LeaseRow) {
-  return {
-    id,
-    at,
-    workerId: request.workerId,
-    token: request.leaseToken,
-    until: at + (request.leaseMs ?? defaultTaskLeaseMs),
-    oldToken: old?.lease_token ?? null,
-    error: JSON.stringify(workerLostError(old?.max_attempts ?? 0)),
-  };
-}
-
-/**
- * The conditional UPDATE of a claim plan that writes (`renew`, `lease`, `take-over`,
- * `exhausted`), returning `attempts` when it applied. A take-over (or exhaustion) is fenced on
- * the token read and on the lease still being expired, so of two workers racing for one
- * expired lease exactly one wins, on either database.
- */
-export function claimSql(d: LeaseDialect, plan: Exclude<ClaimPlan['kind'], 'missing' | 'final' | 'held'>) {
-  const take = `state = 'running', attempts = attempts + 1, worker_id = @workerId, lease_token = @token,
-    lease_expires_at = @until, updated_at = @at`;
-  const expiredUnder = `${stateIn('lease-expired')} AND ${d.same('lease_token', '@oldToken')}
-    AND (lease_expires_at IS NULL OR lease_expires_at <= @at)`;
-  switch (plan) {
-    case 'renew':
-      return `UPDATE tasks SET lease_expires_at = @until
-        WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING attempts`;
-    case 'lease':
-      return `UPDATE tasks SET ${take} WHERE id = @id AND ${stateIn('lease')} RETURNING attempts`;
-    case 'take-over':
-      return `UPDATE tasks SET ${take} WHERE id = @id AND ${expiredUnder} RETURNING attempts`;
-    case 'exhausted':
-      return `UPDATE tasks SET state = 'failed', error = @error, ${endLease}, finished_at = @at, updated_at = @at
-        WHERE id = @id AND ${expiredUnder} RETURNING attempts`;
-  }
-}
-
 /** The timeline entries a claim that applied writes, in order. */
 export function claimTimeline(
   plan: ClaimPlan,
@@ -176,34 +119,32 @@ export function workerLostError(maxAttempts: number): TaskError {
   };
 }
 
+const leaseColumns: SqlColumns = [
+  ['id', 'text'],
+  ['token', 'text'],
+];
+
 /**
  * Renews the leases of a batch in one statement, whatever its size: `@until` for every row still
  * running under its token; returns the ids renewed (a lease taken over or settled is not).
+ * Parameters: `@until`, and those of {@link renewLeasesParams}.
  */
-export function renewLeasesSql(d: LeaseDialect): string {
-  return `UPDATE tasks SET lease_expires_at = @until FROM ${d.leaseRows}
+export function renewLeasesSql(d: SqlDialect): string {
+  return `UPDATE tasks SET lease_expires_at = @until FROM ${d.rows('l', leaseColumns)}
     WHERE tasks.id = l.id AND tasks.lease_token = l.token AND tasks.state = 'running'
     RETURNING tasks.id AS id`;
 }
 
-/**
- * The conditional writes that end an attempt, each fenced on `running` under the holder's token
- * (`@token`) and returning `attempts` when it applied. A holder whose lease expired may still
- * settle as long as nobody took it over: its token still stands, and its outcome is the truth.
- */
-export const completeSql = `UPDATE tasks SET state = 'succeeded', error = NULL, ${endLease},
-    finished_at = @at, updated_at = @at
-  WHERE id = @id AND ${stateIn('succeed')} AND lease_token = @token RETURNING attempts`;
-
-/** Parameters `@id`, `@at`, `@token`, `@error`; back to `queued` when `retry`, else `failed`. */
-export function failSql(retry: boolean): string {
-  const set = retry ? `state = 'queued'` : `state = 'failed', finished_at = @at`;
-  return `UPDATE tasks SET ${set}, error = @error, ${endLease}, updated_at = @at
-    WHERE id = @id AND ${stateIn(retry ? 'retry' : 'fail')} AND lease_token = @token RETURNING attempts`;
+export function renewLeasesParams(d: SqlDialect, leases: readonly TaskLease[]): Record<string, unknown> {
+  return d.rowsParam(
+    'l',
+    leaseColumns,
+    leases.map((l) => [l.id, l.leaseToken]),
+  );
 }
 
 /** running(@token) → queued with the attempt given back (a draining worker never ran it). */
-export function releaseSql(d: LeaseDialect): string {
+export function releaseSql(d: SqlDialect): string {
   return `UPDATE tasks SET state = 'queued', attempts = ${d.max('attempts - 1', '0')}, ${endLease},
       updated_at = @at
     WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token = @token RETURNING attempts`;

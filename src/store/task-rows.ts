@@ -1,5 +1,5 @@
 import { canonicalJson, paramsHash, sha256Hex } from '../core/hash.js';
-import { idUpperBound, newId } from '../core/ids.js';
+import { newId } from '../core/ids.js';
 import type { NewTask, Task, TaskError, TimelineEntry } from '../core/task.js';
 import { isTaskState, type TaskState } from '../core/task-state.js';
 import { InferqError } from '../errors/index.js';
@@ -208,50 +208,6 @@ export function rowToTimelineEntry(row: TimelineRow): TimelineEntry {
 /** JSON text of a value for a TEXT column; `undefined` is stored as `null`. */
 export function toJsonText(value: unknown): string {
   return JSON.stringify(value ?? null);
-}
-
-/** The `WHERE` terms and bound values of a listing or count filter. */
-export function filterToSql(filter: TaskFilter): { terms: string[]; values: unknown[] } {
-  const terms: string[] = [];
-  const values: unknown[] = [];
-  const equal = (column: string, value: unknown): void => {
-    terms.push(`${column} = ?`);
-    values.push(value);
-  };
-  if (filter.owner !== undefined) equal('owner', filter.owner);
-  if (filter.requestId !== undefined) equal('request_id', filter.requestId);
-  if (filter.inputSha256 !== undefined) equal('input_sha256', filter.inputSha256);
-  if (filter.target !== undefined) {
-    // Model and pipeline names cannot contain '@', so the first '@' splits name from version.
-    const at = filter.target.indexOf('@');
-    if (at < 0) equal('target_name', filter.target);
-    else {
-      equal('target_name', filter.target.slice(0, at));
-      equal('target_version', filter.target.slice(at + 1));
-    }
-  }
-  const states = stateList(filter.state);
-  if (states !== undefined) {
-    // An empty state list matches nothing (every filter field narrows), not everything.
-    terms.push(states.length === 0 ? '0' : `state IN (${states.map(() => '?').join(', ')})`);
-    values.push(...states);
-  }
-  if (filter.createdFrom !== undefined) {
-    terms.push('created_at >= ?');
-    values.push(filter.createdFrom);
-  }
-  if (filter.createdTo !== undefined) {
-    // The id bound only narrows the walk (see idUpperBound); the time term decides.
-    terms.push('created_at < ?', 'id < ?');
-    values.push(filter.createdTo, idUpperBound(filter.createdTo));
-  }
-  if (filter.topLevel === true) terms.push('parent_id IS NULL');
-  if (filter.ids !== undefined) {
-    // Like states: an empty list matches nothing.
-    terms.push(filter.ids.length === 0 ? '0' : `id IN (${filter.ids.map(() => '?').join(', ')})`);
-    values.push(...filter.ids);
-  }
-  return { terms, values };
 }
 
 /** The states of a filter, deduplicated and sorted; undefined when the filter has none. */

@@ -28,7 +28,7 @@ runTaskStoreContract('SqliteTaskStore', async () => {
 
 /**
  * The query plans (EXPLAIN QUERY PLAN, one string per statement) of the statements `run` makes
- * the store prepare, planned against `file` with every parameter bound to 'x'.
+ * the store prepare, planned against `file` with every parameter (positional or named) bound to 'x'.
  */
 async function plansOf(file: string, run: () => Promise<void>): Promise<string[]> {
   const sqls: string[] = [];
@@ -45,7 +45,12 @@ async function plansOf(file: string, run: () => Promise<void>): Promise<string[]
   const db = new Database(file, { readonly: true });
   try {
     return sqls.map((sql) => {
-      const params = Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x');
+      // Positional (`?`) or named (`@name`, the shared statements of store/sql/) parameters.
+      const names = [...new Set(sql.match(/@[A-Za-z_]\w*/g) ?? [])].map((name) => name.slice(1));
+      const params =
+        names.length > 0
+          ? [Object.fromEntries(names.map((name) => [name, 'x']))]
+          : Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 'x');
       const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>;
       return rows.map((row) => row.detail).join('\n');
     });

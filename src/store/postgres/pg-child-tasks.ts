@@ -111,16 +111,3 @@ export async function selectChildTasksChangedSince(
   const horizon = rows[0]?.horizon ?? since ?? '0';
   return { tasks: rows.filter((r) => r.id !== null).map(rowToTask), cursor: horizon };
 }
-
-/** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
-export async function cancelChildTasks(q: Queryable, parentId: string, at: number): Promise<void> {
-  const { rows } = await q.query<{ id: string }>(
-    `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL, finished_at = $2, updated_at = $2
-     WHERE parent_id = $1 AND ${stateIn('cancel')} RETURNING id`,
-    [parentId, at],
-  );
-  await insertTimelines(
-    q,
-    rows.map(({ id }) => ({ id, entry: { stage: 'cancelled', at, data: { parentId } } })),
-  );
-}

@@ -1,74 +1,11 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import { cacheHit, latencySample, notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
-import type {
-  FeedbackEntry,
-  IdempotencyClaim,
-  IdempotencyRecord,
-  LatencyStats,
-  TargetStats,
-  TaskStats,
-  WebhookAttempt,
-  WebhookDelivery,
-  WebhookDeliveryState,
-  WebhookOutcome,
-} from '../task-store.js';
+import type { LatencyStats, TargetStats, TaskStats, WebhookAttempt, WebhookOutcome } from '../task-store.js';
 import { pgTaskColumns, type Queryable } from './pg-task-sql.js';
 
-// The side tables of the PostgreSQL task store (idempotency, feedback, webhooks, stats), kept
+// The side tables of the PostgreSQL task store (webhooks, stats), kept
 // out of the store class so that it holds only the task state machine.
-
-/**
- * One statement: insert, or on conflict read the holder. `DO UPDATE SET key = excluded.key`
- * (a no-op write) makes RETURNING yield the existing row, and `xmax = 0` tells an insert from
- * a conflict. Two concurrent claims serialise on the primary key; exactly one inserts.
- */
-export async function claimIdempotencyKey(
-  q: Queryable,
-  record: IdempotencyRecord,
-): Promise<IdempotencyClaim> {
-  const { rows } = await q.query<{
-    inserted: boolean;
-    fingerprint: string;
-    request_id: string;
-    created_at: number;
-  }>(
-    `INSERT INTO idempotency_keys AS k (owner, key, fingerprint, request_id, created_at)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (owner, key) DO UPDATE SET key = k.key
-     RETURNING (xmax = 0) AS inserted, fingerprint, request_id, created_at`,
-    [record.owner, record.key, record.fingerprint, record.requestId, record.createdAt],
-  );
-  const row = rows[0]!;
-  if (row.inserted) return { claimed: true };
-  return {
-    claimed: false,
-    existing: {
-      owner: record.owner,
-      key: record.key,
-      fingerprint: row.fingerprint,
-      requestId: row.request_id,
-      createdAt: row.created_at,
-    },
-  };
-}
-
-export async function addFeedback(q: Queryable, taskId: string, entry: FeedbackEntry): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `INSERT INTO task_feedback (task_id, feedback, at)
-     SELECT $1::text, $2, $3 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)`,
-    [taskId, JSON.stringify(entry.feedback ?? null), entry.at],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
-export async function listFeedback(q: Queryable, taskId: string): Promise<FeedbackEntry[]> {
-  const { rows } = await q.query<{ feedback: string; at: number }>(
-    'SELECT feedback, at FROM task_feedback WHERE task_id = $1 ORDER BY seq',
-    [taskId],
-  );
-  return rows.map((row) => ({ feedback: JSON.parse(row.feedback), at: row.at }));
-}
 
 /**
  * Due deliveries come off the partial `pending` index; unfinished tasks are skipped by the join.
@@ -126,36 +63,6 @@ export async function recordWebhookAttempt(
       outcome.state === 'pending' ? outcome.nextAt : 0,
     ],
   );
-}
-
-export async function getWebhookDelivery(q: Queryable, taskId: string): Promise<WebhookDelivery | undefined> {
-  const delivery = await q.query<{ state: WebhookDeliveryState; next_at: number }>(
-    'SELECT state, next_at FROM webhook_deliveries WHERE task_id = $1',
-    [taskId],
-  );
-  const row = delivery.rows[0];
-  if (row === undefined) return undefined;
-  const attempts = await q.query<{
-    attempt: number;
-    at: number;
-    status_code: number | null;
-    error: string | null;
-    duration_ms: number;
-  }>(
-    'SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE task_id = $1 ORDER BY seq',
-    [taskId],
-  );
-  return {
-    state: row.state,
-    nextAt: row.state === 'pending' ? row.next_at : null,
-    attempts: attempts.rows.map((a) => ({
-      attempt: a.attempt,
-      at: a.at,
-      statusCode: a.status_code,
-      error: a.error,
-      durationMs: a.duration_ms,
-    })),
-  };
 }
 
 /**

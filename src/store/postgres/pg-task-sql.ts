@@ -1,54 +1,9 @@
-import type pg from 'pg';
-import { idUpperBound } from '../../core/ids.js';
 import type { TimelineEntry } from '../../core/task.js';
-import type { LeaseDialect } from '../task-lease.js';
-import { parentColumns, stateList, type TaskRow, taskColumns } from '../task-rows.js';
-import type { TaskFilter } from '../task-store.js';
-
-/** A pool or a client inside a transaction: anything that runs a query. */
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+import { parentColumns, type TaskRow, taskColumns } from '../task-rows.js';
+import type { Queryable } from './pg-sql-driver.js';
 
 export { stateIn } from '../task-lease.js';
-
-/** PostgreSQL's fragments of the lease rule (task-lease.ts). */
-export const pgLease: LeaseDialect = {
-  same: (left, right) => `${left} IS NOT DISTINCT FROM ${right}`,
-  // Two workers that received the same job serialise on the row; the loser reads the winner's token.
-  lockRow: 'FOR UPDATE',
-  leaseRows: 'unnest(@ids::text[], @tokens::text[]) AS l(id, token)',
-  leaseParams: (leases) => ({ ids: leases.map((l) => l.id), tokens: leases.map((l) => l.leaseToken) }),
-  max: (left, right) => `GREATEST(${left}, ${right})`,
-};
-
-/**
- * A statement written with `@name` parameters (the shared statements of task-lease.ts) as
- * PostgreSQL's numbered ones: each name becomes `$n` and its value the n-th of `values`.
- */
-export function bindNamed(sql: string, params: Record<string, unknown>): { text: string; values: unknown[] } {
-  const numbers = new Map<string, number>();
-  const values: unknown[] = [];
-  const text = sql.replace(/@([A-Za-z_][A-Za-z0-9_]*)/g, (_, name: string) => {
-    let n = numbers.get(name);
-    if (n === undefined) {
-      if (!(name in params)) throw new Error(`no value for parameter @${name}`);
-      values.push(params[name]);
-      n = values.length;
-      numbers.set(name, n);
-    }
-    return `$${n}`;
-  });
-  return { text, values };
-}
-
-/** Runs a statement with `@name` parameters; its rows. */
-export async function queryNamed<R extends pg.QueryResultRow>(
-  q: Queryable,
-  sql: string,
-  params: Record<string, unknown>,
-): Promise<R[]> {
-  const { text, values } = bindNamed(sql, params);
-  return (await q.query<R>(text, values)).rows;
-}
+export type { Queryable } from './pg-sql-driver.js';
 
 /** Every column a task row is written and read with: the shared ones plus the pipeline step ones. */
 export const pgTaskColumns = [...taskColumns, ...parentColumns] as const;
@@ -93,72 +48,6 @@ export const insertTasksSql = `INSERT INTO tasks (${pgTaskColumns.join(', ')})
 
 export function insertTasksParams(rows: readonly TaskRow[]): unknown[] {
   return pgTaskColumns.map((column) => rows.map((row) => row[column] ?? null));
-}
-
-export const selectTask = `SELECT ${pgTaskColumns.join(', ')} FROM tasks`;
-export const selectTaskWithResult =
-  `SELECT ${pgTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
-  'FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id WHERE t.id = $1';
-
-/** The `WHERE` terms of a listing or count filter; values are appended to `values` ($n numbering). */
-export function filterTerms(filter: TaskFilter, values: unknown[]): string[] {
-  const terms: string[] = [];
-  const bind = (value: unknown): string => {
-    values.push(value);
-    return `$${values.length}`;
-  };
-  if (filter.owner !== undefined) terms.push(`owner = ${bind(filter.owner)}`);
-  if (filter.requestId !== undefined) terms.push(`request_id = ${bind(filter.requestId)}`);
-  if (filter.inputSha256 !== undefined) terms.push(`input_sha256 = ${bind(filter.inputSha256)}`);
-  if (filter.target !== undefined) {
-    // Model and pipeline names cannot contain '@': the first '@' splits name from version.
-    const at = filter.target.indexOf('@');
-    if (at < 0) terms.push(`target_name = ${bind(filter.target)}`);
-    else {
-      terms.push(`target_name = ${bind(filter.target.slice(0, at))}`);
-      terms.push(`target_version = ${bind(filter.target.slice(at + 1))}`);
-    }
-  }
-  const states = stateList(filter.state);
-  if (states !== undefined) {
-    // An empty state list matches nothing (every filter field narrows), not everything. One state
-    // is an equality, not `= ANY(array)`: only then does the planner walk (owner, state, id) or
-    // (state, id) in id order and stop at LIMIT, instead of collecting and sorting every match
-    // (bench/postgres-explain.ts, 1M rows: 15 ms → under 1 ms). listTasks splits several states
-    // into one such arm each.
-    if (states.length === 0) terms.push('FALSE');
-    else if (states.length === 1) terms.push(`state = ${bind(states[0])}`);
-    else terms.push(`state = ANY(${bind(states)}::text[])`);
-  }
-  if (filter.createdFrom !== undefined) terms.push(`created_at >= ${bind(filter.createdFrom)}`);
-  if (filter.createdTo !== undefined) {
-    // The id bound only narrows the walk (see idUpperBound); the time term decides.
-    terms.push(`created_at < ${bind(filter.createdTo)}`, `id < ${bind(idUpperBound(filter.createdTo))}`);
-  }
-  if (filter.topLevel === true) terms.push('parent_id IS NULL');
-  if (filter.ids !== undefined) {
-    terms.push(filter.ids.length === 0 ? 'FALSE' : `id = ANY(${bind(filter.ids)}::text[])`);
-  }
-  return terms;
-}
-
-export function where(terms: readonly string[]): string {
-  return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
-}
-
-/** Appends one entry; a task that no longer exists (purged meanwhile) is skipped, not an error. */
-export async function insertTimeline(q: Queryable, id: string, entry: TimelineEntry): Promise<void> {
-  await q.query(
-    `INSERT INTO task_timeline (task_id, stage, at, attempt, data)
-     SELECT $1::text, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)`,
-    [
-      id,
-      entry.stage,
-      entry.at,
-      entry.attempt ?? null,
-      entry.data === undefined ? null : JSON.stringify(entry.data),
-    ],
-  );
 }
 
 /** Appends entries of many tasks in one statement (task creation), in array order. */

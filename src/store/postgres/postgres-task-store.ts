@@ -1,83 +1,29 @@
 import type pg from 'pg';
-import type { NewTask, ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
-import { finalStates, type TaskState, taskStates } from '../../core/task-state.js';
+import type { NewTask, Task } from '../../core/task.js';
+import { finalStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
-import {
-  cancelSql,
-  claimParams,
-  claimSql,
-  claimTimeline,
-  completeSql,
-  failSql,
-  type LeaseRow,
-  planClaim,
-  releaseSql,
-  renewLeasesSql,
-  selectLeaseSql,
-} from '../task-lease.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  newTaskRow,
-  rowToTask,
-  rowToTimelineEntry,
-  stateList,
-  storedInputBytesSql,
-  type TaskRow,
-  type TimelineRow,
-  toJsonText,
-} from '../task-rows.js';
-import {
-  type BatchClaim,
-  type ChildTasksRead,
-  type ClaimRequest,
-  type ClaimResult,
-  type CompleteRequest,
-  cacheLookupWindow,
-  type FailRequest,
-  type FeedbackEntry,
-  type HistoryBucket,
-  type HistoryRequest,
-  type IdempotencyClaim,
-  type IdempotencyRecord,
-  type LatencyBreakdown,
-  type Page,
-  type PageRequest,
-  type RetentionResult,
-  type Settlement,
-  type TargetActivity,
-  type TaskFilter,
-  type TaskLease,
-  type TaskStats,
-  type TaskStore,
-  type WebhookAttempt,
-  type WebhookDelivery,
-  type WebhookOutcome,
+import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
+import { SqlTaskStore } from '../sql/sql-task-store.js';
+import { newTaskRow, rowToTask } from '../task-rows.js';
+import type {
+  ChildTasksRead,
+  HistoryBucket,
+  HistoryRequest,
+  LatencyBreakdown,
+  RetentionResult,
+  TargetActivity,
+  TaskStats,
+  TaskStore,
+  WebhookAttempt,
+  WebhookOutcome,
 } from '../task-store.js';
-import {
-  cancelChildTasks,
-  insertChildTasks,
-  selectChildTasks,
-  selectChildTasksChangedSince,
-} from './pg-child-tasks.js';
+import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
+import { PgSqlDriver } from './pg-sql-driver.js';
 import * as extras from './pg-task-extras.js';
 import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
-import {
-  filterTerms,
-  insertTasksParams,
-  insertTasksSql,
-  insertTimeline,
-  insertTimelines,
-  pgLease,
-  type Queryable,
-  queryNamed,
-  selectTask,
-  selectTaskWithResult,
-  stateIn,
-  where,
-} from './pg-task-sql.js';
+import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
 export interface PostgresTaskStoreOptions {
@@ -91,8 +37,6 @@ export interface PostgresTaskStoreOptions {
 
 /** Rows deleted per retention statement: short transactions keep workers' writes flowing. */
 const retentionBatchSize = 1_000;
-const defaultLimit = 50;
-const maxLimit = 1_000;
 
 /**
  * The distributed task store on PostgreSQL. Every transition is one conditional UPDATE on
@@ -102,12 +46,14 @@ const maxLimit = 1_000;
  *
  * Listings return tasks with `result` left `undefined` (not loaded), as the SQLite store does.
  */
-export class PostgresTaskStore implements TaskStore {
+export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
   #closed = false;
 
   private constructor(handle: PgHandle) {
+    // The shared SQL state machine (store/sql/) runs on the same pool, refused once closed.
+    super(new PgSqlDriver(() => this.#pool));
     this.#handle = handle;
   }
 
@@ -170,147 +116,6 @@ export class PostgresTaskStore implements TaskStore {
     return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
   }
 
-  async getTask(id: string): Promise<TaskWithTimeline | undefined> {
-    // REPEATABLE READ: the task and its timeline come from one snapshot.
-    return inTransaction(this.#pool, async (client) => {
-      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const task = await readTask(client, id);
-      if (task === undefined) return undefined;
-      const { rows } = await client.query<TimelineRow>(
-        'SELECT stage, at, attempt, data FROM task_timeline WHERE task_id = $1 ORDER BY seq',
-        [id],
-      );
-      return { ...task, timeline: rows.map(rowToTimelineEntry) };
-    });
-  }
-
-  async getTaskWithoutTimeline(id: string): Promise<Task | undefined> {
-    // One statement: no transaction round trips (getTask needs five for its snapshot).
-    return readTask(this.#pool, id);
-  }
-
-  async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
-    const limit = clampLimit(page.limit);
-    const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor, filter);
-    const states = stateList(filter.state);
-    const values: unknown[] = [];
-    // As in SQLite: one index range per state, each limited, merged — instead of one scan that
-    // would have to sort every matching row when several states are asked for.
-    const arms = (states !== undefined && states.length > 1 ? states : [undefined]).map((state) => {
-      const terms = filterTerms(state === undefined ? filter : { ...filter, state }, values);
-      if (before !== undefined) {
-        values.push(before);
-        terms.push(`id < $${values.length}`);
-      }
-      return `(${selectTask} ${where(terms)} ORDER BY id DESC LIMIT ${limit + 1})`;
-    });
-    const sql =
-      arms.length === 1 ? arms[0]! : `${arms.join(' UNION ALL ')} ORDER BY id DESC LIMIT ${limit + 1}`;
-    const { rows } = await this.#pool.query<TaskRow>(sql, values);
-    const items = rows.slice(0, limit).map(rowToTask);
-    const last = items.at(-1);
-    return rows.length > limit && last !== undefined
-      ? { items, nextCursor: encodeCursor(last.id, filter) }
-      : { items };
-  }
-
-  async countTasks(filter: TaskFilter): Promise<Record<TaskState, number>> {
-    const values: unknown[] = [];
-    const terms = filterTerms(filter, values);
-    const { rows } = await this.#pool.query<{ state: TaskState; n: number }>(
-      `SELECT state, COUNT(*) AS n FROM tasks ${where(terms)} GROUP BY state`,
-      values,
-    );
-    const counts = Object.fromEntries(taskStates.map((s) => [s, 0])) as Record<TaskState, number>;
-    for (const { state, n } of rows) counts[state] = n;
-    return counts;
-  }
-
-  async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    return inTransaction(this.#pool, (client) => claimIn(client, id, request));
-  }
-
-  async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    const result = toJsonText(request.result);
-    return inTransaction(this.#pool, (client) => completeIn(client, id, request, result));
-  }
-
-  async failTask(id: string, request: FailRequest): Promise<boolean> {
-    return inTransaction(this.#pool, (client) => failIn(client, id, request));
-  }
-
-  async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
-    if (claims.length === 0) return [];
-    return inTransaction(this.#pool, async (client) => {
-      const results = new Map<BatchClaim, ClaimResult>();
-      // Rows are locked in id order, so two batches that overlap (a lease taken over) cannot deadlock.
-      for (const claim of byId(claims)) results.set(claim, await claimIn(client, claim.id, claim));
-      return claims.map((claim) => results.get(claim)!);
-    });
-  }
-
-  async renewLeases(
-    leases: readonly TaskLease[],
-    leaseMs: number,
-    at: number = Date.now(),
-  ): Promise<string[]> {
-    if (leases.length === 0) return [];
-    const rows = await queryNamed<{ id: string }>(this.#pool, renewLeasesSql(pgLease), {
-      until: at + leaseMs,
-      ...pgLease.leaseParams(leases),
-    });
-    return rows.map((row) => row.id);
-  }
-
-  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
-    if (settlements.length === 0) return [];
-    const serialised = new Map(
-      settlements.map((s) => [s, s.outcome === 'succeeded' ? toJsonText(s.result) : ''] as const),
-    );
-    return inTransaction(this.#pool, async (client) => {
-      const written = new Map<Settlement, boolean>();
-      for (const s of byId(settlements)) {
-        written.set(
-          s,
-          s.outcome === 'succeeded'
-            ? await completeIn(client, s.id, s, serialised.get(s)!)
-            : await failIn(client, s.id, s),
-        );
-      }
-      return settlements.map((s) => written.get(s)!);
-    });
-  }
-
-  async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
-    return inTransaction(this.#pool, async (client) => {
-      const [done] = await queryNamed<{ attempts: number }>(client, cancelSql, { id, at });
-      if (done === undefined) return undefined;
-      await insertTimeline(client, id, { stage: 'cancelled', at, attempt: done.attempts });
-      await cancelChildTasks(client, id, at);
-      return readTask(client, id);
-    });
-  }
-
-  async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
-    const at = Date.now();
-    return inTransaction(this.#pool, async (client) => {
-      // The attempt is given back: the worker never ran it to an outcome.
-      const [done] = await queryNamed<{ attempts: number }>(client, releaseSql(pgLease), {
-        id,
-        at,
-        token: leaseToken,
-      });
-      if (done === undefined) return false;
-      await insertTimeline(client, id, {
-        stage: 'released',
-        at,
-        attempt: done.attempts + 1,
-        data: { reason },
-      });
-      return true;
-    });
-  }
-
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
     return inTransaction(this.#pool, (client) => insertChildTasks(client, parentId, tasks, at));
@@ -322,50 +127,6 @@ export class PostgresTaskStore implements TaskStore {
 
   async listChildTasksChangedSince(parentId: string, cursor?: string): Promise<ChildTasksRead> {
     return selectChildTasksChangedSince(this.#pool, parentId, cursor);
-  }
-
-  async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {
-    await insertTimelines(
-      this.#pool,
-      entries.map((entry) => ({ id, entry })),
-    ).catch((err: unknown) => {
-      // A task purged meanwhile: its timeline goes with it, as in SQLite.
-      if (pgErrorCode(err) !== '23503') throw err;
-    });
-  }
-
-  async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
-    // The materialised CTE keeps the planner on (input_sha256, owner, id), the tenant's tasks of
-    // the input read newest first and no further than the window, while (owner, target, id)
-    // would walk every task of the tenant on that model when the input was never seen.
-    const { rows } = await this.#pool.query<{ id: string; result: string }>(
-      `WITH same_input AS MATERIALIZED (
-         SELECT id, target_kind, target_name, target_version, params_hash, state, parent_id
-         FROM tasks WHERE input_sha256 = $1 AND owner = $2 ORDER BY id DESC LIMIT ${cacheLookupWindow}
-       )
-       SELECT t.id, r.result FROM same_input AS t JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.target_kind = $3 AND t.target_name = $4 AND t.target_version = $5
-         AND t.params_hash = $6 AND t.state = 'succeeded' AND t.parent_id IS NULL
-       ORDER BY t.id DESC LIMIT 1`,
-      [key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash],
-    );
-    const row = rows[0];
-    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
-  }
-
-  async storedInputBytes(owner: string): Promise<number> {
-    const { rows } = await this.#pool.query<{ bytes: number }>(storedInputBytesSql('$1'), [owner]);
-    return rows[0]?.bytes ?? 0;
-  }
-
-  async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
-    if (sha256s.length === 0) return new Set();
-    // One array parameter, however many hashes: no IN-list chunking needed.
-    const { rows } = await this.#pool.query<{ input_sha256: string }>(
-      'SELECT DISTINCT input_sha256 FROM tasks WHERE input_sha256 = ANY($1::text[])',
-      [[...new Set(sha256s)]],
-    );
-    return new Set(rows.map((row) => row.input_sha256));
   }
 
   async deleteFinishedBefore(before: number): Promise<RetentionResult> {
@@ -388,32 +149,8 @@ export class PostgresTaskStore implements TaskStore {
       if (n < retentionBatchSize) break;
     }
     // Keys live as long as tasks: those older than the oldest kept task go.
-    await this.#pool.query('DELETE FROM idempotency_keys WHERE created_at < $1', [before]);
+    await this.driver.run(deleteKeysBeforeSql, { before });
     return { deletedTasks };
-  }
-
-  async deleteTask(id: string): Promise<boolean> {
-    const { rows } = await this.#pool.query<{ n: number }>(
-      `WITH gone AS (DELETE FROM tasks WHERE id = $1 RETURNING id) SELECT COUNT(*) AS n FROM gone`,
-      [id],
-    );
-    return (rows[0]?.n ?? 0) > 0;
-  }
-
-  async claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim> {
-    return extras.claimIdempotencyKey(this.#pool, record);
-  }
-
-  async releaseIdempotencyKey(owner: string, key: string): Promise<void> {
-    await this.#pool.query('DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2', [owner, key]);
-  }
-
-  async addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean> {
-    return extras.addFeedback(this.#pool, taskId, entry);
-  }
-
-  async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
-    return extras.listFeedback(this.#pool, taskId);
   }
 
   async dueWebhooks(
@@ -431,10 +168,6 @@ export class PostgresTaskStore implements TaskStore {
     outcome: WebhookOutcome,
   ): Promise<void> {
     await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
-  }
-
-  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
-    return extras.getWebhookDelivery(this.#pool, taskId);
   }
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
@@ -477,91 +210,6 @@ export class PostgresTaskStore implements TaskStore {
   }
 }
 
-async function readTask(q: Queryable, id: string): Promise<Task | undefined> {
-  const row = (await q.query<TaskRow>(selectTaskWithResult, [id])).rows[0];
-  return row === undefined ? undefined : rowToTask(row);
-}
-
 function unavailable(message: string, cause?: unknown): InferqError {
   return new InferqError('INFERQ_STORE_UNAVAILABLE', message, cause === undefined ? {} : { cause });
-}
-
-function clampLimit(limit: number | undefined): number {
-  if (limit === undefined || !Number.isFinite(limit)) return defaultLimit;
-  return Math.min(maxLimit, Math.max(1, Math.floor(limit)));
-}
-
-/** Items sorted by task id (a copy). */
-function byId<T extends { id: string }>(items: readonly T[]): T[] {
-  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-/** The body of claimTask (the rule: task-lease.ts), inside the caller's transaction. */
-async function claimIn(client: pg.PoolClient, id: string, request: ClaimRequest): Promise<ClaimResult> {
-  const at = request.at ?? Date.now();
-  const [current] = await queryNamed<LeaseRow>(client, selectLeaseSql(pgLease), { id });
-  const plan = planClaim(current, request.leaseToken, at);
-  if (plan.kind === 'missing') return { claimed: false, task: undefined };
-  if (plan.kind === 'final') return { claimed: false, task: await readTask(client, id) };
-  if (plan.kind === 'held')
-    return { claimed: false, task: await readTask(client, id), heldUntil: plan.until };
-  const [done] = await queryNamed<{ attempts: number }>(
-    client,
-    claimSql(pgLease, plan.kind),
-    claimParams(id, request, at, current),
-  );
-  // The row is locked since the read: the update applies unless the task was deleted meanwhile.
-  if (done === undefined) return { claimed: false, task: await readTask(client, id) };
-  const entries = claimTimeline(plan, request, at, done.attempts);
-  if (entries.length > 0)
-    await insertTimelines(
-      client,
-      entries.map((entry) => ({ id, entry })),
-    );
-  const task = (await readTask(client, id))!;
-  return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
-}
-
-/** The body of completeTask, the result already serialised; inside the caller's transaction. */
-async function completeIn(
-  client: pg.PoolClient,
-  id: string,
-  request: CompleteRequest,
-  result: string,
-): Promise<boolean> {
-  const at = request.at ?? Date.now();
-  const [done] = await queryNamed<{ attempts: number }>(client, completeSql, {
-    id,
-    at,
-    token: request.leaseToken,
-  });
-  if (done === undefined) return false;
-  await client.query(
-    `INSERT INTO task_results (task_id, result) VALUES ($1, $2)
-       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-    [id, result],
-  );
-  const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-  if (request.timing !== undefined) entry.data = request.timing;
-  await insertTimeline(client, id, entry);
-  return true;
-}
-
-/** The body of failTask, inside the caller's transaction. */
-async function failIn(client: pg.PoolClient, id: string, request: FailRequest): Promise<boolean> {
-  const at = request.at ?? Date.now();
-  const [done] = await queryNamed<{ attempts: number }>(client, failSql(request.retry), {
-    id,
-    at,
-    token: request.leaseToken,
-    error: toJsonText(request.error),
-  });
-  if (done === undefined) return false;
-  await insertTimeline(client, id, {
-    stage: request.retry ? 'retry' : 'failed',
-    at,
-    attempt: done.attempts,
-    data: { error: { code: request.error.code, message: request.error.message } },
-  });
-  return true;
 }

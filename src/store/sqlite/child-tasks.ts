@@ -106,14 +106,3 @@ export function selectChildTasksChangedSince(
   for (const row of rows) next = Math.max(next, row.change_seq ?? 0);
   return { tasks: rows.map(rowToTask), cursor: String(next) };
 }
-
-/** Cancels the unfinished children of a cancelled parent; inside the caller's transaction. */
-export function cancelChildTasks(db: SqliteDatabase, parentId: string, at: number): void {
-  const ids = sql(
-    db,
-    `UPDATE tasks SET state = 'cancelled', worker_id = NULL, lease_token = NULL,
-         finished_at = @at, updated_at = @at
-       WHERE parent_id = @parentId AND state IN (${cancellable}) RETURNING id`,
-  ).all({ parentId, at }) as { id: string }[];
-  for (const { id } of ids) timeline(db, id, 'cancelled', at, { parentId });
-}

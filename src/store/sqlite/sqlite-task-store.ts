@@ -1,84 +1,38 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import type { NewTask, ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
-import { finalStates, type TaskState, taskStates } from '../../core/task-state.js';
+import type { NewTask, Task, TimelineEntry } from '../../core/task.js';
+import { finalStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import {
-  cancelSql,
-  claimParams,
-  claimSql,
-  claimTimeline,
-  completeSql,
-  failSql,
-  type LeaseDialect,
-  type LeaseRow,
-  planClaim,
-  releaseSql,
-  renewLeasesSql,
-  selectLeaseSql,
-  stateIn,
-} from '../task-lease.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  filterToSql,
-  newTaskRow,
-  rowToTask,
-  rowToTimelineEntry,
-  stateList,
-  storedInputBytesSql,
-  type TaskRow,
-  type TimelineRow,
-  toJsonText,
-} from '../task-rows.js';
-import {
-  type BatchClaim,
-  type ChildTasksRead,
-  type ClaimRequest,
-  type ClaimResult,
-  type CompleteRequest,
-  cacheLookupWindow,
-  type FailRequest,
-  type FeedbackEntry,
-  type HistoryBucket,
-  type HistoryRequest,
-  type IdempotencyClaim,
-  type IdempotencyRecord,
-  type LatencyBreakdown,
-  type Page,
-  type PageRequest,
-  type RetentionResult,
-  type Settlement,
-  type TargetActivity,
-  type TaskFilter,
-  type TaskLease,
-  type TaskStats,
-  type TaskStore,
-  type WebhookAttempt,
-  type WebhookDelivery,
-  type WebhookOutcome,
+import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
+import { SqlTaskStore } from '../sql/sql-task-store.js';
+import { stateIn } from '../task-lease.js';
+import { newTaskRow, rowToTask } from '../task-rows.js';
+import type {
+  ChildTasksRead,
+  HistoryBucket,
+  HistoryRequest,
+  LatencyBreakdown,
+  RetentionResult,
+  TargetActivity,
+  TaskStats,
+  TaskStore,
+  WebhookAttempt,
+  WebhookOutcome,
 } from '../task-store.js';
 import {
-  cancelChildTasks,
   insertChildTasks,
   selectChildTasks,
   selectChildTasksChangedSince,
   sqliteTaskColumns,
 } from './child-tasks.js';
-import { addFeedback, listFeedback } from './feedback.js';
-import { claimIdempotencyKey, deleteIdempotencyKeysBefore, releaseIdempotencyKey } from './idempotency.js';
 import { taskStoreMigrations } from './migrations.js';
+import { SqliteSqlDriver } from './sqlite-sql-driver.js';
 import { activityStats } from './task-activity.js';
 import { latencyBreakdown, taskHistory } from './task-history.js';
 import { taskStats } from './task-stats.js';
-import {
-  dueWebhooks,
-  getWebhookDelivery,
-  insertPendingDelivery,
-  recordWebhookAttempt,
-} from './webhook-deliveries.js';
+import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
@@ -87,25 +41,7 @@ export interface SqliteTaskStoreOptions {
 
 /** Rows deleted per retention transaction: short transactions keep workers' writes flowing. */
 const retentionBatchSize = 1_000;
-/** Bound values per `IN (…)` query, well under SQLite's variable limit. */
-const inListChunk = 500;
-const defaultLimit = 50;
-const maxLimit = 1_000;
 
-/** SQLite's fragments of the lease rule (task-lease.ts). */
-const sqliteLease: LeaseDialect = {
-  same: (left, right) => `${left} IS ${right}`,
-  lockRow: '', // every claim runs in a BEGIN IMMEDIATE transaction: the write lock is held
-  leaseRows: `(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
-    FROM json_each(@leases)) AS l`,
-  leaseParams: (leases) => ({ leases: JSON.stringify(leases.map((l) => [l.id, l.leaseToken])) }),
-  max: (left, right) => `MAX(${left}, ${right})`,
-};
-
-const selectTask = `SELECT ${sqliteTaskColumns.join(', ')} FROM tasks`;
-const selectTaskWithResult =
-  `SELECT ${sqliteTaskColumns.map((c) => `t.${c}`).join(', ')}, r.result AS result ` +
-  'FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id WHERE t.id = ?';
 const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_token)
   VALUES (${sqliteTaskColumns.map((c) => `@${c}`).join(', ')}, @lease_token)`;
 
@@ -117,12 +53,14 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
  *
  * Listings return tasks with `result` left `undefined` (not loaded): results can be several MB.
  */
-export class SqliteTaskStore implements TaskStore {
+export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
   #closed = false;
 
   private constructor(db: SqliteDatabase) {
+    // The shared SQL state machine (store/sql/) runs on the same database, refused once closed.
+    super(new SqliteSqlDriver(() => this.#db));
     this.#database = db;
   }
 
@@ -170,188 +108,6 @@ export class SqliteTaskStore implements TaskStore {
     return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
   }
 
-  async getTask(id: string): Promise<TaskWithTimeline | undefined> {
-    return this.#db.transaction(() => {
-      const task = this.#readTask(id);
-      if (task === undefined) return undefined;
-      const rows = this.#sql(
-        'SELECT stage, at, attempt, data FROM task_timeline WHERE task_id = ? ORDER BY seq',
-      ).all(id) as TimelineRow[];
-      return { ...task, timeline: rows.map(rowToTimelineEntry) };
-    })();
-  }
-
-  async getTaskWithoutTimeline(id: string): Promise<Task | undefined> {
-    return this.#readTask(id);
-  }
-
-  async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
-    const limit = clampLimit(page.limit);
-    const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor, filter);
-    const states = stateList(filter.state);
-    // SQLite reads one (state, id) index range in id order, but not several merged: with more
-    // than one state it would sort every matching row. One limited range per state, merged,
-    // reads at most (states × page) index entries instead.
-    const arms = (states !== undefined && states.length > 1 ? states : [undefined]).map((state) => {
-      const { terms, values } = filterToSql(state === undefined ? filter : { ...filter, state });
-      if (before !== undefined) {
-        terms.push('id < ?');
-        values.push(before);
-      }
-      return {
-        sql: `${selectTask} ${where(terms)} ORDER BY id DESC LIMIT ?`,
-        values: [...values, limit + 1],
-      };
-    });
-    const [only] = arms;
-    const sql =
-      arms.length === 1 && only !== undefined
-        ? only.sql
-        : `${arms.map((arm) => `SELECT * FROM (${arm.sql})`).join(' UNION ALL ')} ORDER BY id DESC LIMIT ?`;
-    const values = arms.flatMap((arm) => arm.values);
-    if (arms.length > 1) values.push(limit + 1);
-    const rows = this.#sql(sql).all(...values) as TaskRow[];
-    const items = rows.slice(0, limit).map(rowToTask);
-    const last = items.at(-1);
-    return rows.length > limit && last !== undefined
-      ? { items, nextCursor: encodeCursor(last.id, filter) }
-      : { items };
-  }
-
-  async countTasks(filter: TaskFilter): Promise<Record<TaskState, number>> {
-    const { terms, values } = filterToSql(filter);
-    const rows = this.#sql(`SELECT state, COUNT(*) AS n FROM tasks ${where(terms)} GROUP BY state`).all(
-      ...values,
-    ) as { state: TaskState; n: number }[];
-    const counts = Object.fromEntries(taskStates.map((s) => [s, 0])) as Record<TaskState, number>;
-    for (const { state, n } of rows) counts[state] = n;
-    return counts;
-  }
-
-  async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
-    return this.#db.transaction(() => this.#claim(id, request)).immediate();
-  }
-
-  async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
-    // Serialise outside the transaction: a result of several MB must not lengthen the write lock.
-    const result = toJsonText(request.result);
-    return this.#db.transaction(() => this.#complete(id, request, result)).immediate();
-  }
-
-  async failTask(id: string, request: FailRequest): Promise<boolean> {
-    return this.#db.transaction(() => this.#fail(id, request)).immediate();
-  }
-
-  async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
-    if (claims.length === 0) return [];
-    return this.#db.transaction(() => claims.map((claim) => this.#claim(claim.id, claim))).immediate();
-  }
-
-  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
-    if (settlements.length === 0) return [];
-    const results = settlements.map((s) => (s.outcome === 'succeeded' ? toJsonText(s.result) : ''));
-    return this.#db
-      .transaction(() =>
-        settlements.map((s, i) =>
-          s.outcome === 'succeeded' ? this.#complete(s.id, s, results[i]!) : this.#fail(s.id, s),
-        ),
-      )
-      .immediate();
-  }
-
-  async renewLeases(
-    leases: readonly TaskLease[],
-    leaseMs: number,
-    at: number = Date.now(),
-  ): Promise<string[]> {
-    if (leases.length === 0) return [];
-    const rows = this.#sql(renewLeasesSql(sqliteLease)).all({
-      until: at + leaseMs,
-      ...sqliteLease.leaseParams(leases),
-    }) as { id: string }[];
-    return rows.map((row) => row.id);
-  }
-
-  /** The body of claimTask (the rule: task-lease.ts); runs inside the caller's transaction. */
-  #claim(id: string, request: ClaimRequest): ClaimResult {
-    const at = request.at ?? Date.now();
-    const current = this.#sql(selectLeaseSql(sqliteLease)).get({ id }) as LeaseRow | undefined;
-    const plan = planClaim(current, request.leaseToken, at);
-    if (plan.kind === 'missing') return { claimed: false, task: undefined };
-    if (plan.kind === 'final') return { claimed: false, task: this.#readTask(id) };
-    if (plan.kind === 'held') return { claimed: false, task: this.#readTask(id), heldUntil: plan.until };
-    const params = claimParams(id, request, at, current);
-    const done = this.#sql(claimSql(sqliteLease, plan.kind)).get(params) as { attempts: number } | undefined;
-    // Inside one write transaction the row cannot change between the read and the update.
-    if (done === undefined) return { claimed: false, task: this.#readTask(id) };
-    for (const entry of claimTimeline(plan, request, at, done.attempts)) this.#timeline(id, entry);
-    const task = this.#readTask(id)!;
-    return plan.kind === 'exhausted' ? { claimed: false, task, lost: true } : { claimed: true, task };
-  }
-
-  /** The body of completeTask, with the result already serialised; inside the caller's transaction. */
-  #complete(id: string, request: CompleteRequest, result: string): boolean {
-    const at = request.at ?? Date.now();
-    const done = this.#sql(completeSql).get({ id, at, token: request.leaseToken }) as
-      | { attempts: number }
-      | undefined;
-    if (done === undefined) return false;
-    this.#sql(
-      `INSERT INTO task_results (task_id, result) VALUES (?, ?)
-       ON CONFLICT (task_id) DO UPDATE SET result = excluded.result`,
-    ).run(id, result);
-    const entry: TimelineEntry = { stage: 'succeeded', at, attempt: done.attempts };
-    if (request.timing !== undefined) entry.data = request.timing;
-    this.#timeline(id, entry);
-    return true;
-  }
-
-  /** The body of failTask; inside the caller's transaction. */
-  #fail(id: string, request: FailRequest): boolean {
-    const at = request.at ?? Date.now();
-    const done = this.#sql(failSql(request.retry)).get({
-      id,
-      at,
-      token: request.leaseToken,
-      error: toJsonText(request.error),
-    }) as { attempts: number } | undefined;
-    if (done === undefined) return false;
-    this.#timeline(id, {
-      stage: request.retry ? 'retry' : 'failed',
-      at,
-      attempt: done.attempts,
-      data: { error: { code: request.error.code, message: request.error.message } },
-    });
-    return true;
-  }
-
-  async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
-    return this.#db
-      .transaction(() => {
-        const done = this.#sql(cancelSql).get({ id, at }) as { attempts: number } | undefined;
-        if (done === undefined) return undefined;
-        this.#timeline(id, { stage: 'cancelled', at, attempt: done.attempts });
-        cancelChildTasks(this.#db, id, at);
-        return this.#readTask(id);
-      })
-      .immediate();
-  }
-
-  async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
-    const at = Date.now();
-    return this.#db
-      .transaction(() => {
-        // The attempt is given back: the worker never ran it to an outcome.
-        const done = this.#sql(releaseSql(sqliteLease)).get({ id, at, token: leaseToken }) as
-          | { attempts: number }
-          | undefined;
-        if (done === undefined) return false;
-        this.#timeline(id, { stage: 'released', at, attempt: done.attempts + 1, data: { reason } });
-        return true;
-      })
-      .immediate();
-  }
-
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
     return this.#db.transaction(() => insertChildTasks(this.#db, parentId, tasks, at)).immediate();
@@ -363,47 +119,6 @@ export class SqliteTaskStore implements TaskStore {
 
   async listChildTasksChangedSince(parentId: string, cursor?: string): Promise<ChildTasksRead> {
     return selectChildTasksChangedSince(this.#db, parentId, cursor);
-  }
-
-  async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {
-    this.#db.transaction(() => {
-      for (const entry of entries) this.#timeline(id, entry);
-    })();
-  }
-
-  async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
-    // INDEXED BY: without statistics the planner would rather walk (target, id), every task of
-    // the model newest first. The window bounds the walk of the tenant's (input, owner, id) range.
-    const row = this.#sql(
-      `SELECT t.id, r.result FROM (
-         SELECT id, target_kind, target_name, target_version, params_hash, state, parent_id
-         FROM tasks INDEXED BY tasks_input_owner_id WHERE input_sha256 = ? AND owner = ?
-         ORDER BY id DESC LIMIT ${cacheLookupWindow}
-       ) AS t JOIN task_results AS r ON r.task_id = t.id
-       WHERE t.target_kind = ? AND t.target_name = ? AND t.target_version = ?
-         AND t.params_hash = ? AND t.state = 'succeeded' AND t.parent_id IS NULL
-       ORDER BY t.id DESC LIMIT 1`,
-    ).get(key.inputSha256, key.owner, key.target.kind, key.target.name, key.target.version, key.paramsHash) as
-      | { id: string; result: string }
-      | undefined;
-    return row === undefined ? undefined : { result: JSON.parse(row.result), taskId: row.id };
-  }
-
-  async storedInputBytes(owner: string): Promise<number> {
-    return (this.#sql(storedInputBytesSql('?')).get(owner) as { bytes: number }).bytes;
-  }
-
-  async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
-    const unique = [...new Set(sha256s)];
-    const found = new Set<string>();
-    for (let i = 0; i < unique.length; i += inListChunk) {
-      const chunk = unique.slice(i, i + inListChunk);
-      const rows = this.#sql(
-        `SELECT DISTINCT input_sha256 FROM tasks WHERE input_sha256 IN (${chunk.map(() => '?').join(', ')})`,
-      ).all(...chunk) as { input_sha256: string }[];
-      for (const row of rows) found.add(row.input_sha256);
-    }
-    return found;
   }
 
   async deleteFinishedBefore(before: number): Promise<RetentionResult> {
@@ -422,32 +137,12 @@ export class SqliteTaskStore implements TaskStore {
       const n = deleteBatch.immediate();
       deletedTasks += n;
       if (n < retentionBatchSize) {
-        deleteIdempotencyKeysBefore(this.#db, before);
+        this.#sql(deleteKeysBeforeSql).run({ before });
         return { deletedTasks };
       }
       // Millions of old rows must not freeze the event loop (the API shares it).
       await yieldToEventLoop();
     }
-  }
-
-  async deleteTask(id: string): Promise<boolean> {
-    return this.#sql('DELETE FROM tasks WHERE id = ?').run(id).changes > 0;
-  }
-
-  async claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim> {
-    return claimIdempotencyKey(this.#db, record);
-  }
-
-  async releaseIdempotencyKey(owner: string, key: string): Promise<void> {
-    releaseIdempotencyKey(this.#db, owner, key);
-  }
-
-  async addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean> {
-    return addFeedback(this.#db, taskId, entry);
-  }
-
-  async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
-    return listFeedback(this.#db, taskId);
   }
 
   async dueWebhooks(
@@ -465,10 +160,6 @@ export class SqliteTaskStore implements TaskStore {
     outcome: WebhookOutcome,
   ): Promise<void> {
     recordWebhookAttempt(this.#db, taskId, attempt, outcome);
-  }
-
-  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
-    return getWebhookDelivery(this.#db, taskId);
   }
 
   async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
@@ -528,11 +219,6 @@ export class SqliteTaskStore implements TaskStore {
     return cachedStatement(this.#db, sql);
   }
 
-  #readTask(id: string): Task | undefined {
-    const row = this.#sql(selectTaskWithResult).get(id) as TaskRow | undefined;
-    return row === undefined ? undefined : rowToTask(row);
-  }
-
   /** Appends one entry; a task that no longer exists (purged meanwhile) is skipped, not an error. */
   #timeline(id: string, entry: TimelineEntry): void {
     this.#sql(
@@ -546,15 +232,6 @@ export class SqliteTaskStore implements TaskStore {
       data: entry.data === undefined ? null : JSON.stringify(entry.data),
     });
   }
-}
-
-function where(terms: readonly string[]): string {
-  return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
-}
-
-function clampLimit(limit: number | undefined): number {
-  if (limit === undefined || !Number.isFinite(limit)) return defaultLimit;
-  return Math.min(maxLimit, Math.max(1, Math.floor(limit)));
 }
 
 function isSqliteCode(err: unknown, code: string): boolean {

@@ -1,7 +1,7 @@
 import type { Task } from '../../core/task.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { rowToTask, type TaskRow, taskColumns } from '../task-rows.js';
-import type { WebhookAttempt, WebhookDelivery, WebhookDeliveryState, WebhookOutcome } from '../task-store.js';
+import type { WebhookAttempt, WebhookOutcome } from '../task-store.js';
 
 /** Called inside createTasks' transaction for each task with a callback URL. */
 export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void {
@@ -67,34 +67,4 @@ export function recordWebhookAttempt(
       `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_at = ? WHERE task_id = ?`,
     ).run(outcome.state, outcome.state === 'pending' ? outcome.nextAt : 0, taskId);
   }).immediate();
-}
-
-export function getWebhookDelivery(db: SqliteDatabase, taskId: string): WebhookDelivery | undefined {
-  const delivery = db
-    .prepare('SELECT state, next_at FROM webhook_deliveries WHERE task_id = ?')
-    .get(taskId) as { state: WebhookDeliveryState; next_at: number } | undefined;
-  if (delivery === undefined) return undefined;
-  const rows = db
-    .prepare(
-      `SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts
-       WHERE task_id = ? ORDER BY seq`,
-    )
-    .all(taskId) as {
-    attempt: number;
-    at: number;
-    status_code: number | null;
-    error: string | null;
-    duration_ms: number;
-  }[];
-  return {
-    state: delivery.state,
-    nextAt: delivery.state === 'pending' ? delivery.next_at : null,
-    attempts: rows.map((row) => ({
-      attempt: row.attempt,
-      at: row.at,
-      statusCode: row.status_code,
-      error: row.error,
-      durationMs: row.duration_ms,
-    })),
-  };
 }

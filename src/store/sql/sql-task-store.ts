@@ -1,0 +1,162 @@
+import type { ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
+import type { TaskState } from '../../core/task-state.js';
+import { renewLeasesParams, renewLeasesSql } from '../task-lease.js';
+import { rowToTask, storedInputBytesSql, type TaskRow } from '../task-rows.js';
+import type {
+  BatchClaim,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  FailRequest,
+  FeedbackEntry,
+  IdempotencyClaim,
+  IdempotencyRecord,
+  Page,
+  PageRequest,
+  Settlement,
+  TaskFilter,
+  TaskLease,
+  WebhookDelivery,
+} from '../task-store.js';
+import { getCachedResult } from './cached-result.js';
+import { cancelTask, releaseTask } from './cancel-task.js';
+import { claimTasks } from './claim-tasks.js';
+import { claimIdempotencyKey, deleteKeySql } from './idempotency-keys.js';
+import { countTasks, listTasks } from './list-tasks.js';
+import { readTaskWithTimeline, selectTaskSql } from './read-task.js';
+import { settleTasks } from './settle-tasks.js';
+import type { SqlDriver } from './sql-driver.js';
+import { addFeedback, listFeedback } from './task-feedback.js';
+import { appendTimelineSql, timelineParams } from './task-timeline.js';
+import { getWebhookDelivery } from './webhook-delivery.js';
+
+/**
+ * The part of TaskStore that SQLite and PostgreSQL share to the letter: the lease and its
+ * transitions (claim, settle, renew, release, cancel), reads, listings and counts, the result
+ * cache lookup, idempotency keys, feedback, a webhook delivery's state. Written once over a {@link SqlDriver}; SqliteTaskStore and PostgresTaskStore
+ * extend it (one level, nothing overridden) and add what each does its own way: creating tasks
+ * and child tasks, retention, webhooks, stats, ping and close.
+ */
+export abstract class SqlTaskStore {
+  protected constructor(protected readonly driver: SqlDriver) {}
+
+  async claimTask(id: string, request: ClaimRequest): Promise<ClaimResult> {
+    const [result] = await this.claimTasks([{ ...request, id }]);
+    return result!;
+  }
+
+  async completeTask(id: string, request: CompleteRequest): Promise<boolean> {
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'succeeded' }]);
+    return written!;
+  }
+
+  async failTask(id: string, request: FailRequest): Promise<boolean> {
+    const [written] = await this.settleTasks([{ ...request, id, outcome: 'failed' }]);
+    return written!;
+  }
+
+  async claimTasks(claims: readonly BatchClaim[]): Promise<ClaimResult[]> {
+    if (claims.length === 0) return [];
+    return this.driver.tx(claimTasks(this.driver.dialect, claims));
+  }
+
+  async settleTasks(settlements: readonly Settlement[]): Promise<boolean[]> {
+    if (settlements.length === 0) return [];
+    return this.driver.tx(settleTasks(this.driver.dialect, settlements));
+  }
+
+  async renewLeases(
+    leases: readonly TaskLease[],
+    leaseMs: number,
+    at: number = Date.now(),
+  ): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const rows = await this.driver.all<{ id: string }>(renewLeasesSql(this.driver.dialect), {
+      until: at + leaseMs,
+      ...renewLeasesParams(this.driver.dialect, leases),
+    });
+    return rows.map((row) => row.id);
+  }
+
+  async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
+    const at = Date.now();
+    return this.driver.tx(() => releaseTask(this.driver.dialect, id, leaseToken, reason, at));
+  }
+
+  async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
+    return this.driver.tx(() => cancelTask(this.driver.dialect, id, at));
+  }
+
+  async getTask(id: string): Promise<TaskWithTimeline | undefined> {
+    return this.driver.read(() => readTaskWithTimeline(id));
+  }
+
+  async getTaskWithoutTimeline(id: string): Promise<Task | undefined> {
+    // One statement, no transaction (on PostgreSQL getTask's snapshot costs five round trips).
+    const row = await this.driver.one<TaskRow>(selectTaskSql, { id });
+    return row === undefined ? undefined : rowToTask(row);
+  }
+
+  async listTasks(filter: TaskFilter, page: PageRequest = {}): Promise<Page<Task>> {
+    return listTasks(this.driver, filter, page);
+  }
+
+  async countTasks(filter: TaskFilter): Promise<Record<TaskState, number>> {
+    return countTasks(this.driver, filter);
+  }
+
+  async appendTimeline(id: string, entries: readonly TimelineEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const d = this.driver.dialect;
+    // One statement: atomic without a transaction.
+    await this.driver.run(
+      appendTimelineSql(d),
+      timelineParams(
+        d,
+        entries.map((entry) => ({ id, entry })),
+      ),
+    );
+  }
+
+  async getCachedResult(key: ResultCacheKey): Promise<{ result: unknown; taskId: string } | undefined> {
+    return getCachedResult(this.driver, key);
+  }
+
+  async storedInputBytes(owner: string): Promise<number> {
+    return (await this.driver.one<{ bytes: number }>(storedInputBytesSql('@owner'), { owner }))?.bytes ?? 0;
+  }
+
+  async referencedInputs(sha256s: readonly string[]): Promise<Set<string>> {
+    if (sha256s.length === 0) return new Set();
+    // One list parameter, however many hashes: no IN-list chunking, no variable limit.
+    const rows = await this.driver.all<{ input_sha256: string }>(
+      `SELECT DISTINCT input_sha256 FROM tasks WHERE ${this.driver.dialect.inList('input_sha256', 'hashes')}`,
+      this.driver.dialect.listParam('hashes', [...new Set(sha256s)]),
+    );
+    return new Set(rows.map((row) => row.input_sha256));
+  }
+
+  async claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim> {
+    return claimIdempotencyKey(this.driver, record);
+  }
+
+  async releaseIdempotencyKey(owner: string, key: string): Promise<void> {
+    await this.driver.run(deleteKeySql, { owner, key });
+  }
+
+  async addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean> {
+    return addFeedback(this.driver, taskId, entry);
+  }
+
+  async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
+    return listFeedback(this.driver, taskId);
+  }
+
+  async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
+    return getWebhookDelivery(this.driver, taskId);
+  }
+
+  async deleteTask(id: string): Promise<boolean> {
+    return (await this.driver.run('DELETE FROM tasks WHERE id = @id', { id })) > 0;
+  }
+}
