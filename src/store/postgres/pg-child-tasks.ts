@@ -7,7 +7,6 @@ import {
   insertTimelines,
   pgTaskColumns,
   type Queryable,
-  stateIn,
 } from './pg-task-sql.js';
 
 /**

@@ -1,5 +1,4 @@
 import type { NewTask, Task } from '../../core/task.js';
-import { statesAllowing } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 // Statements compiled once per database: a pipeline creates steps several times per task, and
 // compiling the wide task INSERT and the timeline INSERT for every row cost more than running them.
@@ -16,10 +15,6 @@ import {
 
 /** Every column a SQLite task row is read with (the shared ones plus the pipeline step ones). */
 export const sqliteTaskColumns = [...taskColumns, ...parentColumns] as const;
-
-const cancellable = statesAllowing('cancel')
-  .map((s) => `'${s}'`)
-  .join(', ');
 
 function timeline(db: SqliteDatabase, id: string, stage: string, at: number, data?: unknown): void {
   sql(db, 'INSERT INTO task_timeline (task_id, stage, at, attempt, data) VALUES (?, ?, ?, NULL, ?)').run(
