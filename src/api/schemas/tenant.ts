@@ -34,6 +34,9 @@ function OrNull<T extends TSchema>(schema: T) {
   });
 }
 
+/** The most a rate or a queued-task limit may be: both are 32-bit integer columns (PostgreSQL `integer`). */
+const maxInt32 = 2_147_483_647;
+
 /** `PATCH /v1/tenants/:tenant`: a member left out keeps its value; null sets it back to the default. */
 export const SetTenantBody = Type.Object(
   {
@@ -47,14 +50,30 @@ export const SetTenantBody = Type.Object(
       ),
     ),
     rateLimitPerMinute: Type.Optional(
-      OrNull(Type.Integer({ minimum: 1, description: "requests a minute; null: the server's default" })),
+      OrNull(
+        Type.Integer({
+          minimum: 1,
+          maximum: maxInt32,
+          description: "requests a minute; null: the server's default",
+        }),
+      ),
     ),
     maxQueuedTasks: Type.Optional(
-      OrNull(Type.Integer({ minimum: 1, description: "queued tasks at most; null: the server's default" })),
+      OrNull(
+        Type.Integer({
+          minimum: 1,
+          maximum: maxInt32,
+          description: "queued tasks at most; null: the server's default",
+        }),
+      ),
     ),
     maxStoredBytes: Type.Optional(
       OrNull(
-        Type.Integer({ minimum: 1, description: "input bytes stored at most; null: the server's default" }),
+        Type.Integer({
+          minimum: 1,
+          maximum: Number.MAX_SAFE_INTEGER,
+          description: "input bytes stored at most; null: the server's default",
+        }),
       ),
     ),
   },
