@@ -105,6 +105,33 @@ describe('POST /v2/models/{m}/infer', () => {
     });
   });
 
+  it("passes the request's parameters to the model as params, held to its params schema", async () => {
+    const request = (parameters: Record<string, unknown>) =>
+      infer(
+        'echo',
+        JSON.stringify({
+          parameters,
+          inputs: [{ name: 'INPUT', datatype: 'BYTES', shape: [1], data: ['hello'] }],
+        }),
+        { 'content-type': 'application/json' },
+      );
+    // echo's schema declares delayMs and takes other keys; binary_data_output is the protocol's.
+    const response = await request({ delayMs: 1, note: 'mine', binary_data_output: false });
+    expect(response.status).toBe(200);
+    const { outputs } = (await response.json()) as { outputs: Array<{ name: string; data: string[] }> };
+    const params = outputs.find((o) => o.name === 'params')?.data[0];
+    expect(JSON.parse(params ?? 'null')).toEqual({ delayMs: 1, note: 'mine' });
+
+    for (const delayMs of [-1, 'soon']) {
+      const refused = await request({ delayMs });
+      expect(refused.status).toBe(400);
+      // The protocol's error shape: `error` is the message, inferq's code beside it.
+      const body = (await refused.json()) as { error: string; code: string };
+      expect(body.code).toBe('INFERQ_PARAMS_INVALID');
+      expect(body.error).toContain('delayMs');
+    }
+  });
+
   it('reads a binary image crop on ocr-rec and ocr-cls; answers as durable predict does, JSON or binary', async () => {
     for (const model of ['ocr-rec', 'ocr-cls']) {
       const expected = await durablePredict(model, line);

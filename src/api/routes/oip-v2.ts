@@ -4,8 +4,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogEntry } from '../../core/model-catalog.js';
 import type { ModelSpec } from '../../core/model-spec.js';
 import { InferqError } from '../../errors/index.js';
-import { decodeInferRequest } from '../../runtime/kserve-v2-request.js';
+import { type DecodedRequest, decodeInferRequest } from '../../runtime/kserve-v2-request.js';
 import { encodeInferResponse } from '../../runtime/kserve-v2-response.js';
+import type { PredictParams } from '../../runtime/runtime.js';
 import type { ApiContext } from '../api-context.js';
 import { predictNow } from '../fast-predict.js';
 import { modelInputBytes, outputTensors } from '../oip-v2-tensors.js';
@@ -58,9 +59,25 @@ function metadata(entry: ReturnType<typeof v2Model>): Record<string, unknown> {
   };
 }
 
+/** Request-level keys the protocol itself reads (the binary-data extension), not the model. */
+const protocolParameters = new Set(['binary_data_output']);
+
+/**
+ * A request's `parameters`, less the protocol's own, are the model's params: held to the
+ * model's `params` schema by the rule /v1 uses (400 INFERQ_PARAMS_INVALID naming the key).
+ */
+function modelParams(ctx: ApiContext, entry: ModelEntry, decoded: DecodedRequest): PredictParams {
+  const params = Object.fromEntries(
+    Object.entries(decoded.parameters ?? {}).filter(([key]) => !protocolParameters.has(key)),
+  );
+  ctx.paramsValidator.check(entry, params);
+  return params;
+}
+
 /**
  * `POST /v2/models/{m}[/versions/{v}]/infer`: decode the tensors (JSON or binary-data), hold
- * them to the model's signature (400 naming the input), run on the fast path, answer in the
+ * them to the model's signature (400 naming the input) and its `parameters` to the model's
+ * params schema, run on the fast path, answer in the
  * request's chosen form. Nothing is stored.
  */
 async function infer(
@@ -84,7 +101,8 @@ async function infer(
   const decoded = decodeInferRequest(body, headerLength, entry.tensors.inputs);
   // Checked before the run: an output the model does not have is the caller's mistake.
   outputTensors(entry.tensors, {}, decoded);
-  const outcome = await predictNow(ctx, reply, entry, modelInputBytes(entry.tensors, decoded), {});
+  const params = modelParams(ctx, entry, decoded);
+  const outcome = await predictNow(ctx, reply, entry, modelInputBytes(entry.tensors, decoded), params);
   if (outcome === undefined) {
     // The client left: nobody to answer.
     reply.hijack();
@@ -122,7 +140,7 @@ export function oipV2Routes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       tags,
       consumes: ['application/json', 'application/octet-stream'],
       description:
-        'Open Inference Protocol infer: JSON tensors, or the binary-data extension (JSON header, then tensor bytes, the header length in Inference-Header-Content-Length). Outputs come binary when the request sets `parameters.binary_data_output` or an output `parameters.binary_data`. Runs on the fast path: no task is stored.',
+        "Open Inference Protocol infer: JSON tensors, or the binary-data extension (JSON header, then tensor bytes, the header length in Inference-Header-Content-Length). Outputs come binary when the request sets `parameters.binary_data_output` or an output `parameters.binary_data`. Request-level `parameters` (other than `binary_data_output`) are the model's params, held to its params schema (400 INFERQ_PARAMS_INVALID). Runs on the fast path: no task is stored.",
     };
     app.post(
       '/v2/models/:model/infer',
