@@ -20,7 +20,11 @@ afterAll(async () => f.close());
 const urlOf = (url: string) =>
   url.replace(':id', acmeTaskId).replace(':name', 'echo').replace(':keyId', 'ffffffffffffffff');
 
-const errorCode = (res: { json(): unknown }) => (res.json() as { error?: { code: string } }).error?.code;
+/** The code of an error body: `{ error: { code } }`, or on /v2 the protocol's `{ error: string, code }`. */
+const errorCode = (res: { json(): unknown }) => {
+  const body = res.json() as { error?: { code: string } | string; code?: string };
+  return typeof body.error === 'string' ? body.code : body.error?.code;
+};
 
 describe('auth matrix (generated from the route table)', () => {
   it('covers the routes the issue lists', () => {

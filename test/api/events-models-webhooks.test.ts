@@ -192,7 +192,11 @@ describe('models, predict, stats, health', () => {
       expect.arrayContaining(['/v1/tasks', '/v1/tasks/{id}/events', '/v1/models/{name}/predict']),
     );
     expect((await f.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
-    expect((await f.app.inject({ url: '/v2/nothing' })).json().error.code).toBe('INFERQ_ROUTE_NOT_FOUND');
+    // Under /v2, in the Open Inference Protocol's error shape.
+    expect((await f.app.inject({ url: '/v2/nothing' })).json()).toMatchObject({
+      error: expect.any(String),
+      code: 'INFERQ_ROUTE_NOT_FOUND',
+    });
   });
 
   it('/openapi.json documents the multipart form of the file-taking routes, fields before files', async () => {
@@ -217,6 +221,8 @@ describe('models, predict, stats, health', () => {
   it('/openapi.json documents each route’s error answers and which routes need no key', async () => {
     const spec = (await f.app.inject({ url: '/openapi.json' })).json();
     const errorRef = { $ref: '#/components/schemas/ErrorBody' };
+    // The Open Inference Protocol routes answer errors in that protocol's shape.
+    const oipErrorRef = { $ref: '#/components/schemas/OipErrorBody' };
     const responses = (path: string, method: string) => spec.paths[path][method].responses;
     // Every route: its success answer, and 4XX/5XX in the one error shape.
     for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, unknown>>)) {
@@ -228,10 +234,14 @@ describe('models, predict, stats, health', () => {
         ).toBe(true);
         // (Event streams document every answer under text/event-stream, their `produces`.)
         const content = Object.values(responses(path, method)['4XX'].content) as Array<{ schema: unknown }>;
-        expect(content[0]?.schema, `${method} ${path}`).toEqual(errorRef);
+        expect(content[0]?.schema, `${method} ${path}`).toEqual(
+          path.startsWith('/v2') ? oipErrorRef : errorRef,
+        );
       }
     }
-    expect(Object.keys(spec.components.schemas)).toContain('ErrorBody');
+    expect(Object.keys(spec.components.schemas)).toEqual(
+      expect.arrayContaining(['ErrorBody', 'OipErrorBody']),
+    );
     // Keyed routes add 401 and 429; admin routes 403; public routes say so.
     expect(Object.keys(responses('/v1/tasks', 'post'))).toEqual(
       expect.arrayContaining(['202', '401', '429', '4XX', '5XX']),
