@@ -65,6 +65,9 @@ export class BufferedBodyBudget {
       // By the header: @fastify/multipart's isMultipart() is only known once its parser ran, and
       // that parser reads the raw request, not this hook's stream.
       if (/^multipart\//i.test(request.headers['content-type'] ?? '')) return payload;
+      // A request without a body is left alone: piping it would consume the request stream, and
+      // Node then emits the request's 'close' at once (an event stream listening on it ended).
+      if (!hasBody(request)) return payload;
       const tenant = request.principal?.tenant ?? '';
       let taken = 0;
       let answered = false;
@@ -118,4 +121,10 @@ export class BufferedBodyBudget {
       { details: { limit: max, scope: limit, retryAfterMs: 1_000 } },
     );
   }
+}
+
+/** Whether a request carries a body at all (a length above 0, or chunked). */
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
 }

@@ -163,7 +163,8 @@ export function statsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             stop();
           },
         });
-        request.raw.on('close', stop);
+        // The response's 'close': the client went away (or the stream ended).
+        reply.raw.on('close', stop);
       },
     );
   };

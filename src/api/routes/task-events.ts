@@ -24,7 +24,9 @@ async function streamStates(
   const res = openEventStream(reply);
   let closed = false;
   const gone = new AbortController();
-  request.raw.on('close', () => {
+  // The response's 'close' (the client went away), not the request's: that one also comes once
+  // a request's body has been read.
+  reply.raw.on('close', () => {
     closed = true;
     gone.abort();
   });
