@@ -1,9 +1,9 @@
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { InferqError, isInferqError } from '../../errors/index.js';
+import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
 import { predictNow } from '../fast-predict.js';
-import { type JsonInputs, jsonInputBytes } from '../submit/read-inputs.js';
+import { type JsonInputs, jsonInputBytes, multipartError } from '../submit/read-inputs.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 
 /**
@@ -100,16 +100,7 @@ async function readOneFile(
       bytes = await (part as MultipartFile).toBuffer();
     }
   } catch (err) {
-    if (isInferqError(err)) throw err;
-    const code = (err as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('FST_')) throw err;
-    throw new InferqError(
-      'INFERQ_BODY_MALFORMED',
-      `the multipart body is malformed: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    throw multipartError(err);
   }
   if (bytes === undefined) {
     throw new InferqError('INFERQ_VALIDATION_FAILED', 'the multipart body has no file', {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Task } from '../../core/task.js';
 import { isFinalState } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
@@ -16,7 +16,6 @@ import { heartbeatMs, openEventStream, ownTask, principalOf } from './route-help
  */
 async function streamStates(
   ctx: ApiContext,
-  request: FastifyRequest,
   reply: FastifyReply,
   taskIds: readonly string[],
   load: () => Promise<Task[]>,
@@ -105,7 +104,7 @@ export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const first = await ownTask(ctx, request, request.params.id);
         let current: Task = first;
-        await streamStates(ctx, request, reply, [first.id], async () => {
+        await streamStates(ctx, reply, [first.id], async () => {
           current = (await ctx.store.getTask(first.id)) ?? current;
           return [current];
         });
@@ -142,7 +141,7 @@ export function taskEventRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         // A request's tasks are all created with it, and a final task does not change again: after
         // this first read only the open ones are read (by id), not the whole request each time.
         const known = new Map(tasks.reverse().map((task) => [task.id, task]));
-        await streamStates(ctx, request, reply, [...known.keys()], async () => {
+        await streamStates(ctx, reply, [...known.keys()], async () => {
           await refreshOpen(ctx, owner, known);
           return [...known.values()];
         });

@@ -152,16 +152,7 @@ export async function readMultipart(
       );
     }
   } catch (err) {
-    if (isInferqError(err)) throw err;
-    const code = (err as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('FST_')) throw err;
-    throw new InferqError(
-      'INFERQ_BODY_MALFORMED',
-      `the multipart body is malformed: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    throw multipartError(err);
   }
   if (entries === undefined) onFields(fields);
   return stored;
@@ -220,4 +211,22 @@ function setField(
   throw new InferqError('INFERQ_VALIDATION_FAILED', `body/${name} is not a known field`, {
     details: { path: `body/${name}`, allowed: knownFields },
   });
+}
+
+/**
+ * What a failure while reading a multipart body becomes: an InferqError or a Fastify error (a
+ * limit, mapped by the error handler) as it is, anything else (a broken stream) a 400
+ * INFERQ_BODY_MALFORMED.
+ */
+export function multipartError(err: unknown): Error {
+  if (isInferqError(err)) return err;
+  const code = (err as { code?: string }).code;
+  if (typeof code === 'string' && code.startsWith('FST_')) return err as Error;
+  return new InferqError(
+    'INFERQ_BODY_MALFORMED',
+    `the multipart body is malformed: ${(err as Error).message}`,
+    {
+      cause: err,
+    },
+  );
 }
