@@ -327,18 +327,7 @@ for (const [name, runs] of [
 
 // ---- real photographs (skimage data): line counts, and the known text of bw_text.png ----
 const photos = ['page.png', 'bw_text.png', 'text.png', 'coffee.png', 'chelsea.png', 'astronaut.png'];
-const bwText = [
-  'Men may seem detestable as joint',
-  'stock-companies and nations; knaves,',
-  'fools, and murderers there may be;',
-  'men may have mean and meagre',
-  'faces; but, man, in the ideal, is so',
-  'noble and so sparkling, such a grand',
-  'and glowing creature, that over any',
-  'ignominious blemish in him all his',
-  'fellows should run to throw their',
-  'costliest robes.',
-];
+const bwText = photoTruth['bw_text.png']!;
 if (accuracyOnly) {
   // Throughput and its line counts skipped.
 } else if (!existsSync(path.join(testImagesDir, 'page.png'))) {

@@ -4,7 +4,7 @@ import { RealtimeClient } from '../queue/zeromq/realtime-client.js';
 import type { ModelInput, PredictParams, PredictResult } from '../runtime/runtime.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
 import type { FastPath } from './fast-path.js';
-import { workerStaleAfterMs } from './serving-workers.js';
+import { isLiveWorker } from './serving-workers.js';
 
 /** A fast-path item's outcome as a remote worker sends it back (an error as code + message). */
 export type RemoteFastResult = { ok: true; output: unknown } | { ok: false; error: ErrorMessage };
@@ -67,9 +67,7 @@ export function startRemoteFastPath(options: {
       const workers = await options.registry.list();
       client.sync(
         workers.flatMap((w) =>
-          w.realtime !== undefined && w.state === 'running' && now - w.lastSeenAt < workerStaleAfterMs
-            ? [{ id: w.id, endpoint: w.realtime }]
-            : [],
+          w.realtime !== undefined && isLiveWorker(w, now) ? [{ id: w.id, endpoint: w.realtime }] : [],
         ),
       );
     } catch (err) {

@@ -1,10 +1,15 @@
 import type { CatalogEntry } from '../core/model-catalog.js';
 import { targetRef } from '../core/task.js';
-import type { WorkerRegistry } from '../store/worker-registry.js';
+import type { WorkerInfo, WorkerRegistry } from '../store/worker-registry.js';
 import type { Clock } from './app-deps.js';
 
 /** Heartbeats come every 5 s by default: three missed ones mark a worker stale. */
 export const workerStaleAfterMs = 15_000;
+
+/** A worker that serves now: its heartbeat is younger than {@link workerStaleAfterMs} and it is not draining. */
+export function isLiveWorker(worker: Pick<WorkerInfo, 'lastSeenAt' | 'state'>, now: number): boolean {
+  return now - worker.lastSeenAt <= workerStaleAfterMs && worker.state === 'running';
+}
 
 /** A submission's target (or a step of it) that no live worker serves now. */
 export interface NoWorkerWarning {
@@ -91,7 +96,7 @@ export class ServingWorkers {
     const counts = new Map<string, number>();
     const providers = new Map<string, string[]>();
     for (const worker of await registry.list()) {
-      if (now - worker.lastSeenAt > workerStaleAfterMs || worker.state !== 'running') continue;
+      if (!isLiveWorker(worker, now)) continue;
       for (const ref of worker.models) counts.set(ref, (counts.get(ref) ?? 0) + 1);
       for (const [ref, provider] of Object.entries(worker.providers ?? {})) {
         providers.set(ref, [...(providers.get(ref) ?? []), provider]);

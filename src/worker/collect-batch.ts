@@ -67,3 +67,17 @@ export function splitByPreferredSizes(n: number, preferred: readonly number[] | 
   if (left > 0) out.push(left);
   return out;
 }
+
+/** `items` cut, in order, into runs of the model's preferred batch sizes ({@link splitByPreferredSizes}). */
+export function chunkByPreferredSizes<T>(
+  items: readonly T[],
+  preferred: readonly number[] | undefined,
+): T[][] {
+  const chunks: T[][] = [];
+  let offset = 0;
+  for (const size of splitByPreferredSizes(items.length, preferred)) {
+    chunks.push(items.slice(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}

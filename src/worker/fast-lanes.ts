@@ -3,7 +3,7 @@ import { paramsHash } from '../core/hash.js';
 import type { ModelSpec } from '../core/model-spec.js';
 import { InferqError } from '../errors/index.js';
 import type { ModelInput, PredictParams, PredictResult } from '../runtime/runtime.js';
-import { collectBatch, splitByPreferredSizes } from './collect-batch.js';
+import { chunkByPreferredSizes, collectBatch } from './collect-batch.js';
 
 /** Runs one batch of one model on a warm instance (a worker thread of `serve`). */
 export type RunFastBatch = (
@@ -182,10 +182,8 @@ class FastLane {
       const groups = new Map<string, Item[]>();
       for (const item of batch) groups.set(item.key, [...(groups.get(item.key) ?? []), item]);
       for (const group of groups.values()) {
-        let offset = 0;
-        for (const size of splitByPreferredSizes(group.length, batching?.preferredBatchSizes)) {
-          await this.runChunk(group.slice(offset, offset + size));
-          offset += size;
+        for (const chunk of chunkByPreferredSizes(group, batching?.preferredBatchSizes)) {
+          await this.runChunk(chunk);
         }
       }
     }

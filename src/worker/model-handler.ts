@@ -2,7 +2,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import { paramsHash } from '../core/hash.js';
 import { InferqError } from '../errors/index.js';
 import type { ModelInput, Runtime } from '../runtime/runtime.js';
-import { splitByPreferredSizes } from './collect-batch.js';
+import { chunkByPreferredSizes } from './collect-batch.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
 import type { BatchHandler, ClaimedItem } from './process-batch.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
@@ -53,10 +53,7 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
     }
     const batchStarted = Date.now();
     for (const indexes of groups.values()) {
-      let offset = 0;
-      for (const size of splitByPreferredSizes(indexes.length, spec.batching?.preferredBatchSizes)) {
-        const chunk = indexes.slice(offset, offset + size);
-        offset += size;
+      for (const chunk of chunkByPreferredSizes(indexes, spec.batching?.preferredBatchSizes)) {
         // Read the chunk's inputs concurrently: each read is several file-system round trips.
         const reads = await Promise.allSettled(chunk.map((index) => readInput(items[index]!)));
         const inputs: Array<{ index: number; input: ModelInput }> = [];
