@@ -219,6 +219,31 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
       expect(rest).toHaveLength(81);
     });
 
+    it('three handles leasing at once from five tenants get every job exactly once', async () => {
+      const { broker: first, prefix } = await open();
+      const others = [await open(prefix), await open(prefix)].map((o) => o.broker);
+      const handles = [first, ...others];
+      // Small backlogs, so that plans made at the same moment often plan a tenant's last jobs.
+      for (let t = 0; t < 5; t++) await first.enqueueMany('q', tenantJobs(`t${t}`, 20 + 7 * t));
+      const total = [0, 1, 2, 3, 4].reduce((sum, t) => sum + 20 + 7 * t, 0);
+      const leased = await Promise.all(
+        handles.map(async (handle) => {
+          const ids: string[] = [];
+          for (let idle = 0; idle < 3; ) {
+            const jobs = await handle.lease('q', { max: 7, leaseMs: 30_000 });
+            if (jobs.length === 0) idle++;
+            ids.push(...jobs.map((j) => j.id));
+            expect(await handle.ack(jobs)).toBe(jobs.length);
+          }
+          return ids;
+        }),
+      );
+      const all = leased.flat();
+      expect(all).toHaveLength(total);
+      expect(new Set(all).size).toBe(total);
+      expect(await first.depth('q')).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
+    });
+
     it('counts, dead letters, live lookups and the reaper cover every tenant queue', async () => {
       const { broker } = await open();
       await broker.enqueueMany('q', [
