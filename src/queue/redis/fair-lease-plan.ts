@@ -39,7 +39,7 @@ const planFairLeaseLua = `--[[
   ARGV[3] now (ms): delayed jobs due by then count as ready
   ARGV[4] JSON [[tenant, k], ...]: jobs of the tenant this handle holds prefetched (active, not ready)
   ARGV[5] the tenant '' queue's name (kept by every queue, listed in KEYS[1] or not)
-  Returns { tenants with ready jobs left after this plan, slot 1's tenant, slot 2's tenant, ... }
+  Returns { slot 1's tenant, slot 2's tenant, ... }
 ]]
 local rcall = redis.call
 local n = tonumber(ARGV[2])
@@ -121,15 +121,8 @@ for tenant, tag in pairs(newLast) do
   if tag > clock then clock = tag end
 end
 if next(newLast) ~= nil then rcall('HSET', KEYS[2], 'v', string.format('%.17g', clock)) end
-return { #heads, unpack(slots) }
+return slots
 `;
-
-export interface FairLeasePlan {
-  /** Tenants that still have ready jobs after this plan: at most one means a prefetch is fair. */
-  tenantsWithBacklog: number;
-  /** The tenant of each planned slot, in lease order. */
-  slots: string[];
-}
 
 export interface FairLeasePlanInput {
   keys: { tenants: string; tags: string; weights: string };
@@ -154,16 +147,16 @@ type PlanCommand = (
   now: number,
   buffered: string,
   plainQueue: string,
-) => Promise<[number, ...string[]]>;
+) => Promise<string[]>;
 
-/** Runs the plan (EVALSHA, loaded once per connection by ioredis). */
-export async function planFairLease(redis: Redis, input: FairLeasePlanInput): Promise<FairLeasePlan> {
+/** Runs the plan (EVALSHA, loaded once per connection by ioredis); the tenant of each slot, in lease order. */
+export async function planFairLease(redis: Redis, input: FairLeasePlanInput): Promise<string[]> {
   if (!defined.has(redis)) {
     redis.defineCommand(commandName, { numberOfKeys: 3, lua: planFairLeaseLua });
     defined.add(redis);
   }
   const run = (redis as unknown as Record<string, PlanCommand>)[commandName]!.bind(redis);
-  const [tenantsWithBacklog, ...slots] = await run(
+  return run(
     input.keys.tenants,
     input.keys.tags,
     input.keys.weights,
@@ -173,5 +166,4 @@ export async function planFairLease(redis: Redis, input: FairLeasePlanInput): Pr
     JSON.stringify([...input.buffered]),
     input.plainQueue,
   );
-  return { tenantsWithBacklog, slots };
 }

@@ -115,13 +115,6 @@ export class RedisBroker implements Broker {
   readonly #held = new Map<string, Held>();
   /** Jobs fetched by acks, handed out by the next lease. */
   readonly #prefetched = new PrefetchBuffer((p) => this.#giveBack(p));
-  /**
-   * Queues whose last fair plan here left at most one tenant with backlog: only there may an ack
-   * prefetch (BullMQ's fetchNext takes the acked job's tenant's next job, which is its fair turn
-   * only while no other tenant waits). The next lease's plan counts what was prefetched as its
-   * tenant's ready jobs, so a tenant that arrives meanwhile still gets its turn.
-   */
-  readonly #prefetchable = new Set<string>();
   readonly #broadcast: RedisBroadcast;
   readonly #markers: MarkerWaiter;
   readonly #reapTimer: NodeJS.Timeout | undefined;
@@ -236,20 +229,19 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Completes each job. While this handle keeps leasing from the job's queue and no other tenant
-   * waits there, the same script also fetches the tenant's next job (BullMQ's fetchNext, as its
-   * own Worker does), which the next `lease` hands out without a round trip for it.
+   * Completes each job. While this handle keeps leasing from the job's queue, the same script
+   * also fetches the job's tenant's next job (BullMQ's fetchNext, as its own Worker does): one
+   * script per job instead of two. The next lease's plan counts such prefetched jobs as their
+   * tenant's ready jobs and hands them out only in that tenant's turns (see #takeFair), so a
+   * prefetch never takes another tenant's share; one its tenant's turns do not reach in time goes
+   * back to the queue (PrefetchBuffer).
    */
   async ack(leases: readonly JobLease[]): Promise<number> {
     const results = await Promise.all(
       leases.map(async (lease) => {
         const held = await this.#heldJob(lease);
         if (held === undefined) return 0;
-        const prefetch =
-          held.worker !== undefined &&
-          !this.#closed &&
-          this.#prefetchable.has(held.queue) &&
-          this.#prefetched.reserve(held.kind);
+        const prefetch = held.worker !== undefined && !this.#closed && this.#prefetched.reserve(held.kind);
         let next: unknown;
         let done = false;
         try {
@@ -365,17 +357,15 @@ export class RedisBroker implements Broker {
     const buffered = new Map<string, number>();
     for (const p of this.#prefetched.peek(queue))
       buffered.set(tenantOf(p), (buffered.get(tenantOf(p)) ?? 0) + 1);
-    const plan = await planFairLease(this.#redis, {
+    const slots = await planFairLease(this.#redis, {
       keys: fairShareKeys(this.#prefix, queue),
       keyPrefix: `${this.#prefix}:`,
       plainQueue: bullName(queue),
       n: max,
       buffered,
     });
-    if (plan.tenantsWithBacklog <= 1) this.#prefetchable.add(queue);
-    else this.#prefetchable.delete(queue);
     const wanted = new Map<string, number>();
-    for (const tenant of plan.slots) wanted.set(tenant, (wanted.get(tenant) ?? 0) + 1);
+    for (const tenant of slots) wanted.set(tenant, (wanted.get(tenant) ?? 0) + 1);
     const kind = workerKey(bullName(queue), leaseMs);
     const byTenant = new Map<string, LeasedJob[]>();
     const fetchOne = async (tenant: string): Promise<LeasedJob | undefined> => {
@@ -396,7 +386,7 @@ export class RedisBroker implements Broker {
         byTenant.set(tenant, [...prefetched, ...fetched]);
       }),
     );
-    return plan.slots.map((tenant) => byTenant.get(tenant)!.shift()).filter((job) => job !== undefined);
+    return slots.map((tenant) => byTenant.get(tenant)!.shift()).filter((job) => job !== undefined);
   }
 
   /** Moves one expired job back to wait, or to failed when out of attempts. */
