@@ -159,7 +159,7 @@ describe.skipIf(url === undefined)(url === undefined ? postgresSkipReason : 'Pos
       await admin.connect();
       try {
         const { rows } = await admin.query(`SELECT component, version FROM ${schema}.inferq_schema`);
-        expect(rows).toEqual([{ component: 'broker', version: 1 }]);
+        expect(rows).toEqual([{ component: 'queue', version: 1 }]);
       } finally {
         await admin.end();
       }

@@ -1,7 +1,7 @@
 /**
- * Schema of the PostgreSQL broker (component `broker` of `inferq_schema`, see migrate-pg.ts),
- * one script per version (index + 1), append only. Its tables can share a schema with the task
- * store: every name starts with `broker_`.
+ * Schema of the PostgreSQL broker (component `queue` of `inferq_schema`, the name the SQLite
+ * queue has; see migrate-pg.ts), one script per version (index + 1), append only. Its tables can
+ * share a schema with the task store: every name starts with `broker_`.
  *
  * The layout is the SQLite broker's (src/queue/sqlite/migrations.ts, where each index is
  * explained): one `broker_jobs` table, a job in one of four states (0 waiting, 1 delayed,

@@ -138,7 +138,7 @@ export class PostgresBroker implements Broker {
 
   /**
    * Opens the broker on `url` (`postgres://user:pass@host:port/db?schema=name`), migrating its
-   * tables (component `broker`) and listening for wake-ups; INFERQ_BROKER_UNAVAILABLE when the
+   * tables (component `queue`) and listening for wake-ups; INFERQ_BROKER_UNAVAILABLE when the
    * server cannot be reached.
    */
   static async open(url: string, options: PostgresBrokerOptions = {}): Promise<PostgresBroker> {
@@ -150,7 +150,7 @@ export class PostgresBroker implements Broker {
     });
     const broker = new PostgresBroker(handle, options);
     try {
-      if (options.migrate !== false) await migratePg(handle, 'broker', pgBrokerMigrations);
+      if (options.migrate !== false) await migratePg(handle, 'queue', pgBrokerMigrations);
       broker.#listener = await NotificationListener.start({
         connection: handle.pool.options,
         channel: broker.#channel,
