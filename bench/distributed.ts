@@ -15,7 +15,8 @@
  *
  *   npx tsx bench/distributed.ts [--jobs 20000] [--rate 1000] [--tasks 3000] [--seconds 5]
  *       [--inflight 64] [--workers 1,2,4] [--only brokers|tasks] [--brokers redis,rabbitmq,postgres]
- *       [--rounds 1]
+ *       [--rounds 1]   (rounds: broker runs alternate with the raw client; end-to-end runs
+ *                       take turns between the deployments; medians of each)
  *
  * Redis: a throwaway redis-server (no persistence) started here. RabbitMQ and PostgreSQL: the
  * servers at TEST_AMQP_URL and TEST_POSTGRES_URL (scripts/test-services.sh), under a fresh
@@ -435,15 +436,34 @@ async function main(): Promise<void> {
     );
   }
   if (args.only !== 'brokers') {
-    if (brokerKinds.has('redis'))
-      taskTable('End to end, PostgreSQL + Redis: echo tasks', await endToEnd('redis', redisUrl));
-    if (brokerKinds.has('rabbitmq'))
-      taskTable('End to end, PostgreSQL + RabbitMQ: echo tasks', await endToEnd('rabbitmq', amqpUrl));
-    if (brokerKinds.has('postgres'))
+    // The deployments take turns, round after round, so drift of a shared machine falls on all
+    // alike; medians per worker count.
+    const deployments = (
+      [
+        ['redis', 'PostgreSQL + Redis', redisUrl],
+        ['rabbitmq', 'PostgreSQL + RabbitMQ', amqpUrl],
+        ['postgres', 'PostgreSQL alone (postgres broker)', pgUrl],
+      ] as const
+    ).filter(([kind]) => brokerKinds.has(kind));
+    const runs = new Map<string, Array<Map<number, Figures>>>(deployments.map(([kind]) => [kind, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const [kind, , url] of deployments) runs.get(kind)!.push(await endToEnd(kind, url));
+    }
+    for (const [kind, title] of deployments) {
+      const medians = new Map<number, Figures>();
+      for (const n of workerCounts) {
+        const list = runs.get(kind)!.map((run) => run.get(n)!);
+        medians.set(n, {
+          throughput: median(list.map((f) => f.throughput)),
+          p50: median(list.map((f) => f.p50)),
+          p99: median(list.map((f) => f.p99)),
+        });
+      }
       taskTable(
-        'End to end, PostgreSQL alone (postgres broker): echo tasks',
-        await endToEnd('postgres', pgUrl),
+        `End to end, ${title}: echo tasks${rounds > 1 ? ` (median of ${rounds} rounds)` : ''}`,
+        medians,
       );
+    }
   }
 }
 
