@@ -82,6 +82,32 @@ describe.skipIf(url === undefined)(url === undefined ? postgresSkipReason : 'Pos
       expect(await one.depth('q')).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
     });
 
+    it('fair claims from many leasers on two handles at once, five tenants: every job leased once', async () => {
+      const { brokers } = await handles(2);
+      const tenants = ['t0', 't1', 't2', 't3', 't4'];
+      const perTenant = 120;
+      await brokers[0]!.enqueueMany(
+        'q',
+        tenants.flatMap((tenant) =>
+          Array.from({ length: perTenant }, (_, i) => ({ id: `${tenant}-${i}`, payload: i, tenant })),
+        ),
+      );
+      const seen: string[] = [];
+      const leaser = async (broker: PostgresBroker): Promise<void> => {
+        for (;;) {
+          const jobs = await broker.lease('q', { max: 5, leaseMs: 60_000 });
+          if (jobs.length === 0) return;
+          for (const job of jobs) seen.push(job.id);
+          expect(await broker.ack(jobs)).toBe(jobs.length);
+        }
+      };
+      // Concurrent claims tag from the same bookkeeping and wait on each other's tenant and clock
+      // rows (claim-jobs-sql.ts); SKIP LOCKED must still hand each job to one of them.
+      await Promise.all(brokers.flatMap((broker) => Array.from({ length: 6 }, () => leaser(broker))));
+      expect(seen).toHaveLength(tenants.length * perTenant);
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
     it('wakes a long poll through NOTIFY from another handle, not its poll interval', {
       timeout: 10_000,
     }, async () => {
