@@ -15,9 +15,10 @@
  *
  *   npx tsx bench/fairness.ts [--backlog 2000] [--batch 32] [--rounds 15] [--big 10000]
  *                             [--redis-url redis://127.0.0.1:6379] [--amqp-url amqp://…]
+ *                             [--postgres-url postgres://…]
  *
- * SQLite always runs (a temp file). Redis and RabbitMQ run when their URL is given, under a
- * fresh key prefix / queue names that are deleted at the end. A broker without the
+ * SQLite always runs (a temp file). Redis, RabbitMQ and PostgreSQL run when their URL is given,
+ * under a fresh key prefix / queue names / schema that are deleted at the end. A broker without the
  * `fairShares` capability is measured all the same (so its figure shows what it does) and
  * printed with the reason it gives.
  */
@@ -27,8 +28,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { JobInput } from '../src/core/job.js';
 import type { Broker } from '../src/queue/broker.js';
+import { PostgresBroker } from '../src/queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../src/queue/redis/redis-broker.js';
 import { SqliteBroker } from '../src/queue/sqlite/sqlite-broker.js';
@@ -42,6 +45,7 @@ const { values: args } = parseArgs({
     big: { type: 'string', default: '10000' },
     'redis-url': { type: 'string' },
     'amqp-url': { type: 'string' },
+    'postgres-url': { type: 'string' },
   },
 });
 const backlog = Number(args.backlog);
@@ -304,6 +308,21 @@ if (args['amqp-url']) {
   }
 }
 
+if (args['postgres-url']) {
+  const url = args['postgres-url'];
+  const schema = prefix.replaceAll('-', '_');
+  const broker = await PostgresBroker.open(url, { schema });
+  try {
+    results.push(await measure(broker));
+  } finally {
+    await broker.close();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
 console.log(
   `fairness: tenant B's 1 job behind tenant A's ${fmt(backlog)}, batches of ${batch}, median of ${rounds} rounds`,
 );
@@ -334,6 +353,7 @@ for (const r of results)
 for (const r of results) if (r.fair !== 'yes') console.log(`  ${r.kind}: fair shares ${r.fair}`);
 if (args['redis-url'] === undefined) console.log('  redis: not run (give --redis-url)');
 if (args['amqp-url'] === undefined) console.log('  rabbitmq: not run (give --amqp-url)');
+if (args['postgres-url'] === undefined) console.log('  postgres: not run (give --postgres-url)');
 for (const [kind, rates] of claimRates) {
   const one = rates.get(1)!;
   const per = kind === 'sqlite' ? 'CPU-second' : 'second (wall)';

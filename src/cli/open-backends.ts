@@ -7,6 +7,7 @@ import { PostgresBlobStore } from '../blobs/postgres-blob-store.js';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
+import { PostgresBroker } from '../queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../queue/redis/redis-broker.js';
 import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
@@ -81,11 +82,13 @@ export async function openBroker(config: Config): Promise<Broker> {
       ...(prefix === undefined ? {} : { prefix }),
     });
   }
+  // The queue as a table of the PostgreSQL database (the task store's, when both URLs name it).
+  if (isPostgresUrl(url)) return PostgresBroker.open(url, { reapIntervalMs: config.broker.reapIntervalMs });
   if (/^amqps?:\/\//.test(url)) {
     const { redisUrl: amqpUrl, prefix } = redisPrefix(url);
     return RabbitMqBroker.open(amqpUrl, prefix === undefined ? {} : { prefix });
   }
-  throw unsupported('broker.url', url, ['sqlite:', 'redis://', 'amqp://']);
+  throw unsupported('broker.url', url, ['sqlite:', 'postgres://', 'redis://', 'amqp://']);
 }
 
 /**

@@ -7,20 +7,22 @@ import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 /** Tasks of the first test; INFERQ_TEST_MP_TASKS raises or lowers it. */
 const taskCount = Number(process.env.INFERQ_TEST_MP_TASKS ?? 2_000);
 
+/** `postgres`: the broker's table in the task store's own schema (one URL for both), PostgreSQL alone. */
 const brokers: Array<{ kind: BrokerKind; name: string; url: string | undefined; env: string }> = [
-  { kind: 'redis', name: 'Redis', url: process.env.TEST_REDIS_URL, env: 'TEST_REDIS_URL' },
-  { kind: 'rabbitmq', name: 'RabbitMQ', url: process.env.TEST_AMQP_URL, env: 'TEST_AMQP_URL' },
+  { kind: 'redis', name: 'PostgreSQL + Redis', url: process.env.TEST_REDIS_URL, env: 'TEST_REDIS_URL' },
+  { kind: 'rabbitmq', name: 'PostgreSQL + RabbitMQ', url: process.env.TEST_AMQP_URL, env: 'TEST_AMQP_URL' },
+  { kind: 'postgres', name: 'PostgreSQL alone', url: testPostgresUrl, env: 'TEST_POSTGRES_URL' },
 ];
 
 for (const broker of brokers) {
   const skip = !testPostgresUrl || !broker.url;
   if (skip) {
     console.warn(
-      `TEST_POSTGRES_URL or ${broker.env} is unset: the multi-process test (2 APIs + 3 workers on PostgreSQL + ${broker.name}) did NOT run (scripts/test-services.sh starts the servers)`,
+      `TEST_POSTGRES_URL or ${broker.env} is unset: the multi-process test (2 APIs + 3 workers on ${broker.name}) did NOT run (scripts/test-services.sh starts the servers)`,
     );
   }
 
-  describe.skipIf(skip)(`2 API + 3 worker processes on PostgreSQL + ${broker.name}`, () => {
+  describe.skipIf(skip)(`2 API + 3 worker processes on ${broker.name}`, () => {
     let cluster: InferqCluster;
     let namespace: BrokerNamespace;
     let dropSchema: () => Promise<void>;
@@ -33,7 +35,7 @@ for (const broker of brokers) {
       namespace = brokerNamespace(broker.kind, broker.url!);
       cluster = await InferqCluster.start({
         storeUrl: store.toString(),
-        brokerUrl: namespace.url,
+        brokerUrl: broker.kind === 'postgres' ? store.toString() : namespace.url,
         apis: 2,
         workers: 3,
       });

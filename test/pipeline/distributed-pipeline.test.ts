@@ -9,6 +9,7 @@ import type { JobInput } from '../../src/core/job.js';
 import type { TaskWithTimeline } from '../../src/core/task.js';
 import { isFinalState } from '../../src/core/task-state.js';
 import type { Broker } from '../../src/queue/broker.js';
+import { PostgresBroker } from '../../src/queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../../src/queue/redis/redis-broker.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
@@ -24,14 +25,15 @@ import { type BrokerKind, brokerNamespace } from '../fixtures/broker-namespace.j
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
-// The `ocr` pipeline on the distributed backends: PostgreSQL tasks with Redis or RabbitMQ
-// queues, the real PP-OCRv4 models, and every job delivered twice. The coordinator's broker
+// The `ocr` pipeline on the distributed backends: PostgreSQL tasks with Redis, RabbitMQ or
+// PostgreSQL (the task store's own schema) queues, the real PP-OCRv4 models, and every job delivered twice. The coordinator's broker
 // enqueues each job once more under a fresh id (what a broker that cannot dedupe by id holds
 // after the coordinator re-enqueues a step still queued), and the pipeline task is enqueued
 // twice. The task row is the lease: each step still runs once, at attempt 1.
 const serverUrls: Record<BrokerKind, string | undefined> = {
   redis: process.env.TEST_REDIS_URL,
   rabbitmq: process.env.TEST_AMQP_URL,
+  postgres: testPostgresUrl,
 };
 const pipelineQueue = 'ocr@1.0.0';
 
@@ -59,6 +61,7 @@ function doublingBroker(real: Broker): Broker {
 
 async function openBroker(kind: BrokerKind, url: string, prefix: string): Promise<Broker> {
   const backoff = { baseMs: 50, maxMs: 200, jitter: 0 };
+  if (kind === 'postgres') return PostgresBroker.open(url, { schema: prefix, reapIntervalMs: 200, backoff });
   return kind === 'redis'
     ? RedisBroker.open(url, { prefix, reapIntervalMs: 200, backoff })
     : RabbitMqBroker.open(url, { prefix, backoff });
@@ -82,7 +85,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-for (const kind of ['redis', 'rabbitmq'] as const) {
+for (const kind of ['redis', 'rabbitmq', 'postgres'] as const) {
   const serverUrl = serverUrls[kind];
   const skip = serverUrl === undefined || testPostgresUrl === undefined;
   describe.skipIf(skip)(
@@ -94,7 +97,12 @@ for (const kind of ['redis', 'rabbitmq'] as const) {
         const schema = await freshSchema(testPostgresUrl!);
         const namespace = brokerNamespace(kind, serverUrl!);
         const store = await PostgresTaskStore.open(testPostgresUrl!, { schema: schema.schema });
-        const broker = await openBroker(kind, serverUrl!, namespace.prefix);
+        // PostgreSQL alone: the queue's tables beside the tasks, in the store's schema.
+        const broker = await openBroker(
+          kind,
+          serverUrl!,
+          kind === 'postgres' ? schema.schema : namespace.prefix,
+        );
         const blobs = await FsBlobStore.open(path.join(dir, kind));
         const doubled = doublingBroker(broker);
         const worker = new ModelWorker({

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
  * fair-share bookkeeping advanced for them, in one script (atomic: every worker on every host
  * shares one fair order).
  *
- * The rule is SQLite's, stated once in src/queue/sqlite/claim-fair-share.ts: weighted fair
+ * The rule is the SQL brokers', stated once in src/queue/fair-share-tags.ts: weighted fair
  * queuing by start tags. Per queue, tenant t keeps `last_start_t` and the queue its clock `V`;
  * the k-th ready job of t gets the tag `max(last_start_t + 1/w_t, V) + (k - 1)/w_t` (V alone
  * for a tenant never served), the `n` smallest tags are leased, and each served tenant's largest

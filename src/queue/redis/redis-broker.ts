@@ -22,7 +22,7 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
-import { checkJobTenant, checkJobWeight } from '../job-tenant.js';
+import { checkJobTenant, checkJobWeight } from '../check-job-input.js';
 import { planFairLease } from './fair-lease-plan.js';
 import { MarkerWaiter } from './marker-waiter.js';
 import { PrefetchBuffer, type Prefetched } from './prefetch-buffer.js';
@@ -90,7 +90,7 @@ const relockAfterFraction = 1 / 6;
  *
  * Fair shares: each tenant's jobs of an inferq queue are a BullMQ queue of their own (the
  * layout is in tenant-queues.ts), so a priority orders only its tenant's jobs, and a lease first
- * plans, in one Lua script, which tenants its jobs come from (fair-lease-plan.ts: SQLite's
+ * plans, in one Lua script, which tenants its jobs come from (fair-lease-plan.ts: the SQL brokers'
  * start-tag rule, weights included), then fetches each slot from its tenant's queue.
  *
  * Retries and dead-lettering are decided here, not by BullMQ's `attempts` option, so that a

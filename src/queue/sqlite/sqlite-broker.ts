@@ -20,7 +20,7 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
-import { checkJobTenant, checkJobWeight } from '../job-tenant.js';
+import { checkJobTenant, checkJobWeight } from '../check-job-input.js';
 import {
   type FairClaimedRow,
   type FairShareStatements,
