@@ -292,7 +292,8 @@ if (args['redis-url']) {
     await broker.close();
     const redis = new Redis(args['redis-url']);
     const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    // In chunks: a long run leaves more keys than one call's arguments can spread.
+    for (let i = 0; i < keys.length; i += 1_000) await redis.del(...keys.slice(i, i + 1_000));
     await redis.quit();
   }
 }

@@ -244,6 +244,23 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
       expect(await first.depth('q')).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
     });
 
+    it('a tenant whose jobs are all done leaves no keys once a lease finds its queue empty, and is served when it comes back', async () => {
+      const { broker, prefix } = await open();
+      const redis = new Redis(url!);
+      try {
+        const tenantKeys = () => redis.keys(`${prefix}:q%7Calice:*`);
+        await broker.enqueueMany('q', tenantJobs('alice', 3));
+        await broker.ack(await broker.lease('q', { max: 10, leaseMs: 30_000 }));
+        expect(await broker.lease('q', { max: 10, leaseMs: 30_000 })).toEqual([]);
+        expect(await tenantKeys()).toEqual([]);
+        expect(await redis.hkeys(`${prefix}:inferq:tenants:q`)).toEqual([]);
+        await broker.enqueue('q', { id: 'again', payload: 0, tenant: 'alice' });
+        expect((await broker.lease('q', { max: 10, leaseMs: 30_000 })).map((j) => j.id)).toEqual(['again']);
+      } finally {
+        await redis.quit();
+      }
+    });
+
     it('counts, dead letters, live lookups and the reaper cover every tenant queue', async () => {
       const { broker } = await open();
       await broker.enqueueMany('q', [

@@ -78,10 +78,13 @@ local function consider(tenant, queueName)
   if ready == 0 then
     -- No job at all: unlisted, so plans skip it until it enqueues again (enqueue lists a tenant
     -- before and after adding its jobs). Its tag goes too: it would rejoin at the clock anyway.
+    -- So do the keys an empty BullMQ queue leaves (the next add makes them again): a tenant
+    -- that enqueued once leaves nothing behind.
     if tenant ~= '' and rcall('LLEN', base .. ':active') + rcall('ZCARD', base .. ':delayed')
         + rcall('ZCARD', base .. ':failed') == 0 then
       rcall('HDEL', KEYS[1], tenant)
       rcall('HDEL', KEYS[2], 't:' .. tenant)
+      rcall('DEL', base .. ':events', base .. ':id', base .. ':marker', base .. ':meta')
     end
     return
   end
