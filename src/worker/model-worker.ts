@@ -11,7 +11,7 @@ import type { TaskStore } from '../store/task-store.js';
 import type { WorkerHeartbeat, WorkerRegistry } from '../store/worker-registry.js';
 import { LeaseLoop } from './lease-loop.js';
 import { createModelHandler } from './model-handler.js';
-import type { PipelinePixels } from './pipeline-pixels.js';
+import type { PipelinePixels } from './pipeline/pipeline-pixels.js';
 import type { BatchHandler } from './process-batch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 

@@ -1,11 +1,11 @@
-import type { BlobStore } from '../blobs/blob-store.js';
-import type { TaskInput } from '../core/task.js';
-import { InferqError } from '../errors/index.js';
-import { decodeImage, encodePng } from '../runtime/image/decode-image.js';
-import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
-import type { Point } from '../runtime/ocr/geometry.js';
-import { dropScore, lineReadings } from '../runtime/ocr/orientation.js';
-import type { RawImage } from '../runtime/runtime.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { TaskInput } from '../../core/task.js';
+import { InferqError } from '../../errors/index.js';
+import { decodeImage, encodePng } from '../../runtime/image/decode-image.js';
+import { cropQuad, rotate180 } from '../../runtime/ocr/crop-quad.js';
+import type { Point } from '../../runtime/ocr/geometry.js';
+import { dropScore, lineReadings } from '../../runtime/ocr/orientation.js';
+import type { RawImage } from '../../runtime/runtime.js';
 import type { PixelThread } from './pipeline-pixel-worker.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
 

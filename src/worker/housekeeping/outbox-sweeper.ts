@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { targetRef } from '../core/task.js';
-import { taskJob } from '../core/task-job.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import { targetRef } from '../../core/task.js';
+import { taskJob } from '../../core/task-job.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
 import { startPeriodic } from './periodic.js';
 
 export interface SweepOutboxOptions {

@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
-import type { BlobStore } from '../blobs/blob-store.js';
-import type { CompiledPipeline } from '../core/check-pipeline.js';
-import type { LeasedJob } from '../core/job.js';
-import { parseTaskJobPayload } from '../core/task-job.js';
-import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { CompiledPipeline } from '../../core/check-pipeline.js';
+import type { LeasedJob } from '../../core/job.js';
+import { parseTaskJobPayload } from '../../core/task-job.js';
+import { announceSettled, announceStarted } from '../../queue/announce-tasks.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
+import { LeaseLoop } from '../lease-loop.js';
+import type { BatchReport } from '../process-batch.js';
 import { advancePipeline } from './advance-pipeline.js';
-import { LeaseLoop } from './lease-loop.js';
 import { PipelineChildren } from './pipeline-children.js';
 import { PixelThread } from './pipeline-pixel-worker.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
-import type { BatchReport } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
   store: TaskStore;
