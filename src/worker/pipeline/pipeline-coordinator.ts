@@ -61,15 +61,14 @@ export class PipelineCoordinator {
   }
 
   start(): void {
-    const { store, broker, leaseMs, logger } = this.options;
+    const { broker, leaseMs, logger } = this.options;
     const byRef = new Map(this.options.pipelines.map((p) => [`${p.name}@${p.version}`, p]));
     for (const queue of [...byRef.keys()].flatMap((q) => Array<string>(loopsPerQueue).fill(q))) {
+      // Its jobs are wake-ups: the pipeline tasks are held under a token of their own
+      // (advancePipeline), so no task rows are renewed with the jobs' leases.
       const loop = new LeaseLoop({
-        store,
         broker,
         queue,
-        workerId: this.options.workerId,
-        handler: async () => [],
         batchSize: this.options.batchSize ?? 32,
         leaseMs,
         ...(logger ? { logger: logger.child({ pipeline: queue }) } : {}),
