@@ -179,7 +179,7 @@ async function evaluateStep(
       continue;
     }
     try {
-      const value = await transforms[step.transform!]!(itemArgs, {
+      const value = await transforms[step.transform!](itemArgs, {
         blobs: deps.blobs,
         ...(deps.pixels ? { pixels: deps.pixels } : {}),
         ...(deps.pixelThread ? { pixelThread: deps.pixelThread } : {}),
