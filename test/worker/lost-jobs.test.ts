@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -210,3 +211,90 @@ for (const c of cases) {
     },
   );
 }
+
+describe.skipIf(redisUrl === undefined)(
+  `lost jobs on Redis, the worker a process killed${redisUrl === undefined ? ' — skipped: TEST_REDIS_URL is unset' : ''}`,
+  () => {
+    it('a task whose worker process was SIGKILLed mid-run, and whose Redis came back empty, completes', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'inferq-lost-jobs-kill-'));
+      const dbPath = path.join(dir, 'inferq.db');
+      const store = SqliteTaskStore.open(dbPath);
+      const p = prefix();
+      const broker = await RedisBroker.open(redisUrl!, { prefix: p });
+      try {
+        const [task] = await store.createTasks([
+          {
+            requestId: 'killed',
+            owner: 't',
+            target: { kind: 'model', name: 'echo', version: '1' },
+            input: { sha256: 'b'.repeat(64), size: 1, mediaType: 'text/plain' },
+            maxAttempts: 3,
+          },
+        ]);
+        await broker.enqueue(queue, taskJob(task!));
+
+        const fixture = path.join(import.meta.dirname, '..', 'fixtures', 'lost-job-victim.ts');
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', fixture, dbPath, redisUrl!, p, queue, String(victimLeaseMs)],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        await new Promise<void>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (d) => {
+            out += d;
+            if (out.includes(`READY ${task!.id}`)) resolve();
+          });
+          child.on('exit', (code) => reject(new Error(`victim exited early (${code}): ${stderr}`)));
+        });
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+        expect(await store.getTaskWithoutTimeline(task!.id)).toMatchObject({ state: 'running', attempts: 1 });
+        // Redis restarts empty: the job the dead worker held is gone with every other key.
+        await flush(p);
+        const running = (await store.getTaskWithoutTimeline(task!.id))!;
+        while (Date.now() <= running.updatedAt + victimLeaseMs) await new Promise((r) => setTimeout(r, 10));
+
+        expect(await sweepOutbox({ store, broker, graceMs, now: Date.now() + graceMs })).toBe(1);
+        const ran: string[] = [];
+        const deadline = Date.now() + 20_000;
+        while (
+          (await store.getTaskWithoutTimeline(task!.id))?.state !== 'succeeded' &&
+          Date.now() < deadline
+        ) {
+          const jobs = await broker.lease(queue, { max: 10, leaseMs: 5_000, waitMs: 200 });
+          await processBatch(
+            {
+              store,
+              broker,
+              workerId: 'healthy',
+              handler: async (items) => {
+                ran.push(...items.map((i) => i.task.id));
+                return items.map(() => ({ ok: true as const, result: { by: 'healthy' } }));
+              },
+            },
+            jobs,
+          );
+        }
+        expect(ran).toEqual([task!.id]);
+        const stored = await store.getTask(task!.id);
+        expect(stored).toMatchObject({ state: 'succeeded', attempts: 2, result: { by: 'healthy' } });
+        expect(stored?.timeline.find((e) => e.stage === 'lease-expired')?.data).toMatchObject({
+          workerId: `victim-${child.pid}`,
+        });
+        const left = await broker.depth(queue);
+        expect(left.waiting + left.delayed + left.leased).toBe(0);
+      } finally {
+        await broker.close();
+        await flush(p);
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  },
+);
