@@ -10,15 +10,15 @@ import type { SqlDriver } from './sql-driver.js';
  * Pipeline tasks are left out: a pipeline task stays `running` while its steps run, under a
  * lease nobody renews, and its wake-ups are the pipeline sweeper's (worker/housekeeping).
  * `running` rows are few (at most the batches in flight), so `tasks_state_id` is index enough.
+ * A running task has no result: none is read (the tasks' `result` is left not loaded).
  *
  * Parameters: `@before`, `@limit`.
  */
-export const expiredLeasesSql = `SELECT ${[...taskColumns, ...parentColumns].map((c) => `t.${c}`).join(', ')},
-    r.result AS result
-  FROM tasks t LEFT JOIN task_results r ON r.task_id = t.id
-  WHERE t.state = 'running' AND t.target_kind = 'model'
-    AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= @before)
-  ORDER BY t.id
+export const expiredLeasesSql = `SELECT ${[...taskColumns, ...parentColumns].join(', ')}
+  FROM tasks
+  WHERE state = 'running' AND target_kind = 'model'
+    AND (lease_expires_at IS NULL OR lease_expires_at <= @before)
+  ORDER BY id
   LIMIT @limit`;
 
 export async function listExpiredLeases(driver: SqlDriver, before: number, limit: number): Promise<Task[]> {
