@@ -320,6 +320,13 @@ export interface TaskStore {
   /** running(leaseToken) → queued with no attempt charged, e.g. a draining worker giving work back. */
   releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean>;
   /**
+   * Model tasks `running` whose row lease expired at or before `before` (ms since epoch), oldest
+   * first, at most `limit` (default 500): their worker is gone. The outbox sweeper enqueues their
+   * job again; the claim that job brings takes the lease over (or fails the task
+   * `INFERQ_WORKER_LOST` when every attempt is used). Pipeline tasks are not listed.
+   */
+  listExpiredLeases(before: number, limit?: number): Promise<Task[]>;
+  /**
    * Creates the steps of a pipeline task, idempotently: a draft whose id already exists is
    * skipped (not an error, not overwritten), so a coordinator that crashed and redoes its work
    * never creates a step twice. Nothing is created unless `parentId` is `running` (a cancelled

@@ -684,6 +684,43 @@ export function runTaskStoreContract(
       });
     });
 
+    section('listExpiredLeases', () => {
+      test('lists the model tasks running under a lease that ran out, oldest first, and nothing else', async () => {
+        const lost = await createRunning(store);
+        const lostToo = await createRunning(store);
+        const live = await createRunning(store);
+        await create(store); // queued: no lease
+        const done = await createRunning(store);
+        await store.completeTask(done.task.id, { leaseToken: done.token, result: 1 });
+        // A pipeline task stays running, its lease unrenewed, while its steps run.
+        const pipeline = await createRunning(store, {
+          target: { kind: 'pipeline', name: 'ocr', version: '1' },
+        });
+        const at =
+          Math.max(lost.task.updatedAt, lostToo.task.updatedAt, pipeline.task.updatedAt) + leaseMs + 1;
+        // live renews its lease; the others' workers are gone.
+        expect(
+          await store.renewLeases([{ id: live.task.id, leaseToken: live.token }], leaseMs, at - 1),
+        ).toEqual([live.task.id]);
+
+        expect(await store.listExpiredLeases(lost.task.updatedAt + leaseMs - 1)).toEqual([]);
+        const expired = await store.listExpiredLeases(at);
+        expect(expired.map((t) => t.id)).toEqual([lost.task.id, lostToo.task.id]);
+        expect(expired[0]).toMatchObject({ state: 'running', attempts: 1, workerId: 'w1' });
+        expect((await store.listExpiredLeases(at, 1)).map((t) => t.id)).toEqual([lost.task.id]);
+
+        // Taken over, a task is no longer listed until its new lease runs out in turn.
+        const taken = await store.claimTask(lost.task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          leaseMs,
+          at,
+        });
+        expect(taken).toMatchObject({ claimed: true, task: { attempts: 2 } });
+        expect((await store.listExpiredLeases(at)).map((t) => t.id)).toEqual([lostToo.task.id]);
+      });
+    });
+
     section('completeTask', () => {
       test('stores the result and finishes the task', async () => {
         const { task, token } = await createRunning(store);

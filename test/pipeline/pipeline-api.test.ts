@@ -4,7 +4,7 @@ import { buildCatalog } from '../../src/cli/build-catalog.js';
 import { pipelineChildId, pipelineLeaseToken } from '../../src/core/pipeline-ids.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
 import { type AppFixture, bearer, createAppFixture } from '../api/app-fixture.js';
 import { renderText } from '../fixtures/render-text.js';
 

@@ -16,9 +16,9 @@ import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { createParentNotifier } from '../../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 

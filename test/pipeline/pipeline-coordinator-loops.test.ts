@@ -9,7 +9,7 @@ import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repos
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
 import { renderText } from '../fixtures/render-text.js';
 
 // A coordinator over the real SQLite store and queue and the bundled `ocr` pipeline, no model

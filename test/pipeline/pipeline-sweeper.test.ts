@@ -10,11 +10,11 @@ import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { sweepStalledPipelines } from '../../src/worker/housekeeping/pipeline-sweeper.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import { sweepStalledPipelines } from '../../src/worker/pipeline-sweeper.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
 // Every wake-up is lost: the model worker completes the steps but never tells the parent (as

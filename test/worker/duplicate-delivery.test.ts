@@ -133,14 +133,14 @@ describe('a job delivered twice runs its model once (SQLite store and broker)', 
     const loops = ['w1', 'w2'].map(
       (workerId) =>
         new LeaseLoop({
-          store,
           broker,
           queue: own,
-          workerId,
-          handler: slow,
           batchSize: 1,
           leaseMs: 300,
           idleWaitMs: 50,
+          taskRows: store,
+          process: (jobs, signal) =>
+            processBatch({ store, broker, workerId, handler: slow, leaseMs: 300, signal }, jobs),
         }),
     );
     for (const loop of loops) loop.start();
@@ -169,15 +169,15 @@ describe.skipIf(amqpUrl === undefined || testPostgresUrl === undefined)(
       expect(broker.capabilities.dedupeById).toBe(false);
       const { handler, runs } = countingHandler();
       const loop = new LeaseLoop({
-        store,
         broker,
         queue,
-        workerId: 'w1',
-        handler,
         batchSize: 8,
         leaseMs: 1_000,
         maxDelayMs: 300,
         idleWaitMs: 100,
+        taskRows: store,
+        process: (jobs, signal) =>
+          processBatch({ store, broker, workerId: 'w1', handler, leaseMs: 1_000, signal }, jobs),
       });
       try {
         const tasks = await store.createTasks([draft(), draft(), draft()]);

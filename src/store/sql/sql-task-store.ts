@@ -21,6 +21,7 @@ import type {
 import { getCachedResult } from './cached-result.js';
 import { cancelTask, releaseTask } from './cancel-task.js';
 import { claimTasks } from './claim-tasks.js';
+import { listExpiredLeases } from './expired-leases.js';
 import { claimIdempotencyKey, deleteKeySql } from './idempotency-keys.js';
 import { countTasks, listTasks } from './list-tasks.js';
 import { readTaskWithTimeline, selectTaskSql } from './read-task.js';
@@ -81,6 +82,10 @@ export abstract class SqlTaskStore {
   async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
     const at = Date.now();
     return this.driver.tx(() => releaseTask(this.driver.dialect, id, leaseToken, reason, at));
+  }
+
+  async listExpiredLeases(before: number, limit = 500): Promise<Task[]> {
+    return listExpiredLeases(this.driver, before, limit);
   }
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
