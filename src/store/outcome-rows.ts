@@ -1,4 +1,4 @@
-import type { FinishedOutcomes, TargetActivity } from './task-store.js';
+import type { FinishedOutcomes, TargetActivity } from './task-stats.js';
 
 /** The latency breakdown reads at most this many recent tasks: it must stay cheap on a busy store. */
 export const maxBreakdownRows = 50_000;

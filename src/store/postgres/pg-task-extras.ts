@@ -1,7 +1,8 @@
 import type { Task } from '../../core/task.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import { cacheHit, latencySample, notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
-import type { LatencyStats, TargetStats, TaskStats, WebhookAttempt, WebhookOutcome } from '../task-store.js';
+import type { LatencyStats, StatsSummary, TargetStats } from '../task-stats.js';
+import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import { pgTaskColumns, type Queryable } from './pg-task-sql.js';
 
 // The side tables of the PostgreSQL task store (webhooks, stats), kept
@@ -70,7 +71,10 @@ export async function recordWebhookAttempt(
  * window read off the finished_at index (percentile_disc picks the same element as the SQLite
  * store's nearest-rank percentile).
  */
-export async function taskStats(q: Queryable, filter: { owner?: string; since: number }): Promise<TaskStats> {
+export async function taskStats(
+  q: Queryable,
+  filter: { owner?: string; since: number },
+): Promise<StatsSummary> {
   const ownerTerm = filter.owner === undefined ? '' : 'AND owner = $2';
   const ownerValue = filter.owner === undefined ? [] : [filter.owner];
   const counts = await q.query<{ target: string; state: TaskState; n: number }>(

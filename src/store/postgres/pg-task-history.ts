@@ -6,7 +6,7 @@ import type {
   HistoryRequest,
   LatencyBreakdown,
   TargetActivity,
-} from '../task-store.js';
+} from '../task-stats.js';
 import type { Queryable } from './pg-task-sql.js';
 
 /*

@@ -6,19 +6,17 @@ import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
+import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type {
-  ChildTasksRead,
   HistoryBucket,
   HistoryRequest,
   LatencyBreakdown,
-  RetentionResult,
+  StatsSummary,
   TargetActivity,
-  TaskStats,
-  TaskStore,
-  WebhookAttempt,
-  WebhookOutcome,
-} from '../task-store.js';
+} from '../task-stats.js';
+import type { ChildTasksRead, RetentionResult } from '../task-store.js';
+import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
 import { PgSqlDriver } from './pg-sql-driver.js';
 import * as extras from './pg-task-extras.js';
@@ -46,7 +44,7 @@ const retentionBatchSize = 1_000;
  *
  * Listings return tasks with `result` left `undefined` (not loaded), as the SQLite store does.
  */
-export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
+export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
   #closed = false;
@@ -170,7 +168,7 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
     await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
   }
 
-  async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
+  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
     return extras.taskStats(this.#pool, filter);
   }
 

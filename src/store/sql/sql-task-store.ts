@@ -1,5 +1,7 @@
 import type { ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
 import type { TaskState } from '../../core/task-state.js';
+import type { FeedbackEntry } from '../feedback.js';
+import type { IdempotencyClaim, IdempotencyRecord } from '../idempotency-keys.js';
 import { renewLeasesParams, renewLeasesSql } from '../task-lease.js';
 import { rowToTask, storedInputBytesSql, type TaskRow } from '../task-rows.js';
 import type {
@@ -8,16 +10,13 @@ import type {
   ClaimResult,
   CompleteRequest,
   FailRequest,
-  FeedbackEntry,
-  IdempotencyClaim,
-  IdempotencyRecord,
   Page,
   PageRequest,
   Settlement,
   TaskFilter,
   TaskLease,
-  WebhookDelivery,
 } from '../task-store.js';
+import type { WebhookDelivery } from '../webhook-deliveries.js';
 import { getCachedResult } from './cached-result.js';
 import { cancelTask, releaseTask } from './cancel-task.js';
 import { claimTasks } from './claim-tasks.js';

@@ -7,20 +7,18 @@ import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
+import type { TaskDatabase } from '../task-database.js';
 import { stateIn } from '../task-lease.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type {
-  ChildTasksRead,
   HistoryBucket,
   HistoryRequest,
   LatencyBreakdown,
-  RetentionResult,
+  StatsSummary,
   TargetActivity,
-  TaskStats,
-  TaskStore,
-  WebhookAttempt,
-  WebhookOutcome,
-} from '../task-store.js';
+} from '../task-stats.js';
+import type { ChildTasksRead, RetentionResult } from '../task-store.js';
+import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import {
   insertChildTasks,
   selectChildTasks,
@@ -53,7 +51,7 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
  *
  * Listings return tasks with `result` left `undefined` (not loaded): results can be several MB.
  */
-export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
+export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
   #closed = false;
@@ -162,7 +160,7 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
     recordWebhookAttempt(this.#db, taskId, attempt, outcome);
   }
 
-  async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
+  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
     return taskStats(this.#db, filter);
   }
 

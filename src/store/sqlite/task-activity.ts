@@ -1,6 +1,6 @@
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { type OutcomeRow, targetActivity } from '../outcome-rows.js';
-import type { TargetActivity } from '../task-store.js';
+import type { TargetActivity } from '../task-stats.js';
 import { rankedOutcomesSql } from './task-history.js';
 
 /*

@@ -2,7 +2,7 @@ import { nearestRank } from '../../core/percentile.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { maxBreakdownRows, type OutcomeRow, outcomeFields } from '../outcome-rows.js';
 import { cacheHit, latencySample, notTransformStep } from '../task-rows.js';
-import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-store.js';
+import type { DurationPercentiles, HistoryBucket, HistoryRequest, LatencyBreakdown } from '../task-stats.js';
 
 /*
  * Both queries read the `tasks_finished_at` index range of the window and nothing else of the

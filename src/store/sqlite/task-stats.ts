@@ -3,7 +3,7 @@ import { nearestRank as percentile } from '../../core/percentile.js';
 import { type TaskState, taskStates } from '../../core/task-state.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { cacheHit, latencySample, notTransformStep } from '../task-rows.js';
-import type { LatencyStats, TargetStats, TaskStats } from '../task-store.js';
+import type { LatencyStats, StatsSummary, TargetStats } from '../task-stats.js';
 
 /** Latencies are computed from at most this many recent tasks per call: stats must stay cheap. */
 const maxLatencyRows = 100_000;
@@ -26,7 +26,7 @@ export const countChunkRows = 20_000;
 export async function taskStats(
   db: SqliteDatabase,
   filter: { owner?: string; since: number },
-): Promise<TaskStats> {
+): Promise<StatsSummary> {
   const params = { owner: filter.owner ?? null, since: filter.since, limit: maxLatencyRows };
   const counts = await countByTargetAndState(db, filter.owner);
   const byTarget = new Map<string, TargetStats>();

@@ -1,7 +1,7 @@
 import type { Task } from '../../core/task.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { rowToTask, type TaskRow, taskColumns } from '../task-rows.js';
-import type { WebhookAttempt, WebhookOutcome } from '../task-store.js';
+import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 
 /** Called inside createTasks' transaction for each task with a callback URL. */
 export function insertPendingDelivery(db: SqliteDatabase, taskId: string): void {
