@@ -2,7 +2,6 @@ import type { ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../.
 import type { TaskState } from '../../core/task-state.js';
 import type { FeedbackEntry } from '../feedback.js';
 import type { IdempotencyClaim, IdempotencyRecord } from '../idempotency-keys.js';
-import { renewLeasesParams, renewLeasesSql } from '../task-lease.js';
 import { rowToTask, storedInputBytesSql, type TaskRow } from '../task-rows.js';
 import type {
   BatchClaim,
@@ -18,11 +17,13 @@ import type {
 } from '../task-store.js';
 import type { WebhookDelivery } from '../webhook-deliveries.js';
 import { getCachedResult } from './cached-result.js';
-import { cancelTask, releaseTask } from './cancel-task.js';
+import { cancelTask } from './cancel-task.js';
 import { claimTasks } from './claim-tasks.js';
 import { claimIdempotencyKey, deleteKeySql } from './idempotency-keys.js';
 import { countTasks, listTasks } from './list-tasks.js';
 import { readTaskWithTimeline, selectTaskSql } from './read-task.js';
+import { releaseTask } from './release-task.js';
+import { renewLeasesParams, renewLeasesSql } from './renew-leases.js';
 import { settleTasks } from './settle-tasks.js';
 import type { SqlDriver } from './sql-driver.js';
 import { addFeedback, listFeedback } from './task-feedback.js';

@@ -6,9 +6,9 @@ import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
+import { stateIn } from '../sql/lease-terms.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
-import { stateIn } from '../task-lease.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type {
   HistoryBucket,
