@@ -1,6 +1,6 @@
 import type { TaskError, TimelineEntry } from '../core/task.js';
 import { statesAllowing, type TaskState } from '../core/task-state.js';
-import type { ClaimRequest, TaskLease } from './task-store.js';
+import type { ClaimRequest } from './task-store.js';
 
 /**
  * The lease of a task lives on its row and nowhere else: `lease_token` (who holds it) and

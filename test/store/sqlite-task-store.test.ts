@@ -7,9 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
 import { newLeaseToken } from '../../src/core/ids.js';
 import { InferqError } from '../../src/errors/index.js';
+import { SqliteSqlDriver } from '../../src/store/sqlite/sqlite-sql-driver.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
-import { activeSql } from '../../src/store/sqlite/task-activity.js';
-import { countByTargetAndState, countRangeSql } from '../../src/store/sqlite/task-stats.js';
+import { activeSql } from '../../src/store/stats/task-activity.js';
+import { countByTargetAndState, countRangeSql } from '../../src/store/stats/task-summary.js';
 import { runFeedbackContract } from '../contracts/feedback.contract.js';
 import { runIdempotencyKeysContract } from '../contracts/idempotency-keys.contract.js';
 import { runTaskStatsContract } from '../contracts/task-stats.contract.js';
@@ -248,7 +249,7 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
       setImmediate(() => {
         yielded = true;
       });
-      const counted = await countByTargetAndState(db, owner, 7);
+      const counted = await countByTargetAndState(new SqliteSqlDriver(() => db), owner, 7);
       expect(sorted(counted)).toEqual(expected(owner));
       expect(yielded, 'the event loop ran between ranges').toBe(true);
     }

@@ -1,7 +1,5 @@
 import type { Task } from '../../core/task.js';
-import { type TaskState, taskStates } from '../../core/task-state.js';
-import { cacheHit, latencySample, notTransformStep, rowToTask, type TaskRow } from '../task-rows.js';
-import type { LatencyStats, StatsSummary, TargetStats } from '../task-stats.js';
+import { rowToTask, type TaskRow } from '../task-rows.js';
 import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import { pgTaskColumns, type Queryable } from './pg-task-sql.js';
 
@@ -64,50 +62,4 @@ export async function recordWebhookAttempt(
       outcome.state === 'pending' ? outcome.nextAt : 0,
     ],
   );
-}
-
-/**
- * Counts group on the (owner|target, state) indexes; latencies are percentile_disc over the
- * window read off the finished_at index (percentile_disc picks the same element as the SQLite
- * store's nearest-rank percentile).
- */
-export async function taskStats(
-  q: Queryable,
-  filter: { owner?: string; since: number },
-): Promise<StatsSummary> {
-  const ownerTerm = filter.owner === undefined ? '' : 'AND owner = $2';
-  const ownerValue = filter.owner === undefined ? [] : [filter.owner];
-  const counts = await q.query<{ target: string; state: TaskState; n: number }>(
-    `SELECT target_name || '@' || target_version AS target, state, COUNT(*) AS n
-     FROM tasks WHERE ${notTransformStep} ${filter.owner === undefined ? '' : 'AND owner = $1'}
-     GROUP BY target_name, target_version, state`,
-    ownerValue,
-  );
-  const byTarget = new Map<string, TargetStats>();
-  for (const row of counts.rows) {
-    let entry = byTarget.get(row.target);
-    if (entry === undefined) {
-      entry = {
-        target: row.target,
-        counts: Object.fromEntries(taskStates.map((s) => [s, 0])) as Record<TaskState, number>,
-      };
-      byTarget.set(row.target, entry);
-    }
-    entry.counts[row.state] = row.n;
-  }
-  const latency = (p: number) =>
-    `percentile_disc(${p}) WITHIN GROUP (ORDER BY finished_at - created_at) FILTER (WHERE ${latencySample})`;
-  const recent = await q.query<LatencyStats>(
-    `SELECT target_name || '@' || target_version AS target, COUNT(*) AS finished,
-       COUNT(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-       COUNT(*) FILTER (WHERE ${cacheHit}) AS "cacheHits",
-       ${latency(0.5)} AS "p50Ms", ${latency(0.9)} AS "p90Ms", ${latency(0.99)} AS "p99Ms"
-     FROM tasks WHERE finished_at >= $1 AND ${notTransformStep} ${ownerTerm}
-     GROUP BY target_name, target_version`,
-    [filter.since, ...ownerValue],
-  );
-  return {
-    byTarget: [...byTarget.values()].sort((a, b) => a.target.localeCompare(b.target)),
-    recent: recent.rows.map((row) => ({ ...row })).sort((a, b) => a.target.localeCompare(b.target)),
-  };
 }

@@ -8,19 +8,11 @@ import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
-import type {
-  HistoryBucket,
-  HistoryRequest,
-  LatencyBreakdown,
-  StatsSummary,
-  TargetActivity,
-} from '../task-stats.js';
 import type { ChildTasksRead, RetentionResult } from '../task-store.js';
 import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
 import { PgSqlDriver } from './pg-sql-driver.js';
 import * as extras from './pg-task-extras.js';
-import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
 import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
@@ -166,22 +158,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
     outcome: WebhookOutcome,
   ): Promise<void> {
     await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
-  }
-
-  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
-    return extras.taskStats(this.#pool, filter);
-  }
-
-  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
-    return activityStats(this.#pool, filter);
-  }
-
-  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
-    return taskHistory(this.#pool, request);
-  }
-
-  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
-    return latencyBreakdown(this.#pool, filter);
   }
 
   async ping(): Promise<void> {

@@ -25,6 +25,18 @@ export interface SqlDialect {
    */
   indexedBy(index: string): string;
   /**
+   * `term` (a column) with no index offered to the planner for it: SQLite's unary `+`, which
+   * keeps its planner on the index the statement is written for (the `finished_at` range of a
+   * stats window) rather than one on an owner or a state, which looks selective to it though one
+   * tenant may own every row; PostgreSQL's planner has statistics, and the term stays as it is.
+   */
+  unindexed(term: string): string;
+  /**
+   * The number at `key` of JSON text `column` (a timeline entry's data), or NULL: SQLite's
+   * `json_extract`, PostgreSQL's `->>` cast to float8.
+   */
+  jsonNumber(column: string, key: string): string;
+  /**
    * `column` is one of the values of list parameter `@name` (see {@link listParam}): SQLite reads
    * a JSON array with `json_each`, PostgreSQL an array parameter with `= ANY`.
    */
@@ -57,6 +69,8 @@ export const sqliteDialect: SqlDialect = {
   max: (left, right) => `MAX(${left}, ${right})`,
   lockRows: '',
   indexedBy: (index) => `INDEXED BY ${index}`,
+  unindexed: (term) => `+${term}`,
+  jsonNumber: (column, key) => `json_extract(${column}, '$.${key}')`,
   inList: (column, name) => `${column} IN (SELECT value FROM json_each(@${name}))`,
   listParam: (name, values) => ({ [name]: JSON.stringify(values) }),
   rows: (alias, columns) =>
@@ -72,6 +86,8 @@ export const postgresDialect: SqlDialect = {
   // Two workers that received the same job serialise on the row; the loser reads the winner's token.
   lockRows: 'FOR UPDATE',
   indexedBy: () => '',
+  unindexed: (term) => term,
+  jsonNumber: (column, key) => `(${column}::json ->> '${key}')::float8`,
   inList: (column, name, type = 'text') => `${column} = ANY(@${name}::${type}[])`,
   listParam: (name, values) => ({ [name]: values }),
   rows: (alias, columns) =>

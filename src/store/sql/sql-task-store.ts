@@ -2,7 +2,18 @@ import type { ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../.
 import type { TaskState } from '../../core/task-state.js';
 import type { FeedbackEntry } from '../feedback.js';
 import type { IdempotencyClaim, IdempotencyRecord } from '../idempotency-keys.js';
+import { latencyBreakdown } from '../stats/latency-breakdown.js';
+import { activityStats } from '../stats/task-activity.js';
+import { taskHistory } from '../stats/task-history.js';
+import { taskStats } from '../stats/task-summary.js';
 import { rowToTask, storedInputBytesSql, type TaskRow } from '../task-rows.js';
+import type {
+  HistoryBucket,
+  HistoryRequest,
+  LatencyBreakdown,
+  StatsSummary,
+  TargetActivity,
+} from '../task-stats.js';
 import type {
   BatchClaim,
   ClaimRequest,
@@ -154,6 +165,22 @@ export abstract class SqlTaskStore {
 
   async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
     return getWebhookDelivery(this.driver, taskId);
+  }
+
+  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
+    return taskStats(this.driver, filter);
+  }
+
+  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
+    return activityStats(this.driver, filter);
+  }
+
+  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
+    return taskHistory(this.driver, request);
+  }
+
+  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
+    return latencyBreakdown(this.driver, filter);
   }
 
   async deleteTask(id: string): Promise<boolean> {

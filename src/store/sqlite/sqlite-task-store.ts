@@ -10,13 +10,6 @@ import { stateIn } from '../sql/lease-terms.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
-import type {
-  HistoryBucket,
-  HistoryRequest,
-  LatencyBreakdown,
-  StatsSummary,
-  TargetActivity,
-} from '../task-stats.js';
 import type { ChildTasksRead, RetentionResult } from '../task-store.js';
 import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import {
@@ -27,9 +20,6 @@ import {
 } from './child-tasks.js';
 import { taskStoreMigrations } from './migrations.js';
 import { SqliteSqlDriver } from './sqlite-sql-driver.js';
-import { activityStats } from './task-activity.js';
-import { latencyBreakdown, taskHistory } from './task-history.js';
-import { taskStats } from './task-stats.js';
 import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
@@ -158,22 +148,6 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
     outcome: WebhookOutcome,
   ): Promise<void> {
     recordWebhookAttempt(this.#db, taskId, attempt, outcome);
-  }
-
-  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
-    return taskStats(this.#db, filter);
-  }
-
-  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
-    return activityStats(this.#db, filter);
-  }
-
-  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
-    return taskHistory(this.#db, request);
-  }
-
-  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
-    return latencyBreakdown(this.#db, filter);
   }
 
   async ping(): Promise<void> {
