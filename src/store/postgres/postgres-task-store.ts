@@ -9,10 +9,8 @@ import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type { ChildTasksRead, RetentionResult } from '../task-store.js';
-import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
 import { PgSqlDriver } from './pg-sql-driver.js';
-import * as extras from './pg-task-extras.js';
 import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
@@ -141,23 +139,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
     // Keys live as long as tasks: those older than the oldest kept task go.
     await this.driver.run(deleteKeysBeforeSql, { before });
     return { deletedTasks };
-  }
-
-  async dueWebhooks(
-    now: number,
-    limit: number,
-    claimMs: number,
-    excludeOwners: readonly string[] = [],
-  ): Promise<Task[]> {
-    return extras.dueWebhooks(this.#pool, now, limit, claimMs, excludeOwners);
-  }
-
-  async recordWebhookAttempt(
-    taskId: string,
-    attempt: WebhookAttempt,
-    outcome: WebhookOutcome,
-  ): Promise<void> {
-    await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
   }
 
   async ping(): Promise<void> {

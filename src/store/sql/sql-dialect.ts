@@ -20,6 +20,13 @@ export interface SqlDialect {
    */
   readonly lockRows: string;
   /**
+   * Appended to a read in a write transaction that claims rows of table `alias` (due webhook
+   * deliveries): PostgreSQL locks them and skips those another transaction holds (`FOR UPDATE OF
+   * alias SKIP LOCKED`), so hosts claiming together take disjoint rows; SQLite's `BEGIN
+   * IMMEDIATE` already serialises the claims.
+   */
+  skipLocked(alias: string): string;
+  /**
    * Names the index a read must use: SQLite's `INDEXED BY` (its planner has no statistics unless
    * ANALYZE ran); nothing on PostgreSQL, whose planner has them (a materialised CTE steers it).
    */
@@ -68,6 +75,7 @@ export const sqliteDialect: SqlDialect = {
   same: (left, right) => `${left} IS ${right}`,
   max: (left, right) => `MAX(${left}, ${right})`,
   lockRows: '',
+  skipLocked: () => '',
   indexedBy: (index) => `INDEXED BY ${index}`,
   unindexed: (term) => `+${term}`,
   jsonNumber: (column, key) => `json_extract(${column}, '$.${key}')`,
@@ -85,6 +93,7 @@ export const postgresDialect: SqlDialect = {
   max: (left, right) => `GREATEST(${left}, ${right})`,
   // Two workers that received the same job serialise on the row; the loser reads the winner's token.
   lockRows: 'FOR UPDATE',
+  skipLocked: (alias) => `FOR UPDATE OF ${alias} SKIP LOCKED`,
   indexedBy: () => '',
   unindexed: (term) => term,
   jsonNumber: (column, key) => `(${column}::json ->> '${key}')::float8`,

@@ -26,10 +26,11 @@ import type {
   TaskFilter,
   TaskLease,
 } from '../task-store.js';
-import type { WebhookDelivery } from '../webhook-deliveries.js';
+import type { WebhookAttempt, WebhookDelivery, WebhookOutcome } from '../webhook-deliveries.js';
 import { getCachedResult } from './cached-result.js';
 import { cancelTask } from './cancel-task.js';
 import { claimTasks } from './claim-tasks.js';
+import { anyDueSql, claimDueWebhooks, dueParams } from './due-webhooks.js';
 import { claimIdempotencyKey, deleteKeySql } from './idempotency-keys.js';
 import { countTasks, listTasks } from './list-tasks.js';
 import { readTaskWithTimeline, selectTaskSql } from './read-task.js';
@@ -39,6 +40,7 @@ import { settleTasks } from './settle-tasks.js';
 import type { SqlDriver } from './sql-driver.js';
 import { addFeedback, listFeedback } from './task-feedback.js';
 import { appendTimelineSql, timelineParams } from './task-timeline.js';
+import { recordWebhookAttempt } from './webhook-attempt.js';
 import { getWebhookDelivery } from './webhook-delivery.js';
 
 /**
@@ -161,6 +163,25 @@ export abstract class SqlTaskStore {
 
   async listFeedback(taskId: string): Promise<FeedbackEntry[]> {
     return listFeedback(this.driver, taskId);
+  }
+
+  async dueWebhooks(
+    now: number,
+    limit: number,
+    claimMs: number,
+    excludeOwners: readonly string[] = [],
+  ): Promise<Task[]> {
+    const d = this.driver.dialect;
+    if ((await this.driver.one(anyDueSql(d), dueParams(d, now, excludeOwners))) === undefined) return [];
+    return this.driver.tx(() => claimDueWebhooks(d, now, limit, claimMs, excludeOwners));
+  }
+
+  async recordWebhookAttempt(
+    taskId: string,
+    attempt: WebhookAttempt,
+    outcome: WebhookOutcome,
+  ): Promise<void> {
+    await this.driver.tx(() => recordWebhookAttempt(taskId, attempt, outcome));
   }
 
   async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {

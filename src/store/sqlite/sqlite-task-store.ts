@@ -11,7 +11,6 @@ import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type { ChildTasksRead, RetentionResult } from '../task-store.js';
-import type { WebhookAttempt, WebhookOutcome } from '../webhook-deliveries.js';
 import {
   insertChildTasks,
   selectChildTasks,
@@ -20,7 +19,7 @@ import {
 } from './child-tasks.js';
 import { taskStoreMigrations } from './migrations.js';
 import { SqliteSqlDriver } from './sqlite-sql-driver.js';
-import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webhook-deliveries.js';
+import { insertPendingDelivery } from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
@@ -131,23 +130,6 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
       // Millions of old rows must not freeze the event loop (the API shares it).
       await yieldToEventLoop();
     }
-  }
-
-  async dueWebhooks(
-    now: number,
-    limit: number,
-    claimMs: number,
-    excludeOwners: readonly string[] = [],
-  ): Promise<Task[]> {
-    return dueWebhooks(this.#db, now, limit, claimMs, excludeOwners);
-  }
-
-  async recordWebhookAttempt(
-    taskId: string,
-    attempt: WebhookAttempt,
-    outcome: WebhookOutcome,
-  ): Promise<void> {
-    recordWebhookAttempt(this.#db, taskId, attempt, outcome);
   }
 
   async ping(): Promise<void> {
