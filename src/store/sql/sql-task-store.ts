@@ -44,11 +44,13 @@ import { recordWebhookAttempt } from './webhook-attempt.js';
 import { getWebhookDelivery } from './webhook-delivery.js';
 
 /**
- * The part of TaskStore that SQLite and PostgreSQL share to the letter: the lease and its
- * transitions (claim, settle, renew, release, cancel), reads, listings and counts, the result
- * cache lookup, idempotency keys, feedback, a webhook delivery's state. Written once over a {@link SqlDriver}; SqliteTaskStore and PostgresTaskStore
- * extend it (one level, nothing overridden) and add what each does its own way: creating tasks
- * and child tasks, retention, webhooks, stats, ping and close.
+ * What SQLite and PostgreSQL share to the letter, written once over a {@link SqlDriver}: of
+ * `TaskStore` the lease and its transitions (claim, settle, renew, release, cancel), reads,
+ * listings and counts, the result cache lookup; and the other roles whole: `WebhookDeliveries`
+ * (due-webhooks.ts, webhook-attempt.ts, webhook-delivery.ts), `IdempotencyKeys`, `Feedback`,
+ * `TaskStats` (store/stats/). SqliteTaskStore and PostgresTaskStore extend it (one level,
+ * nothing overridden) and add only what each does its own way: creating tasks and child tasks,
+ * retention, ping and close.
  */
 export abstract class SqlTaskStore {
   protected constructor(protected readonly driver: SqlDriver) {}
