@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import { newId } from '../../src/core/ids.js';
 import type { Feedback } from '../../src/store/feedback.js';
 import type { TaskStore } from '../../src/store/task-store.js';
-import { type ContractOptions, contractHarness, create, type StoreFactory } from './task-store-fixtures.js';
+import { type ContractOptions, create, describeContract, type StoreFactory } from './task-store-fixtures.js';
 
 /**
  * The behaviour every `Feedback` adapter must have: entries kept in order per task, gone with
@@ -13,19 +13,7 @@ export function runFeedbackContract(
   factory: StoreFactory<TaskStore & Feedback>,
   options: ContractOptions = {},
 ): void {
-  const { section, test, skipListTest } = contractHarness(options);
-
-  describe(`Feedback contract: ${name}`, () => {
-    let store: TaskStore & Feedback;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
+  describeContract(`Feedback contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('feedback', () => {
       test('is kept in order per task; a missing task takes none', async () => {
         const task = await create(store);
@@ -40,7 +28,5 @@ export function runFeedbackContract(
         expect(await store.listFeedback(task.id)).toEqual([]);
       });
     });
-
-    skipListTest();
   });
 }

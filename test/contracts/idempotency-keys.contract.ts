@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import type { IdempotencyKeys } from '../../src/store/idempotency-keys.js';
-import { type ContractOptions, contractHarness, type StoreFactory } from './task-store-fixtures.js';
+import { type ContractOptions, describeContract, type StoreFactory } from './task-store-fixtures.js';
 
 /**
  * The behaviour every `IdempotencyKeys` adapter must have: a key per owner, claimed once,
@@ -11,19 +11,7 @@ export function runIdempotencyKeysContract(
   factory: StoreFactory<IdempotencyKeys>,
   options: ContractOptions = {},
 ): void {
-  const { section, test, skipListTest } = contractHarness(options);
-
-  describe(`IdempotencyKeys contract: ${name}`, () => {
-    let store: IdempotencyKeys;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
+  describeContract(`IdempotencyKeys contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('idempotency keys', () => {
       test('the first claim wins; a second returns the existing record; release frees the key', async () => {
         const record = { owner: 'alice', key: 'k1', fingerprint: 'f1', requestId: 'r1', createdAt: 1 };
@@ -36,7 +24,5 @@ export function runIdempotencyKeysContract(
         expect(await store.claimIdempotencyKey({ ...record, requestId: 'r3' })).toEqual({ claimed: true });
       });
     });
-
-    skipListTest();
   });
 }

@@ -1,13 +1,13 @@
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import type { NewTask, Task } from '../../src/core/task.js';
 import type { TaskStats } from '../../src/store/task-stats.js';
 import type { TaskStore } from '../../src/store/task-store.js';
 import {
   type ContractOptions,
   child,
-  contractHarness,
   create,
   createRunning,
+  describeContract,
   runningPipelineTask,
   type StoreFactory,
 } from './task-store-fixtures.js';
@@ -23,19 +23,7 @@ export function runTaskStatsContract(
   factory: StoreFactory<TaskStore & TaskStats>,
   options: ContractOptions = {},
 ): void {
-  const { section, test, skipListTest } = contractHarness(options);
-
-  describe(`TaskStats contract: ${name}`, () => {
-    let store: TaskStore & TaskStats;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
+  describeContract(`TaskStats contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('stats', () => {
       test('counts by target and state, and latencies of recently finished tasks, per owner', async () => {
         await create(store, { owner: 'alice' });
@@ -300,7 +288,5 @@ export function runTaskStatsContract(
         expect(history.reduce((n, b) => n + b.finished, 0)).toBe(1);
       });
     });
-
-    skipListTest();
   });
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
 import { newLeaseToken } from '../../src/core/ids.js';
 import { pipelineChildId } from '../../src/core/pipeline-ids.js';
@@ -59,6 +59,44 @@ export function contractHarness(options: ContractOptions): {
       });
     },
   };
+}
+
+/**
+ * One contract suite: a fresh store from `factory` for each test (disposed of after it), the
+ * sections and tests of {@link contractHarness}, and its skip-list check last. `store` in `body`
+ * stands for the running test's store: each property read goes to that store (its methods bound
+ * to it), so a test reads `store.createTasks(…)` however many stores the suite opens.
+ */
+export function describeContract<S extends object>(
+  title: string,
+  factory: StoreFactory<S>,
+  options: ContractOptions,
+  body: (suite: {
+    store: S;
+    section(sectionName: string, body: () => void): void;
+    test(title: string, fn: () => Promise<void>): void;
+  }) => void,
+): void {
+  const { section, test, skipListTest } = contractHarness(options);
+  let current: { store: S; cleanup(): Promise<void> } | undefined;
+  const store = new Proxy({} as S, {
+    get(_, key) {
+      if (current === undefined) throw new Error('a contract store is used outside a test');
+      const value: unknown = Reflect.get(current.store, key);
+      return typeof value === 'function' ? value.bind(current.store) : value;
+    },
+  });
+  describe(title, () => {
+    beforeEach(async () => {
+      current = await factory();
+    });
+    afterEach(async () => {
+      await current?.cleanup();
+      current = undefined;
+    });
+    body({ store, section, test });
+    skipListTest();
+  });
 }
 
 let inputCounter = 0;

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import { paramsHash, sha256Hex } from '../../src/core/hash.js';
 import { newId, newLeaseToken } from '../../src/core/ids.js';
 import { pipelineChildId } from '../../src/core/pipeline-ids.js';
@@ -10,9 +10,9 @@ import {
   cacheKeyOf,
   child,
   clockPast,
-  contractHarness,
   create,
   createRunning,
+  describeContract,
   draft,
   expectCode,
   leaseMs,
@@ -34,19 +34,7 @@ export function runTaskStoreContract(
   factory: StoreFactory<TaskStore>,
   options: ContractOptions = {},
 ): void {
-  const { section, test, skipListTest } = contractHarness(options);
-
-  describe(`TaskStore contract: ${name}`, () => {
-    let store: TaskStore;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
+  describeContract(`TaskStore contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('createTasks', () => {
       test('fills in defaults and records created then queued', async () => {
         const before = Date.now();
@@ -1239,7 +1227,5 @@ export function runTaskStoreContract(
         await expectCode(store.ping(), 'INFERQ_STORE_UNAVAILABLE');
       });
     });
-
-    skipListTest();
   });
 }

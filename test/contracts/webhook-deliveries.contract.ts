@@ -1,12 +1,12 @@
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { expect } from 'vitest';
 import type { Task } from '../../src/core/task.js';
 import type { TaskStore } from '../../src/store/task-store.js';
 import type { WebhookDeliveries } from '../../src/store/webhook-deliveries.js';
 import {
   type ContractOptions,
-  contractHarness,
   create,
   createRunning,
+  describeContract,
   type StoreFactory,
 } from './task-store-fixtures.js';
 
@@ -20,19 +20,7 @@ export function runWebhookDeliveriesContract(
   factory: StoreFactory<TaskStore & WebhookDeliveries>,
   options: ContractOptions = {},
 ): void {
-  const { section, test, skipListTest } = contractHarness(options);
-
-  describe(`WebhookDeliveries contract: ${name}`, () => {
-    let store: TaskStore & WebhookDeliveries;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
+  describeContract(`WebhookDeliveries contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('webhook deliveries', () => {
       test('a final task with a callback is due until delivered; attempts are recorded', async () => {
         const plain = await create(store);
@@ -106,7 +94,5 @@ export function runWebhookDeliveriesContract(
         expect((await store.dueWebhooks(Date.now(), 10, 30_000)).map((t) => t.id)).toEqual([task.id]);
       });
     });
-
-    skipListTest();
   });
 }
