@@ -70,7 +70,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     plugins: [dashboardPlugin()],
   });
   const webhooks = new WebhookDispatcher({
-    store: backends.store,
+    store: backends.webhooks,
     auth,
     logger,
     allowPrivate: config.api.allowPrivateCallbacks,
