@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskWakeups } from '../../src/api/task-wakeups.js';
 import { processBatch } from '../../src/worker/process-batch.js';
+import { eventually } from '../fixtures/eventually.js';
 import {
   type AppFixture,
   bearer,
@@ -156,10 +157,13 @@ describe('event streams wake on worker announcements', () => {
         // gives up after 3 s: with a 10-minute poll, nothing else makes the stream read.
         handler: async (items) => {
           const before = reads.mock.calls.length;
-          for (let waited = 0; waited < 3_000 && reads.mock.calls.length === before; waited += 10) {
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
-          readWhileRunning = reads.mock.calls.length > before;
+          readWhileRunning = await eventually(() => expect(reads.mock.calls.length).toBeGreaterThan(before), {
+            timeoutMs: 3_000,
+            intervalMs: 10,
+          }).then(
+            () => true,
+            () => false,
+          );
           return items.map(() => ({ ok: true as const, result: { ok: 1 } }));
         },
       },
@@ -179,19 +183,24 @@ describe('event streams wake on worker announcements', () => {
     const woken: string[] = [];
     const waitFinal = finalOnly.next(600_000).then(() => woken.push('final-only'));
     const waitStarts = withStarts.next(600_000).then(() => woken.push('with-starts'));
+    // Woken after the start, the same way: had the start woken final-only, it would be listed first.
+    const marker = await wakeups.watch(['t-3']);
+    const waitMarker = marker.next(600_000).then(() => woken.push('marker'));
     wakeups.notify(['t-1'], 'started');
     await waitStarts;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(woken).toEqual(['with-starts']);
+    wakeups.notify(['t-3']);
+    await waitMarker;
+    expect(woken).toEqual(['with-starts', 'marker']);
     wakeups.notify(['t-1']);
     await waitFinal;
-    expect(woken).toEqual(['with-starts', 'final-only']);
+    expect(woken).toEqual(['with-starts', 'marker', 'final-only']);
     // Announced while its holder was not waiting (reading the store): the next wait returns at
     // once instead of sleeping for the ten minutes.
     wakeups.notify(['t-2']);
     await withStarts.next(600_000);
     finalOnly.close();
     withStarts.close();
+    marker.close();
     await wakeups.close();
   });
 
