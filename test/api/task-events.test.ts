@@ -145,7 +145,7 @@ describe('event streams wake on worker announcements', () => {
       url: `/v1/tasks/${id}/events`,
       headers: bearer(slow.keys.user),
     });
-    await vi.waitFor(() => expect(reads).toHaveBeenCalled());
+    await eventually(() => expect(reads).toHaveBeenCalled(), { timeoutMs: 1_000 });
     const jobs = await slow.broker.lease('echo@1.0.0', { max: 10, leaseMs: 30_000 });
     let readWhileRunning = false;
     const report = await processBatch(

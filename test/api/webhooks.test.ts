@@ -2,9 +2,10 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookDispatcher } from '../../src/api/webhooks/webhook-dispatcher.js';
 import { verifyWebhook } from '../../src/client/index.js';
+import { eventually } from '../fixtures/eventually.js';
 import { type AppFixture, bearer, createAppFixture, finishTask } from './app-fixture.js';
 
 // Webhook deliveries and /v1/webhooks/secret.
@@ -155,7 +156,7 @@ describe('webhooks', () => {
     try {
       // Tenant A's 60 deliveries come first; with the batch awaited together (10 s timeouts)
       // tenant B's waits for three batches.
-      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 8_000, interval: 20 });
+      await eventually(() => expect(received).toHaveLength(1), { timeoutMs: 8_000, intervalMs: 20 });
       expect(JSON.parse(received[0]!.body)).toMatchObject({ id: fast[0].id });
       // Delivered while every one of A's is still pending, none attempted to the end.
       const deliveries = await Promise.all(slow.map((t: { id: string }) => f.store.getWebhookDelivery(t.id)));
