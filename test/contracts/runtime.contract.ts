@@ -100,6 +100,14 @@ export function runRuntimeContract(name: string, subject: RuntimeContractSubject
       expect(await runtime.predict([await subject.good()])).toMatchObject([{ ok: true }]);
     });
 
+    it('refuses a batch whose signal is already aborted, and runs the next batch', async () => {
+      const runtime = await load(await subject.create());
+      const { batch, params } = await subject.slow();
+      const pending = runtime.predict(batch, params, { signal: AbortSignal.abort() });
+      expect((await rejection(pending)).code).toBe('INFERQ_CANCELLED');
+      expect(await runtime.predict([await subject.good()])).toMatchObject([{ ok: true }]);
+    });
+
     it('stops a batch that outlives timeoutMs with INFERQ_WORK_TIMEOUT, and runs the next one', async () => {
       const { runtime, work, endsAs, details } = await subject.timed();
       await load(runtime);
