@@ -94,7 +94,7 @@ describe('echo model', () => {
   });
 });
 
-describe('JsRuntime contract', () => {
+describe('JS model modules', () => {
   it('turns a returned Error without an inferq code into an INFERQ_WORK_FAILED item', async () => {
     const runtime = await itemsModel();
     await runtime.load();
