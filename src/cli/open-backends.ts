@@ -13,10 +13,10 @@ import { RedisBroker } from '../queue/redis/redis-broker.js';
 import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
 import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
 import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
-import type { TaskStore } from '../store/task-store.js';
+import { type TaskDatabase, type TaskRoles, taskRoles } from '../store/task-database.js';
 
-export interface Backends {
-  store: TaskStore;
+/** The task database in its roles (`store`, `webhooks`, `idempotencyKeys`, `feedback`, `stats`), the broker, the blobs. */
+export interface Backends extends TaskRoles {
   broker: Broker;
   blobs: BlobStore;
   close(): Promise<void>;
@@ -40,7 +40,7 @@ function unsupported(key: string, url: string, supported: string[]): InferqError
 /** `postgres://` and `postgresql://` (libpq's two spellings). */
 const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
 
-export async function openStore(config: Config): Promise<TaskStore> {
+export async function openStore(config: Config): Promise<TaskDatabase> {
   const url = config.store.url;
   if (url.startsWith('sqlite:')) return SqliteTaskStore.open(filePart(url, 'sqlite'));
   if (isPostgresUrl(url)) return PostgresTaskStore.open(url);
@@ -123,7 +123,7 @@ export async function openBackends(config: Config): Promise<Backends> {
     const blobs = await openBlobs(config);
     opened.push(blobs);
     return {
-      store,
+      ...taskRoles(store),
       broker,
       blobs,
       async close() {

@@ -3,7 +3,7 @@ import { paramsHash } from '../core/hash.js';
 import { InferqError } from '../errors/index.js';
 import type { ModelInput, Runtime } from '../runtime/runtime.js';
 import { chunkByPreferredSizes } from './collect-batch.js';
-import type { PipelinePixels } from './pipeline-pixels.js';
+import type { PipelinePixels } from './pipeline/pipeline-pixels.js';
 import type { BatchHandler, ClaimedItem } from './process-batch.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 

@@ -13,7 +13,10 @@ export interface ClaimedItem {
   task: Task;
 }
 
-/** Runs a batch of claimed items and returns one outcome per item, in order. */
+/**
+ * Runs a batch of claimed items and returns one outcome per item, in order. An item's failure
+ * is its outcome; a throw fails the whole batch (see `runHandler`).
+ */
 export type BatchHandler = (items: readonly ClaimedItem[], signal: AbortSignal) => Promise<WorkOutcome[]>;
 
 export interface ProcessBatchDeps {
@@ -170,6 +173,12 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   return report;
 }
 
+/**
+ * The handler answers per item. One that throws for the whole batch fails every item of it with
+ * that error (retried where the error is retryable): it is not run again item by item here. The
+ * rule that keeps a bad input from failing its batch-mates is the model handler's, written once
+ * where the model call is (model-handler.ts: a failed call is run again one input at a time).
+ */
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
   const signal = deps.signal ?? new AbortController().signal;
   try {
@@ -179,20 +188,7 @@ async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise
     }
     return outcomes;
   } catch (err) {
-    if (signal.aborted) return items.map(() => outcomeFromError(err));
-    // The batch as a whole failed: run items one by one so a single bad item cannot take its
-    // batch-mates down with it.
-    if (items.length === 1) return [outcomeFromError(err)];
-    const singles: WorkOutcome[] = [];
-    for (const item of items) {
-      try {
-        const [outcome] = await deps.handler([item], signal);
-        singles.push(outcome ?? outcomeFromError(new Error('handler returned no outcome')));
-      } catch (single) {
-        singles.push(outcomeFromError(single));
-      }
-    }
-    return singles;
+    return items.map(() => outcomeFromError(err));
   }
 }
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferqProcess } from '../fixtures/cli-process.js';
+import { eventually } from '../fixtures/eventually.js';
 import { InferqCluster } from '../fixtures/inferq-cluster.js';
 import { TcpProxy } from '../fixtures/tcp-proxy.js';
 import { ThrowawayPostgres, ThrowawayRabbitMq, ThrowawayRedis } from '../fixtures/throwaway-servers.js';
@@ -87,7 +88,13 @@ for (const broker of brokers) {
       const workerId = on === undefined ? undefined : InferqCluster.workerId(on);
       const submitting = cluster.submitMany(next, wave, { params: { delayMs: 50 }, retry: true, lanes: 8 });
       next += wave;
-      while (!((await cluster.running(workerId)) > 0)) await sleep(20);
+      await eventually(
+        async () => expect(await cluster.running(workerId), 'tasks running').toBeGreaterThan(0),
+        {
+          timeoutMs: 50_000, // (within the test's 60 s)
+          intervalMs: 20,
+        },
+      );
       await fault();
       const recovered = Date.now();
       await submitting;

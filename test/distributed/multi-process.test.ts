@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerKind, type BrokerNamespace, brokerNamespace } from '../fixtures/broker-namespace.js';
+import { eventually } from '../fixtures/eventually.js';
 import { InferqCluster } from '../fixtures/inferq-cluster.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 
@@ -94,18 +94,20 @@ for (const broker of brokers) {
       cluster.expected.clear();
       const ids = await cluster.submitMany(100_000, 90, { params: { delayMs: 1_500 } });
       // Kill the worker that runs one of these tasks now.
-      let victim: string | undefined;
-      while (victim === undefined) {
-        for (const id of ids) {
-          const timeline = await cluster.timeline(id);
-          const run = timeline.at(-1);
-          // A batch that started less than 500 ms ago still has ~1 s to run: it dies with the worker.
-          if (run?.stage !== 'running' || Date.now() - run.at > 500) continue;
-          victim = run.data?.workerId as string | undefined;
-          if (victim !== undefined) break;
-        }
-        if (victim === undefined) await sleep(50);
-      }
+      const victim = await eventually(
+        async () => {
+          for (const id of ids) {
+            const timeline = await cluster.timeline(id);
+            const run = timeline.at(-1);
+            // A batch that started less than 500 ms ago still has ~1 s to run: it dies with the worker.
+            if (run?.stage !== 'running' || Date.now() - run.at > 500) continue;
+            const workerId = run.data?.workerId as string | undefined;
+            if (workerId !== undefined) return workerId;
+          }
+          throw new Error('no task of the wave started running in the last 500 ms');
+        },
+        { timeoutMs: 100_000, intervalMs: 50 }, // (within the test's 120 s)
+      );
       const killed = cluster.workers.find((w) => InferqCluster.workerId(w) === victim);
       expect(killed, `worker ${victim} is one of ours`).toBeDefined();
       await killed!.stop('SIGKILL');

@@ -18,10 +18,11 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { PostgresTaskStore } from '../../src/store/postgres/postgres-task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { createParentNotifier } from '../../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
 import { type BrokerKind, brokerNamespace } from '../fixtures/broker-namespace.js';
+import { eventually } from '../fixtures/eventually.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
@@ -186,21 +187,23 @@ for (const kind of ['redis', 'rabbitmq', 'postgres'] as const) {
 }
 
 async function final(store: PostgresTaskStore, id: string): Promise<TaskWithTimeline> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const task = await store.getTask(id);
-    if (task !== undefined && isFinalState(task.state)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.state} after 90 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return eventually(
+    async () => {
+      const task = await store.getTask(id);
+      expect(task !== undefined && isFinalState(task.state), `task ${id} still ${task?.state}`).toBe(true);
+      return task!;
+    },
+    { timeoutMs: 90_000 },
+  );
 }
 
 async function drained(broker: Broker, queues: readonly string[]): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const depths = await Promise.all(queues.map((q) => broker.depth(q)));
-    if (depths.every((d) => d.waiting + d.delayed + d.leased === 0)) return;
-    if (Date.now() > deadline) throw new Error(`queues not drained: ${JSON.stringify(depths)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await eventually(
+    async () => {
+      const depths = await Promise.all(queues.map((q) => broker.depth(q)));
+      const busy = depths.filter((d) => d.waiting + d.delayed + d.leased > 0);
+      expect(busy, `queues not drained: ${JSON.stringify(depths)}`).toEqual([]);
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
 }

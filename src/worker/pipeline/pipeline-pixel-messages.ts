@@ -1,5 +1,5 @@
-import type { Point } from '../runtime/ocr/geometry.js';
-import type { RawImage } from '../runtime/runtime.js';
+import type { Point } from '../../runtime/ocr/geometry.js';
+import type { RawImage } from '../../runtime/runtime.js';
 
 /** What the coordinator asks of its pixel thread (pipeline-pixel-thread.ts). */
 export type PixelRequest =

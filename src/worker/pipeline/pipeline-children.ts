@@ -1,6 +1,6 @@
-import type { Task } from '../core/task.js';
-import { isFinalState } from '../core/task-state.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { Task } from '../../core/task.js';
+import { isFinalState } from '../../core/task-state.js';
+import type { TaskStore } from '../../store/task-store.js';
 
 /** Pipeline tasks whose children are kept before the oldest are dropped: bounds memory. */
 const defaultMaxParents = 1_000;

@@ -5,7 +5,7 @@
  * the coordinator's event loop (and every model batch and store write it dispatches).
  */
 import { parentPort } from 'node:worker_threads';
-import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
+import { cropQuad, rotate180 } from '../../runtime/ocr/crop-quad.js';
 import type { PixelReply, PixelRequest } from './pipeline-pixel-messages.js';
 
 const port = parentPort;

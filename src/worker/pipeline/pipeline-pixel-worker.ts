@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { Point } from '../runtime/ocr/geometry.js';
-import type { RawImage } from '../runtime/runtime.js';
-import { threadEntry } from '../runtime/thread-entry.js';
+import type { Point } from '../../runtime/ocr/geometry.js';
+import type { RawImage } from '../../runtime/runtime.js';
+import { threadEntry } from '../../runtime/thread-entry.js';
 import type { PixelReply, PixelRequest } from './pipeline-pixel-messages.js';
 
 const entry = threadEntry(import.meta.url, 'pipeline-pixel-thread');

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Task } from '../core/task.js';
-import { taskJob } from '../core/task-job.js';
-import { isFinalState } from '../core/task-state.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { Task } from '../../core/task.js';
+import { taskJob } from '../../core/task-job.js';
+import { isFinalState } from '../../core/task-state.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
 import { startPeriodic } from './periodic.js';
 
 export interface SweepPipelinesOptions {
@@ -23,13 +23,13 @@ export interface SweepPipelinesOptions {
 
 /**
  * The pipeline sweeper. A pipeline moves on when a model worker, having written a step's
- * result, enqueues a wake-up for its parent (notify-parents.ts). That wake-up can be lost: the
+ * result, enqueues a wake-up for its parent (pipeline/notify-parents.ts). That wake-up can be lost: the
  * worker's job redelivered until its attempts ran out, a broker that lost messages (Redis
  * without persistence), a wake-up dead-lettered after its advances kept failing. The parent is
  * then `running` with every step final and nothing left to wake it. Each such task, quiet for
  * `graceMs`, gets a wake-up job on its pipeline's queue with the task's own id as job id, so a
  * sweep racing a live job (or several hosts sweeping at once) adds none where the broker
- * dedupes by id; and the advance it triggers is idempotent anyway (advance-pipeline.ts), so
+ * dedupes by id; and the advance it triggers is idempotent anyway (pipeline/advance-pipeline.ts), so
  * the pipeline finishes once however many wake-ups arrive. Returns how many were woken.
  *
  * A task with a step still queued or running is left alone: that step has its own job (the

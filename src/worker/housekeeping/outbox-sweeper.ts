@@ -1,14 +1,18 @@
 import type { Logger } from 'pino';
-import { targetRef } from '../core/task.js';
-import { taskJob } from '../core/task-job.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import { targetRef } from '../../core/task.js';
+import { taskJob } from '../../core/task-job.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
 import { startPeriodic } from './periodic.js';
+import { requeueExpiredLeases } from './requeue-expired-leases.js';
 
 export interface SweepOutboxOptions {
   store: TaskStore;
   broker: Broker;
-  /** Only tasks queued at least this long ago: younger ones may be mid-submission. */
+  /**
+   * Only tasks queued at least this long ago (younger ones may be mid-submission), and running
+   * tasks whose row lease ran out at least this long ago (the broker redelivers those first).
+   */
   graceMs: number;
   /** At most this many tasks per sweep (oldest pages are reached over several sweeps). */
   limit?: number;
@@ -20,16 +24,23 @@ export interface SweepOutboxOptions {
  * can fail (broker down) or a broker can lose messages (a Redis without persistence). Every
  * task still `queued` after the grace period whose job is not live in the broker is enqueued
  * again, with the task id as job id so that a sweep racing a late enqueue, or several hosts
- * sweeping at once, never makes two jobs. Returns how many tasks were re-enqueued.
+ * sweeping at once, never makes two jobs. A task lost while it ran (its worker gone, and its
+ * job with it) is enqueued again too: {@link requeueExpiredLeases}, on every broker. Returns how
+ * many tasks were re-enqueued.
  *
- * A broker without `liveJobLookup` (RabbitMQ) cannot tell a lost job from a live one, so the
- * sweep stands down and returns 0: re-enqueueing every queued task would duplicate live jobs.
- * There a lost enqueue is covered by publisher confirms instead: `enqueue` resolves only once
- * RabbitMQ has the message, so the API sees every failed enqueue as an error.
+ * A broker without `liveJobLookup` (RabbitMQ) cannot tell a lost job from a live one, so there
+ * the sweep of `queued` tasks stands down: re-enqueueing every old queued task would copy the
+ * whole backlog on each pass. A lost enqueue is covered there by publisher confirms instead:
+ * `enqueue` resolves only once RabbitMQ has the message, so the API sees every failed enqueue
+ * as an error.
  */
 export async function sweepOutbox(options: SweepOutboxOptions): Promise<number> {
+  const requeued = await requeueExpiredLeases(options);
+  return requeued + (options.broker.capabilities.liveJobLookup ? await sweepQueued(options) : 0);
+}
+
+async function sweepQueued(options: SweepOutboxOptions): Promise<number> {
   const { store, broker } = options;
-  if (!broker.capabilities.liveJobLookup) return 0;
   const limit = options.limit ?? 1_000;
   const createdTo = (options.now ?? Date.now()) - options.graceMs;
   let cursor: string | undefined;
@@ -61,7 +72,10 @@ export function startOutboxSweeper(
       sweepOutbox(options).then(
         (requeued) => {
           if (requeued > 0)
-            options.logger?.warn({ requeued }, 'outbox sweeper re-enqueued tasks that had no job');
+            options.logger?.warn(
+              { requeued },
+              'outbox sweeper re-enqueued tasks that had no job (queued, or running under an expired lease)',
+            );
         },
         (err: unknown) => options.logger?.error({ err }, 'outbox sweep failed'),
       ),

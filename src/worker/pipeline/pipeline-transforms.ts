@@ -1,11 +1,12 @@
-import type { BlobStore } from '../blobs/blob-store.js';
-import type { TaskInput } from '../core/task.js';
-import { InferqError } from '../errors/index.js';
-import { decodeImage, encodePng } from '../runtime/image/decode-image.js';
-import { cropQuad, rotate180 } from '../runtime/ocr/crop-quad.js';
-import type { Point } from '../runtime/ocr/geometry.js';
-import { dropScore, lineReadings } from '../runtime/ocr/orientation.js';
-import type { RawImage } from '../runtime/runtime.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { TransformName } from '../../core/pipeline-types.js';
+import type { TaskInput } from '../../core/task.js';
+import { InferqError } from '../../errors/index.js';
+import { decodeImage, encodePng } from '../../runtime/image/decode-image.js';
+import { cropQuad, rotate180 } from '../../runtime/ocr/crop-quad.js';
+import type { Point } from '../../runtime/ocr/geometry.js';
+import { dropScore, lineReadings } from '../../runtime/ocr/orientation.js';
+import type { RawImage } from '../../runtime/runtime.js';
 import type { PixelThread } from './pipeline-pixel-worker.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
 
@@ -38,8 +39,11 @@ export interface OcrLine {
   lowConfidence?: true;
 }
 
-/** Implementations of `transformSignatures` (core/pipeline-types.ts), by name. */
-export const transforms: Readonly<Record<string, Transform>> = {
+/**
+ * Implementations of `transformSignatures` (core/pipeline-types.ts), keyed by its names: one
+ * missing here, or one here with no signature, fails the type check.
+ */
+export const transforms: Readonly<Record<TransformName, Transform>> = {
   'crop-quads': async ([image, det], context) => {
     const boxes = boxesOf(det);
     if (boxes.length === 0) return [];

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { BlobStore } from '../blobs/blob-store.js';
-import { type CollectGarbageResult, collectGarbage } from '../blobs/collect-garbage.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import { type CollectGarbageResult, collectGarbage } from '../../blobs/collect-garbage.js';
+import type { TaskStore } from '../../store/task-store.js';
 import { startPeriodic } from './periodic.js';
 
 /** The part of the task store retention uses (so a unit test can fake just these two). */

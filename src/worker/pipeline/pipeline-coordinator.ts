@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
-import type { BlobStore } from '../blobs/blob-store.js';
-import type { CompiledPipeline } from '../core/check-pipeline.js';
-import type { LeasedJob } from '../core/job.js';
-import { parseTaskJobPayload } from '../core/task-job.js';
-import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { CompiledPipeline } from '../../core/check-pipeline.js';
+import type { LeasedJob } from '../../core/job.js';
+import { parseTaskJobPayload } from '../../core/task-job.js';
+import { announceSettled, announceStarted } from '../../queue/announce-tasks.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
+import { LeaseLoop } from '../lease-loop.js';
+import type { BatchReport } from '../process-batch.js';
 import { advancePipeline } from './advance-pipeline.js';
-import { LeaseLoop } from './lease-loop.js';
 import { PipelineChildren } from './pipeline-children.js';
 import { PixelThread } from './pipeline-pixel-worker.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
-import type { BatchReport } from './process-batch.js';
 
 export interface PipelineCoordinatorOptions {
   store: TaskStore;
@@ -61,15 +61,14 @@ export class PipelineCoordinator {
   }
 
   start(): void {
-    const { store, broker, leaseMs, logger } = this.options;
+    const { broker, leaseMs, logger } = this.options;
     const byRef = new Map(this.options.pipelines.map((p) => [`${p.name}@${p.version}`, p]));
     for (const queue of [...byRef.keys()].flatMap((q) => Array<string>(loopsPerQueue).fill(q))) {
+      // Its jobs are wake-ups: the pipeline tasks are held under a token of their own
+      // (advancePipeline), so no task rows are renewed with the jobs' leases.
       const loop = new LeaseLoop({
-        store,
         broker,
         queue,
-        workerId: this.options.workerId,
-        handler: async () => [],
         batchSize: this.options.batchSize ?? 32,
         leaseMs,
         ...(logger ? { logger: logger.child({ pipeline: queue }) } : {}),

@@ -1,19 +1,19 @@
-import type { BlobStore } from '../blobs/blob-store.js';
-import type { CompiledPipeline, CompiledStep } from '../core/check-pipeline.js';
-import { defaultMaxAttempts } from '../core/job.js';
-import { pipelineChildId, pipelineLeaseToken } from '../core/pipeline-ids.js';
-import { paramsForStep } from '../core/pipeline-params.js';
-import { pipelineInputRef } from '../core/pipeline-spec.js';
-import { type NewTask, type Task, type TaskError, type TaskInput, targetRef } from '../core/task.js';
-import { taskJobsByQueue } from '../core/task-job.js';
-import { InferqError } from '../errors/index.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { BlobStore } from '../../blobs/blob-store.js';
+import type { CompiledPipeline, CompiledStep } from '../../core/check-pipeline.js';
+import { defaultMaxAttempts } from '../../core/job.js';
+import { pipelineChildId, pipelineLeaseToken } from '../../core/pipeline-ids.js';
+import { paramsForStep } from '../../core/pipeline-params.js';
+import { pipelineInputRef } from '../../core/pipeline-spec.js';
+import { type NewTask, type Task, type TaskError, type TaskInput, targetRef } from '../../core/task.js';
+import { taskJobsByQueue } from '../../core/task-job.js';
+import { InferqError } from '../../errors/index.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
+import { outcomeFromError } from '../work-outcome.js';
 import { PipelineChildren } from './pipeline-children.js';
 import type { PixelThread } from './pipeline-pixel-worker.js';
 import type { PipelinePixels } from './pipeline-pixels.js';
 import { transforms } from './pipeline-transforms.js';
-import { outcomeFromError } from './work-outcome.js';
 
 export interface AdvancePipelineDeps {
   store: TaskStore;
@@ -179,7 +179,7 @@ async function evaluateStep(
       continue;
     }
     try {
-      const value = await transforms[step.transform!]!(itemArgs, {
+      const value = await transforms[step.transform!](itemArgs, {
         blobs: deps.blobs,
         ...(deps.pixels ? { pixels: deps.pixels } : {}),
         ...(deps.pixelThread ? { pixelThread: deps.pixelThread } : {}),

@@ -1,4 +1,4 @@
-import type { RawImage } from '../runtime/runtime.js';
+import type { RawImage } from '../../runtime/runtime.js';
 
 /** Bytes of decoded pixels kept by default: a few hundred pages' crops in flight. */
 const defaultMaxBytes = 64 * 1024 * 1024;

@@ -1,8 +1,8 @@
-import type { Task } from '../core/task.js';
-import { targetRef } from '../core/task.js';
-import { isFinalState } from '../core/task-state.js';
-import type { Broker } from '../queue/broker.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { Task } from '../../core/task.js';
+import { targetRef } from '../../core/task.js';
+import { isFinalState } from '../../core/task-state.js';
+import type { Broker } from '../../queue/broker.js';
+import type { TaskStore } from '../../store/task-store.js';
 
 /** Parents remembered (id → queue) before the map is cleared: bounds memory, saves reads. */
 const maxRemembered = 10_000;
