@@ -1,5 +1,5 @@
 import type { TenantLimits } from '../auth-store.js';
-import type { SqlDialect } from './sql-dialect.js';
+import type { SqlDialect, SqlType } from './sql-dialect.js';
 
 /*
  * The statements of the auth store's tenants (table auth_tenants), each returning whole rows
@@ -21,18 +21,25 @@ export function listTenantsSql(d: SqlDialect): string {
   return `SELECT * FROM auth_tenants ORDER BY ${d.byteOrder('id')}`;
 }
 
+/** Each limit's column, its key in TenantLimits and its type: the one list setTenantLimits reads. */
+const limitColumns = [
+  ['rate_limit_per_minute', 'rateLimitPerMinute', 'integer'],
+  ['max_queued_tasks', 'maxQueuedTasks', 'integer'],
+  ['max_stored_bytes', 'maxStoredBytes', 'bigint'],
+  ['weight', 'weight', 'integer'],
+] as const satisfies ReadonlyArray<readonly [string, keyof TenantLimits, SqlType]>;
+
 /**
  * Sets the limits given and keeps the others as the row has them (never as a cache has them).
- * Parameters: `@id` and, per limit, a flag (set it or not) and its value (null: the default),
- * from {@link setTenantLimitsParams}.
+ * Parameters: `@id` and, per limit, `@set_<key>` (set it or not) and `@<key>` (its value, null:
+ * the default), from {@link setTenantLimitsParams}.
  */
 export function setTenantLimitsSql(d: SqlDialect): string {
-  return `UPDATE auth_tenants SET
-      rate_limit_per_minute = CASE WHEN @setRate THEN ${d.typed('rate', 'integer')} ELSE rate_limit_per_minute END,
-      max_queued_tasks = CASE WHEN @setQueued THEN ${d.typed('queued', 'integer')} ELSE max_queued_tasks END,
-      max_stored_bytes = CASE WHEN @setStored THEN ${d.typed('stored', 'bigint')} ELSE max_stored_bytes END,
-      weight = CASE WHEN @setWeight THEN ${d.typed('weight', 'integer')} ELSE weight END
-    WHERE id = @id RETURNING *`;
+  const sets = limitColumns.map(
+    ([column, key, type]) =>
+      `${column} = CASE WHEN @set_${key} THEN ${d.typed(key, type)} ELSE ${column} END`,
+  );
+  return `UPDATE auth_tenants SET ${sets.join(',\n      ')} WHERE id = @id RETURNING *`;
 }
 
 /** The parameters of {@link setTenantLimitsSql}: an undefined limit is not set. */
@@ -41,17 +48,12 @@ export function setTenantLimitsParams(
   id: string,
   limits: TenantLimits,
 ): Record<string, unknown> {
-  return {
-    id,
-    setRate: d.boolean(limits.rateLimitPerMinute !== undefined),
-    rate: limits.rateLimitPerMinute ?? null,
-    setQueued: d.boolean(limits.maxQueuedTasks !== undefined),
-    queued: limits.maxQueuedTasks ?? null,
-    setStored: d.boolean(limits.maxStoredBytes !== undefined),
-    stored: limits.maxStoredBytes ?? null,
-    setWeight: d.boolean(limits.weight !== undefined),
-    weight: limits.weight ?? null,
-  };
+  const params: Record<string, unknown> = { id };
+  for (const [, key] of limitColumns) {
+    params[`set_${key}`] = d.boolean(limits[key] !== undefined);
+    params[key] = limits[key] ?? null;
+  }
+  return params;
 }
 
 /** Parameters: `@id`, `@webhookSecret` (the new one). */
