@@ -1,6 +1,7 @@
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { openPgPool, type PgHandle } from '../../postgres/open-pg-pool.js';
-import type { WorkerHeartbeat, WorkerInfo, WorkerRegistry } from '../worker-registry.js';
+import { SqlWorkerRegistry } from '../sql/sql-worker-registry.js';
+import { PgSqlDriver } from './pg-sql-driver.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE workers (
@@ -11,10 +12,12 @@ const migrations: readonly string[] = [
 ];
 
 /** Worker heartbeats on PostgreSQL: every API host sees the workers of every worker host. */
-export class PostgresWorkerRegistry implements WorkerRegistry {
+export class PostgresWorkerRegistry extends SqlWorkerRegistry {
   #closed = false;
 
-  private constructor(private readonly handle: PgHandle) {}
+  private constructor(private readonly handle: PgHandle) {
+    super(new PgSqlDriver(() => handle.pool));
+  }
 
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresWorkerRegistry> {
     const handle = openPgPool(url, { purpose: 'worker registry', max: 2, ...options });
@@ -25,35 +28,6 @@ export class PostgresWorkerRegistry implements WorkerRegistry {
       throw err;
     }
     return new PostgresWorkerRegistry(handle);
-  }
-
-  async heartbeat(beat: WorkerHeartbeat, at: number = Date.now()): Promise<void> {
-    await this.handle.pool.query(
-      `INSERT INTO workers (id, info, last_seen_at) VALUES ($1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen_at = excluded.last_seen_at`,
-      [beat.id, JSON.stringify(beat), at],
-    );
-  }
-
-  async list(): Promise<WorkerInfo[]> {
-    const { rows } = await this.handle.pool.query<{ info: string; last_seen_at: number }>(
-      'SELECT info, last_seen_at FROM workers ORDER BY id COLLATE "C"',
-    );
-    return rows.map((row) => ({
-      ...(JSON.parse(row.info) as WorkerHeartbeat),
-      lastSeenAt: row.last_seen_at,
-    }));
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.handle.pool.query('DELETE FROM workers WHERE id = $1', [id]);
-  }
-
-  async prune(before: number): Promise<number> {
-    const { rowCount } = await this.handle.pool.query('DELETE FROM workers WHERE last_seen_at < $1', [
-      before,
-    ]);
-    return rowCount ?? 0;
   }
 
   async close(): Promise<void> {

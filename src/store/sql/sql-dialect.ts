@@ -63,6 +63,19 @@ export interface SqlDialect {
     columns: SqlColumns,
     rows: ReadonlyArray<readonly unknown[]>,
   ): Record<string, unknown>;
+  /** A boolean parameter's value: SQLite has no booleans (1 and 0), PostgreSQL does. */
+  boolean(value: boolean): number | boolean;
+  /**
+   * Parameter `@name` read as `type`: PostgreSQL cannot always infer a parameter's type (one
+   * that is a branch of a `CASE`), SQLite's parameters carry their value's.
+   */
+  typed(name: string, type: SqlType): string;
+  /**
+   * `term` compared by its bytes, for an `ORDER BY` the same on both databases: SQLite's
+   * default collation (BINARY) is byte order; PostgreSQL's follows the database locale unless
+   * told `COLLATE "C"`.
+   */
+  byteOrder(term: string): string;
 }
 
 export type SqlType = 'text' | 'bigint' | 'integer';
@@ -85,6 +98,9 @@ export const sqliteDialect: SqlDialect = {
     `(SELECT ${columns.map(([c], i) => `json_extract(value, '$[${i}]') AS ${c}`).join(', ')}, key AS n
       FROM json_each(@${alias})) AS ${alias}`,
   rowsParam: (alias, _columns, rows) => ({ [alias]: JSON.stringify(rows) }),
+  boolean: (value) => (value ? 1 : 0),
+  typed: (name) => `@${name}`,
+  byteOrder: (term) => term,
 };
 
 export const postgresDialect: SqlDialect = {
@@ -104,4 +120,7 @@ export const postgresDialect: SqlDialect = {
       AS ${alias}(${columns.map(([c]) => c).join(', ')}, n)`,
   rowsParam: (alias, columns, rows) =>
     Object.fromEntries(columns.map((_, i) => [`${alias}_${i}`, rows.map((row) => row[i] ?? null)])),
+  boolean: (value) => value,
+  typed: (name, type) => `@${name}::${type}`,
+  byteOrder: (term) => `${term} COLLATE "C"`,
 };

@@ -1,5 +1,6 @@
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
-import type { WorkerHeartbeat, WorkerInfo, WorkerRegistry } from '../worker-registry.js';
+import { SqlWorkerRegistry } from '../sql/sql-worker-registry.js';
+import { SqliteSqlDriver } from './sqlite-sql-driver.js';
 
 const migrations = [
   `CREATE TABLE workers (
@@ -10,40 +11,13 @@ const migrations = [
 ];
 
 /** Worker heartbeats in a SQLite file (by default the task store's file, as its own component). */
-export class SqliteWorkerRegistry implements WorkerRegistry {
-  private constructor(private readonly db: SqliteDatabase) {}
+export class SqliteWorkerRegistry extends SqlWorkerRegistry {
+  private constructor(private readonly db: SqliteDatabase) {
+    super(new SqliteSqlDriver(() => db));
+  }
 
   static open(file: string): SqliteWorkerRegistry {
     return new SqliteWorkerRegistry(openSqlite(file, { purpose: 'worker registry', migrations }));
-  }
-
-  async heartbeat(beat: WorkerHeartbeat, at: number = Date.now()): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO workers (id, info, last_seen_at) VALUES (?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen_at = excluded.last_seen_at`,
-      )
-      .run(beat.id, JSON.stringify(beat), at);
-  }
-
-  async list(): Promise<WorkerInfo[]> {
-    const rows = this.db
-      .prepare<[], { info: string; last_seen_at: number }>(
-        'SELECT info, last_seen_at FROM workers ORDER BY id',
-      )
-      .all();
-    return rows.map((row) => ({
-      ...(JSON.parse(row.info) as WorkerHeartbeat),
-      lastSeenAt: row.last_seen_at,
-    }));
-  }
-
-  async remove(id: string): Promise<void> {
-    this.db.prepare('DELETE FROM workers WHERE id = ?').run(id);
-  }
-
-  async prune(before: number): Promise<number> {
-    return this.db.prepare('DELETE FROM workers WHERE last_seen_at < ?').run(before).changes;
   }
 
   async close(): Promise<void> {
