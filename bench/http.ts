@@ -321,6 +321,7 @@ if (args.floor) {
 // --two-files: the embedded layout before issue 18, beside it in the same run: the queue in a
 // file of its own (queue.db, an explicit broker.url), each task's job enqueued after its
 // transaction, the outbox sweeper running.
+let twoFiles: Target | undefined;
 if (args['two-files']) {
   const dataDir = path.join(work, 'inferq-two-files');
   const { target } = await startServe('inferq (two files: queue.db)', dataDir, [
@@ -328,6 +329,7 @@ if (args['two-files']) {
     `sqlite:${path.join(dataDir, 'queue.db')}`,
   ]);
   floors.unshift(target);
+  twoFiles = target;
 }
 
 const cores = availableParallelism();
@@ -371,6 +373,15 @@ for (const clients of clientLevels) {
     const p99s = measured.map((r) => r[2 + index]!.p99 / r[1]!.p99);
     console.log(
       `${target.name} / baseline, median of ${rounds} rounds: throughput ${median(rates).toFixed(2)}× (${rates.map((r) => `${r.toFixed(2)}×`).join(', ')}), p99 ${median(p99s).toFixed(2)}×`,
+    );
+  }
+  if (twoFiles !== undefined) {
+    // The layouts side by side, per round: the queue in the task database against queue.db.
+    const at = targets.indexOf(twoFiles);
+    const rates = measured.map((r) => r[0]!.rate / r[at]!.rate);
+    const p99s = measured.map((r) => r[0]!.p99 / r[at]!.p99);
+    console.log(
+      `inferq (one file) / inferq (two files), median of ${rounds} rounds: throughput ${median(rates).toFixed(2)}× (${rates.map((r) => `${r.toFixed(2)}×`).join(', ')}), p99 ${median(p99s).toFixed(2)}×`,
     );
   }
   const rate = measured.map(([a, b]) => a!.rate / b!.rate);
