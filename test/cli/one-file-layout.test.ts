@@ -13,6 +13,7 @@ import { isInferqError } from '../../src/errors/index.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
+import { runTaskStoreContract } from '../contracts/task-store.contract.js';
 
 const queue = 'echo@1.0.0';
 let counter = 0;
@@ -44,6 +45,20 @@ runBrokerContract('SqliteBroker in the task database', async () => {
       await pair.broker.close();
       await pair.store.close();
       for (const again of reopened) await again.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// And the store that writes the jobs keeps every promise of the task store contract.
+runTaskStoreContract('SqliteTaskStore with the queue in its file', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'inferq-onefile-store-'));
+  const { store, broker } = openStoreWithQueue(path.join(dir, 'inferq.db'));
+  return {
+    store,
+    cleanup: async () => {
+      await broker.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
