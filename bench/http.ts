@@ -352,8 +352,14 @@ for (const clients of clientLevels) {
     `\n${clients} clients\nround target                          tasks/s    p50 ms    p99 ms  CPU ms/task   client CPU`,
   );
   for (let round = 1; round <= rounds; round++) {
-    const results: Row[] = [];
-    for (const target of targets) results.push({ name: target.name, ...(await load(target, clients)) });
+    // Each round starts with the next target: where the machine's load drifts during a round, no
+    // target is always the one measured first (kept in target order for the ratios).
+    const results: Row[] = new Array(targets.length);
+    for (let k = 0; k < targets.length; k++) {
+      const index = (k + round - 1) % targets.length;
+      const target = targets[index]!;
+      results[index] = { name: target.name, ...(await load(target, clients)) };
+    }
     for (const r of results) console.log(`${String(round).padStart(5)} ${row(r)}`);
     measured.push(results);
   }
