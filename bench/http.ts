@@ -7,7 +7,7 @@
  * redis-server; from /proc, so Linux only) for each, and the ratios.
  *
  *   npx tsx bench/http.ts [--clients 32[,96,...]] [--seconds 10] [--poll-ms 2] [--wait-ms 0]
- *       [--rounds 3] [--cpu-prof DIR] [--ceiling]
+ *       [--rounds 3] [--cpu-prof DIR] [--ceiling] [--floor] [--two-files]
  *
  * `--clients` takes a list: each level is measured in turn (both services, alternating rounds)
  * and a last table sets the levels side by side.
@@ -27,6 +27,10 @@
  * worker thread, and with that lean queue writing inferq's own task layout (its schema and rows:
  * listing indexes, timeline, results). Their rates bound from above what inferq can reach on the
  * machine; the third, what its storage layout allows with no other work.
+ *
+ * `--two-files` adds, to every round, a second `inferq serve` in the layout from before the queue
+ * moved into the task database: the queue in a file of its own (`--broker sqlite:…/queue.db`),
+ * each job enqueued after its task's transaction, the outbox sweeper on.
  *
  * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
  * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
@@ -53,6 +57,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     ceiling: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: false },
+    'two-files': { type: 'boolean', default: false },
   },
 });
 const clientLevels = args.clients.split(',').map(Number);
@@ -198,44 +203,63 @@ async function call(
 // bench's single tenant is meant to saturate the server.
 const configFile = path.join(work, 'inferq.yaml');
 writeFileSync(configFile, 'api:\n  rateLimitPerMinute: 100000000\n');
-const served = await start(
-  [
-    ...(cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]),
-    '--import',
-    'tsx',
-    '--input-type=module',
-    '-e',
-    "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
-    'serve',
-    '--config',
-    configFile,
-    '--port',
-    '0',
-    '--data-dir',
-    path.join(work, 'inferq'),
-    '--log-level',
-    'warn',
-  ],
-  /Press Ctrl\+C/,
-);
-const inferqUrl = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
-const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
+
+/** Starts an `inferq serve` with its own data dir; `more`: extra serve flags. */
+async function startServe(
+  name: string,
+  dataDir: string,
+  more: string[] = [],
+  profile = false,
+): Promise<{ target: Target; key: string }> {
+  const served = await start(
+    [
+      ...(profile && cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
+      'serve',
+      '--config',
+      configFile,
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...more,
+    ],
+    /Press Ctrl\+C/,
+  );
+  const pid = children.at(-1)!.pid!;
+  const url = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
+  const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
+  const headers = { authorization: `Bearer ${key}` };
+  const pool = client(url);
+  return {
+    key,
+    target: {
+      name,
+      pids: [pid],
+      async submit(text) {
+        const { body } = await call(pool, '/v1/tasks', {
+          headers,
+          body: JSON.stringify({ target: 'echo', text }),
+        });
+        return (body!.tasks as Array<{ id: string }>)[0]!.id;
+      },
+      async result(id) {
+        return (await call(pool, `/v1/tasks/${id}/result${waitQuery}`, { headers })).status === 200;
+      },
+    },
+  };
+}
+
+const started = await startServe('inferq serve (embedded)', path.join(work, 'inferq'), [], true);
+const inferq = started.target;
+const key = started.key;
 const auth = { authorization: `Bearer ${key}` };
-const inferqPool = client(inferqUrl);
-const inferq: Target = {
-  name: 'inferq serve (embedded)',
-  pids: [children[0]!.pid!],
-  async submit(text) {
-    const { body } = await call(inferqPool, '/v1/tasks', {
-      headers: auth,
-      body: JSON.stringify({ target: 'echo', text }),
-    });
-    return (body!.tasks as Array<{ id: string }>)[0]!.id;
-  },
-  async result(id) {
-    return (await call(inferqPool, `/v1/tasks/${id}/result${waitQuery}`, { headers: auth })).status === 200;
-  },
-};
 
 const redisBinary = cpuProfDir === undefined ? findOnPath('redis-server') : undefined;
 let baseline: Target | undefined;
@@ -294,6 +318,20 @@ if (args.floor) {
   }
 }
 
+// --two-files: the embedded layout before issue 18, beside it in the same run: the queue in a
+// file of its own (queue.db, an explicit broker.url), each task's job enqueued after its
+// transaction, the outbox sweeper running.
+let twoFiles: Target | undefined;
+if (args['two-files']) {
+  const dataDir = path.join(work, 'inferq-two-files');
+  const { target } = await startServe('inferq (two files: queue.db)', dataDir, [
+    '--broker',
+    `sqlite:${path.join(dataDir, 'queue.db')}`,
+  ]);
+  floors.unshift(target);
+  twoFiles = target;
+}
+
 const cores = availableParallelism();
 console.log(
   `bench/http: ${clientLevels.join(', ')} closed-loop clients × ${seconds} s, submit + ${waitMs > 0 ? `fetch result with server-side wait up to ${waitMs} ms (re-poll after ${pollMs} ms on 404)` : `poll result every ${pollMs} ms`}; ${cores} cores`,
@@ -314,8 +352,14 @@ for (const clients of clientLevels) {
     `\n${clients} clients\nround target                          tasks/s    p50 ms    p99 ms  CPU ms/task   client CPU`,
   );
   for (let round = 1; round <= rounds; round++) {
-    const results: Row[] = [];
-    for (const target of targets) results.push({ name: target.name, ...(await load(target, clients)) });
+    // Each round starts with the next target: where the machine's load drifts during a round, no
+    // target is always the one measured first (kept in target order for the ratios).
+    const results: Row[] = new Array(targets.length);
+    for (let k = 0; k < targets.length; k++) {
+      const index = (k + round - 1) % targets.length;
+      const target = targets[index]!;
+      results[index] = { name: target.name, ...(await load(target, clients)) };
+    }
     for (const r of results) console.log(`${String(round).padStart(5)} ${row(r)}`);
     measured.push(results);
   }
@@ -335,6 +379,15 @@ for (const clients of clientLevels) {
     const p99s = measured.map((r) => r[2 + index]!.p99 / r[1]!.p99);
     console.log(
       `${target.name} / baseline, median of ${rounds} rounds: throughput ${median(rates).toFixed(2)}× (${rates.map((r) => `${r.toFixed(2)}×`).join(', ')}), p99 ${median(p99s).toFixed(2)}×`,
+    );
+  }
+  if (twoFiles !== undefined) {
+    // The layouts side by side, per round: the queue in the task database against queue.db.
+    const at = targets.indexOf(twoFiles);
+    const rates = measured.map((r) => r[0]!.rate / r[at]!.rate);
+    const p99s = measured.map((r) => r[0]!.p99 / r[at]!.p99);
+    console.log(
+      `inferq (one file) / inferq (two files), median of ${rounds} rounds: throughput ${median(rates).toFixed(2)}× (${rates.map((r) => `${r.toFixed(2)}×`).join(', ')}), p99 ${median(p99s).toFixed(2)}×`,
     );
   }
   const rate = measured.map(([a, b]) => a!.rate / b!.rate);
