@@ -5,6 +5,7 @@ import { isFinalState } from '../core/task-state.js';
 import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
 import type { Broker } from '../queue/broker.js';
 import type { Settlement, TaskStore } from '../store/task-store.js';
+import { runApartOnFailure } from './run-apart-on-failure.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 
 /** A leased job whose task this worker now holds in the store. */
@@ -172,28 +173,18 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
 
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
   const signal = deps.signal ?? new AbortController().signal;
-  try {
-    const outcomes = await deps.handler(items, signal);
-    if (outcomes.length !== items.length) {
-      throw new Error(`handler returned ${outcomes.length} outcomes for ${items.length} items`);
-    }
-    return outcomes;
-  } catch (err) {
-    if (signal.aborted) return items.map(() => outcomeFromError(err));
-    // The batch as a whole failed: run items one by one so a single bad item cannot take its
-    // batch-mates down with it.
-    if (items.length === 1) return [outcomeFromError(err)];
-    const singles: WorkOutcome[] = [];
-    for (const item of items) {
-      try {
-        const [outcome] = await deps.handler([item], signal);
-        singles.push(outcome ?? outcomeFromError(new Error('handler returned no outcome')));
-      } catch (single) {
-        singles.push(outcomeFromError(single));
+  return runApartOnFailure(
+    items,
+    async (batch) => {
+      const outcomes = await deps.handler(batch, signal);
+      if (outcomes.length !== batch.length) {
+        throw new Error(`handler returned ${outcomes.length} outcomes for ${batch.length} items`);
       }
-    }
-    return singles;
-  }
+      return outcomes;
+    },
+    // Aborted (a forced shutdown): nothing of the batch is written, so nothing is run again.
+    { splits: () => !signal.aborted, failure: outcomeFromError },
+  );
 }
 
 function isRetry(item: ClaimedItem, outcome: Extract<WorkOutcome, { ok: false }>): boolean {
