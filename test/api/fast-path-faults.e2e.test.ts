@@ -4,7 +4,8 @@ import { renderText } from '../fixtures/render-text.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
 // The fast path's faults against a real `inferq serve`: a batch the model refuses as a whole is
-// run again item by item (one bad item never takes its batch-mates down).
+// run again item by item (one bad item never takes its batch-mates down), and a call past its
+// timeout answers 504 INFERQ_FAST_PATH_TIMEOUT and is cancelled in its model's lane.
 const models = tempModelsDir();
 // A JS image model that refuses its whole batch when one input is not a whole PNG (it checks
 // each file's IEND trailer), as a model that decodes its batch at once does; `holdMs` holds a
@@ -28,6 +29,26 @@ export async function predict(inputs, params) {
 }
 `,
 });
+// One item per batch; each input says how long to hold it (ms) and gets its run number, so a
+// request that never ran leaves no gap-free count.
+models.write('slow', {
+  'model.yaml':
+    'name: slow\nversion: 1.0.0\nruntime: js\nartifact: ./model.js\ninput:\n  kind: text\nbatching:\n  maxBatchSize: 1\n  maxDelayMs: 0\nmaxAttempts: 1\n',
+  'model.js': `let runs = 0;
+export function load() {}
+export async function predict(inputs) {
+  const out = [];
+  for (const input of inputs) {
+    const text = Buffer.from(input.bytes).toString('utf8');
+    const run = runs++;
+    await new Promise((resolve) => setTimeout(resolve, Number(text.split(' ')[0])));
+    out.push({ text, run });
+  }
+  return out;
+}
+`,
+});
+
 let serve: ServeProcess;
 let base: string;
 let auth: Record<string, string>;
@@ -88,4 +109,29 @@ it('runs a batch the model refuses as a whole again item by item: the good image
   }
   expect(broken).toMatchObject({ status: 422, body: { error: { code: 'INFERQ_INPUT_UNDECODABLE' } } });
   expect(await metric('inferq_fast_requests_total', `${labels},outcome="failed"`)).toBe(1);
+}, 60_000);
+
+it('answers a fast call past its timeoutMs with 504 INFERQ_FAST_PATH_TIMEOUT and cancels it in the lane', async () => {
+  const labels = 'model="slow@1.0.0"';
+  // Running past its timeout: answered at the deadline, not when the run ends.
+  const running = await answer(predict('slow', { text: '4000 long', durable: false }, '?timeoutMs=300'));
+  expect(running).toMatchObject({
+    status: 504,
+    body: { error: { code: 'INFERQ_FAST_PATH_TIMEOUT', details: { model: 'slow@1.0.0', timeoutMs: 300 } } },
+  });
+  expect(running.body.error?.message).toContain('did not answer within 300 ms');
+  // Waiting past its timeout: the two loops of the model are busy (the call above still runs,
+  // its answer dropped, and one more), so the next call waits in the queue until its deadline.
+  const busy = predict('slow', { text: '2000 busy', durable: false });
+  await expect.poll(() => metric('inferq_fast_batch_size_count', labels), { timeout: 20_000 }).toBe(2);
+  const waited = await answer(predict('slow', { text: '0 queued', durable: false }, '?timeoutMs=200'));
+  expect(waited).toMatchObject({ status: 504, body: { error: { code: 'INFERQ_FAST_PATH_TIMEOUT' } } });
+  // Taken out of the queue: it never runs (the next call is run 2, after "long" 0, "busy" 1).
+  // ("long" was running: it ran on, its answer dropped.)
+  expect(await metric('inferq_fast_queue_depth', labels)).toBe(0);
+  expect(await metric('inferq_fast_requests_total', `${labels},outcome="cancelled"`)).toBe(1);
+  expect((await answer(busy)).body.result).toMatchObject({ text: '2000 busy', run: 1 });
+  expect((await answer(predict('slow', { text: '0 after', durable: false }))).body.result).toMatchObject({
+    run: 2,
+  });
 }, 60_000);
