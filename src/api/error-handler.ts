@@ -97,8 +97,14 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   if (error.code === 'INFERQ_INTERNAL') delete body.error.details;
   if (isOipPath(request.url)) {
     // The protocol's shape: tritonclient raises an unprintable exception on an object `error`.
+    // Plain `application/json`, no charset (Fastify adds one to a string or an object, not to
+    // bytes): kserve's InferenceRESTClient reads `error` only where the Content-Type is exactly
+    // that, as KServe's own server sends it.
     const { message, ...rest } = body.error;
-    return reply.status(error.status).send({ error: message, ...rest });
+    return reply
+      .status(error.status)
+      .type('application/json')
+      .send(Buffer.from(JSON.stringify({ error: message, ...rest })));
   }
   return reply.status(error.status).send(body);
 }
