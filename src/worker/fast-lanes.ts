@@ -75,6 +75,8 @@ class FastLane {
   private running = true;
   /** Batches of this model running now (their window decides whether the next one waits). */
   private runningChunks = 0;
+  /** Batching windows open now, each waiting for mates while another batch runs. */
+  private readonly openWindows = new Set<AbortController>();
   private readonly loops: Promise<void>[] = [];
 
   constructor(
@@ -171,14 +173,23 @@ class FastLane {
   private async loop(): Promise<void> {
     const batching = this.spec.batching;
     while (this.running) {
+      const window = new AbortController();
       const batch = await collectBatch(this.take, {
         max: batching?.maxBatchSize ?? 1,
         maxDelayMs: batching?.maxDelayMs ?? 0,
         idleWaitMs: 1_000,
         // The window adds its length to a lone request's latency: open it only while another
-        // batch of this model runs (the model is busy, so mates arrive meanwhile).
-        windowPaysOff: () => this.runningChunks > 0,
+        // batch of this model runs (the model is busy, so mates arrive meanwhile)...
+        windowPaysOff: () => {
+          if (this.runningChunks === 0) return false;
+          this.openWindows.add(window);
+          return true;
+        },
+        // ...and close it when a batch of the model ends: from then on waiting would keep the
+        // batch from a model that can take it.
+        signal: window.signal,
       });
+      this.openWindows.delete(window);
       if (batch.length === 0) continue;
       const groups = new Map<string, Item[]>();
       for (const item of batch) groups.set(item.key, [...(groups.get(item.key) ?? []), item]);
@@ -221,6 +232,8 @@ class FastLane {
       }
     } finally {
       this.runningChunks--;
+      for (const window of this.openWindows) window.abort();
+      this.openWindows.clear();
     }
   }
 }
