@@ -135,3 +135,15 @@ it('answers a fast call past its timeoutMs with 504 INFERQ_FAST_PATH_TIMEOUT and
     run: 2,
   });
 }, 60_000);
+
+it('stops while a fast call runs: the call is answered, and serve exits without waiting out the keep-alive', async () => {
+  const labels = 'model="slow@1.0.0"';
+  const before = await metric('inferq_fast_batch_size_count', labels);
+  const running = answer(predict('slow', { text: '1500 last', durable: false }));
+  await expect.poll(() => metric('inferq_fast_batch_size_count', labels)).toBe(before + 1);
+  const stopped = serve.stop();
+  expect((await running).body.result).toMatchObject({ text: '1500 last' });
+  // Before: the call's keep-alive connection held the close for Fastify's 72 s keepAliveTimeout.
+  await stopped;
+  expect(serve.process.child.exitCode).toBe(0);
+}, 30_000);
