@@ -20,8 +20,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { activeSql, recentSql } from '../src/store/sqlite/task-activity.js';
-import { batchSql, breakdownSql, historySql } from '../src/store/sqlite/task-history.js';
+import { sqliteDialect } from '../src/store/sql/sql-dialect.js';
+import { breakdownSql } from '../src/store/stats/latency-breakdown.js';
+import { activeSql, recentSql } from '../src/store/stats/task-activity.js';
+import { batchSql, historySql } from '../src/store/stats/task-history.js';
 import { encodeCursor } from '../src/store/task-rows.js';
 import { type SeedReport, seedTasks } from './lib/seed-tasks.js';
 
@@ -246,11 +248,11 @@ async function browse(s: Server): Promise<Record<string, string>> {
 function plans(file: string): void {
   const db = new Database(file, { readonly: true });
   const statements: Record<string, string> = {
-    'history (owner)': historySql(true),
-    'history batch sizes (owner)': batchSql(true),
-    'breakdown (all)': breakdownSql(false),
+    'history (owner)': historySql(sqliteDialect, true),
+    'history batch sizes (owner)': batchSql(sqliteDialect, true),
+    'breakdown (all)': breakdownSql(sqliteDialect, false),
     'overview backlog (owner)': activeSql(true),
-    'overview window (owner)': recentSql(true),
+    'overview window (owner)': recentSql(sqliteDialect, true),
   };
   const params = { from: 0, to: 1, bucketMs: 1, since: 0, owner: 'default' };
   console.log('\nSQLite query plans on the big store:');

@@ -7,14 +7,16 @@
  *      Throughput: a backlog of --jobs enqueued as fast as the producer can, until all acked.
  *      Latency: enqueue → ack at a steady --rate jobs/s for --seconds. Ratios adapter/raw.
  *   2. End to end: echo (no-op model) tasks through 1, 2 and 4 `inferq worker` processes on
- *      PostgreSQL + Redis and PostgreSQL + RabbitMQ. Tasks are written to the store and
+ *      PostgreSQL + Redis, PostgreSQL + RabbitMQ and PostgreSQL alone (the postgres broker's
+ *      table in the task store's schema: one URL for both). Tasks are written to the store and
  *      enqueued as the API does (TaskWriter: createTasks, then enqueueMany), without HTTP.
  *      Throughput: a backlog of --tasks; latency (created → succeeded, from the store) at half
  *      the throughput just measured, for --seconds.
  *
  *   npx tsx bench/distributed.ts [--jobs 20000] [--rate 1000] [--tasks 3000] [--seconds 5]
- *       [--inflight 64] [--workers 1,2,4] [--only brokers|tasks] [--brokers redis,rabbitmq]
- *       [--rounds 1]
+ *       [--inflight 64] [--workers 1,2,4] [--only brokers|tasks] [--brokers redis,rabbitmq,postgres]
+ *       [--rounds 1]   (rounds: broker runs alternate with the raw client; end-to-end runs
+ *                       take turns between the deployments; medians of each)
  *
  * Redis: a throwaway redis-server (no persistence) started here. RabbitMQ and PostgreSQL: the
  * servers at TEST_AMQP_URL and TEST_POSTGRES_URL (scripts/test-services.sh), under a fresh
@@ -35,6 +37,7 @@ import { FsBlobStore } from '../src/blobs/fs-blob-store.js';
 import type { NewTask } from '../src/core/task.js';
 import { taskJobsByQueue } from '../src/core/task-job.js';
 import type { Broker } from '../src/queue/broker.js';
+import { PostgresBroker } from '../src/queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../src/queue/redis/redis-broker.js';
 import { PostgresTaskStore } from '../src/store/postgres/postgres-task-store.js';
@@ -50,7 +53,7 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '64' },
     workers: { type: 'string', default: '1,2,4' },
     only: { type: 'string' },
-    brokers: { type: 'string', default: 'redis,rabbitmq' },
+    brokers: { type: 'string', default: 'redis,rabbitmq,postgres' },
     rounds: { type: 'string', default: '1' },
   },
 });
@@ -272,20 +275,26 @@ async function compareBrokers(
 
 // --- 2. end to end: echo tasks through inferq worker processes ---
 
-async function endToEnd(kind: 'redis' | 'rabbitmq', brokerServerUrl: string): Promise<Map<number, Figures>> {
+async function endToEnd(
+  kind: 'redis' | 'rabbitmq' | 'postgres',
+  brokerServerUrl: string,
+): Promise<Map<number, Figures>> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const storeUrl = new URL(pgUrl);
   storeUrl.searchParams.set('schema', schema);
-  const brokerUrl = new URL(brokerServerUrl);
-  brokerUrl.searchParams.set('prefix', `bench-${randomBytes(3).toString('hex')}`);
-  const prefix = brokerUrl.searchParams.get('prefix')!;
+  // PostgreSQL alone: the broker on the store's own URL (its tables beside the tasks).
+  const brokerUrl = kind === 'postgres' ? storeUrl : new URL(brokerServerUrl);
+  if (kind !== 'postgres') brokerUrl.searchParams.set('prefix', `bench-${randomBytes(3).toString('hex')}`);
+  const prefix = brokerUrl.searchParams.get('prefix') ?? '';
   const blobsDir = path.join(work, `blobs-${kind}`);
   const store = await PostgresTaskStore.open(storeUrl.toString());
   const blobs = await FsBlobStore.open(blobsDir);
   const broker: Broker =
-    kind === 'redis'
-      ? await RedisBroker.open(brokerServerUrl, { prefix })
-      : await RabbitMqBroker.open(brokerServerUrl, { prefix });
+    kind === 'postgres'
+      ? await PostgresBroker.open(storeUrl.toString())
+      : kind === 'redis'
+        ? await RedisBroker.open(brokerServerUrl, { prefix })
+        : await RabbitMqBroker.open(brokerServerUrl, { prefix });
   const admin = new pg.Client({ connectionString: pgUrl });
   await admin.connect();
   cleanups.push(async () => {
@@ -427,10 +436,34 @@ async function main(): Promise<void> {
     );
   }
   if (args.only !== 'brokers') {
-    if (brokerKinds.has('redis'))
-      taskTable('End to end, PostgreSQL + Redis: echo tasks', await endToEnd('redis', redisUrl));
-    if (brokerKinds.has('rabbitmq'))
-      taskTable('End to end, PostgreSQL + RabbitMQ: echo tasks', await endToEnd('rabbitmq', amqpUrl));
+    // The deployments take turns, round after round, so drift of a shared machine falls on all
+    // alike; medians per worker count.
+    const deployments = (
+      [
+        ['redis', 'PostgreSQL + Redis', redisUrl],
+        ['rabbitmq', 'PostgreSQL + RabbitMQ', amqpUrl],
+        ['postgres', 'PostgreSQL alone (postgres broker)', pgUrl],
+      ] as const
+    ).filter(([kind]) => brokerKinds.has(kind));
+    const runs = new Map<string, Array<Map<number, Figures>>>(deployments.map(([kind]) => [kind, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const [kind, , url] of deployments) runs.get(kind)!.push(await endToEnd(kind, url));
+    }
+    for (const [kind, title] of deployments) {
+      const medians = new Map<number, Figures>();
+      for (const n of workerCounts) {
+        const list = runs.get(kind)!.map((run) => run.get(n)!);
+        medians.set(n, {
+          throughput: median(list.map((f) => f.throughput)),
+          p50: median(list.map((f) => f.p50)),
+          p99: median(list.map((f) => f.p99)),
+        });
+      }
+      taskTable(
+        `End to end, ${title}: echo tasks${rounds > 1 ? ` (median of ${rounds} rounds)` : ''}`,
+        medians,
+      );
+    }
   }
 }
 

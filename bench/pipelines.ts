@@ -34,10 +34,10 @@ import type { RawImage, Runtime } from '../src/runtime/runtime.js';
 import { SqliteTaskStore } from '../src/store/sqlite/sqlite-task-store.js';
 import { loadRuntimes } from '../src/worker/load-runtimes.js';
 import { ModelWorker } from '../src/worker/model-worker.js';
-import { createParentNotifier } from '../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../src/worker/pipeline-coordinator.js';
-import { PipelinePixels } from '../src/worker/pipeline-pixels.js';
-import type { OcrLine } from '../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../src/worker/pipeline/pipeline-coordinator.js';
+import { PipelinePixels } from '../src/worker/pipeline/pipeline-pixels.js';
+import type { OcrLine } from '../src/worker/pipeline/pipeline-transforms.js';
 import { renderText, type TextLine } from '../test/fixtures/render-text.js';
 import { testImagesDir } from '../test/fixtures/test-images.js';
 import {

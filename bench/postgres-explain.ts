@@ -2,8 +2,8 @@
  * bench/postgres-explain: do the PostgreSQL task store's hot reads use indexes at scale? Fills a
  * throwaway schema with 1,000,000 task rows (and the results of the succeeded ones) in SQL, runs the
  * store's own queries — captured from the store as it runs them, not retyped here — for the
- * result-cache lookup, every filter of GET /v1/tasks, cursor pages and the outbox sweep, and
- * prints EXPLAIN (ANALYZE, BUFFERS) for each. Exits 1 if any plan has a Seq Scan on `tasks`.
+ * result-cache lookup, every filter of GET /v1/tasks, cursor pages, the outbox sweep and the
+ * store-side requeue, and prints EXPLAIN (ANALYZE, BUFFERS) for each. Exits 1 if any plan has a Seq Scan on `tasks`.
  *
  *   npx tsx bench/postgres-explain.ts [--url postgres://…] [--rows 1000000] [--keep]
  *
@@ -132,6 +132,9 @@ try {
   }
   await store.countTasks({ owner });
   plans.push({ name: 'count by state (owner)', ...captured.pop()! });
+  // 1% of the rows are running with no lease expiry (NULL counts as expired): 10,000 at 1M rows.
+  await store.listExpiredLeases(base + mid * 10);
+  plans.push({ name: 'store-side requeue (running under an expired lease)', ...captured.pop()! });
   capturing = false;
 
   for (const plan of plans) {

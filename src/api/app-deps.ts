@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { ModelCatalog } from '../core/model-catalog.js';
 import type { Broker } from '../queue/broker.js';
 import type { AuthStore } from '../store/auth-store.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { TaskRoles } from '../store/task-database.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
 import type { FastPath } from './fast-path.js';
 
@@ -15,10 +15,14 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 /** Milliseconds since the epoch; tests pass a fixed or stepped clock. */
 export type Clock = () => number;
 
-/** Everything the HTTP app needs, passed in: `buildApp` opens nothing and listens on nothing. */
-export interface AppDeps {
+/**
+ * Everything the HTTP app needs, passed in: `buildApp` opens nothing and listens on nothing. The
+ * task database comes as its roles (`TaskRoles`: `store` for the tasks, `webhooks`,
+ * `idempotencyKeys`, `feedback`, `stats`), so each route and helper uses only the one it needs;
+ * one SQL store plays them all (`taskRoles(store)`).
+ */
+export interface AppDeps extends TaskRoles {
   config: Config;
-  store: TaskStore;
   broker: Broker;
   blobs: BlobStore;
   catalog: ModelCatalog;

@@ -35,7 +35,7 @@ export async function statsView(
   scope: StatsScope,
   windowSeconds: number,
 ): Promise<Static<typeof StatsResponse>> {
-  const stats = await ctx.store.taskStats({
+  const stats = await ctx.stats.taskStats({
     ...(scope.owner === undefined ? {} : { owner: scope.owner }),
     since: ctx.clock() - windowSeconds * 1_000,
   });
@@ -63,7 +63,7 @@ export async function overviewView(
   scope: StatsScope,
   windowSeconds: number,
 ): Promise<Static<typeof StatsOverviewResponse>> {
-  const activity = await ctx.store.activityStats({
+  const activity = await ctx.stats.activityStats({
     ...(scope.owner === undefined ? {} : { owner: scope.owner }),
     since: ctx.clock() - windowSeconds * 1_000,
   });
@@ -122,7 +122,7 @@ export async function historyView(
   const last = Math.floor(now / bucketMs) * bucketMs;
   const from = last - (count - 1) * bucketMs;
   const to = last + bucketMs;
-  const rows = await ctx.store.taskHistory({
+  const rows = await ctx.stats.taskHistory({
     ...(scope.owner === undefined ? {} : { owner: scope.owner }),
     from,
     to,
@@ -161,7 +161,7 @@ export async function breakdownView(
   scope: StatsScope,
   windowSeconds: number,
 ): Promise<Static<typeof LatencyBreakdownResponse>> {
-  const items = await ctx.store.latencyBreakdown({
+  const items = await ctx.stats.latencyBreakdown({
     ...(scope.owner === undefined ? {} : { owner: scope.owner }),
     since: ctx.clock() - windowSeconds * 1_000,
   });

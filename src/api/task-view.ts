@@ -1,6 +1,6 @@
 import type { Task, TaskWithTimeline } from '../core/task.js';
 import { targetRef } from '../core/task.js';
-import type { WebhookDelivery } from '../store/task-store.js';
+import type { WebhookDelivery } from '../store/webhook-deliveries.js';
 
 /** A task as clients see it: no owner (it is the caller), no worker or lease internals. */
 export function taskView(

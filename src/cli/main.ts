@@ -43,7 +43,10 @@ function withCommonFlags(command: Command): Command {
     .option('-c, --config <file>', 'inferq.yaml to read (default ./inferq.yaml if present)')
     .option('--data-dir <dir>', 'where the embedded store, queue and blobs live (default ./data)')
     .option('--store <url>', 'task store URL, e.g. sqlite:./data/inferq.db')
-    .option('--broker <url>', 'broker URL, e.g. sqlite:./data/queue.db')
+    .option(
+      '--broker <url>',
+      'broker URL: sqlite:./data/queue.db, postgres://… (the store URL: PostgreSQL alone), redis://… or amqp://…',
+    )
     .option('--blobs <url>', 'blob store URL, e.g. file:./data/blobs')
     .addOption(
       new Option('--log-level <level>').choices([

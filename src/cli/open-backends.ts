@@ -7,15 +7,16 @@ import { PostgresBlobStore } from '../blobs/postgres-blob-store.js';
 import type { Config } from '../config/schema.js';
 import { InferqError } from '../errors/index.js';
 import type { Broker } from '../queue/broker.js';
+import { PostgresBroker } from '../queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../queue/redis/redis-broker.js';
 import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
 import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
 import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
-import type { TaskStore } from '../store/task-store.js';
+import { type TaskDatabase, type TaskRoles, taskRoles } from '../store/task-database.js';
 
-export interface Backends {
-  store: TaskStore;
+/** The task database in its roles (`store`, `webhooks`, `idempotencyKeys`, `feedback`, `stats`), the broker, the blobs. */
+export interface Backends extends TaskRoles {
   broker: Broker;
   blobs: BlobStore;
   close(): Promise<void>;
@@ -39,7 +40,7 @@ function unsupported(key: string, url: string, supported: string[]): InferqError
 /** `postgres://` and `postgresql://` (libpq's two spellings). */
 const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//.test(url);
 
-export async function openStore(config: Config): Promise<TaskStore> {
+export async function openStore(config: Config): Promise<TaskDatabase> {
   const url = config.store.url;
   if (url.startsWith('sqlite:')) return SqliteTaskStore.open(filePart(url, 'sqlite'));
   if (isPostgresUrl(url)) return PostgresTaskStore.open(url);
@@ -81,11 +82,13 @@ export async function openBroker(config: Config): Promise<Broker> {
       ...(prefix === undefined ? {} : { prefix }),
     });
   }
+  // The queue as a table of the PostgreSQL database (the task store's, when both URLs name it).
+  if (isPostgresUrl(url)) return PostgresBroker.open(url, { reapIntervalMs: config.broker.reapIntervalMs });
   if (/^amqps?:\/\//.test(url)) {
     const { redisUrl: amqpUrl, prefix } = redisPrefix(url);
     return RabbitMqBroker.open(amqpUrl, prefix === undefined ? {} : { prefix });
   }
-  throw unsupported('broker.url', url, ['sqlite:', 'redis://', 'amqp://']);
+  throw unsupported('broker.url', url, ['sqlite:', 'postgres://', 'redis://', 'amqp://']);
 }
 
 /**
@@ -120,7 +123,7 @@ export async function openBackends(config: Config): Promise<Backends> {
     const blobs = await openBlobs(config);
     opened.push(blobs);
     return {
-      store,
+      ...taskRoles(store),
       broker,
       blobs,
       async close() {

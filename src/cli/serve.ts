@@ -9,8 +9,8 @@ import { redactUrl } from '../core/redact-url.js';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.js';
 import { InferqError } from '../errors/index.js';
 import { FastLanes } from '../worker/fast-lanes.js';
-import { startOutboxSweeper } from '../worker/outbox-sweeper.js';
-import { startRetentionCleaner } from '../worker/retention-cleaner.js';
+import { startOutboxSweeper } from '../worker/housekeeping/outbox-sweeper.js';
+import { startRetentionCleaner } from '../worker/housekeeping/retention-cleaner.js';
 import { createFirstAdminKey, loadOrCreateJwtSecret, openAuthStore } from './auth-bootstrap.js';
 import { buildCatalog } from './build-catalog.js';
 import { deploymentKind } from './describe-backends.js';
@@ -70,7 +70,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     plugins: [dashboardPlugin()],
   });
   const webhooks = new WebhookDispatcher({
-    store: backends.store,
+    store: backends.webhooks,
     auth,
     logger,
     allowPrivate: config.api.allowPrivateCallbacks,

@@ -1,7 +1,14 @@
 import { InferqError } from '../errors/index.js';
 import { paramsProblem } from './params-problem.js';
 import { type PipelineSpec, type PipelineStep, pipelineInputRef, stepSources } from './pipeline-spec.js';
-import { describeType, fits, transformSignatures, type ValueType } from './pipeline-types.js';
+import {
+  describeType,
+  fits,
+  isTransformName,
+  type TransformName,
+  transformSignatures,
+  type ValueType,
+} from './pipeline-types.js';
 
 /** What checking a pipeline needs to know of a model it names. */
 export interface PipelineModelInfo {
@@ -23,7 +30,8 @@ export interface CompiledStep {
   id: string;
   /** Set for a model step: the child tasks run on queue `name@version`. */
   model?: { name: string; version: string; maxAttempts?: number };
-  transform?: string;
+  /** Set for a transform step. */
+  transform?: TransformName;
   sources: string[];
   map: boolean;
   optional: boolean;
@@ -137,13 +145,13 @@ export function checkPipeline(
       output = { kind: 'json', ...(model.outputFields ? { fields: model.outputFields } : {}) };
     } else {
       const name = step.transform!;
-      const signature = transformSignatures[name];
-      if (signature === undefined) {
+      if (!isTransformName(name)) {
         throw fail(
           step.id,
           `unknown transform "${name}"; known: ${Object.keys(transformSignatures).join(', ')}`,
         );
       }
+      const signature = transformSignatures[name];
       if (signature.map !== map) {
         throw fail(step.id, `transform ${name} ${signature.map ? 'needs' : 'does not take'} "map: true"`);
       }

@@ -24,8 +24,13 @@ export interface TransformSignature {
   description: string;
 }
 
-/** The transforms the pipeline coordinator runs itself (no model, no queue). */
-export const transformSignatures: Readonly<Record<string, TransformSignature>> = {
+/**
+ * The transforms the pipeline coordinator runs itself (no model, no queue): the one table of
+ * their names. Their implementations (worker/pipeline/pipeline-transforms.ts, which core cannot
+ * import) are keyed by {@link TransformName}, so a transform with a signature and no
+ * implementation, or the other way round, fails the type check.
+ */
+const signatures = {
   'crop-quads': {
     inputs: [{ kind: 'image' }, { kind: 'json', fields: ['boxes'] }],
     output: { kind: 'image', list: true },
@@ -57,7 +62,17 @@ export const transformSignatures: Readonly<Record<string, TransformSignature>> =
     description:
       'joins recognised lines in reading order: { text, lines: [{ text, confidence, box }] }; with a third source (second readings), keeps the more confident reading of each line; a line under 0.5 is flagged lowConfidence and left out of text',
   },
-};
+} satisfies Record<string, TransformSignature>;
+
+/** The name of a built-in transform. */
+export type TransformName = keyof typeof signatures;
+
+export const transformSignatures: Readonly<Record<TransformName, TransformSignature>> = signatures;
+
+/** Whether `name` is a built-in transform (its own key: `toString` is not one). */
+export function isTransformName(name: string): name is TransformName {
+  return Object.hasOwn(transformSignatures, name);
+}
 
 /** How a type reads in error messages: `image[]`, `json{boxes}`. */
 export function describeType(type: ValueType): string {

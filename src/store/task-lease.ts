@@ -1,7 +1,6 @@
 import type { TaskError, TimelineEntry } from '../core/task.js';
-import { statesAllowing, type TaskEvent, type TaskState } from '../core/task-state.js';
-import type { SqlColumns, SqlDialect } from './sql/sql-dialect.js';
-import type { ClaimRequest, TaskLease } from './task-store.js';
+import { statesAllowing, type TaskState } from '../core/task-state.js';
+import type { ClaimRequest } from './task-store.js';
 
 /**
  * The lease of a task lives on its row and nowhere else: `lease_token` (who holds it) and
@@ -11,8 +10,9 @@ import type { ClaimRequest, TaskLease } from './task-store.js';
  * while the lease is live, and the attempt count, kept on the row only, never moves for it.
  *
  * The rule is written here once: `planClaim` decides each claim from the row; the shared SQL state
- * machine (store/sql/: claim-tasks.ts, settle-tasks.ts) writes what it decided for a whole batch
- * at once, on SQLite and PostgreSQL alike. Statements name their parameters `@name`.
+ * machine (store/sql/: claim-tasks.ts, settle-tasks.ts, renew-leases.ts, cancel-task.ts,
+ * release-task.ts, over the terms of lease-terms.ts) writes what it decided for a whole batch at
+ * once, on SQLite and PostgreSQL alike. No SQL lives here.
  */
 
 /** The lease a claim takes when the caller names none: the default `broker.leaseMs`. */
@@ -66,15 +66,6 @@ export function planClaim(row: LeaseRow | undefined, leaseToken: string, at: num
   return row.attempts >= row.max_attempts ? { kind: 'exhausted', old: row } : { kind: 'take-over', old: row };
 }
 
-/** `state IN ('queued', …)` for the states an event may start from (literals from the state machine). */
-export function stateIn(event: TaskEvent | readonly TaskState[]): string {
-  const states = typeof event === 'string' ? statesAllowing(event) : event;
-  return `state IN (${states.map((s) => `'${s}'`).join(', ')})`;
-}
-
-/** The SET terms that end a lease (settle, fail, retry, cancel, release). */
-export const endLease = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
-
 /** The timeline entries a claim that applied writes, in order. */
 export function claimTimeline(
   plan: ClaimPlan,
@@ -118,38 +109,3 @@ export function workerLostError(maxAttempts: number): TaskError {
     message: `the task has used its ${maxAttempts} attempt(s) and the last ended without an outcome: the worker running it crashed, was killed or lost its lease (a model that crashes its process or thread on this input?)`,
   };
 }
-
-const leaseColumns: SqlColumns = [
-  ['id', 'text'],
-  ['token', 'text'],
-];
-
-/**
- * Renews the leases of a batch in one statement, whatever its size: `@until` for every row still
- * running under its token; returns the ids renewed (a lease taken over or settled is not).
- * Parameters: `@until`, and those of {@link renewLeasesParams}.
- */
-export function renewLeasesSql(d: SqlDialect): string {
-  return `UPDATE tasks SET lease_expires_at = @until FROM ${d.rows('l', leaseColumns)}
-    WHERE tasks.id = l.id AND tasks.lease_token = l.token AND tasks.state = 'running'
-    RETURNING tasks.id AS id`;
-}
-
-export function renewLeasesParams(d: SqlDialect, leases: readonly TaskLease[]): Record<string, unknown> {
-  return d.rowsParam(
-    'l',
-    leaseColumns,
-    leases.map((l) => [l.id, l.leaseToken]),
-  );
-}
-
-/** running(@token) → queued with the attempt given back (a draining worker never ran it). */
-export function releaseSql(d: SqlDialect): string {
-  return `UPDATE tasks SET state = 'queued', attempts = ${d.max('attempts - 1', '0')}, ${endLease},
-      updated_at = @at
-    WHERE id = @id AND ${stateIn('lease-expired')} AND lease_token = @token RETURNING attempts`;
-}
-
-/** queued | running → cancelled; parameters `@id`, `@at`. */
-export const cancelSql = `UPDATE tasks SET state = 'cancelled', ${endLease}, finished_at = @at, updated_at = @at
-  WHERE id = @id AND ${stateIn('cancel')} RETURNING attempts`;

@@ -107,155 +107,6 @@ export interface RetentionResult {
   deletedTasks: number;
 }
 
-/** An idempotency key held by one owner, and the request it produced. */
-export interface IdempotencyRecord {
-  owner: string;
-  key: string;
-  /** A hash of what was asked (the caller decides what counts as the same request). */
-  fingerprint: string;
-  requestId: string;
-  createdAt: number;
-}
-
-export type IdempotencyClaim = { claimed: true } | { claimed: false; existing: IdempotencyRecord };
-
-export interface FeedbackEntry {
-  feedback: unknown;
-  at: number;
-}
-
-/** One try at delivering a final task to its callback URL. */
-export interface WebhookAttempt {
-  attempt: number;
-  at: number;
-  /** HTTP status answered, or null when no answer came (refused, timed out). */
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-}
-
-export type WebhookDeliveryState = 'pending' | 'delivered' | 'failed';
-
-export interface WebhookDelivery {
-  state: WebhookDeliveryState;
-  attempts: WebhookAttempt[];
-  nextAt: number | null;
-}
-
-/** What happened after one attempt: delivered, given up, or try again at `nextAt`. */
-export type WebhookOutcome =
-  | { state: 'delivered' }
-  | { state: 'failed' }
-  | { state: 'pending'; nextAt: number };
-
-export interface TargetStats {
-  /** `name@version`. */
-  target: string;
-  counts: Record<TaskState, number>;
-}
-
-export interface LatencyStats {
-  target: string;
-  /** Tasks that finished in the window. */
-  finished: number;
-  /** Succeeded tasks, cache hits included. */
-  succeeded: number;
-  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
-  cacheHits: number;
-  /** created → finished, in ms, over the succeeded tasks of the window a worker ran (not cache hits). */
-  p50Ms: number | null;
-  p90Ms: number | null;
-  p99Ms: number | null;
-}
-
-export interface TaskStats {
-  byTarget: TargetStats[];
-  /** Over tasks finished at or after `since`. */
-  recent: LatencyStats[];
-}
-
-/**
- * One target's live activity: its backlog now, and what finished in a recent window. Unlike
- * {@link TaskStats} (all-time counts, a scan of every task of the owner) it reads only the
- * unfinished tasks and the window, so it stays cheap however many tasks the store keeps.
- */
-/** The tasks of a group (a target's window, a time bucket) that finished, and how. */
-export interface FinishedOutcomes {
-  finished: number;
-  /** Succeeded tasks, cache hits included. */
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  /** Succeeded tasks served from the result cache (see `cacheHit` in task-rows.ts). */
-  cacheHits: number;
-  /**
-   * created → finished, nearest-rank percentiles over the group's succeeded tasks that a worker
-   * ran: cache hits are left out (`latencySample` in task-rows.ts).
-   */
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-}
-
-/** A target's backlog now, and the tasks that finished at or after `since`. */
-export interface TargetActivity extends FinishedOutcomes {
-  /** `name@version`. */
-  target: string;
-  /** Tasks queued now. */
-  queued: number;
-  /** Tasks running now. */
-  running: number;
-}
-
-/** Which tasks {@link TaskStore.taskHistory} aggregates, and how. */
-export interface HistoryRequest {
-  owner?: string;
-  /** Tasks finished at or after (ms since epoch); the first bucket starts here. */
-  from: number;
-  /** Tasks finished before (ms since epoch). */
-  to: number;
-  /** Width of one bucket, ms (≥ 1). */
-  bucketMs: number;
-}
-
-/** The tasks that finished in one time bucket. */
-export interface HistoryBucket extends FinishedOutcomes {
-  /** `from + k × bucketMs`. */
-  start: number;
-  /**
-   * Items per model run, averaged over runs: of the succeeded tasks whose `succeeded` timeline
-   * entry carries `batchSize` (written by the worker), count / Σ(1 / batchSize). Null when none.
-   */
-  batchSize: number | null;
-}
-
-/** p50 and p95 (nearest rank) of one duration, ms; null when no task had it. */
-export interface DurationPercentiles {
-  p50: number | null;
-  p95: number | null;
-}
-
-/**
- * Where one target's time went, over the succeeded tasks of a window that a model worker ran
- * (the timings of their `succeeded` timeline entry; cached results and pipeline tasks have none).
- */
-export interface LatencyBreakdown {
-  /** `name@version`. */
-  target: string;
-  /** Tasks the figures are computed from. */
-  tasks: number;
-  /** Enqueued → its batch started. */
-  queueWaitMs: DurationPercentiles;
-  /** Batch started → its model run started (input reads, batch-mates' runs). */
-  batchWaitMs: DurationPercentiles;
-  /** The model run of its batch. */
-  computeMs: DurationPercentiles;
-  /** created → finished. */
-  totalMs: DurationPercentiles;
-  /** Items per model run, averaged over runs (see {@link HistoryBucket.batchSize}). */
-  batchSize: number | null;
-}
-
 /** What {@link TaskStore.listChildTasksChangedSince} read. */
 export interface ChildTasksRead {
   tasks: Task[];
@@ -264,9 +115,14 @@ export interface ChildTasksRead {
 }
 
 /**
- * Durable task state. Every transition is a conditional update (current state, and the lease
+ * Durable task state: create, claim, settle, read, list, cancel, retention. Every transition is a conditional update (current state, and the lease
  * token where a worker acts), so a late or duplicate worker can never overwrite a newer
  * outcome: the method returns false/undefined instead.
+ *
+ * The other roles of the same database have contracts of their own, so each caller asks for the
+ * one it uses: `WebhookDeliveries` (webhook-deliveries.ts), `IdempotencyKeys`
+ * (idempotency-keys.ts), `Feedback` (feedback.ts), `TaskStats` (task-stats.ts). The SQL stores
+ * play them all (`TaskDatabase`, task-database.ts).
  */
 export interface TaskStore {
   readonly kind: string;
@@ -320,6 +176,13 @@ export interface TaskStore {
   /** running(leaseToken) → queued with no attempt charged, e.g. a draining worker giving work back. */
   releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean>;
   /**
+   * Model tasks `running` whose row lease expired at or before `before` (ms since epoch), oldest
+   * first, at most `limit` (default 500): their worker is gone. The outbox sweeper enqueues their
+   * job again; the claim that job brings takes the lease over (or fails the task
+   * `INFERQ_WORKER_LOST` when every attempt is used). Pipeline tasks are not listed.
+   */
+  listExpiredLeases(before: number, limit?: number): Promise<Task[]>;
+  /**
    * Creates the steps of a pipeline task, idempotently: a draft whose id already exists is
    * skipped (not an error, not overwritten), so a coordinator that crashed and redoes its work
    * never creates a step twice. Nothing is created unless `parentId` is `running` (a cancelled
@@ -364,56 +227,6 @@ export interface TaskStore {
   deleteFinishedBefore(before: number): Promise<RetentionResult>;
   /** Deletes one task whatever its state (purge). */
   deleteTask(id: string): Promise<boolean>;
-
-  /**
-   * Reserves an idempotency key for `record.requestId`. When the owner already holds the key,
-   * nothing is written and the existing record is returned (same fingerprint: a retry).
-   */
-  claimIdempotencyKey(record: IdempotencyRecord): Promise<IdempotencyClaim>;
-  /** Frees a key whose request failed before creating anything, so a retry can succeed. */
-  releaseIdempotencyKey(owner: string, key: string): Promise<void>;
-
-  /** Records a user's feedback on a task (e.g. the candidate they chose). False when no task. */
-  addFeedback(taskId: string, entry: FeedbackEntry): Promise<boolean>;
-  listFeedback(taskId: string): Promise<FeedbackEntry[]>;
-
-  /**
-   * Claims up to `limit` final tasks with a callback URL whose delivery is due at `now` (never
-   * delivered, or a retry whose backoff has passed), oldest first: each is hidden from every
-   * other caller, on any host, for `claimMs`, so one delivery is made once however many API
-   * hosts poll. Recording the attempt sets what follows; a claimer that dies instead leaves the
-   * delivery due again when the claim runs out. Tasks owned by `excludeOwners` are left for later
-   * (a dispatcher skips tenants already at their concurrency, so they cannot crowd out others).
-   */
-  dueWebhooks(
-    now: number,
-    limit: number,
-    claimMs: number,
-    excludeOwners?: readonly string[],
-  ): Promise<Task[]>;
-  /** Records one attempt and what follows it. */
-  recordWebhookAttempt(taskId: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<void>;
-  /** The delivery of a task's callback, or undefined when it has no callback URL. */
-  getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined>;
-
-  /** Counts by target and state (for `owner`, or all), and latencies of tasks finished since `since`. */
-  taskStats(filter: { owner?: string; since: number }): Promise<TaskStats>;
-  /**
-   * Per target: queued and running tasks now, and the tasks finished at or after `since` (of
-   * `owner`, or all), sorted by target. Cost follows the backlog and the window, not the store.
-   */
-  activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]>;
-  /**
-   * Tasks finished in [from, to) (of `owner`, or all), grouped into buckets of `bucketMs` from
-   * `from`: only buckets with a task, oldest first. Reads the finished_at range only, so its cost
-   * follows the window, not the size of the store.
-   */
-  taskHistory(request: HistoryRequest): Promise<HistoryBucket[]>;
-  /**
-   * Queue wait, batch wait and compute per target over the succeeded tasks finished at or after
-   * `since` that carry run timings, sorted by target.
-   */
-  latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]>;
 
   /** Throws when the backing database is unreachable (for /readyz). */
   ping(): Promise<void>;

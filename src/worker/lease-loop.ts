@@ -1,18 +1,13 @@
 import type { Logger } from 'pino';
 import type { LeasedJob } from '../core/job.js';
-import type { Task } from '../core/task.js';
 import { parseTaskJobPayload } from '../core/task-job.js';
 import type { Broker } from '../queue/broker.js';
 import type { TaskLease, TaskStore } from '../store/task-store.js';
 import { collectBatch } from './collect-batch.js';
-import { type BatchHandler, type BatchReport, processBatch } from './process-batch.js';
 
 export interface LeaseLoopOptions {
-  store: TaskStore;
   broker: Broker;
   queue: string;
-  workerId: string;
-  handler: BatchHandler;
   /** Jobs leased per round (the batch size ceiling). */
   batchSize: number;
   leaseMs: number;
@@ -21,19 +16,17 @@ export interface LeaseLoopOptions {
   /** Long-poll wait when the queue is empty. */
   idleWaitMs?: number;
   logger?: Logger;
-  onBatch?: (report: BatchReport) => void;
-  /** Passed to processBatch: told of finished pipeline steps before their jobs are acked. */
-  notifyParents?: (children: readonly Task[]) => Promise<void>;
   /**
-   * Processes a leased batch instead of {@link processBatch} (the pipeline coordinator, whose
-   * jobs are wake-ups rather than model work); it must ack or nack every job.
+   * Processes one leased batch and acks or nacks every job of it: `processBatch` for model
+   * work, the pipeline coordinator's advances for its wake-ups. `signal` aborts on a forced stop.
    */
-  process?: (jobs: LeasedJob[], signal: AbortSignal) => Promise<BatchReport>;
+  process: (jobs: LeasedJob[], signal: AbortSignal) => Promise<unknown>;
   /**
-   * Told when a batch starts, with a controller that aborts just that batch (a cancel message
-   * for every task in it); the returned function is called when the batch ends.
+   * The store whose task rows are these jobs' leases (model work: processBatch claims each task
+   * under its job's token): renewed with the broker's leases, one statement per batch. Absent
+   * where the jobs are wake-ups whose tasks are held under a token of their own (the coordinator).
    */
-  onBatchStart?: (jobs: readonly LeasedJob[], abort: AbortController) => () => void;
+  taskRows?: TaskStore;
 }
 
 /**
@@ -77,45 +70,25 @@ export class LeaseLoop {
           signal: this.abort.signal,
         });
         if (jobs.length === 0) continue;
-        // The task rows are the leases of model work (processBatch claims them under the jobs'
-        // tokens): renewed with the broker's, one statement for the batch. The coordinator's
-        // jobs are wake-ups whose tasks it holds under a token of their own: no rows to renew.
-        const rows = this.options.process ? [] : taskLeasesOf(jobs);
+        const store = this.options.taskRows;
+        const rows = store ? taskLeasesOf(jobs) : [];
         const renew = setInterval(
           () => {
             broker
               .extendLeases(jobs, leaseMs)
               .catch((err) => logger?.warn({ err, queue }, 'lease renewal failed'));
-            if (rows.length > 0) {
-              this.options.store
+            if (store && rows.length > 0) {
+              store
                 .renewLeases(rows, leaseMs)
                 .catch((err) => logger?.warn({ err, queue }, 'task lease renewal failed'));
             }
           },
           Math.max(10, Math.floor(leaseMs / 3)),
         );
-        const batchAbort = new AbortController();
-        const signal = AbortSignal.any([this.abort.signal, batchAbort.signal]);
-        const ended = this.options.onBatchStart?.(jobs, batchAbort);
         try {
-          const report = this.options.process
-            ? await this.options.process(jobs, signal)
-            : await processBatch(
-                {
-                  store: this.options.store,
-                  broker,
-                  workerId: this.options.workerId,
-                  handler: this.options.handler,
-                  leaseMs,
-                  signal,
-                  ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
-                },
-                jobs,
-              );
-          this.options.onBatch?.(report);
+          await this.options.process(jobs, this.abort.signal);
         } finally {
           clearInterval(renew);
-          ended?.();
         }
       } catch (err) {
         // A store or broker outage must not kill the worker: log, back off, try again.

@@ -11,8 +11,8 @@ import type { TaskStore } from '../store/task-store.js';
 import type { WorkerHeartbeat, WorkerRegistry } from '../store/worker-registry.js';
 import { LeaseLoop } from './lease-loop.js';
 import { createModelHandler } from './model-handler.js';
-import type { PipelinePixels } from './pipeline-pixels.js';
-import type { BatchHandler } from './process-batch.js';
+import type { PipelinePixels } from './pipeline/pipeline-pixels.js';
+import { type BatchHandler, processBatch } from './process-batch.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 const loopsPerInstance = 2;
@@ -98,20 +98,35 @@ export class ModelWorker {
       // runs one batch per instance at a time; the second loop's batch waits its turn.
       for (let i = 0; i < (spec.instances ?? 1) * loopsPerInstance; i++) {
         const loop = new LeaseLoop({
-          store,
           broker,
           queue: ref,
-          workerId: this.id,
-          handler,
           batchSize: spec.batching?.maxBatchSize ?? 1,
           maxDelayMs: spec.batching?.maxDelayMs ?? 0,
           leaseMs: this.options.leaseMs,
-          ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
           ...(logger ? { logger: logger.child({ model: ref }) } : {}),
-          onBatchStart: (jobs, abort) => this.trackBatch(jobs, abort),
-          onBatch: (report) => {
-            for (const [outcome, count] of Object.entries(report)) {
-              if (count > 0) metrics?.items.inc({ model: ref, outcome }, count);
+          taskRows: store,
+          process: async (jobs, signal) => {
+            // A cancel message for every task of the batch aborts just this batch.
+            const cancelled = new AbortController();
+            const ended = this.trackBatch(jobs, cancelled);
+            try {
+              const report = await processBatch(
+                {
+                  store,
+                  broker,
+                  workerId: this.id,
+                  handler,
+                  leaseMs: this.options.leaseMs,
+                  signal: AbortSignal.any([signal, cancelled.signal]),
+                  ...(this.options.notifyParents ? { notifyParents: this.options.notifyParents } : {}),
+                },
+                jobs,
+              );
+              for (const [outcome, count] of Object.entries(report)) {
+                if (count > 0) metrics?.items.inc({ model: ref, outcome }, count);
+              }
+            } finally {
+              ended();
             }
           },
         });

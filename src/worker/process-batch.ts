@@ -5,7 +5,6 @@ import { isFinalState } from '../core/task-state.js';
 import { announceSettled, announceStarted } from '../queue/announce-tasks.js';
 import type { Broker } from '../queue/broker.js';
 import type { Settlement, TaskStore } from '../store/task-store.js';
-import { runApartOnFailure } from './run-apart-on-failure.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 
 /** A leased job whose task this worker now holds in the store. */
@@ -14,7 +13,10 @@ export interface ClaimedItem {
   task: Task;
 }
 
-/** Runs a batch of claimed items and returns one outcome per item, in order. */
+/**
+ * Runs a batch of claimed items and returns one outcome per item, in order. An item's failure
+ * is its outcome; a throw fails the whole batch (see `runHandler`).
+ */
 export type BatchHandler = (items: readonly ClaimedItem[], signal: AbortSignal) => Promise<WorkOutcome[]>;
 
 export interface ProcessBatchDeps {
@@ -171,20 +173,23 @@ export async function processBatch(deps: ProcessBatchDeps, jobs: readonly Leased
   return report;
 }
 
+/**
+ * The handler answers per item. One that throws for the whole batch fails every item of it with
+ * that error (retried where the error is retryable): it is not run again item by item here. The
+ * rule that keeps a bad input from failing its batch-mates is the model handler's, written once
+ * where the model call is (model-handler.ts: a failed call is run again one input at a time).
+ */
 async function runHandler(deps: ProcessBatchDeps, items: ClaimedItem[]): Promise<WorkOutcome[]> {
   const signal = deps.signal ?? new AbortController().signal;
-  return runApartOnFailure(
-    items,
-    async (batch) => {
-      const outcomes = await deps.handler(batch, signal);
-      if (outcomes.length !== batch.length) {
-        throw new Error(`handler returned ${outcomes.length} outcomes for ${batch.length} items`);
-      }
-      return outcomes;
-    },
-    // Aborted (a forced shutdown): nothing of the batch is written, so nothing is run again.
-    { splits: () => !signal.aborted, failure: outcomeFromError },
-  );
+  try {
+    const outcomes = await deps.handler(items, signal);
+    if (outcomes.length !== items.length) {
+      throw new Error(`handler returned ${outcomes.length} outcomes for ${items.length} items`);
+    }
+    return outcomes;
+  } catch (err) {
+    return items.map(() => outcomeFromError(err));
+  }
 }
 
 function isRetry(item: ClaimedItem, outcome: Extract<WorkOutcome, { ok: false }>): boolean {

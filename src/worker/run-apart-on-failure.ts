@@ -18,8 +18,8 @@ export interface RunApartRules<R> {
  * the run's own, fails every item with it. `run` resolves one result per item, in order (a
  * missing one is a failure); a run of one item is tried once.
  *
- * The rule of both paths: the durable batch (process-batch.ts) and the fast lanes
- * (fast-lanes.ts).
+ * The rule of both paths, where the model call is: the durable model handler
+ * (model-handler.ts) and the fast lanes (fast-lanes.ts).
  */
 export async function runApartOnFailure<T, R>(
   items: readonly T[],

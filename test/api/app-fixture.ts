@@ -11,6 +11,7 @@ import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteAuthStore } from '../../src/store/sqlite/sqlite-auth-store.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { taskRoles } from '../../src/store/task-database.js';
 import type { WorkerRegistry } from '../../src/store/worker-registry.js';
 
 const model = (spec: Partial<ModelSpec> & Pick<ModelSpec, 'name' | 'input'>): CatalogEntry => ({
@@ -76,7 +77,7 @@ export async function createAppFixture(
   const jwtSecret = 'x'.repeat(48);
   const app = await buildApp({
     config,
-    store,
+    ...taskRoles(store),
     broker,
     blobs,
     auth,

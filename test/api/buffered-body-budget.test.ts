@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../fixtures/eventually.js';
 import { type AppFixture, bearer, createAppFixture } from './app-fixture.js';
 
 const MiB = 1024 * 1024;
@@ -63,13 +64,16 @@ function upload(key: string, bytes: Buffer, options: { sendFirst?: number; chunk
 
 /** Waits until the server holds at least `bytes` of JSON bodies (its /metrics gauge). */
 async function settle(bytes = 3 * MiB - 1024): Promise<void> {
-  for (;;) {
-    const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
-    const held = Number(/^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1] ?? -1);
-    expect(held, metrics.body.slice(0, 300)).toBeGreaterThanOrEqual(0);
-    if (held >= bytes) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  // (Within the test's own 30 s.)
+  await eventually(
+    async () => {
+      const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
+      const held = Number(/^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1] ?? -1);
+      expect(held, metrics.body.slice(0, 300)).toBeGreaterThanOrEqual(0);
+      expect(held, 'bytes held').toBeGreaterThanOrEqual(bytes);
+    },
+    { timeoutMs: 25_000, intervalMs: 20 },
+  );
 }
 
 beforeAll(async () => {
@@ -189,17 +193,13 @@ describe('JSON bodies are capped per request, per tenant and per server', () => 
     cut.answer.catch(() => {});
     await settle();
     cut.request.destroy();
-    let held = '';
-    await vi
-      .waitUntil(
-        async () => {
-          const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
-          held = /^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1] ?? '';
-          return held === '0';
-        },
-        { timeout: 10_000 },
-      )
-      .catch(() => expect(held).toBe('0'));
+    await eventually(
+      async () => {
+        const metrics = await f.app.inject({ url: '/metrics', headers: bearer(f.keys.admin) });
+        expect(/^inferq_buffered_body_bytes (\d+)$/m.exec(metrics.body)?.[1]).toBe('0');
+      },
+      { timeoutMs: 10_000 },
+    );
     expect((await upload(f.keys.user, body(3 * MiB)).answer).status).toBe(202);
   });
 });

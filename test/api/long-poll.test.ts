@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { processBatch } from '../../src/worker/process-batch.js';
+import { eventually } from '../fixtures/eventually.js';
 import { type AppFixture, bearer, createAppFixture, submitOne as submitEcho } from './app-fixture.js';
 
 // Ten minutes between store reads, and waits of up to ten minutes: within a test, only a
@@ -228,7 +229,7 @@ describe('?wait= on GET /v1/tasks/{id}/result and GET /v1/tasks/{id}', () => {
         body: JSON.stringify({ text: 'predict, then leave' }),
         signal: client.signal,
       }).catch((err: unknown) => err);
-      while (reads === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await eventually(() => expect(reads).toBeGreaterThan(0), { timeoutMs: 25_000, intervalMs: 10 });
       client.abort();
       expect(await request).toMatchObject({ name: 'AbortError' });
       // Until the server has seen the connection close, the request may still be waiting.
@@ -236,7 +237,7 @@ describe('?wait= on GET /v1/tasks/{id}/result and GET /v1/tasks/{id}', () => {
         new Promise<number>((resolve, reject) =>
           f.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
         );
-      while ((await open()) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await eventually(async () => expect(await open()).toBe(0), { timeoutMs: 25_000, intervalMs: 10 });
       await new Promise((resolve) => setTimeout(resolve, 20));
       const before = reads;
       // The worker settles and announces the task: a predict still waiting would read it again.

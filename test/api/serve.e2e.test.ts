@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type InferqProcess, runInferq, startInferq } from '../fixtures/cli-process.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText } from '../fixtures/render-text.js';
 
 let serve: InferqProcess;
@@ -33,14 +34,15 @@ afterAll(async () => {
 
 /** Polls a task's result the way the README's curl loop does. */
 async function resultOf(id: string, headers: Record<string, string>): Promise<unknown> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await fetch(`${base}/v1/tasks/${id}/result`, { headers });
-    if (response.status === 200) return ((await response.json()) as { result: unknown }).result;
-    if (Date.now() > deadline)
-      throw new Error(`no result for ${id}: ${response.status} ${await response.text()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return eventually(
+    async () => {
+      const response = await fetch(`${base}/v1/tasks/${id}/result`, { headers });
+      const body = await response.text();
+      expect(response.status, `no result for ${id}: ${response.status} ${body}`).toBe(200);
+      return (JSON.parse(body) as { result: unknown }).result;
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
 }
 
 it('prints the API, docs and dashboard URLs and a first admin key once; keeps the secret private', async () => {

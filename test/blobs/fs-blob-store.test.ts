@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import { isInferqError } from '../../src/errors/index.js';
 import { runBlobStoreContract } from '../contracts/blob-store.contract.js';
+import { eventually } from '../fixtures/eventually.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -157,7 +158,10 @@ describe('FsBlobStore', () => {
     const source = new Readable({ read() {} });
     const live = blobs.put(source);
     source.push(Buffer.from('half of it, '));
-    while ((await readdir(tmp)).length === left.length) await new Promise((r) => setTimeout(r, 5));
+    await eventually(async () => expect((await readdir(tmp)).length).toBeGreaterThan(left.length), {
+      timeoutMs: 25_000,
+      intervalMs: 5,
+    });
     await writeFile(join(tmp, `otherhost.${process.pid}.0000abcd.${randomUUID()}.data`), 'theirs');
     const kept = (await readdir(tmp)).filter((n) => !left.includes(n));
     expect(kept).toHaveLength(2);

@@ -48,13 +48,15 @@ describe.skipIf(!testPostgresUrl)('on PostgreSQL', () => {
         url.toString(),
         '--blobs',
         url.toString(),
+        '--broker',
+        url.toString(),
         '--log-level',
         'warn',
       ]);
       expect(code).toBe(0);
       expect(stdout).toContain(`schema=${schema}`);
       if (url.password) expect(stdout).not.toContain(`:${url.password}@`);
-      for (const component of ['tasks', 'auth', 'workers', 'blobs'])
+      for (const component of ['tasks', 'auth', 'workers', 'blobs', 'queue'])
         expect(stdout).toMatch(new RegExp(`${component}\\s+version [1-9]`));
     } finally {
       await drop();

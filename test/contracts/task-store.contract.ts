@@ -1,149 +1,40 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expect } from 'vitest';
 import { paramsHash, sha256Hex } from '../../src/core/hash.js';
 import { newId, newLeaseToken } from '../../src/core/ids.js';
 import { pipelineChildId } from '../../src/core/pipeline-ids.js';
-import type { NewTask, Task, TaskWithTimeline } from '../../src/core/task.js';
-import { type ErrorCode, InferqError } from '../../src/errors/index.js';
+import type { NewTask, Task } from '../../src/core/task.js';
 import { cacheLookupWindow, type TaskFilter, type TaskStore } from '../../src/store/task-store.js';
-
-/** Builds a fresh, empty store for one test, and disposes of it after. */
-export type TaskStoreFactory = () => Promise<{ store: TaskStore; cleanup(): Promise<void> }>;
-
-export interface TaskStoreContractOptions {
-  /**
-   * `"<section> <test title>"` (e.g. `"listTasks limit defaults to 50 and is clamped to 1..1000"`)
-   * → why this adapter cannot pass it. The reason is shown in the skipped test's name.
-   */
-  skip?: Record<string, string>;
-}
-
-let inputCounter = 0;
-
-/** A valid new task with a unique input; override what a test cares about. */
-function draft(overrides: Partial<NewTask> = {}): NewTask {
-  inputCounter += 1;
-  return {
-    requestId: 'req-1',
-    owner: 'alice',
-    target: { kind: 'model', name: 'resnet', version: '1' },
-    input: { sha256: sha256Hex(`input-${inputCounter}`), size: 1234, mediaType: 'image/png' },
-    ...overrides,
-  };
-}
-
-async function create(store: TaskStore, overrides: Partial<NewTask> = {}): Promise<Task> {
-  const [task] = await store.createTasks([draft(overrides)]);
-  return task!;
-}
-
-/** The lease `createRunning` claims under (the default, 30 s). */
-const leaseMs = 30_000;
-
-/** A task claimed by worker `w1` (lease `leaseMs`), with the lease token that fences it. */
-async function createRunning(
-  store: TaskStore,
-  overrides: Partial<NewTask> = {},
-): Promise<{ task: Task; token: string }> {
-  const created = await create(store, overrides);
-  const token = newLeaseToken();
-  const claim = await store.claimTask(created.id, {
-    leaseToken: token,
-    workerId: 'w1',
-    leaseMs,
-    at: created.createdAt + 1,
-  });
-  expect(claim.claimed).toBe(true);
-  return { task: claim.task!, token };
-}
-
-/** The result cache key that answers a repeat of `task`. */
-function cacheKeyOf(task: Task) {
-  return {
-    owner: task.owner,
-    target: task.target,
-    inputSha256: task.input.sha256,
-    paramsHash: task.paramsHash,
-  };
-}
-
-async function mustGet(store: TaskStore, id: string): Promise<TaskWithTimeline> {
-  const task = await store.getTask(id);
-  expect(task, `task ${id} should exist`).toBeDefined();
-  return task!;
-}
-
-const stages = (task: TaskWithTimeline): string[] => task.timeline.map((e) => e.stage);
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<InferqError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(InferqError);
-  expect((error as InferqError).code).toBe(code);
-  return error as InferqError;
-}
-
-/** Resolves once `Date.now()` has moved past `ms`, so the next task gets a later `createdAt`. */
-async function clockPast(ms: number): Promise<void> {
-  while (Date.now() <= ms) await new Promise((resolve) => setTimeout(resolve, 1));
-}
-
-async function allPages(store: TaskStore, filter: Parameters<TaskStore['listTasks']>[0], limit: number) {
-  const ids: string[] = [];
-  let cursor: string | undefined;
-  let pages = 0;
-  do {
-    const page = await store.listTasks(filter, cursor === undefined ? { limit } : { limit, cursor });
-    ids.push(...page.items.map((t) => t.id));
-    cursor = page.nextCursor;
-    pages += 1;
-  } while (cursor !== undefined && pages < 10_000);
-  return ids;
-}
+import {
+  allPages,
+  type ContractOptions,
+  cacheKeyOf,
+  child,
+  clockPast,
+  create,
+  createRunning,
+  describeContract,
+  draft,
+  expectCode,
+  leaseMs,
+  mustGet,
+  runningPipelineTask,
+  type StoreFactory,
+  stages,
+} from './task-store-fixtures.js';
 
 /**
- * The behaviour every `TaskStore` adapter must have, as one suite (after hono's
- * `router/common.case.test.ts`). It checks semantics only (states, fencing, paging, retention),
- * never how an adapter stores them, so SQLite and PostgreSQL run the very same tests.
+ * The behaviour every `TaskStore` adapter must have (the task lifecycle: create, claim, settle,
+ * read, list, cancel, retention), as one suite (after hono's `router/common.case.test.ts`). It
+ * checks semantics only (states, fencing, paging, retention), never how an adapter stores them,
+ * so SQLite and PostgreSQL run the very same tests. The other roles of the task database have
+ * suites of their own beside it (webhook-deliveries, idempotency-keys, feedback, task-stats).
  */
 export function runTaskStoreContract(
   name: string,
-  factory: TaskStoreFactory,
-  options: TaskStoreContractOptions = {},
+  factory: StoreFactory<TaskStore>,
+  options: ContractOptions = {},
 ): void {
-  const skip = options.skip ?? {};
-  const titles = new Set<string>();
-
-  describe(`TaskStore contract: ${name}`, () => {
-    let store: TaskStore;
-    let cleanup: () => Promise<void>;
-
-    beforeEach(async () => {
-      ({ store, cleanup } = await factory());
-    });
-    afterEach(async () => {
-      await cleanup();
-    });
-
-    // Skip keys read as "<section> <test title>", e.g. "claimTask takes over a task running under…".
-    let current = '';
-    const section = (sectionName: string, body: () => void): void => {
-      describe(sectionName, () => {
-        current = sectionName;
-        body();
-        current = '';
-      });
-    };
-    const test = (title: string, fn: () => Promise<void>): void => {
-      const key = `${current} ${title}`;
-      if (titles.has(key)) throw new Error(`duplicate contract test title: ${key}`);
-      titles.add(key);
-      const reason = skip[key];
-      if (reason === undefined) it(title, fn);
-      else it.skip(`${title} — skipped: ${reason}`, fn);
-    };
-
+  describeContract(`TaskStore contract: ${name}`, factory, options, ({ store, section, test }) => {
     section('createTasks', () => {
       test('fills in defaults and records created then queued', async () => {
         const before = Date.now();
@@ -684,6 +575,43 @@ export function runTaskStoreContract(
       });
     });
 
+    section('listExpiredLeases', () => {
+      test('lists the model tasks running under a lease that ran out, oldest first, and nothing else', async () => {
+        const lost = await createRunning(store);
+        const lostToo = await createRunning(store);
+        const live = await createRunning(store);
+        await create(store); // queued: no lease
+        const done = await createRunning(store);
+        await store.completeTask(done.task.id, { leaseToken: done.token, result: 1 });
+        // A pipeline task stays running, its lease unrenewed, while its steps run.
+        const pipeline = await createRunning(store, {
+          target: { kind: 'pipeline', name: 'ocr', version: '1' },
+        });
+        const at =
+          Math.max(lost.task.updatedAt, lostToo.task.updatedAt, pipeline.task.updatedAt) + leaseMs + 1;
+        // live renews its lease; the others' workers are gone.
+        expect(
+          await store.renewLeases([{ id: live.task.id, leaseToken: live.token }], leaseMs, at - 1),
+        ).toEqual([live.task.id]);
+
+        expect(await store.listExpiredLeases(lost.task.updatedAt + leaseMs - 1)).toEqual([]);
+        const expired = await store.listExpiredLeases(at);
+        expect(expired.map((t) => t.id)).toEqual([lost.task.id, lostToo.task.id]);
+        expect(expired[0]).toMatchObject({ state: 'running', attempts: 1, workerId: 'w1' });
+        expect((await store.listExpiredLeases(at, 1)).map((t) => t.id)).toEqual([lost.task.id]);
+
+        // Taken over, a task is no longer listed until its new lease runs out in turn.
+        const taken = await store.claimTask(lost.task.id, {
+          leaseToken: newLeaseToken(),
+          workerId: 'w2',
+          leaseMs,
+          at,
+        });
+        expect(taken).toMatchObject({ claimed: true, task: { attempts: 2 } });
+        expect((await store.listExpiredLeases(at)).map((t) => t.id)).toEqual([lostToo.task.id]);
+      });
+    });
+
     section('completeTask', () => {
       test('stores the result and finishes the task', async () => {
         const { task, token } = await createRunning(store);
@@ -1122,171 +1050,7 @@ export function runTaskStoreContract(
       });
     });
 
-    section('idempotency keys', () => {
-      test('the first claim wins; a second returns the existing record; release frees the key', async () => {
-        const record = { owner: 'alice', key: 'k1', fingerprint: 'f1', requestId: 'r1', createdAt: 1 };
-        expect(await store.claimIdempotencyKey(record)).toEqual({ claimed: true });
-        const again = await store.claimIdempotencyKey({ ...record, fingerprint: 'f2', requestId: 'r2' });
-        expect(again).toEqual({ claimed: false, existing: record });
-        // Keys are per owner: another tenant may use the same key.
-        expect(await store.claimIdempotencyKey({ ...record, owner: 'bob' })).toEqual({ claimed: true });
-        await store.releaseIdempotencyKey('alice', 'k1');
-        expect(await store.claimIdempotencyKey({ ...record, requestId: 'r3' })).toEqual({ claimed: true });
-      });
-    });
-
-    section('feedback', () => {
-      test('is kept in order per task; a missing task takes none', async () => {
-        const task = await create(store);
-        expect(await store.addFeedback(task.id, { feedback: { label: 'cat' }, at: 1 })).toBe(true);
-        expect(await store.addFeedback(task.id, { feedback: 'dog', at: 2 })).toBe(true);
-        expect(await store.listFeedback(task.id)).toEqual([
-          { feedback: { label: 'cat' }, at: 1 },
-          { feedback: 'dog', at: 2 },
-        ]);
-        expect(await store.addFeedback(newId(), { feedback: 1, at: 3 })).toBe(false);
-        await store.deleteTask(task.id);
-        expect(await store.listFeedback(task.id)).toEqual([]);
-      });
-    });
-
-    section('webhook deliveries', () => {
-      test('a final task with a callback is due until delivered; attempts are recorded', async () => {
-        const plain = await create(store);
-        const { task, token } = await createRunning(store, { callbackUrl: 'https://example.com/hook' });
-        expect(await store.getWebhookDelivery(plain.id)).toBeUndefined();
-        expect(await store.getWebhookDelivery(task.id)).toEqual({
-          state: 'pending',
-          attempts: [],
-          nextAt: 0,
-        });
-        // Not due while running.
-        expect(await store.dueWebhooks(Date.now(), 10, 30_000)).toEqual([]);
-        await store.completeTask(task.id, { leaseToken: token, result: { ok: 1 } });
-        const due = await store.dueWebhooks(Date.now(), 10, 30_000);
-        expect(due.map((t) => [t.id, t.state, t.result])).toEqual([[task.id, 'succeeded', { ok: 1 }]]);
-
-        const attempt = { attempt: 1, at: 10, statusCode: 500, error: 'HTTP 500', durationMs: 3 };
-        await store.recordWebhookAttempt(task.id, attempt, { state: 'pending', nextAt: Date.now() + 60_000 });
-        expect(await store.dueWebhooks(Date.now(), 10, 30_000)).toEqual([]);
-        expect((await store.dueWebhooks(Date.now() + 61_000, 10, 30_000)).map((t) => t.id)).toEqual([
-          task.id,
-        ]);
-
-        const second = { attempt: 2, at: 20, statusCode: 204, error: null, durationMs: 2 };
-        await store.recordWebhookAttempt(task.id, second, { state: 'delivered' });
-        expect(await store.dueWebhooks(Date.now() + 61_000, 10, 30_000)).toEqual([]);
-        expect(await store.getWebhookDelivery(task.id)).toEqual({
-          state: 'delivered',
-          attempts: [attempt, second],
-          nextAt: null,
-        });
-      });
-
-      test('a due delivery is claimed: hidden from other pollers until the claim runs out', async () => {
-        const task = await create(store, {
-          callbackUrl: 'https://example.com/h',
-          cachedResult: { result: 1 },
-        });
-        const now = Date.now();
-        const ids = (tasks: Task[]) => tasks.map((t) => t.id);
-        expect(ids(await store.dueWebhooks(now, 10, 30_000))).toEqual([task.id]);
-        // Claimed: another poller (another API host) does not get it.
-        expect(await store.dueWebhooks(now, 10, 30_000)).toEqual([]);
-        expect(await store.dueWebhooks(now + 29_000, 10, 30_000)).toEqual([]);
-        // Its claimer died without recording an attempt: due again once the claim runs out.
-        expect(ids(await store.dueWebhooks(now + 30_000, 10, 30_000))).toEqual([task.id]);
-      });
-
-      test("a poll can leave out tenants' deliveries (those at their concurrency) for others", async () => {
-        const busy = await create(store, {
-          owner: 'busy',
-          callbackUrl: 'https://example.com/a',
-          cachedResult: { result: 1 },
-        });
-        const idle = await create(store, {
-          owner: 'idle',
-          callbackUrl: 'https://example.com/b',
-          cachedResult: { result: 1 },
-        });
-        const now = Date.now();
-        expect((await store.dueWebhooks(now, 10, 30_000, ['busy'])).map((t) => t.id)).toEqual([idle.id]);
-        expect((await store.dueWebhooks(now, 10, 30_000, ['busy', 'idle'])).map((t) => t.id)).toEqual([]);
-        expect((await store.dueWebhooks(now, 10, 30_000, [])).map((t) => t.id)).toEqual([busy.id]);
-      });
-
-      test('a cached task with a callback is due at once', async () => {
-        const task = await create(store, {
-          callbackUrl: 'https://example.com/h',
-          cachedResult: { result: 1 },
-        });
-        expect((await store.dueWebhooks(Date.now(), 10, 30_000)).map((t) => t.id)).toEqual([task.id]);
-      });
-    });
-
-    section('stats', () => {
-      test('counts by target and state, and latencies of recently finished tasks, per owner', async () => {
-        await create(store, { owner: 'alice' });
-        const { task, token } = await createRunning(store, { owner: 'alice' });
-        await store.completeTask(task.id, { leaseToken: token, result: 1, at: task.createdAt + 40 });
-        await create(store, { owner: 'bob', target: { kind: 'model', name: 'bert', version: '2' } });
-        const alice = await store.taskStats({ owner: 'alice', since: 0 });
-        expect(alice.byTarget).toEqual([
-          { target: 'resnet@1', counts: { queued: 1, running: 0, succeeded: 1, failed: 0, cancelled: 0 } },
-        ]);
-        expect(alice.recent).toEqual([
-          { target: 'resnet@1', finished: 1, succeeded: 1, cacheHits: 0, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
-        ]);
-        const all = await store.taskStats({ since: Date.now() + 60_000 });
-        expect(all.byTarget.map((t) => t.target)).toEqual(['bert@2', 'resnet@1']);
-        expect(all.recent).toEqual([]);
-      });
-    });
-
-    section('stats', () => {
-      test('cache hits are counted apart and left out of the latency percentiles, in every view', async () => {
-        // One task a worker ran in 40 ms, then three repeats answered from the result cache
-        // (created succeeded, 0 ms): counted as runs they would make p50 0 ms.
-        const { task, token } = await createRunning(store);
-        await store.completeTask(task.id, { leaseToken: token, result: 1, at: task.createdAt + 40 });
-        for (let i = 0; i < 3; i++) {
-          await create(store, { input: task.input, cachedResult: { result: 1 } });
-        }
-        const stats = await store.taskStats({ since: 0 });
-        expect(stats.recent).toEqual([
-          { target: 'resnet@1', finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p90Ms: 40, p99Ms: 40 },
-        ]);
-        const [activity] = await store.activityStats({ owner: 'alice', since: task.createdAt });
-        expect(activity).toMatchObject({ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p99Ms: 40 });
-        const history = await store.taskHistory({
-          owner: 'alice',
-          from: task.createdAt,
-          to: Date.now() + 60_000,
-          bucketMs: 3_600_000,
-        });
-        expect(
-          history.map(({ finished, succeeded, cacheHits, p50Ms, p95Ms }) => ({
-            finished,
-            succeeded,
-            cacheHits,
-            p50Ms,
-            p95Ms,
-          })),
-        ).toEqual([{ finished: 4, succeeded: 4, cacheHits: 3, p50Ms: 40, p95Ms: 40 }]);
-        // A target with only cache hits: counted, and no latency at all rather than 0 ms.
-        const bert = { kind: 'model' as const, name: 'bert', version: '2' };
-        await create(store, { owner: 'bob', target: bert, cachedResult: { result: 2 } });
-        const bob = await store.activityStats({ owner: 'bob', since: task.createdAt });
-        expect(bob).toMatchObject([
-          { target: 'bert@2', finished: 1, cacheHits: 1, p50Ms: null, p99Ms: null },
-        ]);
-        expect((await store.taskStats({ owner: 'bob', since: 0 })).recent).toMatchObject([
-          { target: 'bert@2', succeeded: 1, cacheHits: 1, p50Ms: null },
-        ]);
-      });
-    });
-
-    section('stats', () => {
+    section('storedInputBytes', () => {
       test('storedInputBytes counts each distinct input of the tenant once', async () => {
         const input = (name: string, size: number) => ({
           sha256: sha256Hex(name),
@@ -1308,188 +1072,8 @@ export function runTaskStoreContract(
       });
     });
 
-    section('history', () => {
-      /** A task of `owner` on `target` that finishes `latency` ms after it was created. */
-      const finish = async (
-        outcome: 'succeeded' | 'failed' | 'cancelled',
-        latency: number,
-        overrides: Partial<NewTask> = {},
-        timing?: Record<string, unknown>,
-      ): Promise<Task> => {
-        const { task, token } = await createRunning(store, overrides);
-        const at = task.createdAt + latency;
-        if (outcome === 'succeeded') {
-          await store.completeTask(task.id, {
-            leaseToken: token,
-            result: 1,
-            at,
-            ...(timing ? { timing } : {}),
-          });
-        } else if (outcome === 'failed') {
-          await store.failTask(task.id, {
-            leaseToken: token,
-            error: { code: 'X', message: 'x' },
-            retry: false,
-            at,
-          });
-        } else await store.cancelTask(task.id, at);
-        return task;
-      };
-      const run = (batchSize: number, computeMs: number) => ({
-        queueWaitMs: computeMs * 2,
-        batchWaitMs: computeMs / 10,
-        computeMs,
-        batchSize,
-      });
-
-      test('taskHistory buckets finished tasks by time: counts, latency percentiles, batch sizes', async () => {
-        const first = await finish('succeeded', 100, {}, run(2, 10));
-        const from = first.createdAt;
-        await finish('succeeded', 200, {}, run(2, 10));
-        await finish('succeeded', 300, {}, run(4, 10));
-        await finish('succeeded', 400, {}, run(4, 10));
-        await finish('failed', 50);
-        await finish('succeeded', 25_000);
-        await finish('cancelled', 21_000);
-        await finish('succeeded', 150, { owner: 'bob' });
-        await finish('succeeded', 90_000); // after `to`
-        await create(store); // never finished
-        const alice = await store.taskHistory({ owner: 'alice', from, to: from + 30_000, bucketMs: 10_000 });
-        expect(alice).toEqual([
-          {
-            start: from,
-            finished: 5,
-            succeeded: 4,
-            failed: 1,
-            cancelled: 0,
-            cacheHits: 0,
-            p50Ms: 200,
-            p95Ms: 400,
-            p99Ms: 400,
-            batchSize: expect.closeTo(4 / 1.5, 6),
-          },
-          {
-            start: from + 20_000,
-            finished: 2,
-            succeeded: 1,
-            failed: 0,
-            cancelled: 1,
-            cacheHits: 0,
-            p50Ms: 25_000,
-            p95Ms: 25_000,
-            p99Ms: 25_000,
-            batchSize: null,
-          },
-        ]);
-        const all = await store.taskHistory({ from, to: from + 30_000, bucketMs: 10_000 });
-        expect(all.map((b) => [b.start - from, b.finished, b.p50Ms])).toEqual([
-          [0, 6, 200],
-          [20_000, 2, 25_000],
-        ]);
-        expect(
-          await store.taskHistory({ from: from + 100_000, to: from + 200_000, bucketMs: 1_000 }),
-        ).toEqual([]);
-      });
-
-      test('activityStats counts the backlog now and the tasks finished since `since`, per target', async () => {
-        const first = await finish('succeeded', 100);
-        await finish('succeeded', 300);
-        await finish('failed', 50);
-        await finish('cancelled', 20);
-        const bert = { target: { kind: 'model' as const, name: 'bert', version: '2' } };
-        await create(store, bert);
-        await create(store, bert);
-        await createRunning(store, bert);
-        await createRunning(store);
-        await create(store, { ...bert, owner: 'bob' });
-        await finish('succeeded', 999, { owner: 'bob' });
-        const alice = await store.activityStats({ owner: 'alice', since: first.createdAt });
-        expect(alice).toEqual([
-          {
-            target: 'bert@2',
-            queued: 2,
-            running: 1,
-            finished: 0,
-            succeeded: 0,
-            failed: 0,
-            cancelled: 0,
-            cacheHits: 0,
-            p50Ms: null,
-            p95Ms: null,
-            p99Ms: null,
-          },
-          {
-            target: 'resnet@1',
-            queued: 0,
-            running: 1,
-            finished: 4,
-            succeeded: 2,
-            failed: 1,
-            cancelled: 1,
-            cacheHits: 0,
-            p50Ms: 100,
-            p95Ms: 300,
-            p99Ms: 300,
-          },
-        ]);
-        const all = await store.activityStats({ since: Date.now() + 60_000 });
-        expect(all.map((a) => [a.target, a.queued, a.running, a.finished])).toEqual([
-          ['bert@2', 3, 1, 0],
-          ['resnet@1', 0, 1, 0],
-        ]);
-      });
-
-      test('latencyBreakdown gives queue wait, batch wait, compute and total per target', async () => {
-        const first = await finish('succeeded', 100, {}, run(4, 10));
-        for (const computeMs of [20, 30, 40])
-          await finish('succeeded', 100 + computeMs, {}, run(4, computeMs));
-        const bert = { target: { kind: 'model' as const, name: 'bert', version: '2' } };
-        await finish('succeeded', 500, bert, run(1, 200));
-        await finish('succeeded', 600, { ...bert, owner: 'bob' }, run(1, 300));
-        await finish('failed', 50, bert);
-        await create(store, { cachedResult: { result: 1 } }); // succeeded without a model run
-        await finish('succeeded', 70); // no timings (e.g. a pipeline task)
-        const alice = await store.latencyBreakdown({ owner: 'alice', since: first.createdAt });
-        expect(alice).toEqual([
-          {
-            target: 'bert@2',
-            tasks: 1,
-            queueWaitMs: { p50: 400, p95: 400 },
-            batchWaitMs: { p50: 20, p95: 20 },
-            computeMs: { p50: 200, p95: 200 },
-            totalMs: { p50: 500, p95: 500 },
-            batchSize: 1,
-          },
-          {
-            target: 'resnet@1',
-            tasks: 4,
-            queueWaitMs: { p50: 40, p95: 80 },
-            batchWaitMs: { p50: 2, p95: 4 },
-            computeMs: { p50: 20, p95: 40 },
-            totalMs: { p50: 120, p95: 140 },
-            batchSize: 4,
-          },
-        ]);
-        const all = await store.latencyBreakdown({ since: first.createdAt });
-        expect(all.map((b) => [b.target, b.tasks, b.computeMs.p95])).toEqual([
-          ['bert@2', 2, 300],
-          ['resnet@1', 4, 40],
-        ]);
-        expect(await store.latencyBreakdown({ since: Date.now() + 60_000 })).toEqual([]);
-      });
-    });
-
     section('child tasks', () => {
-      const child = (parentId: string, stepId: string, itemIndex: number, overrides: Partial<NewTask> = {}) =>
-        draft({
-          id: pipelineChildId(parentId, stepId, itemIndex),
-          requestId: parentId,
-          target: { kind: 'model', name: 'ocr-rec', version: '4' },
-          parent: { id: parentId, stepId, itemIndex },
-          ...overrides,
-        });
-      const pipelineTask = () =>
-        createRunning(store, { target: { kind: 'pipeline', name: 'ocr', version: '1' } });
+      const pipelineTask = () => runningPipelineTask(store);
 
       test('topLevel lists and counts the tasks a client submitted, not the steps of pipeline tasks', async () => {
         const { task: parent } = await pipelineTask();
@@ -1523,34 +1107,6 @@ export function runTaskStoreContract(
         await expect(store.listTasks({ owner }, { cursor: first.nextCursor! })).rejects.toMatchObject({
           code: 'INFERQ_INVALID_CURSOR',
         });
-      });
-
-      test("stats count a pipeline's tasks and its model steps, not its transform steps", async () => {
-        const { task: parent } = await pipelineTask();
-        await store.createChildTasks(parent.id, [
-          // A transform's output: stored under the pipeline's own target, created done.
-          child(parent.id, 'crop', 0, { target: parent.target, cachedResult: { result: [] } }),
-          child(parent.id, 'rec', 0, { cachedResult: { result: { text: 'a' } } }),
-        ]);
-        const owner = parent.owner;
-        const since = Date.now() - 60_000;
-        const counts = (await store.taskStats({ owner, since })).byTarget;
-        expect(counts.find((t) => t.target === 'ocr@1')?.counts).toMatchObject({ running: 1, succeeded: 0 });
-        expect(counts.find((t) => t.target === 'ocr-rec@4')?.counts).toMatchObject({ succeeded: 1 });
-        const recent = (await store.taskStats({ owner, since })).recent.map((r) => [r.target, r.finished]);
-        expect(recent).toEqual([['ocr-rec@4', 1]]);
-        const activity = await store.activityStats({ owner, since });
-        expect(activity.map((a) => [a.target, a.running, a.finished])).toEqual([
-          ['ocr-rec@4', 0, 1],
-          ['ocr@1', 1, 0],
-        ]);
-        const history = await store.taskHistory({
-          owner,
-          from: since,
-          to: Date.now() + 60_000,
-          bucketMs: 3_600_000,
-        });
-        expect(history.reduce((n, b) => n + b.finished, 0)).toBe(1);
       });
 
       test('creates queued children of a running parent; parent round-trips; listChildTasks orders by step then item', async () => {
@@ -1707,11 +1263,6 @@ export function runTaskStoreContract(
         await store.close();
         await expectCode(store.ping(), 'INFERQ_STORE_UNAVAILABLE');
       });
-    });
-
-    // A skip entry naming no test is a typo that would silently run the test it meant to skip.
-    it('skip list names only tests of this suite', () => {
-      expect(Object.keys(skip).filter((title) => !titles.has(title))).toEqual([]);
     });
   });
 }

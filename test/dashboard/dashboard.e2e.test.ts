@@ -7,6 +7,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard } from '../../scripts/build-dashboard.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText } from '../fixtures/render-text.js';
 
 const chromiumPath = '/usr/bin/chromium';
@@ -110,14 +111,16 @@ async function echoTask(text: string): Promise<string> {
     body: JSON.stringify({ target: 'echo', text }),
   });
   const id = ((await res.json()) as { tasks: Array<{ id: string }> }).tasks[0]!.id;
-  for (let i = 0; i < 400; i++) {
-    const task = (await (await fetch(`${base}/v1/tasks/${id}`, { headers: auth })).json()) as {
-      state: string;
-    };
-    if (task.state === 'succeeded') return id;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`echo task ${id} did not succeed:\n${output}`);
+  await eventually(
+    async () => {
+      const task = (await (await fetch(`${base}/v1/tasks/${id}`, { headers: auth })).json()) as {
+        state: string;
+      };
+      expect(task.state, `echo task ${id} did not succeed:\n${output}`).toBe('succeeded');
+    },
+    { timeoutMs: 20_000 },
+  );
+  return id;
 }
 
 /** A signed-in page (admin key) that logs console errors and every API request it makes. */
@@ -193,12 +196,14 @@ describe.skipIf(chromiumMissing !== undefined)('dashboard in Chromium', () => {
     expect(page.url()).toMatch(/#\/tasks\/[^?]+$/);
     const seen = new Set<string>();
     // The page follows the task's event stream: no reload happens between these states.
-    for (let i = 0; i < 600; i++) {
-      const state = (await page.textContent('[data-testid=task-state]').catch(() => null)) ?? '';
-      if (state) seen.add(state);
-      if (state === 'succeeded' || state === 'failed') break;
-      await page.waitForTimeout(100);
-    }
+    await eventually(
+      async () => {
+        const state = (await page.textContent('[data-testid=task-state]').catch(() => null)) ?? '';
+        if (state) seen.add(state);
+        expect(['succeeded', 'failed']).toContain(state);
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    ).catch(() => undefined); // what it saw is asserted next
     expect(seen.has('succeeded'), `states seen: ${[...seen].join(', ')}\n${output}`).toBe(true);
     await page.waitForSelector('svg.boxes polygon');
     const boxes = await page.locator('svg.boxes polygon').count();

@@ -1,26 +1,28 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerKind, type BrokerNamespace, brokerNamespace } from '../fixtures/broker-namespace.js';
+import { eventually } from '../fixtures/eventually.js';
 import { InferqCluster } from '../fixtures/inferq-cluster.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 
 /** Tasks of the first test; INFERQ_TEST_MP_TASKS raises or lowers it. */
 const taskCount = Number(process.env.INFERQ_TEST_MP_TASKS ?? 2_000);
 
+/** `postgres`: the broker's table in the task store's own schema (one URL for both), PostgreSQL alone. */
 const brokers: Array<{ kind: BrokerKind; name: string; url: string | undefined; env: string }> = [
-  { kind: 'redis', name: 'Redis', url: process.env.TEST_REDIS_URL, env: 'TEST_REDIS_URL' },
-  { kind: 'rabbitmq', name: 'RabbitMQ', url: process.env.TEST_AMQP_URL, env: 'TEST_AMQP_URL' },
+  { kind: 'redis', name: 'PostgreSQL + Redis', url: process.env.TEST_REDIS_URL, env: 'TEST_REDIS_URL' },
+  { kind: 'rabbitmq', name: 'PostgreSQL + RabbitMQ', url: process.env.TEST_AMQP_URL, env: 'TEST_AMQP_URL' },
+  { kind: 'postgres', name: 'PostgreSQL alone', url: testPostgresUrl, env: 'TEST_POSTGRES_URL' },
 ];
 
 for (const broker of brokers) {
   const skip = !testPostgresUrl || !broker.url;
   if (skip) {
     console.warn(
-      `TEST_POSTGRES_URL or ${broker.env} is unset: the multi-process test (2 APIs + 3 workers on PostgreSQL + ${broker.name}) did NOT run (scripts/test-services.sh starts the servers)`,
+      `TEST_POSTGRES_URL or ${broker.env} is unset: the multi-process test (2 APIs + 3 workers on ${broker.name}) did NOT run (scripts/test-services.sh starts the servers)`,
     );
   }
 
-  describe.skipIf(skip)(`2 API + 3 worker processes on PostgreSQL + ${broker.name}`, () => {
+  describe.skipIf(skip)(`2 API + 3 worker processes on ${broker.name}`, () => {
     let cluster: InferqCluster;
     let namespace: BrokerNamespace;
     let dropSchema: () => Promise<void>;
@@ -33,7 +35,7 @@ for (const broker of brokers) {
       namespace = brokerNamespace(broker.kind, broker.url!);
       cluster = await InferqCluster.start({
         storeUrl: store.toString(),
-        brokerUrl: namespace.url,
+        brokerUrl: broker.kind === 'postgres' ? store.toString() : namespace.url,
         apis: 2,
         workers: 3,
       });
@@ -92,18 +94,20 @@ for (const broker of brokers) {
       cluster.expected.clear();
       const ids = await cluster.submitMany(100_000, 90, { params: { delayMs: 1_500 } });
       // Kill the worker that runs one of these tasks now.
-      let victim: string | undefined;
-      while (victim === undefined) {
-        for (const id of ids) {
-          const timeline = await cluster.timeline(id);
-          const run = timeline.at(-1);
-          // A batch that started less than 500 ms ago still has ~1 s to run: it dies with the worker.
-          if (run?.stage !== 'running' || Date.now() - run.at > 500) continue;
-          victim = run.data?.workerId as string | undefined;
-          if (victim !== undefined) break;
-        }
-        if (victim === undefined) await sleep(50);
-      }
+      const victim = await eventually(
+        async () => {
+          for (const id of ids) {
+            const timeline = await cluster.timeline(id);
+            const run = timeline.at(-1);
+            // A batch that started less than 500 ms ago still has ~1 s to run: it dies with the worker.
+            if (run?.stage !== 'running' || Date.now() - run.at > 500) continue;
+            const workerId = run.data?.workerId as string | undefined;
+            if (workerId !== undefined) return workerId;
+          }
+          throw new Error('no task of the wave started running in the last 500 ms');
+        },
+        { timeoutMs: 100_000, intervalMs: 50 }, // (within the test's 120 s)
+      );
       const killed = cluster.workers.find((w) => InferqCluster.workerId(w) === victim);
       expect(killed, `worker ${victim} is one of ours`).toBeDefined();
       await killed!.stop('SIGKILL');

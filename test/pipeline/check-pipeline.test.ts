@@ -83,6 +83,12 @@ describe('checkPipeline', () => {
     expect(problem(unknownTransform)).toMatch(
       /^pipelines\/ocr\.yaml: step "crop": unknown transform "blur"; known: crop-quads/,
     );
+    // A name of every object's prototype is no transform either.
+    const inherited = ocr();
+    inherited.steps[1]!.transform = 'toString';
+    expect(problem(inherited)).toMatch(
+      /^pipelines\/ocr\.yaml: step "crop": unknown transform "toString"; known: crop-quads/,
+    );
     const unknownSource = ocr();
     unknownSource.steps[4]!.from = 'uprigth';
     expect(problem(unknownSource)).toBe(

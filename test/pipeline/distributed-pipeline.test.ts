@@ -9,6 +9,7 @@ import type { JobInput } from '../../src/core/job.js';
 import type { TaskWithTimeline } from '../../src/core/task.js';
 import { isFinalState } from '../../src/core/task-state.js';
 import type { Broker } from '../../src/queue/broker.js';
+import { PostgresBroker } from '../../src/queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../../src/queue/redis/redis-broker.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
@@ -17,21 +18,23 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { PostgresTaskStore } from '../../src/store/postgres/postgres-task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { createParentNotifier } from '../../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
 import { type BrokerKind, brokerNamespace } from '../fixtures/broker-namespace.js';
+import { eventually } from '../fixtures/eventually.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
-// The `ocr` pipeline on the distributed backends: PostgreSQL tasks with Redis or RabbitMQ
-// queues, the real PP-OCRv4 models, and every job delivered twice. The coordinator's broker
+// The `ocr` pipeline on the distributed backends: PostgreSQL tasks with Redis, RabbitMQ or
+// PostgreSQL (the task store's own schema) queues, the real PP-OCRv4 models, and every job delivered twice. The coordinator's broker
 // enqueues each job once more under a fresh id (what a broker that cannot dedupe by id holds
 // after the coordinator re-enqueues a step still queued), and the pipeline task is enqueued
 // twice. The task row is the lease: each step still runs once, at attempt 1.
 const serverUrls: Record<BrokerKind, string | undefined> = {
   redis: process.env.TEST_REDIS_URL,
   rabbitmq: process.env.TEST_AMQP_URL,
+  postgres: testPostgresUrl,
 };
 const pipelineQueue = 'ocr@1.0.0';
 
@@ -59,6 +62,7 @@ function doublingBroker(real: Broker): Broker {
 
 async function openBroker(kind: BrokerKind, url: string, prefix: string): Promise<Broker> {
   const backoff = { baseMs: 50, maxMs: 200, jitter: 0 };
+  if (kind === 'postgres') return PostgresBroker.open(url, { schema: prefix, reapIntervalMs: 200, backoff });
   return kind === 'redis'
     ? RedisBroker.open(url, { prefix, reapIntervalMs: 200, backoff })
     : RabbitMqBroker.open(url, { prefix, backoff });
@@ -82,7 +86,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-for (const kind of ['redis', 'rabbitmq'] as const) {
+for (const kind of ['redis', 'rabbitmq', 'postgres'] as const) {
   const serverUrl = serverUrls[kind];
   const skip = serverUrl === undefined || testPostgresUrl === undefined;
   describe.skipIf(skip)(
@@ -94,7 +98,12 @@ for (const kind of ['redis', 'rabbitmq'] as const) {
         const schema = await freshSchema(testPostgresUrl!);
         const namespace = brokerNamespace(kind, serverUrl!);
         const store = await PostgresTaskStore.open(testPostgresUrl!, { schema: schema.schema });
-        const broker = await openBroker(kind, serverUrl!, namespace.prefix);
+        // PostgreSQL alone: the queue's tables beside the tasks, in the store's schema.
+        const broker = await openBroker(
+          kind,
+          serverUrl!,
+          kind === 'postgres' ? schema.schema : namespace.prefix,
+        );
         const blobs = await FsBlobStore.open(path.join(dir, kind));
         const doubled = doublingBroker(broker);
         const worker = new ModelWorker({
@@ -178,21 +187,23 @@ for (const kind of ['redis', 'rabbitmq'] as const) {
 }
 
 async function final(store: PostgresTaskStore, id: string): Promise<TaskWithTimeline> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const task = await store.getTask(id);
-    if (task !== undefined && isFinalState(task.state)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.state} after 90 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return eventually(
+    async () => {
+      const task = await store.getTask(id);
+      expect(task !== undefined && isFinalState(task.state), `task ${id} still ${task?.state}`).toBe(true);
+      return task!;
+    },
+    { timeoutMs: 90_000 },
+  );
 }
 
 async function drained(broker: Broker, queues: readonly string[]): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const depths = await Promise.all(queues.map((q) => broker.depth(q)));
-    if (depths.every((d) => d.waiting + d.delayed + d.leased === 0)) return;
-    if (Date.now() > deadline) throw new Error(`queues not drained: ${JSON.stringify(depths)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await eventually(
+    async () => {
+      const depths = await Promise.all(queues.map((q) => broker.depth(q)));
+      const busy = depths.filter((d) => d.waiting + d.delayed + d.leased > 0);
+      expect(busy, `queues not drained: ${JSON.stringify(depths)}`).toEqual([]);
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
 }

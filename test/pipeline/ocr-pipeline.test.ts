@@ -15,9 +15,10 @@ import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { createParentNotifier } from '../../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
+import { eventually } from '../fixtures/eventually.js';
 import { blankImage, renderText, type TextLine } from '../fixtures/render-text.js';
 import { testImage, testImagesMissing } from '../fixtures/test-images.js';
 
@@ -135,13 +136,14 @@ async function submit(bytes: Buffer, id = newId(), params?: Record<string, unkno
 }
 
 async function final(id: string, timeoutMs = 90_000): Promise<TaskWithTimeline> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const task = await store.getTask(id);
-    if (task !== undefined && isFinalState(task.state)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.state} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return eventually(
+    async () => {
+      const task = await store.getTask(id);
+      expect(task !== undefined && isFinalState(task.state), `task ${id} still ${task?.state}`).toBe(true);
+      return task!;
+    },
+    { timeoutMs },
+  );
 }
 
 const steps = (children: readonly Task[]) => {

@@ -4,8 +4,9 @@ import { buildCatalog } from '../../src/cli/build-catalog.js';
 import { pipelineChildId, pipelineLeaseToken } from '../../src/core/pipeline-ids.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
 import { type AppFixture, bearer, createAppFixture } from '../api/app-fixture.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText } from '../fixtures/render-text.js';
 
 // The API over the real bundled catalog: the ocr pipeline beside the models it runs.
@@ -175,15 +176,15 @@ describe('pipeline event streams', () => {
         url: `/v1/tasks/${id}/events`,
         headers: bearer(slow.keys.user),
       });
-      await vi.waitFor(() => expect(reads).toHaveBeenCalled());
+      await eventually(() => expect(reads).toHaveBeenCalled(), { timeoutMs: 1_000 });
       const before = reads.mock.calls.length;
       // The coordinator claims the task and queues its first step (no model worker runs here).
       coordinator.start();
-      await vi.waitFor(async () => expect(await slow.store.listChildTasks(id)).toHaveLength(1), {
-        timeout: 5_000,
+      await eventually(async () => expect(await slow.store.listChildTasks(id)).toHaveLength(1), {
+        timeoutMs: 5_000,
       });
       // The start announcement woke the stream, which read the task again.
-      await vi.waitFor(() => expect(reads.mock.calls.length).toBeGreaterThan(before), { timeout: 3_000 });
+      await eventually(() => expect(reads.mock.calls.length).toBeGreaterThan(before), { timeoutMs: 3_000 });
       reads.mockRestore();
       const cancelled = await slow.app.inject({
         method: 'DELETE',

@@ -16,9 +16,10 @@ import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { createParentNotifier } from '../../src/worker/notify-parents.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { createParentNotifier } from '../../src/worker/pipeline/notify-parents.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
+import { eventually } from '../fixtures/eventually.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
@@ -140,13 +141,14 @@ async function runPage(
 }
 
 async function final(store: TaskStore, id: string, timeoutMs = 120_000): Promise<Task> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const task = await store.getTask(id);
-    if (task !== undefined && isFinalState(task.state)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.state} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return eventually(
+    async () => {
+      const task = await store.getTask(id);
+      expect(task !== undefined && isFinalState(task.state), `task ${id} still ${task?.state}`).toBe(true);
+      return task!;
+    },
+    { timeoutMs },
+  );
 }
 
 const lines: TextLine[] = Array.from({ length: 24 }, (_, i) => ({

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import { newId } from '../../src/core/ids.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
@@ -9,7 +9,8 @@ import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repos
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../../src/store/task-store.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText } from '../fixtures/render-text.js';
 
 // A coordinator over the real SQLite store and queue and the bundled `ocr` pipeline, no model
@@ -92,17 +93,17 @@ describe('pipeline coordinator', () => {
     slowTask = newId();
     const slow = await submit(slowTask);
     // The first task's advance holds its batch (the claim waits on the gate)...
-    await vi.waitFor(() => expect(claims).toContain(slow), { timeout: 10_000 });
+    await eventually(() => expect(claims).toContain(slow), { timeoutMs: 10_000 });
     const quick = await submit();
     // ...and the second task is advanced meanwhile: its first step is created.
-    await vi.waitFor(
+    await eventually(
       async () => expect((await store.listChildTasks(quick)).map((c) => c.parent?.stepId)).toEqual(['det']),
-      { timeout: 10_000 },
+      { timeoutMs: 10_000 },
     );
     expect(await store.listChildTasks(slow)).toEqual([]);
     release();
-    await vi.waitFor(async () => expect(await store.listChildTasks(slow)).toHaveLength(1), {
-      timeout: 10_000,
+    await eventually(async () => expect(await store.listChildTasks(slow)).toHaveLength(1), {
+      timeoutMs: 10_000,
     });
   }, 40_000);
 });

@@ -12,9 +12,9 @@ import { cropQuad, rotate180 } from '../../src/runtime/ocr/crop-quad.js';
 import type { Point } from '../../src/runtime/ocr/geometry.js';
 import type { ModelInput, RawImage, Runtime } from '../../src/runtime/runtime.js';
 import { createModelHandler } from '../../src/worker/model-handler.js';
-import { PixelThread } from '../../src/worker/pipeline-pixel-worker.js';
-import { PipelinePixels } from '../../src/worker/pipeline-pixels.js';
-import { transforms } from '../../src/worker/pipeline-transforms.js';
+import { PixelThread } from '../../src/worker/pipeline/pipeline-pixel-worker.js';
+import { PipelinePixels } from '../../src/worker/pipeline/pipeline-pixels.js';
+import { transforms } from '../../src/worker/pipeline/pipeline-transforms.js';
 import { renderText } from '../fixtures/render-text.js';
 
 // The pixel hand-off between pipeline steps of one process, over real blob files, the real

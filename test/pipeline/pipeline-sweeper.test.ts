@@ -10,11 +10,12 @@ import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { bundledModelsDir, ModelRepository } from '../../src/runtime/model-repository.js';
 import { readPipelines } from '../../src/runtime/read-pipelines.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { sweepStalledPipelines } from '../../src/worker/housekeeping/pipeline-sweeper.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
-import { PipelineCoordinator } from '../../src/worker/pipeline-coordinator.js';
-import { sweepStalledPipelines } from '../../src/worker/pipeline-sweeper.js';
-import type { OcrLine } from '../../src/worker/pipeline-transforms.js';
+import { PipelineCoordinator } from '../../src/worker/pipeline/pipeline-coordinator.js';
+import type { OcrLine } from '../../src/worker/pipeline/pipeline-transforms.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText, type TextLine } from '../fixtures/render-text.js';
 
 // Every wake-up is lost: the model worker completes the steps but never tells the parent (as
@@ -61,18 +62,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until no wake-up is left on the pipeline queue and every step of `id` is final. */
 async function settled(id: string): Promise<{ parent: Task; children: Task[] }> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const depth = await broker.depth(queue);
-    const children = await store.listChildTasks(id);
-    const parent = (await store.getTask(id))!;
-    const idle = depth.waiting + depth.delayed + depth.leased === 0;
-    if (idle && (isFinalState(parent.state) || children.every((c) => isFinalState(c.state)))) {
+  return eventually(
+    async () => {
+      const depth = await broker.depth(queue);
+      const children = await store.listChildTasks(id);
+      const parent = (await store.getTask(id))!;
+      const idle = depth.waiting + depth.delayed + depth.leased === 0;
+      const final = isFinalState(parent.state) || children.every((c) => isFinalState(c.state));
+      expect(idle && final, `pipeline ${id} did not settle: ${JSON.stringify(depth)}`).toBe(true);
       return { parent, children };
-    }
-    if (Date.now() > deadline) throw new Error(`pipeline ${id} did not settle: ${JSON.stringify(depth)}`);
-    await sleep(50);
-  }
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 const stepCounts = (children: readonly Task[]) => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isInferqError } from '../../src/errors/index.js';
 import { RabbitMqBroker } from '../../src/queue/rabbitmq/rabbitmq-broker.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
+import { eventually } from '../fixtures/eventually.js';
 
 const url = process.env.TEST_AMQP_URL;
 const skipReason =
@@ -69,17 +70,10 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'RabbitMQ', 
 
       // An operation racing the loss fails (the caller retries); later ones wait for the
       // reconnect. The lost lease is stale and RabbitMQ redelivers its job.
-      for (let tries = 0; ; tries++) {
-        const done = await broker.enqueue(queue, { id: 'after', payload: 2 }).then(
-          () => true,
-          (err: unknown) => {
-            if (tries >= 50) throw err;
-            return false;
-          },
-        );
-        if (done) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await eventually(() => broker.enqueue(queue, { id: 'after', payload: 2 }), {
+        timeoutMs: 5_000,
+        intervalMs: 100,
+      });
       const again = await broker.lease(queue, { max: 10, leaseMs: 60_000, waitMs: 5_000 });
       expect(again.map((j) => j.id).sort()).toEqual(['after', 'held']);
       expect(again.find((j) => j.id === 'held')?.attempts).toBe(2);

@@ -162,4 +162,147 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'Redis', () 
       await redis.quit();
     }
   });
+  describe('fair shares (one BullMQ queue per tenant, leased by a shared plan)', () => {
+    const opened: Array<{ broker: RedisBroker; prefix: string }> = [];
+    const open = async (prefix = `inferq-test-${randomBytes(4).toString('hex')}`) => {
+      const broker = await RedisBroker.open(url!, { prefix });
+      opened.push({ broker, prefix });
+      return { broker, prefix };
+    };
+    afterEach(async () => {
+      const redis = new Redis(url!);
+      for (const { broker, prefix } of opened.splice(0)) {
+        await broker.close();
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+      }
+      await redis.quit();
+    });
+    const tenantJobs = (tenant: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ id: `${tenant}-${i}`, payload: i, tenant }));
+
+    it("two handles (two hosts) share one fair order: B's single job behind A's 2,000 comes within two batches", async () => {
+      const { broker: first, prefix } = await open();
+      const { broker: second } = await open(prefix);
+      for (let i = 0; i < 2_000; i += 500) {
+        await first.enqueueMany('q', tenantJobs('tenant-a', 2_000).slice(i, i + 500));
+      }
+      await first.enqueue('q', { id: 'tenant-b-only', payload: 0, tenant: 'tenant-b' });
+      const leased: string[] = [];
+      for (let turn = 0; turn < 4; turn++) {
+        const handle = turn % 2 === 0 ? first : second;
+        const jobs = await handle.lease('q', { max: 16, leaseMs: 30_000 });
+        leased.push(...jobs.map((j) => j.id));
+        await handle.ack(jobs);
+      }
+      expect(leased.slice(0, 64)).toContain('tenant-b-only');
+    });
+
+    it('a job an ack prefetched for one tenant does not take the turn of a tenant that arrived since', async () => {
+      const { broker } = await open();
+      await broker.enqueueMany('q', tenantJobs('tenant-a', 100));
+      // A alone: acks prefetch A's next jobs (up to two leases' worth) for the next lease.
+      await broker.ack(await broker.lease('q', { max: 10, leaseMs: 30_000 }));
+      await broker.enqueue('q', { id: 'tenant-b-only', payload: 0, tenant: 'tenant-b' });
+      const next = await broker.lease('q', { max: 10, leaseMs: 30_000 });
+      expect(next.map((j) => j.id)).toContain('tenant-b-only');
+      expect(next).toHaveLength(10);
+      await broker.ack(next);
+      // Nothing lost or leased twice: A's 90 left come next, each once.
+      const rest: string[] = [];
+      for (let jobs = await broker.lease('q', { max: 50, leaseMs: 30_000 }); jobs.length > 0; ) {
+        rest.push(...jobs.map((j) => j.id));
+        await broker.ack(jobs);
+        jobs = await broker.lease('q', { max: 50, leaseMs: 30_000 });
+      }
+      expect(new Set([...next.map((j) => j.id), ...rest]).size).toBe(91);
+      expect(rest).toHaveLength(81);
+    });
+
+    it('three handles leasing at once from five tenants get every job exactly once', async () => {
+      const { broker: first, prefix } = await open();
+      const others = [await open(prefix), await open(prefix)].map((o) => o.broker);
+      const handles = [first, ...others];
+      // Small backlogs, so that plans made at the same moment often plan a tenant's last jobs.
+      for (let t = 0; t < 5; t++) await first.enqueueMany('q', tenantJobs(`t${t}`, 20 + 7 * t));
+      const total = [0, 1, 2, 3, 4].reduce((sum, t) => sum + 20 + 7 * t, 0);
+      const leased = await Promise.all(
+        handles.map(async (handle) => {
+          const ids: string[] = [];
+          for (let idle = 0; idle < 3; ) {
+            const jobs = await handle.lease('q', { max: 7, leaseMs: 30_000 });
+            if (jobs.length === 0) idle++;
+            ids.push(...jobs.map((j) => j.id));
+            expect(await handle.ack(jobs)).toBe(jobs.length);
+          }
+          return ids;
+        }),
+      );
+      const all = leased.flat();
+      expect(all).toHaveLength(total);
+      expect(new Set(all).size).toBe(total);
+      expect(await first.depth('q')).toEqual({ waiting: 0, delayed: 0, leased: 0, dead: 0 });
+    });
+
+    it('a tenant whose jobs are all done leaves no keys once a lease finds its queue empty, and is served when it comes back', async () => {
+      const { broker, prefix } = await open();
+      const redis = new Redis(url!);
+      try {
+        const tenantKeys = () => redis.keys(`${prefix}:q%7Calice:*`);
+        await broker.enqueueMany('q', tenantJobs('alice', 3));
+        await broker.ack(await broker.lease('q', { max: 10, leaseMs: 30_000 }));
+        expect(await broker.lease('q', { max: 10, leaseMs: 30_000 })).toEqual([]);
+        expect(await tenantKeys()).toEqual([]);
+        expect(await redis.hkeys(`${prefix}:inferq:tenants:q`)).toEqual([]);
+        await broker.enqueue('q', { id: 'again', payload: 0, tenant: 'alice' });
+        expect((await broker.lease('q', { max: 10, leaseMs: 30_000 })).map((j) => j.id)).toEqual(['again']);
+      } finally {
+        await redis.quit();
+      }
+    });
+
+    it('counts, dead letters, live lookups and the reaper cover every tenant queue', async () => {
+      const { broker } = await open();
+      await broker.enqueueMany('q', [
+        { id: 'plain', payload: 0 },
+        { id: 'x-1', payload: 1, tenant: 'x' },
+        { id: 'y-1', payload: 2, tenant: 'y:with|odd chars', maxAttempts: 1 },
+        { id: 'y-2', payload: 3, tenant: 'y:with|odd chars', delayMs: 600_000 },
+      ]);
+      expect(await broker.depth('q')).toEqual({ waiting: 3, delayed: 1, leased: 0, dead: 0 });
+      expect(await broker.hasLiveJob('q', 'y-2')).toBe(true);
+      const leased = await broker.lease('q', { max: 3, leaseMs: 100 });
+      expect(leased.map((j) => j.id).sort()).toEqual(['plain', 'x-1', 'y-1']);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Expired in three tenant queues: two back to wait, y-1 (one attempt) dead.
+      expect(await broker.reapExpiredLeases()).toBe(3);
+      expect(await broker.depth('q')).toEqual({ waiting: 2, delayed: 1, leased: 0, dead: 1 });
+      expect((await broker.deadJobs('q')).map((d) => d.id)).toEqual(['y-1']);
+      expect(await broker.requeueDead('q', 'y-1')).toBe(true);
+      const again = await broker.lease('q', { max: 5, leaseMs: 30_000 });
+      expect(again.map((j) => j.id).sort()).toEqual(['plain', 'x-1', 'y-1']);
+      expect(await broker.extendLeases(again, 60_000)).toHaveLength(3);
+      expect(await broker.ack(again)).toBe(3);
+      expect(await broker.hasLiveJob('q', 'x-1')).toBe(false);
+    });
+
+    it('opens no Redis connection per tenant queue (its workers share the broker connection)', async () => {
+      const { broker, prefix } = await open();
+      const redis = new Redis(url!);
+      try {
+        const named = async () =>
+          ((await redis.client('LIST')) as string)
+            .split('\n')
+            .filter((line) => line.includes(` name=${prefix}:`)).length;
+        for (let t = 0; t < 8; t++) await broker.enqueue('q', { payload: t, tenant: `t${t}` });
+        await broker.enqueue('other', { payload: 0 });
+        await broker.ack(await broker.lease('q', { max: 8, leaseMs: 30_000 }));
+        await broker.ack(await broker.lease('other', { max: 8, leaseMs: 30_000 }));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(await named()).toBe(0);
+      } finally {
+        await redis.quit();
+      }
+    });
+  });
 });

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InferqError } from '../../src/errors/inferq-error.js';
 import { RealtimeClient } from '../../src/queue/zeromq/realtime-client.js';
 import { RealtimeServer } from '../../src/queue/zeromq/realtime-server.js';
 import { decodeValue, encodeValue } from '../../src/queue/zeromq/zmq-frames.js';
+import { eventually } from '../fixtures/eventually.js';
 
 const fixture = path.join(import.meta.dirname, '../fixtures/realtime-worker.ts');
 
@@ -49,13 +49,8 @@ async function startWorker(endpoint: string, name: string): Promise<WorkerProces
   return worker;
 }
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** How long these tests wait for a heartbeat, a call or a cancel to get through. */
+const within = { timeoutMs: 10_000, intervalMs: 20 };
 
 function newClient(): RealtimeClient {
   const client = new RealtimeClient({ heartbeatMs: 200, deadAfterMs: 2_000 });
@@ -108,7 +103,10 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
     const client = newClient();
     expect(await codeOf(client.call('slow', {}))).toBe('INFERQ_FAST_PATH_UNAVAILABLE');
     client.sync([{ id: 'w1', endpoint: server.endpoint }]);
-    await until(() => client.workersOf('slow').length === 1, 'the worker to answer its heartbeat');
+    await eventually(
+      () => expect(client.workersOf('slow'), 'the worker to answer its heartbeat').toHaveLength(1),
+      within,
+    );
     expect(client.workersOf('slow@1')).toEqual(['w1']);
     expect(client.workersOf('slow@2')).toEqual([]);
 
@@ -119,26 +117,32 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
 
     const abort = new AbortController();
     const hanging = client.call('slow', { hang: true }, { signal: abort.signal });
-    await until(() => server.inFlight === 1, 'the call to reach the worker');
+    await eventually(() => expect(server.inFlight, 'the call to reach the worker').toBe(1), within);
     abort.abort();
     expect(await codeOf(hanging)).toBe('INFERQ_CANCELLED');
-    await until(() => cancelled && server.inFlight === 0, 'the worker to see the cancel');
+    await eventually(
+      () => expect([cancelled, server.inFlight], 'the worker to see the cancel').toEqual([true, 0]),
+      within,
+    );
   });
 
   it('a worker SIGKILLed mid-call: the call is answered by another worker, or fails fast when at most once', async () => {
     const workers = await Promise.all(['a', 'b', 'c'].map((name) => startWorker('tcp://127.0.0.1:0', name)));
     const client = newClient();
     client.sync(workers.map((w, i) => ({ id: 'abc'[i]!, endpoint: w.endpoint })));
-    await until(() => client.workersOf('slow').length === 3, 'the three workers to be alive');
+    await eventually(
+      () => expect(client.workersOf('slow'), 'the three workers to be alive').toHaveLength(3),
+      within,
+    );
     const runner = (tag: string) => workers.find((w) => w.lines.includes(`start ${tag}`));
 
     // Two long calls, on two workers (fewest in flight first); the third worker is idle.
     const resent = client.call('slow', { ms: 1_000, tag: 'resend-me' });
     const once = client.call('slow', { ms: 15_000, tag: 'at-most-once' }, { resend: false });
-    await until(
-      () => runner('resend-me') !== undefined && runner('at-most-once') !== undefined,
-      'both calls to start',
-    );
+    await eventually(() => {
+      expect(runner('resend-me'), 'resend-me to start').toBeDefined();
+      expect(runner('at-most-once'), 'at-most-once to start').toBeDefined();
+    }, within);
     const [first, second] = [runner('resend-me')!, runner('at-most-once')!];
     expect(first).not.toBe(second);
 
@@ -166,13 +170,19 @@ describe('ZeroMQ fast path to remote workers (ROUTER/DEALER)', () => {
     const first = await startWorker('tcp://127.0.0.1:0', 'first');
     const client = newClient();
     client.sync([{ id: 'w', endpoint: first.endpoint }]);
-    await until(() => client.workersOf('slow').length === 1, 'the worker to be alive');
+    await eventually(
+      () => expect(client.workersOf('slow'), 'the worker to be alive').toHaveLength(1),
+      within,
+    );
     expect(await client.call('slow', { tag: 'one' })).toMatchObject({ by: 'first' });
     first.child.kill('SIGKILL');
-    await until(() => client.workersOf('slow').length === 0, 'the worker to be lost');
+    await eventually(() => expect(client.workersOf('slow'), 'the worker to be lost').toHaveLength(0), within);
     expect(await codeOf(client.call('slow', { tag: 'none' }))).toBe('INFERQ_FAST_PATH_UNAVAILABLE');
     await startWorker(first.endpoint, 'second');
-    await until(() => client.workersOf('slow').length === 1, 'the restarted worker to be alive');
+    await eventually(
+      () => expect(client.workersOf('slow'), 'the restarted worker to be alive').toHaveLength(1),
+      within,
+    );
     expect(await client.call('slow', { tag: 'two' })).toMatchObject({ by: 'second', tag: 'two' });
   });
 });

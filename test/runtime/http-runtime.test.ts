@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type InferqError, isInferqError } from '../../src/errors/index.js';
 import { createRuntime } from '../../src/runtime/create-runtime.js';
 import { decodeResponse, encodeRequest } from '../../src/runtime/kserve-v2.js';
 import { readModel } from '../../src/runtime/model-repository.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import { rejection, runRuntimeContract } from '../contracts/runtime.contract.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
 /**
@@ -113,16 +113,6 @@ async function httpModel(name: string, options: string, extra = ''): Promise<Run
   return createRuntime(await readModel(dir));
 }
 
-async function rejection(promise: Promise<unknown>): Promise<InferqError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isInferqError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
   server = await startServer();
 });
@@ -130,6 +120,34 @@ afterAll(async () => {
   server.server.closeAllConnections();
   await new Promise((resolve) => server.server.close(resolve));
   temp.cleanup();
+});
+
+/** Three attempts of 250 ms each; the server answers "slow" after 2 s. */
+const contractRemote = () =>
+  httpModel('contract-remote', '  model: remote\n  retries: 2\n  retryBackoffMs: 10\n', 'timeoutMs: 250');
+
+runRuntimeContract('HttpRuntime', {
+  create: contractRemote,
+  good: async () => ({ bytes: Buffer.from('fine') }),
+  slow: async () => ({ batch: [{ bytes: Buffer.from('slow') }] }),
+  cancelAfterMs: 20,
+  // A 400 is the input's fault: one attempt, not retried.
+  badItem: async () => ({
+    runtime: await contractRemote(),
+    good: { bytes: Buffer.from('fine') },
+    bad: { bytes: Buffer.from('bad') },
+    error: {
+      code: 'INFERQ_REMOTE_MODEL_FAILED',
+      message: expect.stringContaining('bad input'),
+      details: { httpStatus: 400, attempts: 1 },
+    },
+  }),
+  timed: async () => ({
+    runtime: await contractRemote(),
+    work: { batch: [{ bytes: Buffer.from('slow') }] },
+    endsAs: 'item failure',
+    details: { attempts: 3 },
+  }),
 });
 
 describe('HttpRuntime (KServe v2)', () => {
@@ -173,37 +191,12 @@ describe('HttpRuntime (KServe v2)', () => {
     expect(result).toMatchObject({ ok: true, output: { outputs: [{ name: 'sum', data: [6.5] }] } });
   });
 
-  it('fails items one by one: a 400 is a 422 item error (not retried), the rest succeed', async () => {
-    const results = await remote.predict([{ bytes: Buffer.from('bad') }, { bytes: Buffer.from('fine') }]);
-    expect(results[0]).toMatchObject({
-      ok: false,
-      error: { code: 'INFERQ_REMOTE_MODEL_FAILED', status: 422, details: { httpStatus: 400, attempts: 1 } },
-    });
-    expect(results[0]!.ok === false && results[0]!.error.message).toContain('bad input');
-    expect(results[1]).toMatchObject({ ok: true });
-  });
-
   it('retries a 503 and succeeds', async () => {
     const [result] = await remote.predict([{ bytes: Buffer.from('flaky-1') }]);
     expect(result).toMatchObject({
       ok: true,
       output: { outputs: [{ name: 'sha256' }, { name: 'size', data: [7] }] },
     });
-  });
-
-  it('gives up after timeoutMs on every attempt with INFERQ_WORK_TIMEOUT', async () => {
-    const [result] = await remote.predict([{ bytes: Buffer.from('slow') }]);
-    expect(result).toMatchObject({
-      ok: false,
-      error: { code: 'INFERQ_WORK_TIMEOUT', details: { attempts: 3 } },
-    });
-  });
-
-  it('is cancelled by its signal', async () => {
-    const controller = new AbortController();
-    const pending = remote.predict([{ bytes: Buffer.from('slow') }], {}, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
-    expect((await rejection(pending)).code).toBe('INFERQ_CANCELLED');
   });
 
   it('reuses kept-alive connections', async () => {
@@ -230,13 +223,6 @@ describe('HttpRuntime load', () => {
     const err = await rejection(down.load());
     expect(err.code).toBe('INFERQ_MODEL_LOAD_FAILED');
     expect(err.details).toMatchObject({ httpStatus: 503 });
-  });
-
-  it('refuses predict before load', async () => {
-    const runtime = await httpModel('unloaded', '  readyCheck: false\n');
-    expect((await rejection(runtime.predict([{ bytes: Buffer.from('x') }]))).code).toBe(
-      'INFERQ_MODEL_NOT_LOADED',
-    );
   });
 
   it('refuses a model.yaml whose url is not http(s)', async () => {

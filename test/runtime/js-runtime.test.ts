@@ -1,27 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferqError, isInferqError } from '../../src/errors/index.js';
 import { createRuntime } from '../../src/runtime/create-runtime.js';
 import { JsRuntime } from '../../src/runtime/js-runtime.js';
 import { bundledModelsDir, ModelRepository, readModel } from '../../src/runtime/model-repository.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import { rejection, runRuntimeContract } from '../contracts/runtime.contract.js';
 import { tempModelsDir } from '../fixtures/temp-models.js';
 
 const temp = tempModelsDir();
 afterAll(() => temp.cleanup());
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
-
-async function rejection(promise: Promise<unknown>): Promise<InferqError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isInferqError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The bundled echo module under another model.yaml (to set timeoutMs). */
 function echoWith(extraYaml: string) {
@@ -30,6 +20,46 @@ function echoWith(extraYaml: string) {
     'echo.js': readFileSync(new URL('../../models/echo/echo.js', import.meta.url), 'utf8'),
   });
 }
+
+/** A module that returns an Error for some items: 'bad' carries an inferq code, 'boom' none. */
+async function itemsModel(): Promise<JsRuntime> {
+  const dir = temp.write('items', {
+    'model.yaml': 'name: items\nversion: "1"\nruntime: js\nartifact: ./model.js\ninput: { kind: json }\n',
+    'model.js': `
+      let loaded = false;
+      export function load({ model }) { loaded = model.spec.name === 'items'; }
+      export function predict(inputs) {
+        return inputs.map(({ value }) => {
+          if (!loaded) return new Error('not loaded');
+          if (value === 'bad') return Object.assign(new Error('bad input'), { code: 'INFERQ_INPUT_UNDECODABLE' });
+          if (value === 'boom') return new Error('boom');
+          return { doubled: value * 2 };
+        });
+      }`,
+  });
+  return new JsRuntime(await readModel(dir));
+}
+
+const bundledEcho = async () => createRuntime(await new ModelRepository(bundledModelsDir).get('echo'));
+
+runRuntimeContract('JsRuntime', {
+  create: bundledEcho,
+  good: async () => ({ bytes: new Uint8Array([1]) }),
+  slow: async () => ({ batch: [{ bytes: new Uint8Array([1]) }], params: { delayMs: 60_000 } }),
+  cancelAfterMs: 10,
+  badItem: async () => ({
+    runtime: await itemsModel(),
+    good: { value: 21 },
+    bad: { value: 'bad' },
+    error: { code: 'INFERQ_INPUT_UNDECODABLE' },
+  }),
+  timed: async () => ({
+    runtime: createRuntime(await readModel(echoWith('timeoutMs: 30'))),
+    work: { batch: [{ bytes: new Uint8Array([1]) }], params: { delayMs: 60_000 } },
+    endsAs: 'rejection',
+    details: { timeoutMs: 30 },
+  }),
+});
 
 describe('echo model', () => {
   let echo: Runtime;
@@ -50,21 +80,11 @@ describe('echo model', () => {
       { ok: true, output: { sha256: sha256(bytes), bytes: 12, params: { tag: 'x' } } },
       { ok: true, output: { sha256: sha256('{"a":1}'), bytes: 7, params: { tag: 'x' } } },
     ]);
-    expect(await echo.predict([])).toEqual([]);
   });
 
-  it('waits delayMs once per batch, and can be cancelled while it waits', async () => {
+  it('waits delayMs once per batch', async () => {
     const [waited] = await echo.predict([{ bytes: new Uint8Array([1]) }], { delayMs: 5 });
     expect(waited).toMatchObject({ ok: true, output: { bytes: 1, params: { delayMs: 5 } } });
-
-    const controller = new AbortController();
-    const pending = echo.predict(
-      [{ bytes: new Uint8Array([1]) }],
-      { delayMs: 60_000 },
-      { signal: controller.signal },
-    );
-    setTimeout(() => controller.abort(), 10);
-    expect((await rejection(pending)).code).toBe('INFERQ_CANCELLED');
   });
 
   it('refuses a bad delayMs as the client error it is (400, not retried)', async () => {
@@ -72,42 +92,16 @@ describe('echo model', () => {
     expect(err.code).toBe('INFERQ_VALIDATION_FAILED');
     expect(err.status).toBe(400);
   });
-
-  it('stops a batch that outlives timeoutMs', async () => {
-    const runtime = createRuntime(await readModel(echoWith('timeoutMs: 30')));
-    await runtime.load();
-    const err = await rejection(runtime.predict([{ bytes: new Uint8Array([1]) }], { delayMs: 60_000 }));
-    expect(err.code).toBe('INFERQ_WORK_TIMEOUT');
-    await runtime.unload();
-  });
 });
 
-describe('JsRuntime contract', () => {
-  it('turns returned Errors into per-item failures, keeping an inferq code when the error carries one', async () => {
-    const dir = temp.write('items', {
-      'model.yaml': 'name: items\nversion: "1"\nruntime: js\nartifact: ./model.js\ninput: { kind: json }\n',
-      'model.js': `
-        let loaded = false;
-        export function load({ model }) { loaded = model.spec.name === 'items'; }
-        export function predict(inputs) {
-          return inputs.map(({ value }) => {
-            if (!loaded) return new Error('not loaded');
-            if (value === 'bad') return Object.assign(new Error('bad input'), { code: 'INFERQ_INPUT_UNDECODABLE' });
-            if (value === 'boom') return new Error('boom');
-            return { doubled: value * 2 };
-          });
-        }`,
-    });
-    const runtime = new JsRuntime(await readModel(dir));
-    expect((await rejection(runtime.predict([{ value: 1 }]))).code).toBe('INFERQ_MODEL_NOT_LOADED');
+describe('JS model modules', () => {
+  it('turns a returned Error without an inferq code into an INFERQ_WORK_FAILED item', async () => {
+    const runtime = await itemsModel();
     await runtime.load();
-    const [good, bad, boom] = await runtime.predict([{ value: 21 }, { value: 'bad' }, { value: 'boom' }]);
+    const [good, boom] = await runtime.predict([{ value: 21 }, { value: 'boom' }]);
     expect(good).toEqual({ ok: true, output: { doubled: 42 } });
-    expect(bad).toMatchObject({ ok: false, error: { code: 'INFERQ_INPUT_UNDECODABLE', status: 422 } });
     expect(boom).toMatchObject({ ok: false, error: { code: 'INFERQ_WORK_FAILED', message: 'boom' } });
-    expect(bad?.ok === false && bad.error).toBeInstanceOf(InferqError);
     await runtime.unload();
-    expect((await rejection(runtime.predict([{ value: 1 }]))).code).toBe('INFERQ_MODEL_NOT_LOADED');
   });
 
   it('fails the batch when predict returns the wrong number of results', async () => {

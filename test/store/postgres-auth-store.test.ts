@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { PostgresAuthStore } from '../../src/store/postgres/postgres-auth-store.js';
-import { PostgresWorkerRegistry } from '../../src/store/postgres/postgres-worker-registry.js';
 import { runAuthStoreContract } from '../contracts/auth-store.contract.js';
 import { freshSchema, postgresSkipReason, testPostgresUrl } from '../fixtures/pg-schema.js';
 
@@ -28,34 +27,6 @@ describe.skipIf(testPostgresUrl === undefined)(
       expect(new Set(secrets).size).toBe(1);
       expect(secrets[0]).toMatch(/^host-\d$/);
       await Promise.all(hosts.map((host) => host.close()));
-      await drop();
-    });
-
-    it('PostgresWorkerRegistry upserts heartbeats, lists, removes and prunes', async () => {
-      const { schema, drop } = await freshSchema(testPostgresUrl!);
-      const registry = await PostgresWorkerRegistry.open(testPostgresUrl!, { schema });
-      const beat = {
-        id: 'w1',
-        host: 'h',
-        pid: 1,
-        models: ['echo@1'],
-        inFlight: 0,
-        version: '0.1.0',
-        state: 'running' as const,
-        startedAt: 1,
-      };
-      await registry.heartbeat(beat, 10);
-      await registry.heartbeat({ ...beat, inFlight: 3 }, 20);
-      await registry.heartbeat({ ...beat, id: 'w2' }, 5);
-      expect(await registry.list()).toEqual([
-        { ...beat, inFlight: 3, lastSeenAt: 20 },
-        { ...beat, id: 'w2', lastSeenAt: 5 },
-      ]);
-      expect(await registry.prune(10)).toBe(1);
-      await registry.remove('w1');
-      expect(await registry.list()).toEqual([]);
-      await registry.close();
-      await registry.close();
       await drop();
     });
 

@@ -7,16 +7,22 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/hash.js';
 import { newLeaseToken } from '../../src/core/ids.js';
 import { InferqError } from '../../src/errors/index.js';
+import { SqliteSqlDriver } from '../../src/store/sqlite/sqlite-sql-driver.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
-import { activeSql } from '../../src/store/sqlite/task-activity.js';
-import { countByTargetAndState, countRangeSql } from '../../src/store/sqlite/task-stats.js';
+import { activeSql } from '../../src/store/stats/task-activity.js';
+import { countByTargetAndState, countRangeSql } from '../../src/store/stats/task-summary.js';
+import { runFeedbackContract } from '../contracts/feedback.contract.js';
+import { runIdempotencyKeysContract } from '../contracts/idempotency-keys.contract.js';
+import { runTaskStatsContract } from '../contracts/task-stats.contract.js';
 import { runTaskStoreContract } from '../contracts/task-store.contract.js';
+import { runWebhookDeliveriesContract } from '../contracts/webhook-deliveries.contract.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'inferq-task-store-'));
 }
 
-runTaskStoreContract('SqliteTaskStore', async () => {
+/** A fresh store in a file of its own; the same database plays every role's suite. */
+async function openStore() {
   const dir = await tempDir();
   const store = SqliteTaskStore.open(path.join(dir, 'tasks.db'));
   const cleanup = async () => {
@@ -24,7 +30,13 @@ runTaskStoreContract('SqliteTaskStore', async () => {
     await rm(dir, { recursive: true, force: true });
   };
   return { store, cleanup };
-});
+}
+
+runTaskStoreContract('SqliteTaskStore', openStore);
+runWebhookDeliveriesContract('SqliteTaskStore', openStore);
+runIdempotencyKeysContract('SqliteTaskStore', openStore);
+runFeedbackContract('SqliteTaskStore', openStore);
+runTaskStatsContract('SqliteTaskStore', openStore);
 
 /**
  * The query plans (EXPLAIN QUERY PLAN, one string per statement) of the statements `run` makes
@@ -237,7 +249,7 @@ describe('SqliteTaskStore (SQLite specifics)', () => {
       setImmediate(() => {
         yielded = true;
       });
-      const counted = await countByTargetAndState(db, owner, 7);
+      const counted = await countByTargetAndState(new SqliteSqlDriver(() => db), owner, 7);
       expect(sorted(counted)).toEqual(expected(owner));
       expect(yielded, 'the event loop ran between ranges').toBe(true);
     }

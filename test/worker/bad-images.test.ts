@@ -11,6 +11,7 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
+import { eventually } from '../fixtures/eventually.js';
 import { renderText } from '../fixtures/render-text.js';
 
 let dir: string;
@@ -56,13 +57,18 @@ async function submit(files: Buffer[]): Promise<string[]> {
 }
 
 async function settled(ids: string[]): Promise<TaskWithTimeline[]> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const tasks = await Promise.all(ids.map(async (id) => (await store.getTask(id))!));
-    if (tasks.every((t) => t.state === 'succeeded' || t.state === 'failed')) return tasks;
-    if (Date.now() > deadline) throw new Error(`not settled: ${tasks.map((t) => t.state)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return eventually(
+    async () => {
+      const tasks = await Promise.all(ids.map(async (id) => (await store.getTask(id))!));
+      const open = tasks.filter((t) => t.state !== 'succeeded' && t.state !== 'failed');
+      expect(
+        open.map((t) => `${t.id} ${t.state}`),
+        'not settled',
+      ).toEqual([]);
+      return tasks;
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 describe('bad images through the ocr-det worker', () => {

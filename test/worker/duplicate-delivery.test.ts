@@ -14,6 +14,7 @@ import type { TaskStore } from '../../src/store/task-store.js';
 import { LeaseLoop } from '../../src/worker/lease-loop.js';
 import { type BatchHandler, processBatch } from '../../src/worker/process-batch.js';
 import { brokerNamespace } from '../fixtures/broker-namespace.js';
+import { eventually } from '../fixtures/eventually.js';
 import { freshSchema, testPostgresUrl } from '../fixtures/pg-schema.js';
 
 // The task row is the lease: a job delivered twice (a broker that cannot dedupe by id, or a
@@ -41,14 +42,6 @@ function countingHandler(): { handler: BatchHandler; runs: Map<string, number> }
       return items.map((item) => ({ ok: true as const, result: { ran: item.task.id } }));
     },
   };
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function expectRanOnce(store: TaskStore, id: string, runs: Map<string, number>): Promise<void> {
@@ -111,7 +104,12 @@ describe('a job delivered twice runs its model once (SQLite store and broker)', 
       return handler(items, signal);
     };
     const one = processBatch({ store, broker, workerId: 'w1', handler: slow, leaseMs: 5_000 }, [first!]);
-    await waitFor(async () => (await store.getTask(task!.id))?.state === 'running', 'w1 to claim');
+    await eventually(
+      async () => expect((await store.getTask(task!.id))?.state, 'w1 to claim').toBe('running'),
+      {
+        timeoutMs: 30_000,
+      },
+    );
     const two = await processBatch({ store, broker, workerId: 'w2', handler, leaseMs: 5_000 }, [second!]);
     expect(two).toMatchObject({ succeeded: 0, skipped: 1 });
     expect(await store.getTask(task!.id)).toMatchObject({ state: 'running', attempts: 1, workerId: 'w1' });
@@ -133,23 +131,26 @@ describe('a job delivered twice runs its model once (SQLite store and broker)', 
     const loops = ['w1', 'w2'].map(
       (workerId) =>
         new LeaseLoop({
-          store,
           broker,
           queue: own,
-          workerId,
-          handler: slow,
           batchSize: 1,
           leaseMs: 300,
           idleWaitMs: 50,
+          taskRows: store,
+          process: (jobs, signal) =>
+            processBatch({ store, broker, workerId, handler: slow, leaseMs: 300, signal }, jobs),
         }),
     );
     for (const loop of loops) loop.start();
     try {
-      await waitFor(async () => {
-        const depth = await broker.depth(own);
-        const stored = await store.getTask(task!.id);
-        return stored?.state === 'succeeded' && depth.waiting + depth.delayed + depth.leased === 0;
-      }, 'the task to succeed and the copy to be acked');
+      await eventually(
+        async () => {
+          const depth = await broker.depth(own);
+          expect((await store.getTask(task!.id))?.state, 'the task to succeed').toBe('succeeded');
+          expect(depth, 'the copy to be acked').toMatchObject({ waiting: 0, delayed: 0, leased: 0 });
+        },
+        { timeoutMs: 30_000 },
+      );
     } finally {
       await Promise.all(loops.map((loop) => loop.stop()));
     }
@@ -169,26 +170,29 @@ describe.skipIf(amqpUrl === undefined || testPostgresUrl === undefined)(
       expect(broker.capabilities.dedupeById).toBe(false);
       const { handler, runs } = countingHandler();
       const loop = new LeaseLoop({
-        store,
         broker,
         queue,
-        workerId: 'w1',
-        handler,
         batchSize: 8,
         leaseMs: 1_000,
         maxDelayMs: 300,
         idleWaitMs: 100,
+        taskRows: store,
+        process: (jobs, signal) =>
+          processBatch({ store, broker, workerId: 'w1', handler, leaseMs: 1_000, signal }, jobs),
       });
       try {
         const tasks = await store.createTasks([draft(), draft(), draft()]);
         const jobs = tasks.map((t) => taskJob(t));
         await broker.enqueueMany(queue, [...jobs, ...jobs]);
         loop.start();
-        await waitFor(async () => {
-          const depth = await broker.depth(queue);
-          const counts = await store.countTasks({ owner: 'dup-test' });
-          return counts.succeeded === 3 && depth.waiting + depth.delayed + depth.leased === 0;
-        }, 'every task succeeded and every delivery acked');
+        await eventually(
+          async () => {
+            const depth = await broker.depth(queue);
+            expect((await store.countTasks({ owner: 'dup-test' })).succeeded, 'every task succeeded').toBe(3);
+            expect(depth, 'every delivery acked').toMatchObject({ waiting: 0, delayed: 0, leased: 0 });
+          },
+          { timeoutMs: 30_000 },
+        );
         for (const task of tasks) await expectRanOnce(store, task.id, runs);
         expect((await broker.depth(queue)).dead).toBe(0);
       } finally {

@@ -14,6 +14,7 @@ import { SqliteWorkerRegistry } from '../../src/store/sqlite/sqlite-worker-regis
 import { loadRuntimes } from '../../src/worker/load-runtimes.js';
 import { ModelWorker } from '../../src/worker/model-worker.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
+import { eventually } from '../fixtures/eventually.js';
 
 // A JS model that fails one item on its own ("bad"), or throws for the whole batch ("boom").
 const pickyModel = `
@@ -108,13 +109,18 @@ async function submit(
 }
 
 async function settled(ids: string[], timeoutMs = 20_000): Promise<TaskWithTimeline[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const tasks = await Promise.all(ids.map(async (id) => (await store.getTask(id))!));
-    if (tasks.every((t) => ['succeeded', 'failed', 'cancelled'].includes(t.state))) return tasks;
-    if (Date.now() > deadline) throw new Error(`not settled: ${tasks.map((t) => t.state).join(',')}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return eventually(
+    async () => {
+      const tasks = await Promise.all(ids.map(async (id) => (await store.getTask(id))!));
+      const open = tasks.filter((t) => !['succeeded', 'failed', 'cancelled'].includes(t.state));
+      expect(
+        open.map((t) => `${t.id} ${t.state}`),
+        'not settled',
+      ).toEqual([]);
+      return tasks;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
 }
 
 describe('ModelWorker', () => {
@@ -241,8 +247,10 @@ describe('ModelWorker', () => {
     const tasks = await submit({ name: 'echo', version: '1.0.0' }, ['slow a', 'slow b'], { delayMs: 60_000 });
     await worker.start();
     const deadline = Date.now() + 10_000;
-    while (worker.inFlightItems < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(worker.inFlightItems).toBe(2);
+    await eventually(() => expect(worker.inFlightItems).toBe(2), {
+      timeoutMs: deadline - Date.now(),
+      intervalMs: 20,
+    });
 
     // What DELETE /v1/tasks/{id} does: cancel in the store, then tell the workers.
     await store.cancelTask(tasks[0]!.id);
@@ -253,8 +261,10 @@ describe('ModelWorker', () => {
     await store.cancelTask(tasks[1]!.id);
     await broker.publish(controlChannel, cancelTaskMessage(tasks[1]!.id));
     // The 60 s model run is abandoned at once, not awaited.
-    while (worker.inFlightItems > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(worker.inFlightItems).toBe(0);
+    await eventually(() => expect(worker.inFlightItems).toBe(0), {
+      timeoutMs: deadline - Date.now(),
+      intervalMs: 20,
+    });
     const after = await Promise.all(tasks.map((t) => store.getTask(t.id)));
     expect(after.map((t) => [t?.state, t?.result ?? null])).toEqual([
       ['cancelled', null],

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import type { TaskInput } from '../../src/core/task.js';
 import { decodeImage, encodePng } from '../../src/runtime/image/decode-image.js';
-import { transforms } from '../../src/worker/pipeline-transforms.js';
+import { transforms } from '../../src/worker/pipeline/pipeline-transforms.js';
 
 // The OCR transforms over a real blob store and real PNGs.
 let dir: string;

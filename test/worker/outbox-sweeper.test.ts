@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
-import { sweepOutbox } from '../../src/worker/outbox-sweeper.js';
+import { sweepOutbox } from '../../src/worker/housekeeping/outbox-sweeper.js';
 
 let dir: string;
 let store: SqliteTaskStore;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../../src/core/task.js';
 import type { ChildTasksRead, TaskStore } from '../../src/store/task-store.js';
-import { PipelineChildren } from '../../src/worker/pipeline-children.js';
+import { PipelineChildren } from '../../src/worker/pipeline/pipeline-children.js';
 
 // The cache's own rules, over a store that answers scripted reads (the reads themselves are
 // the store contract's: test/contracts/task-store.contract.ts).

@@ -6,8 +6,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BlobStore } from '../../src/blobs/blob-store.js';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
-import type { RetentionTaskStore } from '../../src/worker/retention-cleaner.js';
-import { runRetention, startRetentionCleaner } from '../../src/worker/retention-cleaner.js';
+import type { RetentionTaskStore } from '../../src/worker/housekeeping/retention-cleaner.js';
+import { runRetention, startRetentionCleaner } from '../../src/worker/housekeeping/retention-cleaner.js';
 
 const minute = 60_000;
 const hour = 60 * minute;

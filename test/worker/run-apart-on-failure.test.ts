@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runApartOnFailure } from '../../src/worker/run-apart-on-failure.js';
 
-// The rule both paths batch by (process-batch.ts, fast-lanes.ts): a batch that fails as a whole
+// The rule both paths batch by (model-handler.ts, fast-lanes.ts): a batch that fails as a whole
 // runs again item by item, unless the failure is the run's own.
 const rules = {
   splits: (err: unknown) => (err as Error).message !== 'timed out',

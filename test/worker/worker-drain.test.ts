@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
 import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { eventually } from '../fixtures/eventually.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -80,23 +81,19 @@ async function submitSlow(count: number, delayMs: number): Promise<string[]> {
   return tasks.map((t) => t.id);
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const states = async (ids: string[]) => Promise.all(ids.map(async (id) => (await store.getTask(id))!.state));
 
 describe('inferq worker shutdown', () => {
   it('drains on SIGTERM: finishes the batches in flight, leases nothing more, exits 0', async () => {
     const ids = await submitSlow(3, 1_500);
     const worker = startWorker();
-    await until(async () => (await states(ids)).includes('running'), 'a running batch');
+    await eventually(async () => expect(await states(ids), 'a running batch').toContain('running'), {
+      timeoutMs: 30_000,
+    });
     worker.child.kill('SIGTERM');
-    await until(async () => /draining/.test(worker.output()), 'the drain to begin');
+    await eventually(() => expect(worker.output(), 'the drain to begin').toMatch(/draining/), {
+      timeoutMs: 30_000,
+    });
     // A lease long-poll already waiting when the drain began ends within idleWaitMs (500 ms);
     // after that the worker must lease nothing more.
     await new Promise((r) => setTimeout(r, 1_500));
@@ -112,7 +109,12 @@ describe('inferq worker shutdown', () => {
     const before = await broker.depth('echo@1.0.0');
     const ids = await submitSlow(2, 20_000);
     const worker = startWorker();
-    await until(async () => (await states(ids)).every((s) => s === 'running'), 'a running batch');
+    await eventually(
+      async () => expect(await states(ids), 'a running batch').toEqual(['running', 'running']),
+      {
+        timeoutMs: 30_000,
+      },
+    );
     worker.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
     worker.child.kill('SIGTERM');

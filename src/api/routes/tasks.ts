@@ -184,7 +184,8 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         const ms = waitMs(ctx, request.query.wait);
         if (ms > 0) await waitUntilFinal(ctx, request, reply, request.params.id, ms);
         const task = await ownTask(ctx, request, request.params.id);
-        const webhook = task.callbackUrl === null ? undefined : await ctx.store.getWebhookDelivery(task.id);
+        const webhook =
+          task.callbackUrl === null ? undefined : await ctx.webhooks.getWebhookDelivery(task.id);
         const view = taskView(task, { withResult: true, webhook });
         if (task.target.kind === 'pipeline')
           view.steps = (await ctx.store.listChildTasks(task.id)).map(stepView);
@@ -294,8 +295,8 @@ export function taskRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const task = await ownTask(ctx, request, request.params.id);
-        await ctx.store.addFeedback(task.id, { feedback: request.body.feedback, at: ctx.clock() });
-        return reply.status(201).send({ id: task.id, feedback: await ctx.store.listFeedback(task.id) });
+        await ctx.feedback.addFeedback(task.id, { feedback: request.body.feedback, at: ctx.clock() });
+        return reply.status(201).send({ id: task.id, feedback: await ctx.feedback.listFeedback(task.id) });
       },
     );
   };

@@ -127,7 +127,7 @@ export async function createSubmission(
         inputs: inputs.map((i) => i.blob.sha256),
       }),
     );
-    const claim = await ctx.store.claimIdempotencyKey({
+    const claim = await ctx.idempotencyKeys.claimIdempotencyKey({
       owner: plan.owner,
       key: idempotencyKey,
       fingerprint,
@@ -150,7 +150,8 @@ export async function createSubmission(
   try {
     result = await create(ctx, plan, inputs, requestId);
   } catch (err) {
-    if (idempotencyKey !== undefined) await ctx.store.releaseIdempotencyKey(plan.owner, idempotencyKey);
+    if (idempotencyKey !== undefined)
+      await ctx.idempotencyKeys.releaseIdempotencyKey(plan.owner, idempotencyKey);
     throw err;
   }
   return withWarnings(ctx, plan, result);

@@ -4,7 +4,7 @@ import { Agent, fetch } from 'undici';
 import { type BackoffPolicy, backoffDelay } from '../../core/backoff.js';
 import type { Task } from '../../core/task.js';
 import type { AuthStore } from '../../store/auth-store.js';
-import type { TaskStore, WebhookOutcome } from '../../store/task-store.js';
+import type { WebhookDeliveries, WebhookOutcome } from '../../store/webhook-deliveries.js';
 import type { Clock } from '../app-deps.js';
 import { taskView } from '../task-view.js';
 import { checkCallbackUrl, guardedConnector } from './callback-url.js';
@@ -23,7 +23,8 @@ export function signWebhook(secret: string, body: string, atMs: number): string 
 }
 
 export interface WebhookDispatcherOptions {
-  store: TaskStore;
+  /** The deliveries: claimed when due, attempts recorded (the task store's webhook role). */
+  store: WebhookDeliveries;
   auth: AuthStore;
   logger: FastifyBaseLogger;
   allowPrivate: boolean;

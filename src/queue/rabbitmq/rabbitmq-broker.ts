@@ -78,8 +78,11 @@ const missingCapabilities = Object.freeze({
   dedupeById: 'RabbitMQ cannot look a message up by id, so an enqueue cannot know the id is live',
   liveJobLookup: 'RabbitMQ cannot look a message up by id (see hasLiveJob)',
   fairShares:
-    "a quorum queue delivers one queue's messages in one FIFO line for every tenant; " +
-    'one queue per tenant consumed in turn is not built yet',
+    "one quorum queue per inferq queue delivers every tenant's messages in one FIFO line. Turns need a " +
+    'quorum queue per (queue, tenant) consumed in turn: consumers finding tenant queues without the ' +
+    'management API (e.g. a stream of announcements read from its start), delayed retries routed back ' +
+    'to the tenant queue (delay queues dead-letter to one fixed queue), a consumer window per tenant ' +
+    'queue, and turns kept per process (RabbitMQ holds no shared tags); not built',
 });
 
 /**

@@ -61,9 +61,23 @@ export class PrefetchBuffer {
     this.#schedule(fetched);
   }
 
-  /** Up to `max` prefetched jobs of `queue`, oldest first, removed from the buffer. */
-  take(queue: string, max: number): Prefetched[] {
-    return this.#jobs.get(queue)?.splice(0, max) ?? [];
+  /** The prefetched jobs of `queue`, oldest first, left in the buffer. */
+  peek(queue: string): readonly Prefetched[] {
+    return this.#jobs.get(queue) ?? [];
+  }
+
+  /** Up to `max` prefetched jobs of `queue` that `which` accepts, oldest first, removed from the buffer. */
+  take(queue: string, max: number, which: (p: Prefetched) => boolean = () => true): Prefetched[] {
+    const list = this.#jobs.get(queue);
+    if (list === undefined || max <= 0) return [];
+    const taken: Prefetched[] = [];
+    const kept = list.filter((p) => {
+      if (taken.length >= max || !which(p)) return true;
+      taken.push(p);
+      return false;
+    });
+    this.#jobs.set(queue, kept);
+    return taken;
   }
 
   /** Releases every buffered job (on close). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Job, Queue, Worker } from 'bullmq';
+import { Job, type Queue, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
 import { newId } from '../../core/ids.js';
@@ -7,8 +7,6 @@ import {
   assertQueueName,
   type BroadcastMessage,
   type DeadJob,
-  defaultMaxAttempts,
-  isValidQueueName,
   type JobInput,
   type JobLease,
   type LeasedJob,
@@ -24,9 +22,14 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
+import { checkJobTenant, checkJobWeight } from '../check-job-input.js';
+import { planFairLease } from './fair-lease-plan.js';
 import { MarkerWaiter } from './marker-waiter.js';
 import { PrefetchBuffer, type Prefetched } from './prefetch-buffer.js';
 import { RedisBroadcast } from './redis-broadcast.js';
+import { type JobData, TenantQueueRegistry } from './tenant-queue-registry.js';
+import { TenantQueueViews } from './tenant-queue-views.js';
+import { bullName, fairShareKeys, leaseToken, tenantQueueName, tokenTarget } from './tenant-queues.js';
 
 export interface RedisBrokerOptions {
   /** BullMQ key prefix (default `bull`, which is what @bull-board shows by default). */
@@ -45,15 +48,12 @@ export interface RedisBrokerOptions {
 /** A job leased through this handle: ack and nack skip a round trip to load it. */
 interface Held {
   job: Job;
-  /** The worker key (queue + lease length) it was fetched with; ack prefetches for it. */
-  key: string;
-}
-
-/** What inferq keeps in a BullMQ job's `data`. */
-interface JobData {
-  payload: unknown;
-  maxAttempts: number;
-  priority: number;
+  /** Its inferq queue. */
+  queue: string;
+  /** The lease kind (queue + lease length) it was leased as; ack prefetches for it ('' never). */
+  kind: string;
+  /** The worker of its tenant queue and lease length: a prefetched job is built on it. */
+  worker: Worker | undefined;
 }
 
 const capabilities: BrokerCapabilities = Object.freeze({
@@ -64,30 +64,15 @@ const capabilities: BrokerCapabilities = Object.freeze({
   broadcast: true,
   distributed: true,
   liveJobLookup: true,
-  fairShares: false,
+  fairShares: true,
 });
 
-const missingCapabilities = Object.freeze({
-  fairShares:
-    "one BullMQ queue per inferq queue serves every tenant's jobs in one priority order; " +
-    'per-tenant turns (BullMQ groups) are a BullMQ Pro feature, and one sub-queue per tenant leased in turn is not built yet',
-});
-
-/**
- * BullMQ orders prioritized jobs by ascending number (1 first) and serves its plain wait list
- * before any of them; inferq's priorities are "higher first" with 0 as the default. So every job
- * goes to the prioritized set at `neutral - priority`, which keeps FIFO within one priority.
- */
-const neutralPriority = 1_000_000;
-const maxBullPriority = 2_097_151;
 const maxLeaseBatch = 1_000;
 /** Adds ARGV[1] to a job's started-attempts count, unless the job is gone (no stray key). */
 const addToAttemptsScript = `if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HINCRBY', KEYS[1], 'ats', ARGV[1])
 end
 return false`;
-/** Lease tokens carry their queue (`<uuid>|<queue>`): ack and nack get only `{ id, token }`. */
-const tokenSeparator = '|';
 /**
  * A prefetched job older than this fraction of its lease is relocked when leased out: before,
  * one that waited a second of a 2 s lease was handed out with 1 s left, a third of a second
@@ -97,28 +82,35 @@ const tokenSeparator = '|';
 const relockAfterFraction = 1 / 6;
 
 /**
- * The Redis broker, on BullMQ: every inferq queue is a BullMQ queue (so @bull-board shows it),
- * and leases are BullMQ's manual fetching — a `Worker` with no processor hands out jobs with
- * `getNextJob(token)` under a lock of `leaseMs`, extended with `extendLocks`, ended with
- * `moveToCompleted` / `moveToFailed` / `moveToWait` / `moveToDelayed`, each of which BullMQ's
- * Lua scripts refuse when the lock token is not the holder's (that is the lease fence).
+ * The Redis broker, on BullMQ. Leases are BullMQ's manual fetching — a `Worker` with no
+ * processor hands out jobs with `getNextJob(token)` under a lock of `leaseMs`, extended with
+ * `extendLocks`, ended with `moveToCompleted` / `moveToFailed` / `moveToWait` / `moveToDelayed`,
+ * each of which BullMQ's Lua scripts refuse when the lock token is not the holder's (that is the
+ * lease fence).
+ *
+ * Fair shares: each tenant's jobs of an inferq queue are a BullMQ queue of their own (the
+ * layout is in tenant-queues.ts), so a priority orders only its tenant's jobs, and a lease first
+ * plans, in one Lua script, which tenants its jobs come from (fair-lease-plan.ts: the SQL brokers'
+ * start-tag rule, weights included), then fetches each slot from its tenant's queue.
  *
  * Retries and dead-lettering are decided here, not by BullMQ's `attempts` option, so that a
  * retry can be given an explicit delay and "dead" means "in BullMQ's failed set". Expired locks
  * are reaped by `reapExpiredLeases` (not BullMQ's two-pass stalled checker, whose first pass only
  * marks jobs): it moves every active job that has no lock back to wait, or to failed when out of
  * attempts.
+ *
+ * A job id is unique within its queue and tenant (an inferq job id is a task id, whose owner
+ * never changes); `hasLiveJob`, `requeueDead` and the counts look through every tenant's queue.
  */
 export class RedisBroker implements Broker {
   readonly kind = 'redis';
   readonly capabilities = capabilities;
-  readonly missingCapabilities = missingCapabilities;
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #backoff: BackoffPolicy;
   readonly #pollMs: number;
-  readonly #queues = new Map<string, Queue>();
-  readonly #workers = new Map<string, Worker>();
+  readonly #tenantQueues: TenantQueueRegistry;
+  readonly #views: TenantQueueViews;
   /** Jobs leased through this handle, by token (an ack's fetched job inherits the token). */
   readonly #held = new Map<string, Held>();
   /** Jobs fetched by acks, handed out by the next lease. */
@@ -133,6 +125,8 @@ export class RedisBroker implements Broker {
     this.#prefix = options.prefix ?? 'bull';
     this.#backoff = options.backoff ?? defaultBackoff;
     this.#pollMs = options.pollIntervalMs ?? 200;
+    this.#tenantQueues = new TenantQueueRegistry(redis, this.#prefix);
+    this.#views = new TenantQueueViews(redis, this.#prefix, this.#tenantQueues);
     this.#broadcast = new RedisBroadcast(redis, this.#prefix);
     this.#markers = new MarkerWaiter(redis);
     if (options.reapIntervalMs !== undefined) {
@@ -164,41 +158,45 @@ export class RedisBroker implements Broker {
   }
 
   async enqueueMany(queue: string, jobs: readonly JobInput[]): Promise<string[]> {
-    const q = this.#queue(queue);
+    this.#queue(queue);
     if (jobs.length === 0) return [];
     const ids = jobs.map((job) => job.id ?? newId());
-    // BullMQ ignores an add whose id exists in any state. Live ids must stay deduplicated, but a
-    // dead (failed) job's id must start a fresh job: remove those first.
-    const given = [...new Set(jobs.filter((j) => j.id !== undefined).map((j) => j.id!))];
-    if (given.length > 0) {
-      const failedKey = `${this.#prefix}:${bullName(queue)}:failed`;
-      const scores = await this.#redis.pipeline(given.map((id) => ['zscore', failedKey, id])).exec();
-      const dead = given.filter((_, i) => scores?.[i]?.[1] !== null);
-      for (const id of dead) await q.remove(id).catch(() => 0);
+    const byTenant = new Map<string, number[]>();
+    const weights = new Map<string, number>();
+    for (const [i, job] of jobs.entries()) {
+      const tenant = checkJobTenant(job.tenant);
+      if (job.weight !== undefined) weights.set(tenant, checkJobWeight(job.weight));
+      const indexes = byTenant.get(tenant);
+      if (indexes === undefined) byTenant.set(tenant, [i]);
+      else indexes.push(i);
     }
-    await this.#redis.sadd(this.#queuesKey, queue);
-    await q.addBulk(
-      jobs.map((job, i) => {
-        const priority = job.priority ?? 0;
-        const data: JobData = {
-          payload: job.payload,
-          maxAttempts: job.maxAttempts ?? defaultMaxAttempts,
-          priority,
-        };
-        return {
-          name: 'job',
-          data,
-          opts: {
-            jobId: ids[i]!,
-            priority: Math.min(maxBullPriority, Math.max(1, neutralPriority - priority)),
-            ...(job.delayMs !== undefined && job.delayMs > 0 ? { delay: job.delayMs } : {}),
-            // Acked jobs leave no trace (and free their id); dead ones stay for inspection.
-            removeOnComplete: true,
-            removeOnFail: false,
-          },
-        };
-      }),
+    // A tenant is listed before its jobs exist and again after (a plan that found its queue
+    // empty in between unlisted it), so no plan misses a tenant's jobs for longer than this call.
+    const keys = fairShareKeys(this.#prefix, queue);
+    const listed = [...byTenant.keys()]
+      .filter((t) => t !== '')
+      .flatMap((t) => [t, tenantQueueName(queue, t)]);
+    const setup = this.#redis.multi().sadd(this.#queuesKey, queue);
+    if (listed.length > 0) setup.hset(keys.tenants, ...listed);
+    if (weights.size > 0) setup.hset(keys.weights, ...[...weights].flat());
+    await setup.exec();
+    await Promise.all(
+      [...byTenant].map(([tenant, indexes]) =>
+        this.#tenantQueues.addJobs(
+          queue,
+          tenant,
+          indexes.map((i) => ({ job: jobs[i]!, id: ids[i]! })),
+        ),
+      ),
     );
+    if (listed.length > 0) {
+      const after = this.#redis.multi().hset(keys.tenants, ...listed);
+      // An idle lease waits on the plain queue's marker; BullMQ marks only the tenant's queue.
+      if (jobs.some((j) => j.tenant && !(j.delayMs !== undefined && j.delayMs > 0))) {
+        after.zadd(`${this.#prefix}:${bullName(queue)}:marker`, 0, '0');
+      }
+      await after.exec();
+    }
     return ids;
   }
 
@@ -206,22 +204,20 @@ export class RedisBroker implements Broker {
     this.#queue(queue);
     const max = Math.min(maxLeaseBatch, Math.max(1, Math.floor(request.max)));
     const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
-    this.#prefetched.noteLease(workerKey(queue, request.leaseMs), queue, max);
+    this.#prefetched.noteLease(workerKey(bullName(queue), request.leaseMs), queue, max);
     const marker = `${this.#prefix}:${bullName(queue)}:marker`;
     for (;;) {
-      const jobs = await this.#takePrefetched(queue, max, request.leaseMs);
-      if (jobs.length < max) jobs.push(...(await this.#take(queue, max - jobs.length, request.leaseMs)));
+      const jobs = await this.#takeFair(queue, max, request.leaseMs);
       if (jobs.length > 0 || Date.now() >= deadline || this.#closed) return jobs;
       await this.#markers.wait(marker, Math.min(this.#pollMs, Math.max(1, deadline - Date.now())));
     }
   }
 
   async extendLeases(leases: readonly JobLease[], leaseMs: number): Promise<string[]> {
-    const byQueue = groupByQueue(leases);
     const extended: string[] = [];
-    for (const [queue, group] of byQueue) {
+    for (const { queue, tenant, group } of groupByTenantQueue(leases)) {
       const failed = new Set<string>(
-        await this.#worker(queue, leaseMs).extendJobLocks(
+        await this.#worker(queue, tenant, leaseMs).extendJobLocks(
           group.map((l) => l.id),
           group.map((l) => l.token),
           leaseMs,
@@ -234,15 +230,18 @@ export class RedisBroker implements Broker {
 
   /**
    * Completes each job. While this handle keeps leasing from the job's queue, the same script
-   * also fetches the queue's next job (BullMQ's fetchNext, as its own Worker does), which the
-   * next `lease` hands out without a round trip: one script per job instead of two.
+   * also fetches the job's tenant's next job (BullMQ's fetchNext, as its own Worker does): one
+   * script per job instead of two. The next lease's plan counts such prefetched jobs as their
+   * tenant's ready jobs and hands them out only in that tenant's turns (see #takeFair), so a
+   * prefetch never takes another tenant's share; one its tenant's turns do not reach in time goes
+   * back to the queue (PrefetchBuffer).
    */
   async ack(leases: readonly JobLease[]): Promise<number> {
     const results = await Promise.all(
       leases.map(async (lease) => {
         const held = await this.#heldJob(lease);
         if (held === undefined) return 0;
-        const prefetch = held.key !== '' && !this.#closed && this.#prefetched.reserve(held.key);
+        const prefetch = held.worker !== undefined && !this.#closed && this.#prefetched.reserve(held.kind);
         let next: unknown;
         let done = false;
         try {
@@ -251,7 +250,10 @@ export class RedisBroker implements Broker {
           });
         } finally {
           if (prefetch)
-            this.#prefetched.settle(held.key, done ? this.#fetched(held.key, lease.token, next) : undefined);
+            this.#prefetched.settle(
+              held.kind,
+              done ? this.#fetched(held.worker!, lease.token, next) : undefined,
+            );
         }
         this.#forget(lease.token, held.job);
         return done ? 1 : 0;
@@ -284,74 +286,34 @@ export class RedisBroker implements Broker {
   }
 
   async reapExpiredLeases(): Promise<number> {
-    const queues = await this.#redis.smembers(this.#queuesKey);
     let reaped = 0;
-    for (const queue of queues) {
-      const base = `${this.#prefix}:${bullName(queue)}`;
-      const active = await this.#redis.lrange(`${base}:active`, 0, -1);
-      if (active.length === 0) continue;
-      const locks = await this.#redis.pipeline(active.map((id) => ['exists', `${base}:${id}:lock`])).exec();
-      const expired = active.filter((_, i) => locks?.[i]?.[1] === 0);
-      for (const id of expired) {
-        const job = await Job.fromId(this.#queue(queue), id);
-        if (job === undefined) continue;
-        const data = job.data as JobData;
-        // Token '0' skips BullMQ's lock check: the lock is gone. A job already moved by another
-        // reaper is no longer active, and the script refuses it (fenced → false).
-        const moved =
-          job.attemptsStarted >= data.maxAttempts
-            ? await fenced(() =>
-                job.moveToFailed(
-                  new Error(`lease expired after ${job.attemptsStarted} attempt(s)`),
-                  '0',
-                  false,
-                ),
-              )
-            : await fenced(() => job.moveToWait('0'));
-        if (moved) reaped++;
-      }
+    for (const queue of await this.#redis.smembers(this.#queuesKey)) {
+      for (const [name, id] of await this.#views.expiredLeases(queue))
+        if (await this.#reapOne(name, id)) reaped++;
     }
     return reaped;
   }
 
   async depth(queue: string): Promise<QueueDepth> {
-    const counts = await this.#queue(queue).getJobCounts(
-      'wait',
-      'prioritized',
-      'delayed',
-      'active',
-      'failed',
-    );
-    return {
-      waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0),
-      delayed: counts.delayed ?? 0,
-      leased: counts.active ?? 0,
-      dead: counts.failed ?? 0,
-    };
+    this.#queue(queue);
+    return this.#views.depth(queue);
   }
 
   async deadJobs(queue: string, limit = 100): Promise<DeadJob[]> {
-    const jobs = await this.#queue(queue).getFailed(0, Math.max(1, limit) - 1);
-    return jobs.map((job) => ({
-      id: job.id!,
-      queue,
-      payload: (job.data as JobData).payload,
-      attempts: job.attemptsStarted,
-      error: job.failedReason ?? null,
-      failedAt: job.finishedOn ?? job.timestamp,
-    }));
+    this.#queue(queue);
+    return this.#views.deadJobs(queue, Math.max(1, limit));
   }
 
   async requeueDead(queue: string, id: string): Promise<boolean> {
-    const q = this.#queue(queue);
-    const job = await Job.fromId(q, id);
+    this.#queue(queue);
+    const job = await this.#views.deadJob(queue, id);
     if (job === undefined || (await job.getState()) !== 'failed') return false;
     return fenced(() => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
   }
 
   async hasLiveJob(queue: string, id: string): Promise<boolean> {
-    const state = await this.#queue(queue).getJobState(id);
-    return state === 'waiting' || state === 'prioritized' || state === 'delayed' || state === 'active';
+    this.#queue(queue);
+    return this.#views.hasLiveJob(queue, id);
   }
 
   async publish(channel: string, message: BroadcastMessage): Promise<void> {
@@ -379,58 +341,76 @@ export class RedisBroker implements Broker {
     await this.#prefetched.releaseAll().catch(() => {});
     await this.#markers.close();
     await this.#broadcast.close();
-    await Promise.all([...this.#workers.values()].map((w) => w.close(true)));
-    await Promise.all([...this.#queues.values()].map((q) => q.close()));
+    await this.#tenantQueues.close();
     this.#held.clear();
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
   /**
-   * Leases up to `max` jobs, one `getNextJob` (one Lua script run) each. The first fetch goes
-   * with a count of the jobs ready (both in flight at once, one round trip), so an empty queue
-   * costs one script per poll; once it finds a job, as many fetches as the count allows go
-   * concurrently, which ioredis pipelines into one round trip per wave (sequential fetches cost a
-   * round trip per job: bench/distributed.ts measured 0.75× raw BullMQ that way). Waves go on,
-   * each after a fresh count, until `max` or a fetch finds the queue empty. Without the count, a
-   * wave of `max - 1` fetches on a queue of two jobs ran 62 scripts for nothing.
+   * Leases up to `max` jobs fairly: the plan script says which tenant each slot goes to
+   * (counting the jobs this handle holds prefetched as their tenant's), then each slot takes its
+   * tenant's prefetched job, or else one `getNextJob` (one BullMQ script) on its tenant's queue,
+   * all at once, which ioredis pipelines into one round trip. Two round trips for a lease of any
+   * size; an empty queue costs the plan alone.
    */
-  async #take(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
-    const worker = this.#worker(queue, leaseMs);
-    const leased: LeasedJob[] = [];
-    const fetchOne = async (): Promise<boolean> => {
-      const token = `${randomUUID()}${tokenSeparator}${queue}`;
+  async #takeFair(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
+    const buffered = new Map<string, number>();
+    for (const p of this.#prefetched.peek(queue))
+      buffered.set(tenantOf(p), (buffered.get(tenantOf(p)) ?? 0) + 1);
+    const slots = await planFairLease(this.#redis, {
+      keys: fairShareKeys(this.#prefix, queue),
+      keyPrefix: `${this.#prefix}:`,
+      plainQueue: bullName(queue),
+      n: max,
+      buffered,
+    });
+    const wanted = new Map<string, number>();
+    for (const tenant of slots) wanted.set(tenant, (wanted.get(tenant) ?? 0) + 1);
+    const kind = workerKey(bullName(queue), leaseMs);
+    const byTenant = new Map<string, LeasedJob[]>();
+    const fetchOne = async (tenant: string): Promise<LeasedJob | undefined> => {
+      const worker = this.#worker(queue, tenant, leaseMs);
+      const token = leaseToken(randomUUID(), queue, tenant);
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
-      if (job === undefined || job.id === undefined) return false;
-      leased.push(this.#leaseOut(queue, workerKey(queue, leaseMs), job, token, Date.now() + leaseMs));
-      return true;
+      // Another worker's plan took the tenant's last job first: this slot stays empty.
+      if (job === undefined || job.id === undefined) return undefined;
+      return this.#leaseOut(queue, kind, worker, job, token, Date.now() + leaseMs);
     };
-    const [found, counted] = await Promise.all([fetchOne(), this.#readyCount(queue)]);
-    // The count may or may not have seen the first job before the fetch took it: at most one
-    // fetch of the next wave finds nothing.
-    let ready = counted;
-    while (found && leased.length < max && ready > 0) {
-      const wave = await Promise.all(Array.from({ length: Math.min(ready, max - leased.length) }, fetchOne));
-      if (wave.includes(false) || leased.length >= max) break;
-      ready = await this.#readyCount(queue);
-    }
-    // Replies of one pipeline arrive in order, so `leased` is in the queue's order.
-    return leased;
+    await Promise.all(
+      [...wanted].map(async ([tenant, count]) => {
+        const held = buffered.get(tenant) ?? 0;
+        const fetches = Array.from({ length: Math.max(0, count - held) }, () => fetchOne(tenant));
+        const prefetched = held > 0 ? await this.#takePrefetched(queue, tenant, count, leaseMs) : [];
+        // Replies of one pipeline arrive in order, so a tenant's jobs are in its queue's order.
+        const fetched = (await Promise.all(fetches)).filter((job) => job !== undefined);
+        byTenant.set(tenant, [...prefetched, ...fetched]);
+      }),
+    );
+    return slots.map((tenant) => byTenant.get(tenant)!.shift()).filter((job) => job !== undefined);
   }
 
-  /** Jobs that a fetch can take now: waiting or prioritized (not delayed, not paused). */
-  async #readyCount(queue: string): Promise<number> {
-    const counts = await this.#queue(queue).getJobCounts('wait', 'prioritized');
-    return (counts.wait ?? 0) + (counts.prioritized ?? 0);
+  /** Moves one expired job back to wait, or to failed when out of attempts. */
+  async #reapOne(name: string, id: string): Promise<boolean> {
+    const job = await Job.fromId(this.#bullQueue(name), id);
+    if (job === undefined) return false;
+    const data = job.data as JobData;
+    // Token '0' skips BullMQ's lock check: the lock is gone. A job already moved by another
+    // reaper is no longer active, and the script refuses it (fenced → false).
+    return job.attemptsStarted >= data.maxAttempts
+      ? fenced(() =>
+          job.moveToFailed(new Error(`lease expired after ${job.attemptsStarted} attempt(s)`), '0', false),
+        )
+      : fenced(() => job.moveToWait('0'));
   }
 
   /** The job a lease names, if its token looks like ours (else the lease is stale). */
   async #heldJob(lease: JobLease): Promise<Held | undefined> {
     const held = this.#held.get(lease.token);
     if (held !== undefined && held.job.id === lease.id) return held;
-    const queue = queueOfToken(lease.token);
-    if (queue === undefined) return undefined;
-    const job = await Job.fromId(this.#queue(queue), lease.id);
-    return job === undefined ? undefined : { job, key: '' };
+    const target = tokenTarget(lease.token);
+    if (target === undefined) return undefined;
+    const job = await Job.fromId(this.#bullQueue(tenantQueueName(target.queue, target.tenant)), lease.id);
+    return job === undefined ? undefined : { job, queue: target.queue, kind: '', worker: undefined };
   }
 
   /** Drops the held entry of `token` if it is still `job` (an ack may have refilled it). */
@@ -439,9 +419,16 @@ export class RedisBroker implements Broker {
   }
 
   /** Records a lease of `job` under `token` and returns what `lease` hands out. */
-  #leaseOut(queue: string, key: string, job: Job, token: string, expiresAt: number): LeasedJob {
+  #leaseOut(
+    queue: string,
+    kind: string,
+    worker: Worker,
+    job: Job,
+    token: string,
+    expiresAt: number,
+  ): LeasedJob {
     const data = job.data as JobData;
-    this.#held.set(token, { job, key });
+    this.#held.set(token, { job, queue, kind, worker });
     return {
       id: job.id!,
       queue,
@@ -456,12 +443,10 @@ export class RedisBroker implements Broker {
   }
 
   /** The job a completing script fetched (raw2NextJobData's `[data, id, …]`), if any. */
-  #fetched(key: string, token: string, next: unknown): Prefetched | undefined {
+  #fetched(worker: Worker, token: string, next: unknown): Prefetched | undefined {
     if (!Array.isArray(next) || next[0] === undefined || next[0] === null || typeof next[1] !== 'string') {
       return undefined;
     }
-    const worker = this.#workers.get(key);
-    if (worker === undefined) return undefined;
     return {
       job: Job.fromJSON(worker, next[0], next[1]),
       token,
@@ -471,14 +456,15 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Up to `max` prefetched jobs of `queue`, leased out. A fresh one's lock runs from when it
-   * was fetched; one that waited longer than `relockAfterFraction` of the lease, or was fetched
-   * for another lease length, gets its lock set to `leaseMs` first.
+   * Up to `max` prefetched jobs of `tenant` on `queue`, leased out. A fresh one's lock runs from
+   * when it was fetched; one that waited longer than `relockAfterFraction` of the lease, or was
+   * fetched for another lease length, gets its lock set to `leaseMs` first.
    */
-  async #takePrefetched(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
-    const taken = this.#prefetched.take(queue, max);
+  async #takePrefetched(queue: string, tenant: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
+    const taken = this.#prefetched.take(queue, max, (p) => tenantOf(p) === tenant);
     if (taken.length === 0) return [];
-    const key = workerKey(queue, leaseMs);
+    const kind = workerKey(bullName(queue), leaseMs);
+    const worker = this.#worker(queue, tenant, leaseMs);
     // A lease hands out (nearly) its full length: the lease loop's first renewal comes a third
     // of it later. A job that waited in the buffer, or was fetched for another lease length, is
     // relocked first; one whose lock is already gone (reaped, perhaps leased elsewhere) is dropped.
@@ -488,7 +474,7 @@ export class RedisBroker implements Broker {
     const relockedAt = Date.now();
     if (stale.length > 0) {
       const failed = new Set(
-        await this.#worker(queue, leaseMs).extendJobLocks(
+        await worker.extendJobLocks(
           stale.map((p) => p.job.id!),
           stale.map((p) => p.token),
           leaseMs,
@@ -500,7 +486,14 @@ export class RedisBroker implements Broker {
     return taken
       .filter((p) => fresh(p) || relocked.has(p.job.id!))
       .map((p) =>
-        this.#leaseOut(queue, key, p.job, p.token, fresh(p) ? p.fetchedAt + leaseMs : relockedAt + leaseMs),
+        this.#leaseOut(
+          queue,
+          kind,
+          worker,
+          p.job,
+          p.token,
+          fresh(p) ? p.fetchedAt + leaseMs : relockedAt + leaseMs,
+        ),
       );
   }
 
@@ -519,37 +512,19 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Checks the name and that the broker is open; the plain (tenant '') queue. */
   #queue(name: string): Queue {
     assertQueueName(name);
-    if (this.#closed) throw new InferqError('INFERQ_BROKER_UNAVAILABLE', 'the Redis broker is closed');
-    let queue = this.#queues.get(name);
-    if (queue === undefined) {
-      queue = new Queue(bullName(name), { connection: this.#redis, prefix: this.#prefix });
-      queue.on('error', () => {});
-      this.#queues.set(name, queue);
-    }
-    return queue;
+    return this.#bullQueue(bullName(name));
   }
 
-  /**
-   * A processor-less worker per (queue, lease length): BullMQ sets the lock of a fetched job to
-   * the worker's `lockDuration`, so one lease length needs one worker. Workers use a fixed lease
-   * in practice, so this stays at one or two per queue.
-   */
-  #worker(queue: string, leaseMs: number): Worker {
-    const key = workerKey(queue, leaseMs);
-    let worker = this.#workers.get(key);
-    if (worker === undefined) {
-      worker = new Worker(bullName(queue), null, {
-        connection: this.#redis,
-        prefix: this.#prefix,
-        autorun: false,
-        lockDuration: Math.max(1, Math.floor(leaseMs)),
-      });
-      worker.on('error', () => {});
-      this.#workers.set(key, worker);
-    }
-    return worker;
+  /** The BullMQ queue named `name` (a tenant queue). */
+  #bullQueue(name: string): Queue {
+    return this.#tenantQueues.queue(name);
+  }
+
+  #worker(queue: string, tenant: string, leaseMs: number): Worker {
+    return this.#tenantQueues.worker(queue, tenant, leaseMs);
   }
 
   get #queuesKey(): string {
@@ -557,31 +532,30 @@ export class RedisBroker implements Broker {
   }
 }
 
-function workerKey(queue: string, leaseMs: number): string {
-  return `${queue}\0${leaseMs}`;
+/** The tenant of a prefetched job ('' for jobs from before fair shares). */
+function tenantOf(p: Prefetched): string {
+  return (p.job.data as JobData).tenant ?? '';
 }
 
-/** BullMQ refuses ':' in queue names (its key separator); inferq allows it. '%' never occurs in ours. */
-function bullName(queue: string): string {
-  return queue.replaceAll(':', '%3A');
+/** A BullMQ queue name with a lease length: one worker, and one kind of lease for the prefetch. */
+function workerKey(name: string, leaseMs: number): string {
+  return `${name}\0${leaseMs}`;
 }
 
-function queueOfToken(token: string): string | undefined {
-  const at = token.indexOf(tokenSeparator);
-  const queue = at < 0 ? '' : token.slice(at + 1);
-  return isValidQueueName(queue) ? queue : undefined;
-}
-
-function groupByQueue(leases: readonly JobLease[]): Map<string, JobLease[]> {
-  const groups = new Map<string, JobLease[]>();
+/** Leases grouped by the tenant queue their token names (others are stale and left out). */
+function groupByTenantQueue(
+  leases: readonly JobLease[],
+): Array<{ queue: string; tenant: string; group: JobLease[] }> {
+  const groups = new Map<string, { queue: string; tenant: string; group: JobLease[] }>();
   for (const lease of leases) {
-    const queue = queueOfToken(lease.token);
-    if (queue === undefined) continue;
-    const group = groups.get(queue) ?? [];
-    group.push(lease);
-    groups.set(queue, group);
+    const target = tokenTarget(lease.token);
+    if (target === undefined) continue;
+    const key = tenantQueueName(target.queue, target.tenant);
+    const entry = groups.get(key) ?? { ...target, group: [] };
+    entry.group.push(lease);
+    groups.set(key, entry);
   }
-  return groups;
+  return [...groups.values()];
 }
 
 /**

@@ -1,9 +1,20 @@
 import type Database from 'better-sqlite3';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { leaseOrderSql, startTagSql } from '../fair-share-tags.js';
+
+/** The start tag rule (../fair-share-tags.ts, shared with the PostgreSQL broker) in this claim's terms. */
+const startTag = startTagSql('sqlite', {
+  lastStart: 't.last_start',
+  weight: 'w.weight',
+  clock: 'clock.v',
+  tenant: 'a.tenant',
+  priority: 'j.priority',
+  seq: 'j.seq',
+});
 
 /**
  * Fair shares between tenants in the embedded queue: weighted fair queuing by start-time tags
- * (SFQ, Goyal et al. 1996), in SQL.
+ * (SFQ, Goyal et al. 1996), in SQL. The tag rule is written once, in ../fair-share-tags.ts.
  *
  * `tenant_weights` holds each tenant's weight (every queue; default 1); `queue_tenants` holds,
  * per queue, each served tenant's `last_start`, the start tag of its last leased job there;
@@ -84,10 +95,7 @@ export function prepareFairShareStatements(db: SqliteDatabase): FairShareStateme
         lease_expires_at = :expires, vstart = pick.vstart
       FROM (
         SELECT seq, vstart FROM (
-          SELECT j.seq,
-            max(coalesce(t.last_start + 1.0 / coalesce(w.weight, 1), 0), clock.v)
-              + (row_number() OVER (PARTITION BY a.tenant ORDER BY j.priority DESC, j.seq) - 1) * 1.0
-                / coalesce(w.weight, 1) AS vstart
+          SELECT j.seq, ${startTag} AS vstart
           FROM active a
           CROSS JOIN clock
           LEFT JOIN queue_tenants t ON t.queue = :queue AND t.tenant = a.tenant
@@ -96,7 +104,7 @@ export function prepareFairShareStatements(db: SqliteDatabase): FairShareStateme
             ON j.seq IN (SELECT seq FROM jobs WHERE queue = :queue AND tenant = a.tenant AND state = 0
                          ORDER BY priority DESC, seq LIMIT :n)
           WHERE a.tenant IS NOT NULL)
-        ORDER BY vstart, seq LIMIT :n) AS pick
+        ORDER BY ${leaseOrderSql} LIMIT :n) AS pick
       WHERE jobs.seq = pick.seq
       RETURNING seq, id, tenant, vstart, payload, priority, attempts, max_attempts, enqueued_at, token`),
 

@@ -20,6 +20,7 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
+import { checkJobTenant, checkJobWeight } from '../check-job-input.js';
 import {
   type FairClaimedRow,
   type FairShareStatements,
@@ -266,8 +267,8 @@ export class SqliteBroker implements Broker {
     // One weight upsert per tenant of the batch that gives one, not per job.
     const weights = new Map<string, number>();
     for (const job of jobs) {
-      const tenant = checkTenant(job.tenant ?? '');
-      if (job.weight !== undefined) weights.set(tenant, checkWeight(job.weight));
+      const tenant = checkJobTenant(job.tenant);
+      if (job.weight !== undefined) weights.set(tenant, checkJobWeight(job.weight));
       const id = job.id ?? newId();
       const delayMs = job.delayMs ?? 0;
       if (!Number.isFinite(delayMs)) throw invalid(`job delayMs must be a finite number, got ${delayMs}`);
@@ -384,20 +385,6 @@ function checkInteger(value: number, name: string, min: number): number {
     throw invalid(`job ${name} must be an integer ≥ ${min}, got ${value}`);
   }
   return value;
-}
-
-function checkTenant(tenant: string): string {
-  if (typeof tenant !== 'string' || tenant.length > 200) {
-    throw invalid('job tenant must be a string of at most 200 characters');
-  }
-  return tenant;
-}
-
-function checkWeight(weight: number): number {
-  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0 || weight > 1_000_000) {
-    throw invalid(`job weight must be a number above 0 and at most 1000000, got ${weight}`);
-  }
-  return weight;
 }
 
 function checkId(id: string): string {

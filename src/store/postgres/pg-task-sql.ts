@@ -2,7 +2,7 @@ import type { TimelineEntry } from '../../core/task.js';
 import { parentColumns, type TaskRow, taskColumns } from '../task-rows.js';
 import type { Queryable } from './pg-sql-driver.js';
 
-export { stateIn } from '../task-lease.js';
+export { stateIn } from '../sql/lease-terms.js';
 export type { Queryable } from './pg-sql-driver.js';
 
 /** Every column a task row is written and read with: the shared ones plus the pipeline step ones. */

@@ -6,23 +6,11 @@ import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
+import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
-import type {
-  ChildTasksRead,
-  HistoryBucket,
-  HistoryRequest,
-  LatencyBreakdown,
-  RetentionResult,
-  TargetActivity,
-  TaskStats,
-  TaskStore,
-  WebhookAttempt,
-  WebhookOutcome,
-} from '../task-store.js';
+import type { ChildTasksRead, RetentionResult } from '../task-store.js';
 import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
 import { PgSqlDriver } from './pg-sql-driver.js';
-import * as extras from './pg-task-extras.js';
-import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
 import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
@@ -46,7 +34,7 @@ const retentionBatchSize = 1_000;
  *
  * Listings return tasks with `result` left `undefined` (not loaded), as the SQLite store does.
  */
-export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
+export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
   #closed = false;
@@ -151,39 +139,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
     // Keys live as long as tasks: those older than the oldest kept task go.
     await this.driver.run(deleteKeysBeforeSql, { before });
     return { deletedTasks };
-  }
-
-  async dueWebhooks(
-    now: number,
-    limit: number,
-    claimMs: number,
-    excludeOwners: readonly string[] = [],
-  ): Promise<Task[]> {
-    return extras.dueWebhooks(this.#pool, now, limit, claimMs, excludeOwners);
-  }
-
-  async recordWebhookAttempt(
-    taskId: string,
-    attempt: WebhookAttempt,
-    outcome: WebhookOutcome,
-  ): Promise<void> {
-    await extras.recordWebhookAttempt(this.#pool, taskId, attempt, outcome);
-  }
-
-  async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
-    return extras.taskStats(this.#pool, filter);
-  }
-
-  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
-    return activityStats(this.#pool, filter);
-  }
-
-  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
-    return taskHistory(this.#pool, request);
-  }
-
-  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
-    return latencyBreakdown(this.#pool, filter);
   }
 
   async ping(): Promise<void> {

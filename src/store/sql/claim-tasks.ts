@@ -5,11 +5,11 @@ import {
   defaultTaskLeaseMs,
   type LeaseRow,
   planClaim,
-  stateIn,
   workerLostError,
 } from '../task-lease.js';
 import type { BatchClaim, ClaimResult } from '../task-store.js';
 import { batchRounds } from './batch-rounds.js';
+import { stateIn } from './lease-terms.js';
 import { selectTasks } from './select-tasks.js';
 import type { SqlColumns, SqlDialect } from './sql-dialect.js';
 import { all, type SqlProgram } from './sql-driver.js';

@@ -1,4 +1,4 @@
-import type { IdempotencyClaim, IdempotencyRecord } from '../task-store.js';
+import type { IdempotencyClaim, IdempotencyRecord } from '../idempotency-keys.js';
 import type { SqlDriver } from './sql-driver.js';
 
 /**

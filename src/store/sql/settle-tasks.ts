@@ -1,8 +1,8 @@
 import type { TimelineEntry } from '../../core/task.js';
-import { endLease, stateIn } from '../task-lease.js';
 import { toJsonText } from '../task-rows.js';
 import type { Settlement } from '../task-store.js';
 import { batchRounds } from './batch-rounds.js';
+import { endLease, stateIn } from './lease-terms.js';
 import type { SqlColumns, SqlDialect } from './sql-dialect.js';
 import { all, run, type SqlProgram } from './sql-driver.js';
 import { insertTimeline, type TaskTimelineEntry } from './task-timeline.js';

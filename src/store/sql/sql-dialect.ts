@@ -20,10 +20,29 @@ export interface SqlDialect {
    */
   readonly lockRows: string;
   /**
+   * Appended to a read in a write transaction that claims rows of table `alias` (due webhook
+   * deliveries): PostgreSQL locks them and skips those another transaction holds (`FOR UPDATE OF
+   * alias SKIP LOCKED`), so hosts claiming together take disjoint rows; SQLite's `BEGIN
+   * IMMEDIATE` already serialises the claims.
+   */
+  skipLocked(alias: string): string;
+  /**
    * Names the index a read must use: SQLite's `INDEXED BY` (its planner has no statistics unless
    * ANALYZE ran); nothing on PostgreSQL, whose planner has them (a materialised CTE steers it).
    */
   indexedBy(index: string): string;
+  /**
+   * `term` (a column) with no index offered to the planner for it: SQLite's unary `+`, which
+   * keeps its planner on the index the statement is written for (the `finished_at` range of a
+   * stats window) rather than one on an owner or a state, which looks selective to it though one
+   * tenant may own every row; PostgreSQL's planner has statistics, and the term stays as it is.
+   */
+  unindexed(term: string): string;
+  /**
+   * The number at `key` of JSON text `column` (a timeline entry's data), or NULL: SQLite's
+   * `json_extract`, PostgreSQL's `->>` cast to float8.
+   */
+  jsonNumber(column: string, key: string): string;
   /**
    * `column` is one of the values of list parameter `@name` (see {@link listParam}): SQLite reads
    * a JSON array with `json_each`, PostgreSQL an array parameter with `= ANY`.
@@ -56,7 +75,10 @@ export const sqliteDialect: SqlDialect = {
   same: (left, right) => `${left} IS ${right}`,
   max: (left, right) => `MAX(${left}, ${right})`,
   lockRows: '',
+  skipLocked: () => '',
   indexedBy: (index) => `INDEXED BY ${index}`,
+  unindexed: (term) => `+${term}`,
+  jsonNumber: (column, key) => `json_extract(${column}, '$.${key}')`,
   inList: (column, name) => `${column} IN (SELECT value FROM json_each(@${name}))`,
   listParam: (name, values) => ({ [name]: JSON.stringify(values) }),
   rows: (alias, columns) =>
@@ -71,7 +93,10 @@ export const postgresDialect: SqlDialect = {
   max: (left, right) => `GREATEST(${left}, ${right})`,
   // Two workers that received the same job serialise on the row; the loser reads the winner's token.
   lockRows: 'FOR UPDATE',
+  skipLocked: (alias) => `FOR UPDATE OF ${alias} SKIP LOCKED`,
   indexedBy: () => '',
+  unindexed: (term) => term,
+  jsonNumber: (column, key) => `(${column}::json ->> '${key}')::float8`,
   inList: (column, name, type = 'text') => `${column} = ANY(@${name}::${type}[])`,
   listParam: (name, values) => ({ [name]: values }),
   rows: (alias, columns) =>

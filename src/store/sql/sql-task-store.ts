@@ -1,41 +1,57 @@
 import type { ResultCacheKey, Task, TaskWithTimeline, TimelineEntry } from '../../core/task.js';
 import type { TaskState } from '../../core/task-state.js';
-import { renewLeasesParams, renewLeasesSql } from '../task-lease.js';
+import type { FeedbackEntry } from '../feedback.js';
+import type { IdempotencyClaim, IdempotencyRecord } from '../idempotency-keys.js';
+import { latencyBreakdown } from '../stats/latency-breakdown.js';
+import { activityStats } from '../stats/task-activity.js';
+import { taskHistory } from '../stats/task-history.js';
+import { taskStats } from '../stats/task-summary.js';
 import { rowToTask, storedInputBytesSql, type TaskRow } from '../task-rows.js';
+import type {
+  HistoryBucket,
+  HistoryRequest,
+  LatencyBreakdown,
+  StatsSummary,
+  TargetActivity,
+} from '../task-stats.js';
 import type {
   BatchClaim,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
   FailRequest,
-  FeedbackEntry,
-  IdempotencyClaim,
-  IdempotencyRecord,
   Page,
   PageRequest,
   Settlement,
   TaskFilter,
   TaskLease,
-  WebhookDelivery,
 } from '../task-store.js';
+import type { WebhookAttempt, WebhookDelivery, WebhookOutcome } from '../webhook-deliveries.js';
 import { getCachedResult } from './cached-result.js';
-import { cancelTask, releaseTask } from './cancel-task.js';
+import { cancelTask } from './cancel-task.js';
 import { claimTasks } from './claim-tasks.js';
+import { anyDueSql, claimDueWebhooks, dueParams } from './due-webhooks.js';
+import { listExpiredLeases } from './expired-leases.js';
 import { claimIdempotencyKey, deleteKeySql } from './idempotency-keys.js';
 import { countTasks, listTasks } from './list-tasks.js';
 import { readTaskWithTimeline, selectTaskSql } from './read-task.js';
+import { releaseTask } from './release-task.js';
+import { renewLeasesParams, renewLeasesSql } from './renew-leases.js';
 import { settleTasks } from './settle-tasks.js';
 import type { SqlDriver } from './sql-driver.js';
 import { addFeedback, listFeedback } from './task-feedback.js';
 import { appendTimelineSql, timelineParams } from './task-timeline.js';
+import { recordWebhookAttempt } from './webhook-attempt.js';
 import { getWebhookDelivery } from './webhook-delivery.js';
 
 /**
- * The part of TaskStore that SQLite and PostgreSQL share to the letter: the lease and its
- * transitions (claim, settle, renew, release, cancel), reads, listings and counts, the result
- * cache lookup, idempotency keys, feedback, a webhook delivery's state. Written once over a {@link SqlDriver}; SqliteTaskStore and PostgresTaskStore
- * extend it (one level, nothing overridden) and add what each does its own way: creating tasks
- * and child tasks, retention, webhooks, stats, ping and close.
+ * What SQLite and PostgreSQL share to the letter, written once over a {@link SqlDriver}: of
+ * `TaskStore` the lease and its transitions (claim, settle, renew, release, cancel), reads,
+ * listings and counts, the result cache lookup; and the other roles whole: `WebhookDeliveries`
+ * (due-webhooks.ts, webhook-attempt.ts, webhook-delivery.ts), `IdempotencyKeys`, `Feedback`,
+ * `TaskStats` (store/stats/). SqliteTaskStore and PostgresTaskStore extend it (one level,
+ * nothing overridden) and add only what each does its own way: creating tasks and child tasks,
+ * retention, ping and close.
  */
 export abstract class SqlTaskStore {
   protected constructor(protected readonly driver: SqlDriver) {}
@@ -81,6 +97,10 @@ export abstract class SqlTaskStore {
   async releaseTask(id: string, leaseToken: string, reason: string): Promise<boolean> {
     const at = Date.now();
     return this.driver.tx(() => releaseTask(this.driver.dialect, id, leaseToken, reason, at));
+  }
+
+  async listExpiredLeases(before: number, limit = 500): Promise<Task[]> {
+    return listExpiredLeases(this.driver, before, limit);
   }
 
   async cancelTask(id: string, at: number = Date.now()): Promise<Task | undefined> {
@@ -152,8 +172,43 @@ export abstract class SqlTaskStore {
     return listFeedback(this.driver, taskId);
   }
 
+  async dueWebhooks(
+    now: number,
+    limit: number,
+    claimMs: number,
+    excludeOwners: readonly string[] = [],
+  ): Promise<Task[]> {
+    const d = this.driver.dialect;
+    if ((await this.driver.one(anyDueSql(d), dueParams(d, now, excludeOwners))) === undefined) return [];
+    return this.driver.tx(() => claimDueWebhooks(d, now, limit, claimMs, excludeOwners));
+  }
+
+  async recordWebhookAttempt(
+    taskId: string,
+    attempt: WebhookAttempt,
+    outcome: WebhookOutcome,
+  ): Promise<void> {
+    await this.driver.tx(() => recordWebhookAttempt(taskId, attempt, outcome));
+  }
+
   async getWebhookDelivery(taskId: string): Promise<WebhookDelivery | undefined> {
     return getWebhookDelivery(this.driver, taskId);
+  }
+
+  async taskStats(filter: { owner?: string; since: number }): Promise<StatsSummary> {
+    return taskStats(this.driver, filter);
+  }
+
+  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
+    return activityStats(this.driver, filter);
+  }
+
+  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
+    return taskHistory(this.driver, request);
+  }
+
+  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
+    return latencyBreakdown(this.driver, filter);
   }
 
   async deleteTask(id: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { FeedbackEntry } from '../task-store.js';
+import type { FeedbackEntry } from '../feedback.js';
 import type { SqlDriver } from './sql-driver.js';
 
 /** Parameters: `@taskId`, `@feedback` (JSON text), `@at`. Nothing for a task that does not exist. */

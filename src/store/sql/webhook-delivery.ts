@@ -1,4 +1,4 @@
-import type { WebhookDelivery, WebhookDeliveryState } from '../task-store.js';
+import type { WebhookDelivery, WebhookDeliveryState } from '../webhook-deliveries.js';
 import type { SqlDriver } from './sql-driver.js';
 
 /** A task's webhook delivery state. Parameters: `@taskId`. */

@@ -6,21 +6,11 @@ import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
 import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
+import { stateIn } from '../sql/lease-terms.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
-import { stateIn } from '../task-lease.js';
+import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
-import type {
-  ChildTasksRead,
-  HistoryBucket,
-  HistoryRequest,
-  LatencyBreakdown,
-  RetentionResult,
-  TargetActivity,
-  TaskStats,
-  TaskStore,
-  WebhookAttempt,
-  WebhookOutcome,
-} from '../task-store.js';
+import type { ChildTasksRead, RetentionResult } from '../task-store.js';
 import {
   insertChildTasks,
   selectChildTasks,
@@ -29,10 +19,7 @@ import {
 } from './child-tasks.js';
 import { taskStoreMigrations } from './migrations.js';
 import { SqliteSqlDriver } from './sqlite-sql-driver.js';
-import { activityStats } from './task-activity.js';
-import { latencyBreakdown, taskHistory } from './task-history.js';
-import { taskStats } from './task-stats.js';
-import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webhook-deliveries.js';
+import { insertPendingDelivery } from './webhook-deliveries.js';
 
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
@@ -53,7 +40,7 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
  *
  * Listings return tasks with `result` left `undefined` (not loaded): results can be several MB.
  */
-export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
+export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
   #closed = false;
@@ -143,39 +130,6 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
       // Millions of old rows must not freeze the event loop (the API shares it).
       await yieldToEventLoop();
     }
-  }
-
-  async dueWebhooks(
-    now: number,
-    limit: number,
-    claimMs: number,
-    excludeOwners: readonly string[] = [],
-  ): Promise<Task[]> {
-    return dueWebhooks(this.#db, now, limit, claimMs, excludeOwners);
-  }
-
-  async recordWebhookAttempt(
-    taskId: string,
-    attempt: WebhookAttempt,
-    outcome: WebhookOutcome,
-  ): Promise<void> {
-    recordWebhookAttempt(this.#db, taskId, attempt, outcome);
-  }
-
-  async taskStats(filter: { owner?: string; since: number }): Promise<TaskStats> {
-    return taskStats(this.#db, filter);
-  }
-
-  async activityStats(filter: { owner?: string; since: number }): Promise<TargetActivity[]> {
-    return activityStats(this.#db, filter);
-  }
-
-  async taskHistory(request: HistoryRequest): Promise<HistoryBucket[]> {
-    return taskHistory(this.#db, request);
-  }
-
-  async latencyBreakdown(filter: { owner?: string; since: number }): Promise<LatencyBreakdown[]> {
-    return latencyBreakdown(this.#db, filter);
   }
 
   async ping(): Promise<void> {
