@@ -66,7 +66,11 @@ function validationMessage(problems: readonly unknown[], where: string): string 
 }
 
 /** 5xx answers that report an outcome the caller asked for rather than a fault of the server. */
-const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT', 'INFERQ_FAST_PATH_BUSY']);
+const expectedServerErrors = new Set([
+  'INFERQ_PREDICT_TIMEOUT',
+  'INFERQ_FAST_PATH_BUSY',
+  'INFERQ_FAST_PATH_TIMEOUT',
+]);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
