@@ -37,6 +37,8 @@ fi
 
 echo "== tritonclient venv (scripts/install-tritonclient.sh: tritonclient[http] from PyPI)"
 bash scripts/install-tritonclient.sh || echo "!! tritonclient venv unavailable: the tritonclient suite will be SKIPPED"
+echo "== kserve venv (scripts/install-kserve.sh: KServe's own v2 client, kserve from PyPI)"
+bash scripts/install-kserve.sh || echo "!! kserve venv unavailable: the kserve suite will be SKIPPED"
 echo "== schemathesis (PyPI) for the API fuzzing suite"
 bash scripts/install-schemathesis.sh || echo "!! schemathesis unavailable: the schemathesis suite will be SKIPPED"
 

@@ -66,7 +66,11 @@ function validationMessage(problems: readonly unknown[], where: string): string 
 }
 
 /** 5xx answers that report an outcome the caller asked for rather than a fault of the server. */
-const expectedServerErrors = new Set(['INFERQ_PREDICT_TIMEOUT', 'INFERQ_FAST_PATH_BUSY']);
+const expectedServerErrors = new Set([
+  'INFERQ_PREDICT_TIMEOUT',
+  'INFERQ_FAST_PATH_BUSY',
+  'INFERQ_FAST_PATH_TIMEOUT',
+]);
 
 /** Error handler: InferqError as is, validation with its JSON path, anything else logged as INTERNAL. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -97,8 +101,14 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   if (error.code === 'INFERQ_INTERNAL') delete body.error.details;
   if (isOipPath(request.url)) {
     // The protocol's shape: tritonclient raises an unprintable exception on an object `error`.
+    // Plain `application/json`, no charset (Fastify adds one to a string or an object, not to
+    // bytes): kserve's InferenceRESTClient reads `error` only where the Content-Type is exactly
+    // that, as KServe's own server sends it.
     const { message, ...rest } = body.error;
-    return reply.status(error.status).send({ error: message, ...rest });
+    return reply
+      .status(error.status)
+      .type('application/json')
+      .send(Buffer.from(JSON.stringify({ error: message, ...rest })));
   }
   return reply.status(error.status).send(body);
 }

@@ -13,5 +13,22 @@ export interface FastPath {
    * INFERQ_FAST_PATH_BUSY (queue full), INFERQ_CANCELLED (`signal` aborted while queued),
    * INFERQ_FAST_PATH_UNAVAILABLE or the batch's own failure.
    */
-  infer(ref: string, input: ModelInput, params: PredictParams, signal?: AbortSignal): Promise<PredictResult>;
+  infer(
+    ref: string,
+    input: ModelInput,
+    params: PredictParams,
+    signal?: AbortSignal,
+    options?: FastCallOptions,
+  ): Promise<PredictResult>;
+}
+
+/** How a caller wants its fast call run. */
+export interface FastCallOptions {
+  /**
+   * Whether a call whose remote (ZeroMQ) worker was lost mid-call may go to another worker
+   * (default true; the model may then run twice for it). False: at most once to the model, the
+   * call fails with INFERQ_FAST_PATH_WORKER_LOST instead. Calls within a process are never
+   * sent twice.
+   */
+  resend?: boolean;
 }

@@ -3,7 +3,7 @@ import { type ErrorMessage, errorFromMessage } from '../errors/error-message.js'
 import { RealtimeClient } from '../queue/zeromq/realtime-client.js';
 import type { ModelInput, PredictParams, PredictResult } from '../runtime/runtime.js';
 import type { WorkerRegistry } from '../store/worker-registry.js';
-import type { FastPath } from './fast-path.js';
+import type { FastCallOptions, FastPath } from './fast-path.js';
 import { isLiveWorker } from './serving-workers.js';
 
 /** A fast-path item's outcome as a remote worker sends it back (an error as code + message). */
@@ -30,11 +30,15 @@ export class RemoteFastPath implements FastPath {
     input: ModelInput,
     params: PredictParams,
     signal?: AbortSignal,
+    options: FastCallOptions = {},
   ): Promise<PredictResult> {
     const result = (await this.#client.call(
       ref,
       { input, params },
-      signal === undefined ? {} : { signal },
+      {
+        ...(signal === undefined ? {} : { signal }),
+        ...(options.resend === undefined ? {} : { resend: options.resend }),
+      },
     )) as RemoteFastResult;
     return result.ok ? result : { ok: false, error: errorFromMessage(result.error) };
   }
@@ -47,7 +51,8 @@ export function firstServing(...paths: ReadonlyArray<FastPath | undefined>): Fas
   const pick = (ref: string) => present.find((p) => p.serves(ref));
   return {
     serves: (ref) => pick(ref) !== undefined,
-    infer: (ref, input, params, signal) => (pick(ref) ?? present[0]!).infer(ref, input, params, signal),
+    infer: (ref, input, params, signal, options) =>
+      (pick(ref) ?? present[0]!).infer(ref, input, params, signal, options),
   };
 }
 

@@ -81,7 +81,15 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
   });
   webhooks.start();
   const stopAll = async (): Promise<void> => {
-    await app.close();
+    // Fastify closes the keep-alive connections idle when it starts closing; one still answering
+    // (a fast call, a durable predict) turns idle after and would hold the close for its
+    // keep-alive timeout (72 s): close such connections as they turn idle.
+    const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
+    try {
+      await app.close();
+    } finally {
+      clearInterval(closeIdle);
+    }
     await localFast?.stop();
     await remoteFast?.stop();
     await workers?.stop();

@@ -135,16 +135,23 @@ export class InferqClient {
    * One input to one model on the fast path (`predict` with `durable: false`): straight to a
    * warm worker, answered now, nothing stored (no task id, no cache, no webhook). A full queue
    * is INFERQ_FAST_PATH_BUSY (503, with Retry-After); not retried here, since the model may
-   * have run.
+   * have run. `timeoutMs` bounds the wait (queue and run; past it INFERQ_FAST_PATH_TIMEOUT, 504,
+   * and the call is cancelled); `resend: false` asks for at most once to the model when a
+   * remote worker is lost mid-call (INFERQ_FAST_PATH_WORKER_LOST instead of a second run).
    */
   async predictNow(
     model: string,
     input: Input,
-    options: { params?: Record<string, unknown>; signal?: AbortSignal } = {},
+    options: {
+      params?: Record<string, unknown>;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      resend?: boolean;
+    } = {},
   ): Promise<FastPrediction> {
     return this.http.json<FastPrediction>(`/v1/models/${encodeURIComponent(model)}/predict`, {
       method: 'POST',
-      query: { durable: false },
+      query: { durable: false, timeoutMs: options.timeoutMs, resend: options.resend },
       body: this.submitBody([input], options.params === undefined ? {} : { params: options.params }),
       ...(options.signal ? { signal: options.signal } : {}),
     });

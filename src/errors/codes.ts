@@ -78,6 +78,7 @@ export const errorCodes = {
     title: 'No worker in this process serves the model on the fast path',
   },
   INFERQ_FAST_PATH_WORKER_LOST: { status: 503, title: 'The fast-path worker running the call was lost' },
+  INFERQ_FAST_PATH_TIMEOUT: { status: 504, title: 'The fast-path call did not answer in time' },
   // pipelines
   INFERQ_PIPELINE_SPEC_INVALID: { status: 500, title: 'A pipeline spec is invalid' },
   INFERQ_PIPELINE_STEP_FAILED: { status: 422, title: 'A step of a pipeline failed' },

@@ -1,9 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { paramsHash } from '../core/hash.js';
 import type { ModelSpec } from '../core/model-spec.js';
-import { InferqError } from '../errors/index.js';
+import { InferqError, isInferqError } from '../errors/index.js';
 import type { ModelInput, PredictParams, PredictResult } from '../runtime/runtime.js';
 import { chunkByPreferredSizes, collectBatch } from './collect-batch.js';
+import { runApartOnFailure } from './run-apart-on-failure.js';
 
 /** Runs one batch of one model on a warm instance (a worker thread of `serve`). */
 export type RunFastBatch = (
@@ -74,6 +75,8 @@ class FastLane {
   private running = true;
   /** Batches of this model running now (their window decides whether the next one waits). */
   private runningChunks = 0;
+  /** Batching windows open now, each waiting for mates while another batch runs. */
+  private readonly openWindows = new Set<AbortController>();
   private readonly loops: Promise<void>[] = [];
 
   constructor(
@@ -170,14 +173,23 @@ class FastLane {
   private async loop(): Promise<void> {
     const batching = this.spec.batching;
     while (this.running) {
+      const window = new AbortController();
       const batch = await collectBatch(this.take, {
         max: batching?.maxBatchSize ?? 1,
         maxDelayMs: batching?.maxDelayMs ?? 0,
         idleWaitMs: 1_000,
         // The window adds its length to a lone request's latency: open it only while another
-        // batch of this model runs (the model is busy, so mates arrive meanwhile).
-        windowPaysOff: () => this.runningChunks > 0,
+        // batch of this model runs (the model is busy, so mates arrive meanwhile)...
+        windowPaysOff: () => {
+          if (this.runningChunks === 0) return false;
+          this.openWindows.add(window);
+          return true;
+        },
+        // ...and close it when a batch of the model ends: from then on waiting would keep the
+        // batch from a model that can take it.
+        signal: window.signal,
       });
+      this.openWindows.delete(window);
       if (batch.length === 0) continue;
       const groups = new Map<string, Item[]>();
       for (const item of batch) groups.set(item.key, [...(groups.get(item.key) ?? []), item]);
@@ -189,31 +201,60 @@ class FastLane {
     }
   }
 
+  /**
+   * Runs one chunk and settles each of its items. A chunk the runtime refuses as a whole is run
+   * again one item at a time (the durable path's rule, {@link runApartOnFailure}), so one bad
+   * input fails only its own caller; a run stopped as such (timed out, the thread lost) fails
+   * every item of it with that error.
+   */
   private async runChunk(chunk: Item[]): Promise<void> {
     this.metrics.batchSize.observe({ model: this.ref }, chunk.length);
     this.runningChunks++;
     try {
-      const results = await this.options.run(
-        this.ref,
-        chunk.map((i) => i.input),
-        chunk[0]!.params,
+      const settled = await runApartOnFailure<Item, PredictResult | { thrown: unknown }>(
+        chunk,
+        async (items) => {
+          const results = await this.options.run(
+            this.ref,
+            items.map((i) => i.input),
+            items[0]!.params,
+          );
+          return items.map((_, k) => results[k] ?? noResult());
+        },
+        { splits: mayBeOneItems, failure: (thrown) => ({ thrown }) },
       );
       for (const [k, item] of chunk.entries()) {
-        const result = results[k] ?? {
-          ok: false as const,
-          error: new InferqError('INFERQ_WORK_FAILED', 'the runtime returned no result for this item'),
-        };
-        this.metrics.requests.inc({ model: this.ref, outcome: result.ok ? 'succeeded' : 'failed' });
-        item.settle(result);
+        const outcome = settled[k]!;
+        const ok = 'ok' in outcome && outcome.ok;
+        this.metrics.requests.inc({ model: this.ref, outcome: ok ? 'succeeded' : 'failed' });
+        if ('thrown' in outcome) item.fail(outcome.thrown);
+        else item.settle(outcome);
       }
-    } catch (err) {
-      this.metrics.requests.inc({ model: this.ref, outcome: 'failed' }, chunk.length);
-      for (const item of chunk) item.fail(err);
     } finally {
       this.runningChunks--;
+      for (const window of this.openWindows) window.abort();
+      this.openWindows.clear();
     }
   }
 }
+
+/**
+ * Failures of a fast run that are the run's own, not an item's: running the items again alone
+ * would fail them again (a thread lost or a model not loaded) or run them after their time.
+ */
+const runFailures = new Set<string>([
+  'INFERQ_WORK_TIMEOUT',
+  'INFERQ_CANCELLED',
+  'INFERQ_WORKER_LOST',
+  'INFERQ_FAST_PATH_UNAVAILABLE',
+  'INFERQ_MODEL_NOT_LOADED',
+]);
+const noResult = (): PredictResult => ({
+  ok: false,
+  error: new InferqError('INFERQ_WORK_FAILED', 'the runtime returned no result for this item'),
+});
+
+const mayBeOneItems = (err: unknown): boolean => !(isInferqError(err) && runFailures.has(err.code));
 
 /**
  * The fast path (DESIGN.md "fast path"): requests that must answer now and need no durable

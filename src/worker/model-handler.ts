@@ -1,10 +1,11 @@
 import type { BlobStore } from '../blobs/blob-store.js';
 import { paramsHash } from '../core/hash.js';
-import { InferqError } from '../errors/index.js';
-import type { ModelInput, Runtime } from '../runtime/runtime.js';
+import { InferqError, isInferqError } from '../errors/index.js';
+import type { ModelInput, PredictResult, Runtime } from '../runtime/runtime.js';
 import { chunkByPreferredSizes } from './collect-batch.js';
 import type { PipelinePixels } from './pipeline/pipeline-pixels.js';
 import type { BatchHandler, ClaimedItem } from './process-batch.js';
+import { runApartOnFailure } from './run-apart-on-failure.js';
 import { outcomeFromError, type WorkOutcome } from './work-outcome.js';
 
 export interface ModelHandlerOptions {
@@ -63,26 +64,51 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
           else outcomes[index] = outcomeFromError(read.reason);
         }
         if (inputs.length === 0) continue;
-        await runChunk(inputs, true);
+        await runChunk(inputs);
       }
     }
     for (const [leader, indexes] of sharers) for (const index of indexes) outcomes[index] = outcomes[leader]!;
     return outcomes;
 
     /**
-     * Runs one model call. If the call fails as a whole (not timed out, not shut down), the
-     * items are run one by one, so a single poisonous input cannot fail its batch-mates.
+     * Runs one chunk's model call and writes its items' outcomes. A call that fails as a whole
+     * (not timed out, not shut down) is run again one input at a time, so a single poisonous
+     * input cannot fail its batch-mates: {@link runApartOnFailure}, the fast lanes' rule too.
      */
-    async function runChunk(
-      inputs: Array<{ index: number; input: ModelInput }>,
-      bisect: boolean,
-    ): Promise<void> {
+    async function runChunk(inputs: Array<{ index: number; input: ModelInput }>): Promise<void> {
+      let first = true;
+      const results = await runApartOnFailure(
+        inputs,
+        async (batch) => {
+          // A run of one after the batch's: read its input again, since a runtime may have
+          // taken ownership of (detached) the first buffers.
+          const fresh = first
+            ? batch
+            : await Promise.all(
+                batch.map(async ({ index }) => ({ index, input: await readInput(items[index]!) })),
+              );
+          first = false;
+          return runOnce(fresh);
+        },
+        // Shutting down: nothing of the batch is written (below), so nothing is run again.
+        { splits: (err) => !signal.aborted && !isWorkTimeout(err), failure: outcomeFromError },
+      );
+      // Shutting down: write nothing, the leases will expire.
+      if (signal.aborted) throw new InferqError('INFERQ_CANCELLED', 'the worker is shutting down');
+      for (const [k, { index }] of inputs.entries()) outcomes[index] = results[k]!;
+    }
+
+    /** One model call within the model's `timeoutMs`: one outcome per input, or a throw. */
+    async function runOnce(
+      inputs: ReadonlyArray<{ index: number; input: ModelInput }>,
+    ): Promise<WorkOutcome[]> {
       const params = items[inputs[0]!.index]!.task.params;
       const timeout = spec.timeoutMs ? AbortSignal.timeout(spec.timeoutMs) : undefined;
       // Reset when the runtime starts the batch: waiting for a free instance is batch wait.
       let started = Date.now();
+      let results: PredictResult[];
       try {
-        const results = await runtime.predict(
+        results = await runtime.predict(
           inputs.map((i) => i.input),
           params,
           {
@@ -92,53 +118,36 @@ export function createModelHandler(options: ModelHandlerOptions): BatchHandler {
             },
           },
         );
-        const computeMs = Date.now() - started;
-        options.onRun?.({ size: inputs.length, computeMs });
-        for (const [k, { index }] of inputs.entries()) {
-          const result = results[k];
-          outcomes[index] =
-            result === undefined
-              ? outcomeFromError(new Error('runtime returned no result for this item'))
-              : result.ok
-                ? {
-                    ok: true,
-                    result: result.output,
-                    timing: timing(items[index]!, batchStarted, started, computeMs, inputs.length),
-                  }
-                : outcomeFromError(result.error);
-        }
       } catch (err) {
-        if (signal.aborted) throw err; // shutting down: write nothing, the leases will expire
-        if (timeout?.aborted) {
-          const cause = new InferqError(
+        if (!signal.aborted && timeout?.aborted) {
+          throw new InferqError(
             'INFERQ_WORK_TIMEOUT',
             `model ${runtime.model.ref} exceeded timeoutMs ${spec.timeoutMs}`,
-            {
-              cause: err,
-            },
+            { cause: err },
           );
-          for (const { index } of inputs) outcomes[index] = outcomeFromError(cause);
-          return;
         }
-        if (!bisect || inputs.length === 1) {
-          for (const { index } of inputs) outcomes[index] = outcomeFromError(err);
-          return;
-        }
-        for (const { index } of inputs) {
-          // Read again: a runtime may have taken ownership of (detached) the first buffers.
-          let input: ModelInput;
-          try {
-            input = await readInput(items[index]!);
-          } catch (readError) {
-            outcomes[index] = outcomeFromError(readError);
-            continue;
-          }
-          await runChunk([{ index, input }], false);
-        }
+        throw err;
       }
+      const computeMs = Date.now() - started;
+      options.onRun?.({ size: inputs.length, computeMs });
+      return inputs.map(({ index }, k): WorkOutcome => {
+        const result = results[k];
+        if (result === undefined)
+          return outcomeFromError(new Error('runtime returned no result for this item'));
+        return result.ok
+          ? {
+              ok: true,
+              result: result.output,
+              timing: timing(items[index]!, batchStarted, started, computeMs, inputs.length),
+            }
+          : outcomeFromError(result.error);
+      });
     }
   };
 }
+
+/** The model ran past its `timeoutMs`: running its inputs again alone would time out again. */
+const isWorkTimeout = (err: unknown): boolean => isInferqError(err) && err.code === 'INFERQ_WORK_TIMEOUT';
 
 async function readItem(
   blobs: BlobStore,

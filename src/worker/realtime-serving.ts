@@ -29,7 +29,9 @@ export async function startRealtimeServing(options: {
   const byRef = new Map(options.runtimes.map((r) => [`${r.model.spec.name}@${r.model.spec.version}`, r]));
   const lanes = new FastLanes({
     models: [...byRef].map(([ref, runtime]) => ({ ref, spec: runtime.model.spec })),
-    run: (ref, inputs, params) => byRef.get(ref)!.predict(inputs, params),
+    // The frames' bytes belong to ZeroMQ, and an onnx runtime transfers (detaches) its inputs
+    // to its thread: each run gets its own copy, so a batch run again item by item still has them.
+    run: (ref, inputs, params) => byRef.get(ref)!.predict(inputs.map(ownBytes), params),
     copies: 1,
     queueLimit: options.queueLimit,
     ...(options.registry ? { registry: options.registry } : {}),
@@ -40,9 +42,7 @@ export async function startRealtimeServing(options: {
     ...(options.logger ? { logger: options.logger } : {}),
     async handle({ model, body, signal }) {
       const { input, params } = body as { input: ModelInput; params?: PredictParams };
-      // The frame's bytes belong to ZeroMQ; an onnx runtime transfers its inputs to its thread.
-      const own = 'bytes' in input ? { ...input, bytes: new Uint8Array(input.bytes) } : input;
-      const result = await lanes.infer(model, own, params ?? {}, signal);
+      const result = await lanes.infer(model, input, params ?? {}, signal);
       return result.ok ? result : { ok: false, error: errorMessage(result.error) };
     },
   });
@@ -54,3 +54,6 @@ export async function startRealtimeServing(options: {
     },
   };
 }
+
+const ownBytes = (input: ModelInput): ModelInput =>
+  'bytes' in input ? { ...input, bytes: new Uint8Array(input.bytes) } : input;

@@ -132,6 +132,28 @@ describe('POST /v2/models/{m}/infer', () => {
     }
   });
 
+  it("reads parameters.resend as inferq's own (at most once across hosts), not a model param", async () => {
+    const request = (resend: unknown) =>
+      infer(
+        'echo',
+        JSON.stringify({
+          parameters: { resend, note: 'mine' },
+          inputs: [{ name: 'INPUT', datatype: 'BYTES', shape: [1], data: ['hello'] }],
+        }),
+        { 'content-type': 'application/json' },
+      );
+    const response = await request(false);
+    expect(response.status).toBe(200);
+    const { outputs } = (await response.json()) as { outputs: Array<{ name: string; data: string[] }> };
+    expect(JSON.parse(outputs.find((o) => o.name === 'params')?.data[0] ?? 'null')).toEqual({ note: 'mine' });
+    const refused = await request('no');
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      code: 'INFERQ_VALIDATION_FAILED',
+      error: 'parameters.resend must be true or false',
+    });
+  });
+
   it('reads a binary image crop on ocr-rec and ocr-cls; answers as durable predict does, JSON or binary', async () => {
     for (const model of ['ocr-rec', 'ocr-cls']) {
       const expected = await durablePredict(model, line);

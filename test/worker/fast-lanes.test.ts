@@ -61,6 +61,28 @@ describe('FastLanes', () => {
     await lanes.stop();
   });
 
+  it('closes the batching window when the running batch ends: the model never idles for mates', async () => {
+    const r = recorder({ hold: true });
+    const lanes = new FastLanes({
+      models: [{ ref: 'm@1.0.0', spec: spec({ maxBatchSize: 8, maxDelayMs: 60_000 }) }],
+      run: r.run,
+      copies: 1,
+      queueLimit: 100,
+    });
+    const first = (await occupy(lanes, r, 'a', 1)).answer;
+    // While "a" runs, "b" waits in the next loop's window (a minute long)...
+    const mate = lanes.infer('m@1.0.0', text('b'), {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(r.batches).toHaveLength(1);
+    // ...until "a"'s batch ends: the model could take "b" now, so it goes now.
+    r.release();
+    await expect.poll(() => r.batches.length).toBe(2);
+    expect(r.batches[1]!.texts).toEqual(['b']);
+    r.release();
+    expect((await Promise.all([first, mate])).map((a) => (a.ok ? a.output : null))).toEqual(['A', 'B']);
+    await lanes.stop();
+  });
+
   it('answers each caller with its own item of a batch, batching what waits together', async () => {
     const r = recorder({ hold: true });
     const lanes = new FastLanes({

@@ -92,7 +92,7 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Submit one input and wait for the result (up to timeoutMs)',
           description:
-            'Durable by default: a task is stored, queued and awaited (its id is in the answer). With `durable: false` (the JSON body field, or `?durable=false`, which multipart bodies use) the input runs on the fast path instead: straight to a warm worker, batched with other fast requests of the model, answered now; nothing is stored, the answer has no task id, a full queue is 503 INFERQ_FAST_PATH_BUSY with Retry-After. Pipelines run durably only.',
+            'Durable by default: a task is stored, queued and awaited (its id is in the answer). With `durable: false` (the JSON body field, or `?durable=false`, which multipart bodies use) the input runs on the fast path instead: straight to a warm worker, batched with other fast requests of the model, answered now; nothing is stored, the answer has no task id, a full queue is 503 INFERQ_FAST_PATH_BUSY with Retry-After, a call past `timeoutMs` is cancelled and answers 504 INFERQ_FAST_PATH_TIMEOUT, and `resend: false` asks for at most once to the model across hosts. Pipelines run durably only.',
           tags: ['models'],
           params: NameParams,
           querystring: Query({
@@ -102,17 +102,38 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
                 description: 'false: run on the fast path, store nothing (also a JSON body field)',
               }),
             ),
+            resend: Type.Optional(
+              Type.Boolean({
+                description:
+                  'With durable=false. false: at most once to the model (a lost remote worker fails the call, 503 INFERQ_FAST_PATH_WORKER_LOST, instead of re-sending it); also a JSON body field',
+              }),
+            ),
           }),
           consumes: ['application/json', 'multipart/form-data'],
           body: { content: { 'application/json': { schema: PredictBody } } },
         },
       },
       async (request, reply) => {
-        const bodyDurable = request.isMultipart()
+        const body = request.isMultipart()
           ? undefined
-          : (request.body as { durable?: boolean } | undefined)?.durable;
-        if ((request.query.durable ?? bodyDurable) === false) {
-          return predictWithoutTask(ctx, request, reply, request.params.name);
+          : (request.body as { durable?: boolean; resend?: boolean } | undefined);
+        const timeoutMs = Math.min(
+          request.query.timeoutMs ?? ctx.config.api.predictTimeoutMs,
+          ctx.config.api.predictTimeoutMs,
+        );
+        const resend = request.query.resend ?? body?.resend;
+        if ((request.query.durable ?? body?.durable) === false) {
+          return predictWithoutTask(ctx, request, reply, request.params.name, {
+            timeoutMs,
+            ...(resend === undefined ? {} : { resend }),
+          });
+        }
+        if (resend !== undefined) {
+          throw new InferqError(
+            'INFERQ_VALIDATION_FAILED',
+            'resend applies to the fast path: send it with durable: false (a durable task is retried by its maxAttempts)',
+            { details: { path: 'body/resend' } },
+          );
         }
         const submitted = await submitFromRequest(ctx, request, [request.params.name]);
         if (submitted.tasks.length !== 1) {
@@ -121,10 +142,6 @@ export function modelRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           });
         }
         const id = submitted.tasks[0]!.id;
-        const timeoutMs = Math.min(
-          request.query.timeoutMs ?? ctx.config.api.predictTimeoutMs,
-          ctx.config.api.predictTimeoutMs,
-        );
         // Wakes when a worker announces the task settled; stops waiting if the client leaves.
         const last = await waitUntilFinal(ctx, request, reply, id, timeoutMs);
         if (reply.raw.destroyed) {

@@ -59,8 +59,23 @@ function metadata(entry: ReturnType<typeof v2Model>): Record<string, unknown> {
   };
 }
 
-/** Request-level keys the protocol itself reads (the binary-data extension), not the model. */
-const protocolParameters = new Set(['binary_data_output']);
+/**
+ * Request-level keys the protocol itself reads (the binary-data extension), and inferq's own
+ * `resend` (at most once across hosts when false), not the model.
+ */
+const protocolParameters = new Set(['binary_data_output', 'resend']);
+
+/** `parameters.resend`: a boolean, or left out. */
+function resendOf(decoded: DecodedRequest): { resend?: boolean } {
+  const resend = decoded.parameters?.resend;
+  if (resend === undefined) return {};
+  if (typeof resend !== 'boolean') {
+    throw new InferqError('INFERQ_VALIDATION_FAILED', 'parameters.resend must be true or false', {
+      details: { path: 'parameters/resend' },
+    });
+  }
+  return { resend };
+}
 
 /**
  * A request's `parameters`, less the protocol's own, are the model's params: held to the
@@ -102,7 +117,10 @@ async function infer(
   // Checked before the run: an output the model does not have is the caller's mistake.
   outputTensors(entry.tensors, {}, decoded);
   const params = modelParams(ctx, entry, decoded);
-  const outcome = await predictNow(ctx, reply, entry, modelInputBytes(entry.tensors, decoded), params);
+  const outcome = await predictNow(ctx, reply, entry, modelInputBytes(entry.tensors, decoded), params, {
+    timeoutMs: ctx.config.api.predictTimeoutMs,
+    ...resendOf(decoded),
+  });
   if (outcome === undefined) {
     // The client left: nobody to answer.
     reply.hijack();

@@ -2,7 +2,7 @@ import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { InferqError } from '../../errors/index.js';
 import type { ApiContext } from '../api-context.js';
-import { predictNow } from '../fast-predict.js';
+import { type FastCall, predictNow } from '../fast-predict.js';
 import { type JsonInputs, jsonInputBytes, multipartError } from '../submit/read-inputs.js';
 import { resolveTargets } from '../submit/resolve-targets.js';
 
@@ -17,6 +17,7 @@ export async function predictWithoutTask(
   request: FastifyRequest,
   reply: FastifyReply,
   name: string,
+  call: FastCall,
 ): Promise<unknown> {
   const entry = resolveTargets(ctx.catalog, [name])[0]!;
   if (entry.kind !== 'model') {
@@ -30,7 +31,7 @@ export async function predictWithoutTask(
     ? await readOneFile(request)
     : jsonInput((request.body ?? {}) as JsonInputs & { params?: Record<string, unknown> });
   ctx.paramsValidator.check(entry, params);
-  const outcome = await predictNow(ctx, reply, entry, bytes, params);
+  const outcome = await predictNow(ctx, reply, entry, bytes, params, call);
   if (outcome === undefined) {
     // The client left: nobody to answer.
     reply.hijack();

@@ -94,10 +94,20 @@ export const PredictBody = Type.Object(
           'false: run on the fast path (a warm worker, answered now, nothing stored, no task id); default true',
       }),
     ),
+    resend: Type.Optional(
+      Type.Boolean({
+        description:
+          'With durable: false. false: at most once to the model: a call whose remote (ZeroMQ) worker is lost mid-call fails with 503 INFERQ_FAST_PATH_WORKER_LOST instead of going to another worker (it may or may not have run); default true',
+      }),
+    ),
   },
   {
     additionalProperties: false,
-    examples: [{ text: 'hello' }, { text: 'hello', durable: false }],
+    examples: [
+      { text: 'hello' },
+      { text: 'hello', durable: false },
+      { text: 'hello', durable: false, resend: false },
+    ],
   },
 );
 
