@@ -114,7 +114,15 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
-    return this.#db.transaction(() => insertChildTasks(this.#db, parentId, tasks, at)).immediate();
+    // As in createTasks: embedded, the new children's jobs commit with them (the advance's later
+    // enqueue of the same ids is then a no-op: the broker dedupes by id).
+    return this.#db
+      .transaction(() => {
+        const created = insertChildTasks(this.#db, parentId, tasks, at);
+        if (created !== undefined) this.#writeJobs?.(created);
+        return created;
+      })
+      .immediate();
   }
 
   async listChildTasks(parentId: string): Promise<Task[]> {

@@ -33,7 +33,8 @@ export interface SweepPipelinesOptions {
  * the pipeline finishes once however many wake-ups arrive. Returns how many were woken.
  *
  * A task with a step still queued or running is left alone: that step has its own job (the
- * outbox sweeper re-enqueues a queued task that lost it, the broker's reaper an expired lease),
+ * job is written with it in the embedded layout; elsewhere the outbox sweeper re-enqueues a
+ * queued task that lost it; the broker's reaper an expired lease),
  * and its completion will wake the parent.
  */
 export async function sweepStalledPipelines(options: SweepPipelinesOptions): Promise<number> {
