@@ -7,7 +7,7 @@
  * redis-server; from /proc, so Linux only) for each, and the ratios.
  *
  *   npx tsx bench/http.ts [--clients 32[,96,...]] [--seconds 10] [--poll-ms 2] [--wait-ms 0]
- *       [--rounds 3] [--cpu-prof DIR] [--ceiling]
+ *       [--rounds 3] [--cpu-prof DIR] [--ceiling] [--floor] [--two-files]
  *
  * `--clients` takes a list: each level is measured in turn (both services, alternating rounds)
  * and a last table sets the levels side by side.
@@ -27,6 +27,10 @@
  * worker thread, and with that lean queue writing inferq's own task layout (its schema and rows:
  * listing indexes, timeline, results). Their rates bound from above what inferq can reach on the
  * machine; the third, what its storage layout allows with no other work.
+ *
+ * `--two-files` adds, to every round, a second `inferq serve` in the layout from before the queue
+ * moved into the task database: the queue in a file of its own (`--broker sqlite:…/queue.db`),
+ * each job enqueued after its task's transaction, the outbox sweeper on.
  *
  * `--ceiling` also drives, once, a Fastify server that stores and queues nothing
  * (bench/baselines/noop-service.ts): what the client and HTTP alone allow on this machine.
@@ -53,6 +57,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     ceiling: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: false },
+    'two-files': { type: 'boolean', default: false },
   },
 });
 const clientLevels = args.clients.split(',').map(Number);
@@ -198,44 +203,63 @@ async function call(
 // bench's single tenant is meant to saturate the server.
 const configFile = path.join(work, 'inferq.yaml');
 writeFileSync(configFile, 'api:\n  rateLimitPerMinute: 100000000\n');
-const served = await start(
-  [
-    ...(cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]),
-    '--import',
-    'tsx',
-    '--input-type=module',
-    '-e',
-    "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
-    'serve',
-    '--config',
-    configFile,
-    '--port',
-    '0',
-    '--data-dir',
-    path.join(work, 'inferq'),
-    '--log-level',
-    'warn',
-  ],
-  /Press Ctrl\+C/,
-);
-const inferqUrl = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
-const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
+
+/** Starts an `inferq serve` with its own data dir; `more`: extra serve flags. */
+async function startServe(
+  name: string,
+  dataDir: string,
+  more: string[] = [],
+  profile = false,
+): Promise<{ target: Target; key: string }> {
+  const served = await start(
+    [
+      ...(profile && cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      "const m = await import('./src/cli/main.ts'); await m.main(['node', 'inferq', ...process.argv.slice(1)]);",
+      'serve',
+      '--config',
+      configFile,
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...more,
+    ],
+    /Press Ctrl\+C/,
+  );
+  const pid = children.at(-1)!.pid!;
+  const url = /API\s+(http:\/\/\S+)\/v1/.exec(served)![1]!;
+  const key = /^\s+(iq_\S+)$/m.exec(served)![1]!;
+  const headers = { authorization: `Bearer ${key}` };
+  const pool = client(url);
+  return {
+    key,
+    target: {
+      name,
+      pids: [pid],
+      async submit(text) {
+        const { body } = await call(pool, '/v1/tasks', {
+          headers,
+          body: JSON.stringify({ target: 'echo', text }),
+        });
+        return (body!.tasks as Array<{ id: string }>)[0]!.id;
+      },
+      async result(id) {
+        return (await call(pool, `/v1/tasks/${id}/result${waitQuery}`, { headers })).status === 200;
+      },
+    },
+  };
+}
+
+const started = await startServe('inferq serve (embedded)', path.join(work, 'inferq'), [], true);
+const inferq = started.target;
+const key = started.key;
 const auth = { authorization: `Bearer ${key}` };
-const inferqPool = client(inferqUrl);
-const inferq: Target = {
-  name: 'inferq serve (embedded)',
-  pids: [children[0]!.pid!],
-  async submit(text) {
-    const { body } = await call(inferqPool, '/v1/tasks', {
-      headers: auth,
-      body: JSON.stringify({ target: 'echo', text }),
-    });
-    return (body!.tasks as Array<{ id: string }>)[0]!.id;
-  },
-  async result(id) {
-    return (await call(inferqPool, `/v1/tasks/${id}/result${waitQuery}`, { headers: auth })).status === 200;
-  },
-};
 
 const redisBinary = cpuProfDir === undefined ? findOnPath('redis-server') : undefined;
 let baseline: Target | undefined;
@@ -292,6 +316,18 @@ if (args.floor) {
       },
     });
   }
+}
+
+// --two-files: the embedded layout before issue 18, beside it in the same run: the queue in a
+// file of its own (queue.db, an explicit broker.url), each task's job enqueued after its
+// transaction, the outbox sweeper running.
+if (args['two-files']) {
+  const dataDir = path.join(work, 'inferq-two-files');
+  const { target } = await startServe('inferq (two files: queue.db)', dataDir, [
+    '--broker',
+    `sqlite:${path.join(dataDir, 'queue.db')}`,
+  ]);
+  floors.unshift(target);
 }
 
 const cores = availableParallelism();

@@ -42,9 +42,11 @@ export function createApiContext(deps: AppDeps, logger: FastifyBaseLogger): ApiC
     paramsValidator: new ParamsValidator(),
     rateLimiter: new RateLimiter(clock),
     metrics: createApiMetrics(deps.metricsRegistry),
-    taskWriter: new TaskWriter(deps.store, deps.broker, logger, async (tenant) =>
-      deps.broker.capabilities.fairShares ? (await deps.auth.getTenant(tenant))?.weight : undefined,
-    ),
+    taskWriter: new TaskWriter(deps.store, deps.broker, logger, {
+      weightOf: async (tenant) =>
+        deps.broker.capabilities.fairShares ? (await deps.auth.getTenant(tenant))?.weight : undefined,
+      jobsWrittenByStore: deps.jobsWrittenByStore ?? false,
+    }),
     wakeups: new TaskWakeups(deps.broker, logger),
     keyCache: new ApiKeyCache(deps.auth),
     queuedCounts: new QueuedCounts(clock),

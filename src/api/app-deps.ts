@@ -21,6 +21,11 @@ export interface AppDeps {
   store: TaskStore;
   broker: Broker;
   blobs: BlobStore;
+  /**
+   * The store writes each queued task's job in the transaction that creates it (the embedded
+   * layout, `Backends.jobsWrittenByStore`): submissions then enqueue nothing. Default false.
+   */
+  jobsWrittenByStore?: boolean;
   catalog: ModelCatalog;
   auth: AuthStore;
   /** Signs and verifies the tokens of `POST /v1/auth/token` (HS256). At least 32 bytes. */

@@ -14,11 +14,18 @@ import { SqliteBroker } from '../queue/sqlite/sqlite-broker.js';
 import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
 import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
 import type { TaskStore } from '../store/task-store.js';
+import { openEmbedded } from './open-embedded.js';
 
 export interface Backends {
   store: TaskStore;
   broker: Broker;
   blobs: BlobStore;
+  /**
+   * The store writes each queued task's job in the transaction that creates the task (the
+   * embedded layout: broker and store in one SQLite file); callers creating tasks then do not
+   * enqueue them, and no outbox sweeper is needed.
+   */
+  jobsWrittenByStore: boolean;
   close(): Promise<void>;
 }
 
@@ -112,20 +119,37 @@ export async function openBlobs(config: Config): Promise<BlobStore> {
   throw unsupported('blobs.url', url, ['file:', 'postgres://']);
 }
 
+/** The file when store and broker are SQLite in the same file (the embedded default). */
+function sharedSqliteFile(config: Config): string | undefined {
+  const { store, broker } = config;
+  if (!store.url.startsWith('sqlite:') || !broker.url.startsWith('sqlite:')) return undefined;
+  const file = filePart(store.url, 'sqlite');
+  return file === filePart(broker.url, 'sqlite') ? file : undefined;
+}
+
 /** Opens every backend named by the config; closes what was opened if a later one fails. */
 export async function openBackends(config: Config): Promise<Backends> {
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
-    const store = await openStore(config);
-    opened.push(store);
-    const broker = await openBroker(config);
-    opened.push(broker);
+    const sharedFile = sharedSqliteFile(config);
+    let store: TaskStore;
+    let broker: Broker;
+    if (sharedFile === undefined) {
+      store = await openStore(config);
+      opened.push(store);
+      broker = await openBroker(config);
+      opened.push(broker);
+    } else {
+      ({ store, broker } = await openEmbedded(config, sharedFile));
+      opened.push(store, broker);
+    }
     const blobs = await openBlobs(config);
     opened.push(blobs);
     return {
       store,
       broker,
       blobs,
+      jobsWrittenByStore: sharedFile !== undefined,
       async close() {
         for (const backend of opened.reverse()) await backend.close();
       },

@@ -33,13 +33,16 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     logger,
   });
   // Tasks whose enqueue failed (broker down) get their job after a minute; see outbox-sweeper.ts.
-  const outbox = startOutboxSweeper({
-    store: backends.store,
-    broker: backends.broker,
-    graceMs: 60_000,
-    intervalMs: 30_000,
-    logger,
-  });
+  // Not in the embedded layout: there each task is created with its job in one transaction.
+  const outbox = backends.jobsWrittenByStore
+    ? undefined
+    : startOutboxSweeper({
+        store: backends.store,
+        broker: backends.broker,
+        graceMs: 60_000,
+        intervalMs: 30_000,
+        logger,
+      });
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry });
   // The workers run in threads of their own (`workers.count`, default 1), each with its own
@@ -84,7 +87,7 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     await workers?.stop();
     await webhooks.stop();
     await cleaner.stop();
-    await outbox.stop();
+    await outbox?.stop();
     await auth.close();
     await workerRegistry?.close();
     await backends.close();

@@ -162,6 +162,7 @@ function duration(value: unknown, fallback: number): number {
 
 function finalize(raw: RawConfig, cwd: string): Config {
   const dataDir = path.resolve(cwd, raw.dataDir);
+  const storeUrl = raw.store?.url ?? `sqlite:${path.join(dataDir, 'inferq.db')}`;
   const config: Config = {
     dataDir,
     server: {
@@ -184,9 +185,13 @@ function finalize(raw: RawConfig, cwd: string): Config {
       maxWaitMs: duration(raw.api?.maxWait, 30_000),
       webhookMaxAttempts: raw.api?.webhookMaxAttempts ?? 8,
     },
-    store: { url: raw.store?.url ?? `sqlite:${path.join(dataDir, 'inferq.db')}` },
+    store: { url: storeUrl },
     broker: {
-      url: raw.broker?.url ?? `sqlite:${path.join(dataDir, 'queue.db')}`,
+      // Embedded: the queue lives in the task database (one file; tasks created with their jobs
+      // in one transaction). With a PostgreSQL store and no broker named, a queue file of its own.
+      url:
+        raw.broker?.url ??
+        (storeUrl.startsWith('sqlite:') ? storeUrl : `sqlite:${path.join(dataDir, 'queue.db')}`),
       leaseMs: duration(raw.broker?.leaseMs, 30_000),
       reapIntervalMs: duration(raw.broker?.reapIntervalMs, 1_000),
     },

@@ -52,18 +52,37 @@ export function taskJob(task: Task): JobInput {
   };
 }
 
-/** The jobs of the `queued` tasks among `tasks` (those `include` keeps), grouped by queue (`name@version`). */
+/** Tenants' fair-share weights (`JobInput.weight`) by tenant id: a tenant not in it keeps its last one. */
+export type TenantWeights = ReadonlyMap<string, number>;
+
+/**
+ * The jobs of the `queued` tasks among `tasks` (those `include` keeps), grouped by queue
+ * (`name@version`); each job carries its owner's weight where `weights` has one.
+ */
 export function taskJobsByQueue(
   tasks: readonly Task[],
   include: (task: Task) => boolean = () => true,
+  weights?: TenantWeights,
 ): Map<string, JobInput[]> {
   const byQueue = new Map<string, JobInput[]>();
   for (const task of tasks) {
     if (task.state !== 'queued' || !include(task)) continue;
     const queue = targetRef(task.target);
+    const weight = weights?.get(task.owner);
+    const job = weight === undefined ? taskJob(task) : { ...taskJob(task), weight };
     const jobs = byQueue.get(queue);
-    if (jobs === undefined) byQueue.set(queue, [taskJob(task)]);
-    else jobs.push(taskJob(task));
+    if (jobs === undefined) byQueue.set(queue, [job]);
+    else jobs.push(job);
   }
   return byQueue;
 }
+
+/**
+ * Writes the jobs of tasks being created, synchronously, inside the task store's transaction
+ * that creates them: the task and its job commit together, so no task is ever durable without
+ * its job (nothing for an outbox sweeper to do). It is given the created tasks (it writes the
+ * jobs of the queued ones, `taskJobsByQueue`) and their owners' weights; a throw rolls the tasks
+ * back. The embedded broker gives one when its tables live in the task database
+ * (`SqliteBroker.inTaskDatabase`); `cli` hands it to the store.
+ */
+export type TaskJobWriter = (tasks: readonly Task[], weights?: TenantWeights) => void;

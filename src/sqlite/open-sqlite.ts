@@ -48,7 +48,7 @@ export function openSqlite(file: string, options: OpenSqliteOptions): SqliteData
     throw corrupt(file, options.purpose, cause);
   }
   try {
-    migrate(db, options.component ?? options.purpose, options.migrations);
+    migrateSqlite(db, options.component ?? options.purpose, options.migrations);
   } catch (err) {
     db.close();
     throw err;
@@ -82,7 +82,11 @@ function corrupt(file: string, purpose: string, cause: unknown): InferqError {
   );
 }
 
-function migrate(db: SqliteDatabase, component: string, migrations: readonly string[]): void {
+/**
+ * Brings `component`'s schema in an open database up to date: for a component that joins a
+ * database another one opened (the embedded broker in the task database, on its connection).
+ */
+export function migrateSqlite(db: SqliteDatabase, component: string, migrations: readonly string[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS inferq_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   const read = db.prepare<[string], { version: number }>(
     'SELECT version FROM inferq_schema WHERE component = ?',

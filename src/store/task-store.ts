@@ -6,6 +6,7 @@ import type {
   TaskWithTimeline,
   TimelineEntry,
 } from '../core/task.js';
+import type { TenantWeights } from '../core/task-job.js';
 import type { TaskState } from '../core/task-state.js';
 
 /**
@@ -263,6 +264,12 @@ export interface ChildTasksRead {
   cursor: string;
 }
 
+/** What {@link TaskStore.createTasks} passes to a job writer. */
+export interface CreateTasksOptions {
+  /** The owners' fair-share weights, carried by their jobs (`JobInput.weight`). */
+  weights?: TenantWeights;
+}
+
 /**
  * Durable task state. Every transition is a conditional update (current state, and the lease
  * token where a worker acts), so a late or duplicate worker can never overwrite a newer
@@ -271,8 +278,14 @@ export interface ChildTasksRead {
 export interface TaskStore {
   readonly kind: string;
 
-  /** Creates all tasks in one transaction (all or none). Tasks with `cachedResult` start `succeeded`. */
-  createTasks(tasks: readonly NewTask[]): Promise<Task[]>;
+  /**
+   * Creates all tasks in one transaction (all or none). Tasks with `cachedResult` start
+   * `succeeded`. A store opened with a job writer (the embedded SQLite store, whose file holds
+   * the queue: `SqliteTaskStore.open`'s `jobs`) writes the queued tasks' jobs in the same
+   * transaction, with `options.weights`; any other store ignores the options and the caller
+   * enqueues.
+   */
+  createTasks(tasks: readonly NewTask[], options?: CreateTasksOptions): Promise<Task[]>;
   getTask(id: string): Promise<TaskWithTimeline | undefined>;
   /**
    * The task with its result, without its timeline: one read, for paths that poll a task until

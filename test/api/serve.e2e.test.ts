@@ -94,6 +94,13 @@ it('serves health, docs and the README flow: token, submit, read, list', async (
   });
 });
 
+it('keeps tasks and queue in one SQLite file (inferq.db): no queue.db', () => {
+  const queueLine = output.split('\n').find((line) => /^\s+queue\s/.test(line));
+  expect(queueLine).toContain(`sqlite:${path.join(dir, 'inferq.db')}`);
+  expect(existsSync(path.join(dir, 'inferq.db'))).toBe(true);
+  expect(existsSync(path.join(dir, 'queue.db'))).toBe(false);
+});
+
 it('reads the text of an image through the bundled ocr pipeline, with the real models', async () => {
   const auth = { authorization: `Bearer ${adminKey}` };
   const png = await renderText([{ text: 'Hello World 2026', x: 20, y: 80, size: 56 }], {

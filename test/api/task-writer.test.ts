@@ -92,3 +92,54 @@ describe('TaskWriter (group commit)', () => {
     expect((await broker.depth('echo@1.0.0')).waiting).toBe(3);
   });
 });
+
+describe('TaskWriter where the store writes the jobs (one SQLite file)', () => {
+  let store: SqliteTaskStore;
+  let broker: SqliteBroker;
+  let transactions: number;
+
+  beforeEach(() => {
+    let opened: SqliteBroker | undefined;
+    store = SqliteTaskStore.open(':memory:', {
+      jobs: (db) => {
+        opened = SqliteBroker.inTaskDatabase(db);
+        return opened.writeTaskJobs;
+      },
+    });
+    broker = opened!;
+    transactions = 0;
+    const createTasks = store.createTasks.bind(store);
+    store.createTasks = (drafts, options) => {
+      transactions += 1;
+      return createTasks(drafts, options);
+    };
+    broker.enqueueMany = () => Promise.reject(new Error('the store writes the jobs: no enqueue'));
+  });
+  afterEach(async () => {
+    await broker.close();
+    await store.close();
+  });
+
+  it("creates a group's tasks and jobs in one transaction, with each owner's weight, and enqueues nothing", async () => {
+    const writer = new TaskWriter(store, broker, pino({ level: 'silent' }), {
+      weightOf: async (tenant) => (tenant === 'bob' ? 4 : undefined),
+      jobsWrittenByStore: true,
+    });
+    const alice = Array.from({ length: 5 }, () => draft());
+    const bob = Array.from({ length: 5 }, () => draft({ owner: 'bob' }));
+    const results = await Promise.all([writer.write(alice), writer.write(bob)]);
+    expect(transactions).toBe(1);
+    // With weights 4 and 1 the first five leases are four of bob's and one of alice's (with
+    // equal weights: three and two).
+    const first = await broker.lease('echo@1.0.0', { max: 5, leaseMs: 10_000 });
+    const bobs = new Set(results[1].map((task) => task.id));
+    expect(first.filter((job) => bobs.has(job.id))).toHaveLength(4);
+    const rest = await broker.lease('echo@1.0.0', { max: 10, leaseMs: 10_000 });
+    expect([...first, ...rest].map((job) => job.id).sort()).toEqual(
+      results
+        .flat()
+        .map((task) => task.id)
+        .sort(),
+    );
+  });
+});

@@ -25,7 +25,8 @@ describe('loadConfig', () => {
     const config = loadConfig({ cwd, env: {} });
     expect(config.dataDir).toBe(path.join(cwd, 'data'));
     expect(config.store.url).toBe(`sqlite:${path.join(cwd, 'data', 'inferq.db')}`);
-    expect(config.broker.url).toBe(`sqlite:${path.join(cwd, 'data', 'queue.db')}`);
+    // Embedded: the queue lives in the task database.
+    expect(config.broker.url).toBe(`sqlite:${path.join(cwd, 'data', 'inferq.db')}`);
     expect(config.blobs.url).toBe(`file:${path.join(cwd, 'data', 'blobs')}`);
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.retention.ttlMs).toBe(7 * 86_400_000);

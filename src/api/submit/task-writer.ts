@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { JobInput } from '../../core/job.js';
 import type { NewTask, Task } from '../../core/task.js';
-import { taskJobsByQueue } from '../../core/task-job.js';
+import { type TenantWeights, taskJobsByQueue } from '../../core/task-job.js';
 import type { Broker } from '../../queue/broker.js';
 import type { TaskStore } from '../../store/task-store.js';
 
@@ -21,25 +20,26 @@ interface Pending {
  * Each request keeps its all-or-none guarantee: when a group's transaction fails, its requests
  * are retried one by one, so only the request at fault sees the error.
  *
- * Store first, broker second: if the enqueue fails the tasks are still `queued` in the store and
- * the outbox sweeper enqueues them; the reverse order could run a job whose task does not exist.
+ * Where the store writes the jobs itself (`jobsWrittenByStore`: the embedded layout, queue and
+ * tasks in one SQLite file), the group's transaction creates the tasks and their jobs together
+ * and the writer enqueues nothing. Elsewhere, store first, broker second: if the enqueue fails
+ * the tasks are still `queued` in the store and the outbox sweeper enqueues them; the reverse
+ * order could run a job whose task does not exist.
  */
 export class TaskWriter {
   readonly #store: TaskStore;
   readonly #broker: Broker;
   readonly #logger: FastifyBaseLogger;
   readonly #weightOf: WeightOf | undefined;
+  readonly #jobsWrittenByStore: boolean;
   #pending: Pending[] = [];
 
-  /**
-   * `weightOf` gives a tenant's fair-share weight (the auth store's, cached); each enqueue
-   * carries it, so the broker leases by the tenant's current weight (JobInput.weight).
-   */
-  constructor(store: TaskStore, broker: Broker, logger: FastifyBaseLogger, weightOf?: WeightOf) {
+  constructor(store: TaskStore, broker: Broker, logger: FastifyBaseLogger, options: TaskWriterOptions = {}) {
     this.#store = store;
     this.#broker = broker;
     this.#logger = logger;
-    this.#weightOf = weightOf;
+    this.#weightOf = options.weightOf;
+    this.#jobsWrittenByStore = options.jobsWrittenByStore ?? false;
   }
 
   /** Creates the drafts (all or none) and enqueues the queued ones; resolves with the tasks in draft order. */
@@ -71,12 +71,17 @@ export class TaskWriter {
     this.#pending = [];
     let created: Array<Task[] | undefined>;
     try {
-      created = await this.#create(group);
+      // With the store writing the jobs, the weights go into its transaction, so they are read
+      // before it; otherwise after, for the enqueue.
+      const weights = this.#jobsWrittenByStore
+        ? await this.#weights(group.flatMap((pending) => pending.drafts))
+        : undefined;
+      created = await this.#create(group, weights);
     } catch (err) {
       for (const pending of group) pending.reject(err);
       return;
     }
-    await this.#enqueue(created.flatMap((tasks) => tasks ?? []));
+    if (!this.#jobsWrittenByStore) await this.#enqueue(created.flatMap((tasks) => tasks ?? []));
     for (const [index, pending] of group.entries()) {
       const tasks = created[index];
       if (tasks !== undefined) pending.resolve(tasks);
@@ -87,10 +92,14 @@ export class TaskWriter {
    * One transaction for the group; on failure, one per request: the faulty one is rejected here
    * (undefined in the answer), the others are created.
    */
-  async #create(group: readonly Pending[]): Promise<Array<Task[] | undefined>> {
-    if (group.length === 1) return [await this.#store.createTasks(group[0]!.drafts)];
+  async #create(group: readonly Pending[], weights?: TenantWeights): Promise<Array<Task[] | undefined>> {
+    const options = weights === undefined ? {} : { weights };
+    if (group.length === 1) return [await this.#store.createTasks(group[0]!.drafts, options)];
     try {
-      const tasks = await this.#store.createTasks(group.flatMap((pending) => pending.drafts));
+      const tasks = await this.#store.createTasks(
+        group.flatMap((pending) => pending.drafts),
+        options,
+      );
       let offset = 0;
       return group.map((pending) => {
         const start = offset;
@@ -101,7 +110,7 @@ export class TaskWriter {
       const created: Array<Task[] | undefined> = [];
       for (const pending of group) {
         try {
-          created.push(await this.#store.createTasks(pending.drafts));
+          created.push(await this.#store.createTasks(pending.drafts, options));
         } catch (err) {
           pending.reject(err);
           created.push(undefined);
@@ -113,12 +122,9 @@ export class TaskWriter {
 
   async #enqueue(tasks: readonly Task[]): Promise<void> {
     const weights = await this.#weights(tasks);
-    for (const [queue, jobs] of taskJobsByQueue(tasks)) {
+    for (const [queue, jobs] of taskJobsByQueue(tasks, undefined, weights)) {
       try {
-        await this.#broker.enqueueMany(
-          queue,
-          weights.size === 0 ? jobs : jobs.map((job) => withWeight(job, weights)),
-        );
+        await this.#broker.enqueueMany(queue, jobs);
       } catch (err) {
         // The tasks are durable and `queued`: the outbox sweeper enqueues them later.
         this.#logger.warn(
@@ -130,7 +136,7 @@ export class TaskWriter {
   }
 
   /** The weights of the tasks' owners; a lookup that fails leaves the broker's last known weight. */
-  async #weights(tasks: readonly Task[]): Promise<Map<string, number>> {
+  async #weights(tasks: ReadonlyArray<{ owner: string }>): Promise<Map<string, number>> {
     const weights = new Map<string, number>();
     if (this.#weightOf === undefined) return weights;
     for (const owner of new Set(tasks.map((task) => task.owner))) {
@@ -147,7 +153,15 @@ export class TaskWriter {
 
 type WeightOf = (tenant: string) => Promise<number | undefined>;
 
-function withWeight(job: JobInput, weights: ReadonlyMap<string, number>): JobInput {
-  const weight = job.tenant === undefined ? undefined : weights.get(job.tenant);
-  return weight === undefined ? job : { ...job, weight };
+export interface TaskWriterOptions {
+  /**
+   * A tenant's fair-share weight (the auth store's, cached); each job carries it, so the broker
+   * leases by the tenant's current weight (JobInput.weight).
+   */
+  weightOf?: WeightOf;
+  /**
+   * The store writes the queued tasks' jobs in `createTasks`' transaction (`Backends.jobsWrittenByStore`):
+   * the writer passes the weights to it and enqueues nothing itself.
+   */
+  jobsWrittenByStore?: boolean;
 }

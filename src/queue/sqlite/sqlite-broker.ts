@@ -9,8 +9,9 @@ import {
   type JobLease,
   type LeasedJob,
 } from '../../core/job.js';
+import { type TaskJobWriter, taskJobsByQueue } from '../../core/task-job.js';
 import { InferqError } from '../../errors/index.js';
-import { openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import { migrateSqlite, openSqlite, type SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import type {
   Broker,
   BrokerCapabilities,
@@ -29,6 +30,7 @@ import {
 import { JobState, type JobStatements, prepareJobStatements } from './job-statements.js';
 import { LeaseWaiters } from './lease-waiters.js';
 import { queueMigrations } from './migrations.js';
+import { copyQueueFile } from './move-queue-file.js';
 import { SqliteBroadcast } from './sqlite-broadcast.js';
 import { ThreadNudges } from './thread-nudges.js';
 
@@ -99,6 +101,8 @@ export class SqliteBroker implements Broker {
   private constructor(
     private readonly db: SqliteDatabase,
     options: SqliteBrokerOptions,
+    /** Whether `close` closes the connection (not when it is the task store's). */
+    private readonly ownsDb: boolean,
   ) {
     // A small page cache, on purpose. When a B-tree rebalance reorders sibling pages, SQLite
     // parks a page under a temporary number far past the end of the file; the next commit then
@@ -107,7 +111,9 @@ export class SqliteBroker implements Broker {
     // broker.ts): claims with 1,000,000 jobs queued ran at 0.88x the rate with 1,000 queued at
     // 16 MiB, 0.72x at 64 MiB, and 0.93-1.0x at 2 MiB. The queue's hot pages (the ends of each
     // index and of the table) fit in 2 MiB many times over; the OS page cache holds the rest.
-    db.pragma('cache_size = -2000');
+    // A connection shared with the task store keeps the store's cache: its reads (listings,
+    // stats) are the ones a cache serves.
+    if (ownsDb) db.pragma('cache_size = -2000');
     this.sql = prepareJobStatements(db);
     this.fair = prepareFairShareStatements(db);
     this.backoff = options.backoff ?? defaultBackoff;
@@ -138,7 +144,61 @@ export class SqliteBroker implements Broker {
 
   /** Opens (creating if needed) the queue database at `file` (`:memory:` for a private one). */
   static open(file: string, options: SqliteBrokerOptions = {}): SqliteBroker {
-    return new SqliteBroker(openSqlite(file, { purpose: 'queue', migrations: queueMigrations }), options);
+    const db = openSqlite(file, { purpose: 'queue', migrations: queueMigrations });
+    try {
+      return new SqliteBroker(db, options, true);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the queue in the task database, on the task store's own connection (the embedded
+   * layout: one file, `inferq.db`): its tables (`jobs`, `broadcasts`, `queue_tenants`,
+   * `queue_clocks`, `tenant_weights`) sit beside the store's, versioned as component `queue`.
+   * The connection stays the store's: `close` leaves it open. Whoever opens the broker this way
+   * gives {@link writeTaskJobs} to the store (`SqliteTaskStore.open`'s `jobs`), so that each task
+   * is created with its job in one transaction.
+   */
+  static inTaskDatabase(db: SqliteDatabase, options: SqliteBrokerOptions = {}): SqliteBroker {
+    migrateSqlite(db, 'queue', queueMigrations);
+    return new SqliteBroker(db, options, false);
+  }
+
+  /**
+   * Writes the jobs of tasks being created, inside the caller's transaction on this broker's
+   * connection (core/task-job.ts `TaskJobWriter`): the same rows `enqueueMany` writes, without a
+   * transaction of its own. Leasers are woken once the caller's code has run (its commit).
+   */
+  readonly writeTaskJobs: TaskJobWriter = (tasks, weights) => {
+    if (this.closed) throw new InferqError('INFERQ_BROKER_UNAVAILABLE', 'the SQLite broker is closed');
+    if (!this.db.inTransaction) {
+      throw new Error('writeTaskJobs runs inside the task store transaction that creates the tasks');
+    }
+    const queues: string[] = [];
+    for (const [queue, jobs] of taskJobsByQueue(tasks, undefined, weights)) {
+      assertQueueName(queue);
+      this.insertJobs(queue, jobs);
+      queues.push(queue);
+    }
+    // After the commit: the transaction is synchronous, so this runs once it has ended (a wake
+    // after a rollback finds nothing, which costs one empty read).
+    if (queues.length > 0) {
+      process.nextTick(() => {
+        if (!this.closed) for (const queue of queues) this.wake(queue);
+      });
+    }
+  };
+
+  /**
+   * Moves the jobs of an older layout's queue file into this broker's database (see
+   * move-queue-file.ts; `retireQueueFile` then renames the file). Returns how many jobs the file
+   * held, or undefined when there is none. Meant for opening, before anything leases: leasers
+   * of other processes see the moved jobs on their next poll.
+   */
+  importQueueFile(file: string): number | undefined {
+    return this.guard(() => copyQueueFile(this.db, file));
   }
 
   async enqueue(queue: string, job: JobInput): Promise<string> {
@@ -249,7 +309,7 @@ export class SqliteBroker implements Broker {
     this.broadcast.close();
     this.nudges.close();
     this.waiters.wakeAll();
-    this.db.close();
+    if (this.ownsDb) this.db.close();
   }
 
   /** Wakes the queue's leasers in this thread and, through a nudge, in the process's others. */

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import type { NewTask, Task, TimelineEntry } from '../../core/task.js';
+import type { TaskJobWriter } from '../../core/task-job.js';
 import { finalStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { cachedStatement } from '../../sqlite/cached-statement.js';
@@ -11,6 +12,7 @@ import { stateIn } from '../task-lease.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type {
   ChildTasksRead,
+  CreateTasksOptions,
   HistoryBucket,
   HistoryRequest,
   LatencyBreakdown,
@@ -37,6 +39,13 @@ import { dueWebhooks, insertPendingDelivery, recordWebhookAttempt } from './webh
 export interface SqliteTaskStoreOptions {
   /** How long a write waits for another process's write lock before failing. Default 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * Given this store's connection, the writer of the queued tasks' jobs, run inside each
+   * `createTasks` transaction (core/task-job.ts): the embedded broker opened in the same file on
+   * the same connection (`SqliteBroker.inTaskDatabase`). One connection, because a second one's
+   * write inside this connection's `BEGIN IMMEDIATE` would wait on the lock this one holds.
+   */
+  jobs?: (db: SqliteDatabase) => TaskJobWriter;
 }
 
 /** Rows deleted per retention transaction: short transactions keep workers' writes flowing. */
@@ -56,12 +65,14 @@ const insertTask = `INSERT INTO tasks (${sqliteTaskColumns.join(', ')}, lease_to
 export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
   readonly kind = 'sqlite';
   readonly #database: SqliteDatabase;
+  readonly #writeJobs: TaskJobWriter | undefined;
   #closed = false;
 
-  private constructor(db: SqliteDatabase) {
+  private constructor(db: SqliteDatabase, jobs: SqliteTaskStoreOptions['jobs']) {
     // The shared SQL state machine (store/sql/) runs on the same database, refused once closed.
     super(new SqliteSqlDriver(() => this.#db));
     this.#database = db;
+    this.#writeJobs = jobs?.(db);
   }
 
   /**
@@ -74,12 +85,18 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
       migrations: taskStoreMigrations,
       ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     });
-    return new SqliteTaskStore(db);
+    try {
+      return new SqliteTaskStore(db, options.jobs);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
-  async createTasks(tasks: readonly NewTask[]): Promise<Task[]> {
+  async createTasks(tasks: readonly NewTask[], options: CreateTasksOptions = {}): Promise<Task[]> {
     const at = Date.now();
     const prepared = tasks.map((task) => newTaskRow(task, at));
+    const created = prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
     const insert = this.#sql(insertTask);
     const insertResult = this.#sql('INSERT INTO task_results (task_id, result) VALUES (?, ?)');
     this.#db
@@ -103,9 +120,10 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskStore {
             this.#timeline(row.id, { stage: 'succeeded', at, data: { cached: true } });
           }
         }
+        this.#writeJobs?.(created, options.weights);
       })
       .immediate();
-    return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+    return created;
   }
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
