@@ -4,11 +4,13 @@ import { finalStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
+import type { PgTaskJobStatements } from '../../postgres/pg-task-jobs.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
 import type {
   ChildTasksRead,
+  CreateTasksOptions,
   HistoryBucket,
   HistoryRequest,
   LatencyBreakdown,
@@ -33,6 +35,13 @@ export interface PostgresTaskStoreOptions {
   maxConnections?: number;
   /** Apply pending migrations on open (default true; `inferq migrate` does it ahead of time). */
   migrate?: boolean;
+  /**
+   * The statements writing the queued tasks' jobs, run inside each `createTasks` transaction
+   * on its client (postgres/pg-task-jobs.ts): the postgres broker on this store's own database
+   * and schema (PostgreSQL alone, `PostgresBroker.taskJobStatements`). Each task then commits
+   * with its job, and the caller enqueues nothing.
+   */
+  jobs?: PgTaskJobStatements;
 }
 
 /** Rows deleted per retention statement: short transactions keep workers' writes flowing. */
@@ -49,12 +58,14 @@ const retentionBatchSize = 1_000;
 export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
+  readonly #jobs: PgTaskJobStatements | undefined;
   #closed = false;
 
-  private constructor(handle: PgHandle) {
+  private constructor(handle: PgHandle, jobs: PgTaskJobStatements | undefined) {
     // The shared SQL state machine (store/sql/) runs on the same pool, refused once closed.
     super(new PgSqlDriver(() => this.#pool));
     this.#handle = handle;
+    this.#jobs = jobs;
   }
 
   /** Connects, and (unless `migrate: false`) brings the schema up to date under an advisory lock. */
@@ -70,14 +81,15 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
       await handle.pool.end().catch(() => {});
       throw unavailable(`cannot open the PostgreSQL task store (schema ${handle.schema})`, cause);
     }
-    return new PostgresTaskStore(handle);
+    return new PostgresTaskStore(handle, options.jobs);
   }
 
-  async createTasks(tasks: readonly NewTask[]): Promise<Task[]> {
+  async createTasks(tasks: readonly NewTask[], options: CreateTasksOptions = {}): Promise<Task[]> {
     if (tasks.length === 0) return [];
     const at = Date.now();
     const prepared = tasks.map((task) => newTaskRow(task, at));
     const rows = prepared.map((p) => p.row);
+    const created = prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
     await inTransaction(this.#pool, async (client) => {
       try {
         await client.query(insertTasksSql, insertTasksParams(rows));
@@ -112,8 +124,12 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
           [hooks],
         );
       }
+      // The jobs last: their NOTIFY goes out with this COMMIT, and a job that cannot be written
+      // rolls its tasks back.
+      for (const job of this.#jobs?.(created, options.weights) ?? [])
+        await client.query(job.text, job.values);
     });
-    return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+    return created;
   }
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
