@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { PostgresBroker } from '../queue/postgres/postgres-broker.js';
 import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
+import { sweepOutbox } from '../worker/outbox-sweeper.js';
 
 /** Store and broker of PostgreSQL alone: one database and schema, tasks created with their jobs. */
 export interface PostgresAloneBackends {
@@ -44,6 +45,11 @@ function databaseKey(url: string): string | undefined {
  * (`PostgresBroker.taskJobStatements`): no task is durable without its job, and a submission
  * enqueues nothing after it. The broker opens first: its migrations create `broker_jobs`, which
  * the store's transactions write.
+ *
+ * No outbox sweeper runs on PostgreSQL alone, so the open that creates the queue's tables (a
+ * deployment moving here from Redis or RabbitMQ, whose tasks still `queued` have no job in it)
+ * gives each of those tasks its job before it returns (`sweepOutbox`: job id = task id, so a
+ * sweep run twice makes one job). Tasks created meanwhile by other hosts already have theirs.
  */
 export async function openPostgresAlone(config: Config): Promise<PostgresAloneBackends> {
   const broker = await PostgresBroker.open(config.broker.url, {
@@ -51,6 +57,14 @@ export async function openPostgresAlone(config: Config): Promise<PostgresAloneBa
   });
   try {
     const store = await PostgresTaskStore.open(config.store.url, { jobs: broker.taskJobStatements });
+    try {
+      if (broker.createdQueue) {
+        await sweepOutbox({ store, broker, graceMs: 0, limit: Number.MAX_SAFE_INTEGER });
+      }
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     return { store, broker };
   } catch (err) {
     await broker.close();

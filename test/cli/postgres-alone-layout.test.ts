@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { sha256Hex } from '../../src/core/hash.js';
 import type { NewTask } from '../../src/core/task.js';
 import { isInferqError } from '../../src/errors/index.js';
+import { PostgresTaskStore } from '../../src/store/postgres/postgres-task-store.js';
 import { brokerNamespace } from '../fixtures/broker-namespace.js';
 import { freshSchema, postgresSkipReason, testPostgresUrl } from '../fixtures/pg-schema.js';
 
@@ -147,6 +148,18 @@ describe.skipIf(!url)('PostgreSQL alone: a task and its job commit in one transa
     const jobs = await backends.broker.lease(queue, { max: 5, leaseMs: 10_000 });
     expect(jobs.map((job) => job.id).sort()).toEqual([a![0]!.id, b![0]!.id].sort());
     expect(enqueues).toBe(0);
+  });
+
+  it('moving here from another broker: the open that creates the queue gives every queued task its job', async () => {
+    const { url: shared } = await schemaUrl();
+    // Tasks of a deployment on another broker (Redis, say): in the store, with no job here.
+    const before = await PostgresTaskStore.open(shared);
+    const old = await before.createTasks([draft({ priority: 3 }), draft()]);
+    await before.close();
+    const backends = await open(shared, shared);
+    const jobs = await backends.broker.lease(queue, { max: 5, leaseMs: 10_000 });
+    expect(jobs.map((job) => job.id).sort()).toEqual(old.map((task) => task.id).sort());
+    expect(jobs.find((job) => job.id === old[0]!.id)?.priority).toBe(3);
   });
 
   it('a postgres broker in another schema is enqueued after the transaction, as before', async () => {

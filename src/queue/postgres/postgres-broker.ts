@@ -112,6 +112,7 @@ export class PostgresBroker implements Broker {
   /** When each queue last had its due delayed jobs promoted by this handle. */
   readonly #promotedAt = new Map<string, number>();
   #listener: NotificationListener | undefined;
+  #createdQueue = false;
   #reapTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -150,7 +151,9 @@ export class PostgresBroker implements Broker {
     });
     const broker = new PostgresBroker(handle, options);
     try {
-      if (options.migrate !== false) await migratePg(handle, 'queue', pgBrokerMigrations);
+      if (options.migrate !== false) {
+        broker.#createdQueue = (await migratePg(handle, 'queue', pgBrokerMigrations)).from === 0;
+      }
       broker.#listener = await NotificationListener.start({
         connection: handle.pool.options,
         channel: broker.#channel,
@@ -167,6 +170,15 @@ export class PostgresBroker implements Broker {
       );
     }
     return broker;
+  }
+
+  /**
+   * Whether this open created the queue's tables (migrated from version 0): a new deployment,
+   * or one moving to PostgreSQL alone from another broker, whose `queued` tasks have no job
+   * here yet. Of hosts opening at once, exactly one sees it.
+   */
+  get createdQueue(): boolean {
+    return this.#createdQueue;
   }
 
   async enqueue(queue: string, job: JobInput): Promise<string> {
