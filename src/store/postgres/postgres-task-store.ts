@@ -25,7 +25,7 @@ import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from
 import { PgSqlDriver } from './pg-sql-driver.js';
 import * as extras from './pg-task-extras.js';
 import { activityStats, latencyBreakdown, taskHistory } from './pg-task-history.js';
-import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
+import { insertTasksWithTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
 export interface PostgresTaskStoreOptions {
@@ -90,9 +90,16 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
     const prepared = tasks.map((task) => newTaskRow(task, at));
     const rows = prepared.map((p) => p.row);
     const created = prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+    const timeline = prepared.flatMap(({ row, result }) => [
+      { id: row.id, entry: { stage: 'created', at } },
+      result === undefined
+        ? { id: row.id, entry: { stage: 'queued', at } }
+        : { id: row.id, entry: { stage: 'succeeded', at, data: { cached: true } } },
+    ]);
+    const insert = insertTasksWithTimelines(rows, timeline);
     await inTransaction(this.#pool, async (client) => {
       try {
-        await client.query(insertTasksSql, insertTasksParams(rows));
+        await client.query(insert.text, insert.values);
       } catch (cause) {
         if (pgErrorCode(cause) !== '23505') throw cause;
         const id = /\(id\)=\((.*)\)/.exec(String((cause as { detail?: unknown }).detail))?.[1] ?? '?';
@@ -102,13 +109,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskStore {
           { cause, details: { id } },
         );
       }
-      const timeline = prepared.flatMap(({ row, result }) => [
-        { id: row.id, entry: { stage: 'created', at } },
-        result === undefined
-          ? { id: row.id, entry: { stage: 'queued', at } }
-          : { id: row.id, entry: { stage: 'succeeded', at, data: { cached: true } } },
-      ]);
-      await insertTimelines(client, timeline);
       const cached = prepared.filter((p) => p.result !== undefined);
       if (cached.length > 0) {
         await client.query(
