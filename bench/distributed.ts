@@ -305,6 +305,8 @@ const pgCalls = { roundTrips: 0, commits: 0 };
 interface PerSubmission {
   roundTrips: number;
   commits: number;
+  /** Single-task submissions per second, one after another, no worker running. */
+  rate: number;
 }
 const perSubmission = new Map<Deployment, PerSubmission[]>();
 
@@ -390,11 +392,14 @@ async function endToEnd(kind: Deployment, brokerServerUrl: string): Promise<Map<
   try {
     // Round trips per single-task submission, before any worker runs (nothing else queries).
     const before = { ...pgCalls };
+    const submitStart = performance.now();
     for (let i = 0; i < 200; i++) await submit('round-trips', 1);
+    const submitMs = performance.now() - submitStart;
     const list = perSubmission.get(kind) ?? [];
     list.push({
       roundTrips: (pgCalls.roundTrips - before.roundTrips) / 200,
       commits: (pgCalls.commits - before.commits) / 200,
+      rate: (200 * 1000) / submitMs,
     });
     perSubmission.set(kind, list);
     for (const n of workerCounts) {
@@ -515,13 +520,20 @@ async function main(): Promise<void> {
       const calls = perSubmission.get(kind) ?? [];
       console.log(
         `producer: ${median(calls.map((c) => c.roundTrips)).toFixed(2)} PostgreSQL round trips and ` +
-          `${median(calls.map((c) => c.commits)).toFixed(2)} commits per single-task submission`,
+          `${median(calls.map((c) => c.commits)).toFixed(2)} commits per single-task submission; ` +
+          `${fmt(median(calls.map((c) => c.rate)))} such submissions/s one after another (no worker)`,
       );
     }
     const runsOf = (kind: Deployment) => runs.get(kind);
     const now = runsOf('postgres');
     const then = runsOf('postgres-enqueue');
     if (now !== undefined && then !== undefined) {
+      const rates = (kind: Deployment) => (perSubmission.get(kind) ?? []).map((c) => c.rate);
+      const submitRatios = rates('postgres').map((r, i) => r / rates('postgres-enqueue')[i]!);
+      console.log(
+        `\nsingle-task submissions/s, job in the task transaction vs enqueued after it: ` +
+          `${submitRatios.map((r) => `${r.toFixed(2)}×`).join(' ')}   median ${median(submitRatios).toFixed(2)}×`,
+      );
       console.log(
         '\nPostgreSQL alone, job in the task transaction vs enqueued after it (per round, then median)',
       );
