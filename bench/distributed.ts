@@ -9,12 +9,16 @@
  *   2. End to end: echo (no-op model) tasks through 1, 2 and 4 `inferq worker` processes on
  *      PostgreSQL + Redis, PostgreSQL + RabbitMQ and PostgreSQL alone (the postgres broker's
  *      table in the task store's schema: one URL for both). Tasks are written to the store and
- *      enqueued as the API does (TaskWriter: createTasks, then enqueueMany), without HTTP.
+ *      enqueued as the API does, without HTTP: on PostgreSQL alone createTasks writes each job
+ *      in its own transaction (`postgres`); elsewhere, and on PostgreSQL alone the way it was
+ *      before (`postgres-enqueue`: createTasks, then enqueueMany), the TaskWriter enqueues after
+ *      the transaction. Each deployment also prints its producer's PostgreSQL round trips and
+ *      commits per submission (200 single-task createTasks, counted on pg.Client.query).
  *      Throughput: a backlog of --tasks; latency (created → succeeded, from the store) at half
  *      the throughput just measured, for --seconds.
  *
  *   npx tsx bench/distributed.ts [--jobs 20000] [--rate 1000] [--tasks 3000] [--seconds 5]
- *       [--inflight 64] [--workers 1,2,4] [--only brokers|tasks] [--brokers redis,rabbitmq,postgres]
+ *       [--inflight 64] [--workers 1,2,4] [--only brokers|tasks] [--brokers redis,rabbitmq,postgres,postgres-enqueue]
  *       [--rounds 1]   (rounds: broker runs alternate with the raw client; end-to-end runs
  *                       take turns between the deployments; medians of each)
  *
@@ -53,7 +57,7 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '64' },
     workers: { type: 'string', default: '1,2,4' },
     only: { type: 'string' },
-    brokers: { type: 'string', default: 'redis,rabbitmq,postgres' },
+    brokers: { type: 'string', default: 'redis,rabbitmq,postgres,postgres-enqueue' },
     rounds: { type: 'string', default: '1' },
   },
 });
@@ -275,23 +279,59 @@ async function compareBrokers(
 
 // --- 2. end to end: echo tasks through inferq worker processes ---
 
-async function endToEnd(
-  kind: 'redis' | 'rabbitmq' | 'postgres',
-  brokerServerUrl: string,
-): Promise<Map<number, Figures>> {
+type Deployment = 'redis' | 'rabbitmq' | 'postgres' | 'postgres-enqueue';
+
+/**
+ * Round trips of this process's pg clients (pools' queries included), and of them commits: a
+ * COMMIT, or a statement outside BEGIN…COMMIT (autocommit).
+ */
+const pgCalls = { roundTrips: 0, commits: 0 };
+{
+  const inTx = new WeakSet<object>();
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0];
+    const text = (typeof first === 'string' ? first : ((first as { text?: string })?.text ?? '')).trim();
+    pgCalls.roundTrips++;
+    if (/^BEGIN/i.test(text)) inTx.add(this);
+    else if (/^(COMMIT|ROLLBACK)/i.test(text)) {
+      inTx.delete(this);
+      pgCalls.commits++;
+    } else if (!inTx.has(this)) pgCalls.commits++;
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+}
+
+interface PerSubmission {
+  roundTrips: number;
+  commits: number;
+  /** Single-task submissions per second, one after another, no worker running. */
+  rate: number;
+}
+const perSubmission = new Map<Deployment, PerSubmission[]>();
+
+async function endToEnd(kind: Deployment, brokerServerUrl: string): Promise<Map<number, Figures>> {
+  // `postgres-enqueue`: PostgreSQL alone, the job enqueued after the task's transaction (before).
+  const alone = kind === 'postgres' || kind === 'postgres-enqueue';
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const storeUrl = new URL(pgUrl);
   storeUrl.searchParams.set('schema', schema);
   // PostgreSQL alone: the broker on the store's own URL (its tables beside the tasks).
-  const brokerUrl = kind === 'postgres' ? storeUrl : new URL(brokerServerUrl);
-  if (kind !== 'postgres') brokerUrl.searchParams.set('prefix', `bench-${randomBytes(3).toString('hex')}`);
+  const brokerUrl = alone ? storeUrl : new URL(brokerServerUrl);
+  if (!alone) brokerUrl.searchParams.set('prefix', `bench-${randomBytes(3).toString('hex')}`);
   const prefix = brokerUrl.searchParams.get('prefix') ?? '';
   const blobsDir = path.join(work, `blobs-${kind}`);
-  const store = await PostgresTaskStore.open(storeUrl.toString());
+  const pgBroker = alone ? await PostgresBroker.open(storeUrl.toString()) : undefined;
+  // As cli wires PostgreSQL alone (open-postgres-alone.ts): the store writes the jobs.
+  const jobsWrittenByStore = kind === 'postgres';
+  const store = await PostgresTaskStore.open(
+    storeUrl.toString(),
+    jobsWrittenByStore ? { jobs: pgBroker!.taskJobStatements } : {},
+  );
   const blobs = await FsBlobStore.open(blobsDir);
   const broker: Broker =
-    kind === 'postgres'
-      ? await PostgresBroker.open(storeUrl.toString())
+    pgBroker !== undefined
+      ? pgBroker
       : kind === 'redis'
         ? await RedisBroker.open(brokerServerUrl, { prefix })
         : await RabbitMqBroker.open(brokerServerUrl, { prefix });
@@ -328,6 +368,7 @@ async function endToEnd(
       maxAttempts: 3,
     }));
     const tasks = await store.createTasks(drafts);
+    if (jobsWrittenByStore) return;
     for (const [queue, jobs] of taskJobsByQueue(tasks)) await broker.enqueueMany(queue, jobs);
   };
   const stats = async (requestId: string) => {
@@ -349,6 +390,18 @@ async function endToEnd(
   };
 
   try {
+    // Round trips per single-task submission, before any worker runs (nothing else queries).
+    const before = { ...pgCalls };
+    const submitStart = performance.now();
+    for (let i = 0; i < 200; i++) await submit('round-trips', 1);
+    const submitMs = performance.now() - submitStart;
+    const list = perSubmission.get(kind) ?? [];
+    list.push({
+      roundTrips: (pgCalls.roundTrips - before.roundTrips) / 200,
+      commits: (pgCalls.commits - before.commits) / 200,
+      rate: (200 * 1000) / submitMs,
+    });
+    perSubmission.set(kind, list);
     for (const n of workerCounts) {
       while (workers.length < n) {
         const { child } = await spawnReady(
@@ -442,7 +495,8 @@ async function main(): Promise<void> {
       [
         ['redis', 'PostgreSQL + Redis', redisUrl],
         ['rabbitmq', 'PostgreSQL + RabbitMQ', amqpUrl],
-        ['postgres', 'PostgreSQL alone (postgres broker)', pgUrl],
+        ['postgres', 'PostgreSQL alone (postgres broker; the job in the task transaction)', pgUrl],
+        ['postgres-enqueue', 'PostgreSQL alone, enqueued after the transaction (before)', pgUrl],
       ] as const
     ).filter(([kind]) => brokerKinds.has(kind));
     const runs = new Map<string, Array<Map<number, Figures>>>(deployments.map(([kind]) => [kind, []]));
@@ -463,6 +517,32 @@ async function main(): Promise<void> {
         `End to end, ${title}: echo tasks${rounds > 1 ? ` (median of ${rounds} rounds)` : ''}`,
         medians,
       );
+      const calls = perSubmission.get(kind) ?? [];
+      console.log(
+        `producer: ${median(calls.map((c) => c.roundTrips)).toFixed(2)} PostgreSQL round trips and ` +
+          `${median(calls.map((c) => c.commits)).toFixed(2)} commits per single-task submission; ` +
+          `${fmt(median(calls.map((c) => c.rate)))} such submissions/s one after another (no worker)`,
+      );
+    }
+    const runsOf = (kind: Deployment) => runs.get(kind);
+    const now = runsOf('postgres');
+    const then = runsOf('postgres-enqueue');
+    if (now !== undefined && then !== undefined) {
+      const rates = (kind: Deployment) => (perSubmission.get(kind) ?? []).map((c) => c.rate);
+      const submitRatios = rates('postgres').map((r, i) => r / rates('postgres-enqueue')[i]!);
+      console.log(
+        `\nsingle-task submissions/s, job in the task transaction vs enqueued after it: ` +
+          `${submitRatios.map((r) => `${r.toFixed(2)}×`).join(' ')}   median ${median(submitRatios).toFixed(2)}×`,
+      );
+      console.log(
+        '\nPostgreSQL alone, job in the task transaction vs enqueued after it (per round, then median)',
+      );
+      for (const n of workerCounts) {
+        const ratios = now.map((run, i) => run.get(n)!.throughput / then[i]!.get(n)!.throughput);
+        console.log(
+          `${String(n).padEnd(10)}${ratios.map((r) => `${r.toFixed(2)}×`).join(' ')}   median ${median(ratios).toFixed(2)}×`,
+        );
+      }
     }
   }
 }

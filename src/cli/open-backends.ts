@@ -15,6 +15,7 @@ import { PostgresTaskStore } from '../store/postgres/postgres-task-store.js';
 import { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.js';
 import { type TaskDatabase, type TaskRoles, taskRoles } from '../store/task-database.js';
 import { openEmbedded } from './open-embedded.js';
+import { openPostgresAlone, postgresAlone } from './open-postgres-alone.js';
 
 /** The task database in its roles (`store`, `webhooks`, `idempotencyKeys`, `feedback`, `stats`), the broker, the blobs. */
 export interface Backends extends TaskRoles {
@@ -22,8 +23,9 @@ export interface Backends extends TaskRoles {
   blobs: BlobStore;
   /**
    * The store writes each queued task's job in the transaction that creates the task (the
-   * embedded layout: broker and store in one SQLite file); callers creating tasks then do not
-   * enqueue them, and no outbox sweeper is needed.
+   * embedded layout: broker and store in one SQLite file; PostgreSQL alone: the postgres broker
+   * in the store's own database and schema); callers creating tasks then do not enqueue them,
+   * and no outbox sweeper is needed.
    */
   jobsWrittenByStore: boolean;
   close(): Promise<void>;
@@ -132,16 +134,20 @@ export async function openBackends(config: Config): Promise<Backends> {
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
     const sharedFile = sharedSqliteFile(config);
+    const sharedDatabase = postgresAlone(config);
     let store: TaskDatabase;
     let broker: Broker;
-    if (sharedFile === undefined) {
+    if (sharedFile !== undefined) {
+      ({ store, broker } = await openEmbedded(config, sharedFile));
+      opened.push(store, broker);
+    } else if (sharedDatabase) {
+      ({ store, broker } = await openPostgresAlone(config));
+      opened.push(store, broker);
+    } else {
       store = await openStore(config);
       opened.push(store);
       broker = await openBroker(config);
       opened.push(broker);
-    } else {
-      ({ store, broker } = await openEmbedded(config, sharedFile));
-      opened.push(store, broker);
     }
     const blobs = await openBlobs(config);
     opened.push(blobs);
@@ -149,7 +155,7 @@ export async function openBackends(config: Config): Promise<Backends> {
       ...taskRoles(store),
       broker,
       blobs,
-      jobsWrittenByStore: sharedFile !== undefined,
+      jobsWrittenByStore: sharedFile !== undefined || sharedDatabase,
       async close() {
         for (const backend of opened.reverse()) await backend.close();
       },

@@ -33,7 +33,8 @@ export async function serve(config: Config, options: { workers?: boolean } = {})
     logger,
   });
   // Tasks whose enqueue failed (broker down) get their job after a minute; see outbox-sweeper.ts.
-  // Not in the embedded layout: there each task is created with its job in one transaction.
+  // Not where the queue is in the task database (embedded, PostgreSQL alone): there each task is
+  // created with its job in one transaction.
   const outbox = backends.jobsWrittenByStore
     ? undefined
     : startOutboxSweeper({

@@ -137,9 +137,9 @@ export interface TaskStore {
   /**
    * Creates all tasks in one transaction (all or none). Tasks with `cachedResult` start
    * `succeeded`. A store opened with a job writer (the embedded SQLite store, whose file holds
-   * the queue: `SqliteTaskStore.open`'s `jobs`) writes the queued tasks' jobs in the same
-   * transaction, with `options.weights`; any other store ignores the options and the caller
-   * enqueues.
+   * the queue: `SqliteTaskStore.open`'s `jobs`; the PostgreSQL store on PostgreSQL alone:
+   * `PostgresTaskStore.open`'s `jobs`) writes the queued tasks' jobs in the same transaction,
+   * with `options.weights`; any other store ignores the options and the caller enqueues.
    */
   createTasks(tasks: readonly NewTask[], options?: CreateTasksOptions): Promise<Task[]>;
   getTask(id: string): Promise<TaskWithTimeline | undefined>;

@@ -1,3 +1,7 @@
+import { newId } from '../../core/ids.js';
+import type { PgStatement } from '../../postgres/pg-task-jobs.js';
+import type { CheckedJob } from '../check-job-input.js';
+
 /**
  * The PostgreSQL broker's statements other than the claim (claim-jobs-sql.ts): each one
  * statement, so each is atomic on its own and costs one round trip. States as in
@@ -38,6 +42,57 @@ export const enqueueSql = `
     WHERE broker_tenant_weights.weight <> excluded.weight
   )
   SELECT pg_notify($12, 'j' || $1::text) FROM (SELECT 1 FROM inserted WHERE state = 0 LIMIT 1) ready`;
+
+/** Job states as `broker_jobs.state` holds them (broker-migrations.ts). */
+export const JobState = { waiting: 0, delayed: 1 } as const;
+
+/** One {@link enqueueSql} for a batch of checked jobs of `queue`: what it runs and what it writes. */
+export interface EnqueueStatement {
+  statement: PgStatement;
+  /** Every job's id, in batch order (generated where the job had none). */
+  ids: string[];
+  /** Whether a job went in ready to lease (not delayed): the statement then wakes leasers. */
+  ready: boolean;
+}
+
+/**
+ * The enqueue of `jobs` (checked: check-job-input.ts) on `queue` as one statement: both
+ * `PostgresBroker.enqueueMany` and the jobs a task store writes in its own transaction
+ * (`PostgresBroker.taskJobStatements`) run this, so the two write the same rows.
+ */
+export function enqueueStatement(
+  queue: string,
+  jobs: readonly CheckedJob[],
+  now: number,
+  channel: string,
+): EnqueueStatement {
+  const ids = jobs.map((job) => job.id ?? newId());
+  // One row per id: a repeat within the batch is a no-op like any enqueue of a live id (and
+  // ON CONFLICT may not touch one row twice in a statement).
+  const first = new Map<string, number>();
+  ids.forEach((id, i) => {
+    if (!first.has(id)) first.set(id, i);
+  });
+  const rows = [...first.values()].map((i) => jobs[i]!);
+  // The latest weight given for a tenant in the batch is the one kept.
+  const weights = new Map<string, number>();
+  for (const job of jobs) if (job.weight !== undefined) weights.set(job.tenant, job.weight);
+  const values = [
+    queue,
+    [...first.keys()],
+    rows.map((r) => r.tenant),
+    rows.map((r) => (r.delayMs > 0 ? JobState.delayed : JobState.waiting)),
+    rows.map((r) => r.priority),
+    rows.map((r) => (r.delayMs > 0 ? now + r.delayMs : now)),
+    rows.map((r) => r.payload),
+    rows.map((r) => r.maxAttempts),
+    now,
+    [...weights.keys()],
+    [...weights.values()],
+    channel,
+  ];
+  return { statement: { text: enqueueSql, values }, ids, ready: rows.some((r) => !(r.delayMs > 0)) };
+}
 
 /**
  * Delayed jobs that are due become waiting: a range scan of `broker_jobs_delayed` over the due

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from '../../core/backoff.js';
-import { newId } from '../../core/ids.js';
 import {
   assertQueueName,
   type BroadcastMessage,
@@ -11,10 +10,12 @@ import {
   type LeasedJob,
 } from '../../core/job.js';
 import { redactUrl } from '../../core/redact-url.js';
+import { taskJobsByQueue } from '../../core/task-job.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle } from '../../postgres/open-pg-pool.js';
 import { isPgConnectionError } from '../../postgres/pg-retry.js';
+import type { PgStatement, PgTaskJobStatements } from '../../postgres/pg-task-jobs.js';
 import type {
   Broker,
   BrokerCapabilities,
@@ -30,9 +31,10 @@ import { type ClaimedRow, claimJobsSql } from './claim-jobs-sql.js';
 import {
   ackSql,
   depthSql,
-  enqueueSql,
+  enqueueStatement,
   extendSql,
   isLiveSql,
+  JobState,
   killSql,
   promoteDueSql,
   reapExpiredSql,
@@ -81,8 +83,6 @@ const capabilities: BrokerCapabilities = Object.freeze({
   fairShares: true,
 });
 
-const JobState = { waiting: 0, delayed: 1 } as const;
-
 /**
  * The PostgreSQL broker: the queue is a table (`broker_jobs`, broker-migrations.ts) in the same
  * database as the task store when both URLs name it, so a deployment can run on PostgreSQL alone.
@@ -112,6 +112,7 @@ export class PostgresBroker implements Broker {
   /** When each queue last had its due delayed jobs promoted by this handle. */
   readonly #promotedAt = new Map<string, number>();
   #listener: NotificationListener | undefined;
+  #createdQueue = false;
   #reapTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -150,7 +151,9 @@ export class PostgresBroker implements Broker {
     });
     const broker = new PostgresBroker(handle, options);
     try {
-      if (options.migrate !== false) await migratePg(handle, 'queue', pgBrokerMigrations);
+      if (options.migrate !== false) {
+        broker.#createdQueue = (await migratePg(handle, 'queue', pgBrokerMigrations)).from === 0;
+      }
       broker.#listener = await NotificationListener.start({
         connection: handle.pool.options,
         channel: broker.#channel,
@@ -169,6 +172,15 @@ export class PostgresBroker implements Broker {
     return broker;
   }
 
+  /**
+   * Whether this open created the queue's tables (migrated from version 0): a new deployment,
+   * or one moving to PostgreSQL alone from another broker, whose `queued` tasks have no job
+   * here yet. Of hosts opening at once, exactly one sees it.
+   */
+  get createdQueue(): boolean {
+    return this.#createdQueue;
+  }
+
   async enqueue(queue: string, job: JobInput): Promise<string> {
     return (await this.enqueueMany(queue, [job]))[0]!;
   }
@@ -177,38 +189,30 @@ export class PostgresBroker implements Broker {
     assertQueueName(queue);
     const checked = jobs.map(checkJobInput);
     if (checked.length === 0) return [];
-    const now = Date.now();
-    const ids = checked.map((job) => job.id ?? newId());
-    // One row per id: a repeat within the batch is a no-op like any enqueue of a live id (and
-    // ON CONFLICT may not touch one row twice in a statement).
-    const first = new Map<string, number>();
-    ids.forEach((id, i) => {
-      if (!first.has(id)) first.set(id, i);
-    });
-    const rows = [...first.values()].map((i) => checked[i]!);
-    // The latest weight given for a tenant in the batch is the one kept.
-    const weights = new Map<string, number>();
-    for (const job of checked) if (job.weight !== undefined) weights.set(job.tenant, job.weight);
-    await this.#run((pool) =>
-      pool.query(enqueueSql, [
-        queue,
-        [...first.keys()],
-        rows.map((r) => r.tenant),
-        rows.map((r) => (r.delayMs > 0 ? JobState.delayed : JobState.waiting)),
-        rows.map((r) => r.priority),
-        rows.map((r) => (r.delayMs > 0 ? now + r.delayMs : now)),
-        rows.map((r) => r.payload),
-        rows.map((r) => r.maxAttempts),
-        now,
-        [...weights.keys()],
-        [...weights.values()],
-        this.#channel,
-      ]),
-    );
+    const { statement, ids, ready } = enqueueStatement(queue, checked, Date.now(), this.#channel);
+    await this.#run((pool) => pool.query(statement.text, statement.values));
     // This handle's own leasers need not wait for the notification's round trip.
-    if (rows.some((r) => !(r.delayMs > 0))) this.#wakeups.wake(queue);
+    if (ready) this.#wakeups.wake(queue);
     return ids;
   }
+
+  /**
+   * The statements that write the jobs of tasks being created, for a task store on this
+   * broker's own database and schema (PostgreSQL alone) to run inside the transaction that
+   * creates them (postgres/pg-task-jobs.ts): `enqueueMany`'s statement, one per queue, with the
+   * owners' weights. Their NOTIFY reaches leasers when the store commits (this handle's own
+   * leasers through its listener too). Refused once the broker is closed, as `enqueueMany` is.
+   */
+  readonly taskJobStatements: PgTaskJobStatements = (tasks, weights) => {
+    if (this.#closed) throw new InferqError('INFERQ_BROKER_UNAVAILABLE', 'the PostgreSQL broker is closed');
+    const now = Date.now();
+    const statements: PgStatement[] = [];
+    for (const [queue, jobs] of taskJobsByQueue(tasks, undefined, weights)) {
+      assertQueueName(queue);
+      statements.push(enqueueStatement(queue, jobs.map(checkJobInput), now, this.#channel).statement);
+    }
+    return statements;
+  };
 
   async lease(queue: string, request: LeaseRequest): Promise<LeasedJob[]> {
     assertQueueName(queue);

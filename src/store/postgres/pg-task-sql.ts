@@ -50,25 +50,50 @@ export function insertTasksParams(rows: readonly TaskRow[]): unknown[] {
   return pgTaskColumns.map((column) => rows.map((row) => row[column] ?? null));
 }
 
-/** Appends entries of many tasks in one statement (task creation), in array order. */
-export async function insertTimelines(
-  q: Queryable,
-  entries: ReadonlyArray<{ id: string; entry: TimelineEntry }>,
-): Promise<void> {
-  if (entries.length === 0) return;
+type TimelineRows = ReadonlyArray<{ id: string; entry: TimelineEntry }>;
+
+/** The timeline insert with its five array parameters numbered from `$first`. */
+function timelineInsertSql(first: number): string {
+  const [a, b, c, d, e] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
   // WITH ORDINALITY + ORDER BY keeps the seq order equal to the array order.
-  await q.query(
-    `INSERT INTO task_timeline (task_id, stage, at, attempt, data)
+  return `INSERT INTO task_timeline (task_id, stage, at, attempt, data)
      SELECT task_id, stage, at, attempt, data
-     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[]) WITH ORDINALITY
+     FROM unnest(${a}::text[], ${b}::text[], ${c}::bigint[], ${d}::int[], ${e}::text[]) WITH ORDINALITY
        AS e(task_id, stage, at, attempt, data, n)
-     ORDER BY n`,
-    [
-      entries.map((e) => e.id),
-      entries.map((e) => e.entry.stage),
-      entries.map((e) => e.entry.at),
-      entries.map((e) => e.entry.attempt ?? null),
-      entries.map((e) => (e.entry.data === undefined ? null : JSON.stringify(e.entry.data))),
-    ],
-  );
+     ORDER BY n`;
+}
+
+function timelineParams(entries: TimelineRows): unknown[] {
+  return [
+    entries.map((e) => e.id),
+    entries.map((e) => e.entry.stage),
+    entries.map((e) => e.entry.at),
+    entries.map((e) => e.entry.attempt ?? null),
+    entries.map((e) => (e.entry.data === undefined ? null : JSON.stringify(e.entry.data))),
+  ];
+}
+
+/** Appends entries of many tasks in one statement (task creation), in array order. */
+export async function insertTimelines(q: Queryable, entries: TimelineRows): Promise<void> {
+  if (entries.length === 0) return;
+  await q.query(timelineInsertSql(1), timelineParams(entries));
+}
+
+/**
+ * The tasks and their timeline entries in one statement (one round trip): the timeline insert
+ * is the outer statement, the tasks' a data-modifying CTE. The foreign key from the timeline to
+ * the tasks is checked at the end of the statement, when both are in.
+ */
+export function insertTasksWithTimelines(
+  rows: readonly TaskRow[],
+  entries: TimelineRows,
+): {
+  text: string;
+  values: unknown[];
+} {
+  const tasks = insertTasksParams(rows);
+  return {
+    text: `WITH inserted_tasks AS (${insertTasksSql} RETURNING 1) ${timelineInsertSql(tasks.length + 1)}`,
+    values: [...tasks, ...timelineParams(entries)],
+  };
 }

@@ -4,14 +4,15 @@ import { finalStates } from '../../core/task-state.js';
 import { InferqError } from '../../errors/index.js';
 import { migratePg } from '../../postgres/migrate-pg.js';
 import { inTransaction, openPgPool, type PgHandle, pgErrorCode } from '../../postgres/open-pg-pool.js';
+import type { PgTaskJobStatements } from '../../postgres/pg-task-jobs.js';
 import { deleteKeysBeforeSql } from '../sql/idempotency-keys.js';
 import { SqlTaskStore } from '../sql/sql-task-store.js';
 import type { TaskDatabase } from '../task-database.js';
 import { newTaskRow, rowToTask } from '../task-rows.js';
-import type { ChildTasksRead, RetentionResult } from '../task-store.js';
+import type { ChildTasksRead, CreateTasksOptions, RetentionResult } from '../task-store.js';
 import { insertChildTasks, selectChildTasks, selectChildTasksChangedSince } from './pg-child-tasks.js';
 import { PgSqlDriver } from './pg-sql-driver.js';
-import { insertTasksParams, insertTasksSql, insertTimelines, stateIn } from './pg-task-sql.js';
+import { insertTasksWithTimelines, stateIn } from './pg-task-sql.js';
 import { pgTaskStoreMigrations } from './task-migrations.js';
 
 export interface PostgresTaskStoreOptions {
@@ -21,6 +22,13 @@ export interface PostgresTaskStoreOptions {
   maxConnections?: number;
   /** Apply pending migrations on open (default true; `inferq migrate` does it ahead of time). */
   migrate?: boolean;
+  /**
+   * The statements writing the queued tasks' jobs, run inside each `createTasks` transaction
+   * on its client (postgres/pg-task-jobs.ts): the postgres broker on this store's own database
+   * and schema (PostgreSQL alone, `PostgresBroker.taskJobStatements`). Each task then commits
+   * with its job, and the caller enqueues nothing.
+   */
+  jobs?: PgTaskJobStatements;
 }
 
 /** Rows deleted per retention statement: short transactions keep workers' writes flowing. */
@@ -37,12 +45,14 @@ const retentionBatchSize = 1_000;
 export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
   readonly kind = 'postgres';
   readonly #handle: PgHandle;
+  readonly #jobs: PgTaskJobStatements | undefined;
   #closed = false;
 
-  private constructor(handle: PgHandle) {
+  private constructor(handle: PgHandle, jobs: PgTaskJobStatements | undefined) {
     // The shared SQL state machine (store/sql/) runs on the same pool, refused once closed.
     super(new PgSqlDriver(() => this.#pool));
     this.#handle = handle;
+    this.#jobs = jobs;
   }
 
   /** Connects, and (unless `migrate: false`) brings the schema up to date under an advisory lock. */
@@ -58,17 +68,25 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
       await handle.pool.end().catch(() => {});
       throw unavailable(`cannot open the PostgreSQL task store (schema ${handle.schema})`, cause);
     }
-    return new PostgresTaskStore(handle);
+    return new PostgresTaskStore(handle, options.jobs);
   }
 
-  async createTasks(tasks: readonly NewTask[]): Promise<Task[]> {
+  async createTasks(tasks: readonly NewTask[], options: CreateTasksOptions = {}): Promise<Task[]> {
     if (tasks.length === 0) return [];
     const at = Date.now();
     const prepared = tasks.map((task) => newTaskRow(task, at));
     const rows = prepared.map((p) => p.row);
+    const created = prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+    const timeline = prepared.flatMap(({ row, result }) => [
+      { id: row.id, entry: { stage: 'created', at } },
+      result === undefined
+        ? { id: row.id, entry: { stage: 'queued', at } }
+        : { id: row.id, entry: { stage: 'succeeded', at, data: { cached: true } } },
+    ]);
+    const insert = insertTasksWithTimelines(rows, timeline);
     await inTransaction(this.#pool, async (client) => {
       try {
-        await client.query(insertTasksSql, insertTasksParams(rows));
+        await client.query(insert.text, insert.values);
       } catch (cause) {
         if (pgErrorCode(cause) !== '23505') throw cause;
         const id = /\(id\)=\((.*)\)/.exec(String((cause as { detail?: unknown }).detail))?.[1] ?? '?';
@@ -78,13 +96,6 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
           { cause, details: { id } },
         );
       }
-      const timeline = prepared.flatMap(({ row, result }) => [
-        { id: row.id, entry: { stage: 'created', at } },
-        result === undefined
-          ? { id: row.id, entry: { stage: 'queued', at } }
-          : { id: row.id, entry: { stage: 'succeeded', at, data: { cached: true } } },
-      ]);
-      await insertTimelines(client, timeline);
       const cached = prepared.filter((p) => p.result !== undefined);
       if (cached.length > 0) {
         await client.query(
@@ -100,8 +111,12 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
           [hooks],
         );
       }
+      // The jobs last: their NOTIFY goes out with this COMMIT, and a job that cannot be written
+      // rolls its tasks back.
+      for (const job of this.#jobs?.(created, options.weights) ?? [])
+        await client.query(job.text, job.values);
     });
-    return prepared.map(({ row, result }) => rowToTask({ ...row, result: result ?? null }));
+    return created;
   }
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
