@@ -121,7 +121,15 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
-    return inTransaction(this.#pool, (client) => insertChildTasks(client, parentId, tasks, at));
+    // As in createTasks: on PostgreSQL alone the new children's jobs commit with them (the
+    // advance's later enqueue of the same ids is then a no-op: the broker dedupes by id).
+    return inTransaction(this.#pool, async (client) => {
+      const created = await insertChildTasks(client, parentId, tasks, at);
+      if (created !== undefined) {
+        for (const job of this.#jobs?.(created) ?? []) await client.query(job.text, job.values);
+      }
+      return created;
+    });
   }
 
   async listChildTasks(parentId: string): Promise<Task[]> {
