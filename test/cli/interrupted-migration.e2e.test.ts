@@ -175,6 +175,34 @@ describe('SQLite data directory', () => {
     },
     120_000,
   );
+
+  it('a second process opening the data dir mid-migration waits for it and finds it done', async () => {
+    const { dir, file } = await oldDataDir();
+    const first = startMigrate(['--data-dir', dir], { TEST_PAUSE_MIGRATION_AFTER: dataMigration });
+    await first.waitFor(/^PAUSED /m);
+    const second = startMigrate(['--data-dir', dir], {
+      TEST_ANNOUNCE_BEFORE_SQL: 'inferq.db: BEGIN IMMEDIATE',
+      TEST_REPORT_MIGRATION_SQL: dataMigration,
+    });
+    // The second now waits for the first's write lock. Past a connection's busy timeout (5 s,
+    // open-sqlite.ts) it failed with SQLITE_BUSY "database is locked"; it must wait it out.
+    await second.waitFor(/^STARTING /m);
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(second.child.exitCode, second.output()).toBeNull();
+    first.child.stdin!.write('\n');
+
+    expect(await first.exited).toBe(0);
+    expect(await second.exited, second.output()).toBe(0);
+    for (const migrator of [first, second]) {
+      expect(migrator.output()).toMatch(new RegExp(`task store\\s+version ${lastVersion}\\b`));
+    }
+    expect(second.output()).not.toContain(`RAN ${dataMigration}`);
+    expect(inspect(file)).toMatchObject({
+      version: lastVersion,
+      hasLeaseColumn: 1,
+      tasks: { n: rows, ids: rows },
+    });
+  }, 120_000);
 });
 
 if (!testPostgresUrl) console.warn(postgresSkipReason);
