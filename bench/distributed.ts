@@ -41,7 +41,6 @@ import { PostgresBroker } from '../src/queue/postgres/postgres-broker.js';
 import { RabbitMqBroker } from '../src/queue/rabbitmq/rabbitmq-broker.js';
 import { RedisBroker } from '../src/queue/redis/redis-broker.js';
 import { PostgresTaskStore } from '../src/store/postgres/postgres-task-store.js';
-import { deleteRabbitPrefix } from '../test/fixtures/broker-namespace.js';
 import { findOnPath, startLocalRedis } from './lib/local-redis.js';
 import { median, percentile } from './lib/stats.js';
 
@@ -185,8 +184,6 @@ interface Figures {
 async function brokerRun(mode: Mode, url: string, processes: number): Promise<Figures> {
   const prefix = `bench-${randomBytes(3).toString('hex')}`;
   const queue = 'noop';
-  // The consumers declare queues too (work, dead, 14 delay buckets): delete by prefix at the end.
-  if (mode === 'rabbitmq' || mode === 'amqplib') cleanups.push(() => deleteRabbitPrefix(url, prefix));
   const send = await producer(mode, url, prefix, queue);
   const consumers = await Promise.all(
     Array.from({ length: processes }, () =>
@@ -289,7 +286,6 @@ async function endToEnd(
   const brokerUrl = kind === 'postgres' ? storeUrl : new URL(brokerServerUrl);
   if (kind !== 'postgres') brokerUrl.searchParams.set('prefix', `bench-${randomBytes(3).toString('hex')}`);
   const prefix = brokerUrl.searchParams.get('prefix') ?? '';
-  if (kind === 'rabbitmq') cleanups.push(() => deleteRabbitPrefix(brokerServerUrl, prefix));
   const blobsDir = path.join(work, `blobs-${kind}`);
   const store = await PostgresTaskStore.open(storeUrl.toString());
   const blobs = await FsBlobStore.open(blobsDir);
