@@ -150,7 +150,12 @@ describe('SQLite data directory', () => {
     async (_, pauseAfter) => {
       const { dir, file } = await oldDataDir();
       const before = inspect(file);
-      expect(before).toMatchObject({ version: lastVersion - 1, hasLeaseColumn: 0, tasks: { n: rows } });
+      expect(before).toMatchObject({
+        check: 'ok',
+        version: lastVersion - 1,
+        hasLeaseColumn: 0,
+        tasks: { n: rows },
+      });
 
       await killMidMigration(['--data-dir', dir], pauseAfter);
       expect(inspect(file)).toEqual(before);
@@ -294,7 +299,12 @@ describe.skipIf(!testPostgresUrl)('PostgreSQL schema', () => {
       dirs.push(dir);
       try {
         const before = await inspect(schema);
-        expect(before).toMatchObject({ version: lastVersion - 1, hasLeaseColumn: 0, tasks: { n: rows } });
+        expect(before).toMatchObject({
+          check: 'ok',
+          version: lastVersion - 1,
+          hasLeaseColumn: 0,
+          tasks: { n: rows },
+        });
 
         await killMidMigration(['--data-dir', dir, '--store', url], pauseAfter);
         expect(await inspect(schema)).toEqual(before);
