@@ -58,11 +58,8 @@ process.on('exit', () => rmSync(workDir, { recursive: true, force: true }));
 
 const prefix = `inferq-bench-fair-${randomBytes(4).toString('hex')}`;
 let queueCounter = 0;
-const usedQueues: string[] = [];
 function newQueue(): string {
-  const queue = `fair-${++queueCounter}`;
-  usedQueues.push(queue);
-  return queue;
+  return `fair-${++queueCounter}`;
 }
 
 const payload = (i: number) => ({ taskId: `0192f3a4-5b6c-7d8e-9f00-${String(i).padStart(12, '0')}` });
@@ -303,8 +300,9 @@ if (args['amqp-url']) {
   try {
     results.push(await measure(broker));
   } finally {
-    const queues = usedQueues.flatMap((q) => [`${prefix}.${q}`, `${prefix}.${q}.dead`]);
-    await broker.deleteNames({ queues, exchanges: [] }).catch(() => undefined);
+    // Every name the handle declared: each queue's work and dead queues and its 14 delay buckets
+    // (deleting only the first two left 210 delay queues behind per run).
+    await broker.deleteNames(broker.declaredNames()).catch(() => undefined);
     await broker.close();
   }
 }

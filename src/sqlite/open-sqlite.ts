@@ -83,10 +83,29 @@ function corrupt(file: string, purpose: string, cause: unknown): InferqError {
 }
 
 /**
+ * How long opening a database waits for another process's migration of it to finish. A migration
+ * holds the write lock for as long as it runs, and one that moves many rows runs longer than a
+ * connection's busy timeout (seconds): the second process (`inferq serve` and `inferq worker`
+ * started together after an upgrade) then failed with a bare SQLITE_BUSY "database is locked".
+ * It waits instead, as hosts wait on PostgreSQL's advisory lock, and then finds the version current.
+ */
+const migrationLockWaitMs = 30 * 60_000;
+
+/**
  * Brings `component`'s schema in an open database up to date: for a component that joins a
  * database another one opened (the embedded broker in the task database, on its connection).
  */
 export function migrateSqlite(db: SqliteDatabase, component: string, migrations: readonly string[]): void {
+  const busyTimeoutMs = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma(`busy_timeout = ${migrationLockWaitMs}`);
+  try {
+    applyMigrations(db, component, migrations);
+  } finally {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  }
+}
+
+function applyMigrations(db: SqliteDatabase, component: string, migrations: readonly string[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS inferq_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   const read = db.prepare<[string], { version: number }>(
     'SELECT version FROM inferq_schema WHERE component = ?',

@@ -25,10 +25,11 @@ describe.skipIf(url === undefined)(url === undefined ? skipReason : 'RabbitMqBro
 
   afterEach(async () => {
     const queues = new Set(handles.flatMap((h) => h.declaredNames().queues));
+    const exchanges = new Set(handles.flatMap((h) => h.declaredNames().exchanges));
     for (const handle of handles) await handle.close();
     handles = [];
     const admin = await RabbitMqBroker.open(url!, { prefix });
-    await admin.deleteNames({ queues: [...queues], exchanges: [] });
+    await admin.deleteNames({ queues: [...queues], exchanges: [...exchanges] });
     await admin.close();
   });
 

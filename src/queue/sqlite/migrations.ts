@@ -1,6 +1,7 @@
 /**
- * Schema of the embedded queue file. `migrations[i]` brings the file to `user_version = i + 1`;
- * a shipped migration is never edited, only followed by a new one.
+ * Schema of the embedded queue (component `queue` of the task database, or of a queue file of
+ * its own). `migrations[i]` brings it to version `i + 1` (its row of `inferq_schema`); a shipped
+ * migration is never edited, only followed by a new one.
  *
  * One `jobs` table holds every job of every queue in one of four states (see `JobState` in
  * sqlite-statements.ts). Each hot query has its own *partial* index, so each index only holds the

@@ -1,7 +1,7 @@
 /**
  * Schema of the SQLite auth store, one script per version (index + 1), append only. It lives in
- * its own file (`auth.db`): `openSqlite` versions a file by `user_version`, which one schema
- * owns. Credentials in their own file can also be backed up and permissioned apart from tasks.
+ * its own file (`auth.db`; its version is the `auth store` row of `inferq_schema`): credentials
+ * in their own file can be backed up and permissioned apart from tasks.
  */
 export const authStoreMigrations: readonly string[] = [
   `
