@@ -4,13 +4,14 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type InferqApp } from '../../src/api/build-app.js';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
+import { openStoreWithQueue } from '../../src/cli/open-embedded.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { CatalogEntry, ModelCatalog } from '../../src/core/model-catalog.js';
 import type { ModelSpec } from '../../src/core/model-spec.js';
 import { StaticModelCatalog } from '../../src/core/static-model-catalog.js';
-import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
+import type { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteAuthStore } from '../../src/store/sqlite/sqlite-auth-store.js';
-import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import type { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { taskRoles } from '../../src/store/task-database.js';
 import type { WorkerRegistry } from '../../src/store/worker-registry.js';
 
@@ -70,8 +71,8 @@ export async function createAppFixture(
 ): Promise<AppFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inferq-api-'));
   const config = loadConfig({ cwd: dir, env: {}, overrides: { dataDir: dir, ...options.config } });
-  const store = SqliteTaskStore.open(path.join(dir, 'inferq.db'));
-  const broker = SqliteBroker.open(path.join(dir, 'queue.db'), { reapIntervalMs: 60_000 });
+  // The embedded default layout: the queue in the task database, each task written with its job.
+  const { store, broker } = openStoreWithQueue(path.join(dir, 'inferq.db'), { reapIntervalMs: 60_000 });
   const blobs = await FsBlobStore.open(path.join(dir, 'blobs'));
   const auth = SqliteAuthStore.open(path.join(dir, 'auth.db'));
   const jwtSecret = 'x'.repeat(48);
@@ -79,6 +80,7 @@ export async function createAppFixture(
     config,
     ...taskRoles(store),
     broker,
+    jobsWrittenByStore: true,
     blobs,
     auth,
     catalog: options.catalog ?? new StaticModelCatalog(testCatalogEntries),

@@ -122,17 +122,16 @@ for (const broker of brokers) {
       );
     }
 
-    it.skipIf(alone)(
-      `${broker.name} restarts under load: nothing lost, nothing doubled`,
-      async () => {
+    // PostgreSQL alone has no broker server of its own to restart: that case is the PostgreSQL
+    // restart below, so it is not defined there (rather than listed as skipped).
+    if (!alone)
+      it(`${broker.name} restarts under load: nothing lost, nothing doubled`, async () => {
         await underLoad(async () => {
           await server!.stop();
           await sleep(outageMs);
           await server!.start();
         });
-      },
-      60_000,
-    );
+      }, 60_000);
 
     it('PostgreSQL restarts under load: nothing lost, nothing doubled', async () => {
       await underLoad(async () => {

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blobs/fs-blob-store.js';
-import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
-import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
+import { openStoreWithQueue } from '../../src/cli/open-embedded.js';
+import type { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
+import type { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { eventually } from '../fixtures/eventually.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -16,8 +17,9 @@ let blobs: FsBlobStore;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'inferq-drain-'));
-  store = SqliteTaskStore.open(path.join(dir, 'inferq.db'));
-  broker = SqliteBroker.open(path.join(dir, 'queue.db'));
+  // The data dir's default layout, as `inferq worker --data-dir` opens it: the queue in the task
+  // database, each task written with its job.
+  ({ store, broker } = openStoreWithQueue(path.join(dir, 'inferq.db')));
   blobs = await FsBlobStore.open(path.join(dir, 'blobs'));
 });
 
@@ -73,10 +75,6 @@ async function submitSlow(count: number, delayMs: number): Promise<string[]> {
       input: { sha256: input.sha256, size: input.size, mediaType: input.mediaType },
       params: { delayMs },
     })),
-  );
-  await broker.enqueueMany(
-    'echo@1.0.0',
-    tasks.map((t) => ({ id: t.id, payload: { taskId: t.id } })),
   );
   return tasks.map((t) => t.id);
 }
