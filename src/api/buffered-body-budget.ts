@@ -146,11 +146,17 @@ function linkBody(payload: NodeJS.ReadableStream, counted: Transform): void {
   body.once('close', () => {
     if (body.readableEnded === false) fail(prematureClose());
   });
-  counted.once('error', (err) => {
+  const stopBody = (err: Error): void => {
+    if (body.readableEnded !== false) return;
     // As `pipeline` destroys a server request: detached from its socket first, so that the
     // refusal can still be answered on the connection.
     if (body instanceof IncomingMessage) (body as { socket: unknown }).socket = null;
     body.destroy?.(err);
+  };
+  counted.once('error', stopBody);
+  // The counter closed before it had all the body (destroyed by its reader): the upload stops.
+  counted.once('close', () => {
+    if (!counted.writableFinished) stopBody(prematureClose());
   });
   body.pipe(counted);
 }
