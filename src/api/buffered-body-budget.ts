@@ -1,4 +1,5 @@
-import { pipeline, Transform } from 'node:stream';
+import { IncomingMessage } from 'node:http';
+import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { InferqError } from '../errors/index.js';
 
@@ -104,8 +105,7 @@ export class BufferedBodyBudget {
           done(null, chunk);
         },
       });
-      // pipeline (not pipe) passes an aborted upload's error on, so the body reader stops too.
-      pipeline(payload, counted, () => {});
+      linkBody(payload, counted);
       return counted;
     };
   }
@@ -127,4 +127,41 @@ export class BufferedBodyBudget {
 function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+/**
+ * Pipes the request body into the counting stream and ties their ends together as
+ * `stream.pipeline` would: an aborted upload (an error, or a close before the end) fails the
+ * counter, so the body reader stops too; a refused body (the counter's error) destroys the
+ * request. Not `pipeline` itself: at its end it aborts an AbortController of its own, which
+ * builds a DOMException with a stack for every request with a body (~24 µs, 4% of the API
+ * thread in bench/http).
+ */
+function linkBody(payload: NodeJS.ReadableStream, counted: Transform): void {
+  const body = payload as NodeJS.ReadableStream & Partial<Pick<Readable, 'destroy' | 'readableEnded'>>;
+  const fail = (err: Error): void => {
+    if (!counted.destroyed) counted.destroy(err);
+  };
+  body.once('error', fail);
+  body.once('close', () => {
+    if (body.readableEnded === false) fail(prematureClose());
+  });
+  const stopBody = (err: Error): void => {
+    if (body.readableEnded !== false) return;
+    // As `pipeline` destroys a server request: detached from its socket first, so that the
+    // refusal can still be answered on the connection.
+    if (body instanceof IncomingMessage) (body as { socket: unknown }).socket = null;
+    body.destroy?.(err);
+  };
+  counted.once('error', stopBody);
+  // The counter closed before it had all the body (destroyed by its reader): the upload stops.
+  counted.once('close', () => {
+    if (!counted.writableFinished) stopBody(prematureClose());
+  });
+  body.pipe(counted);
+}
+
+/** The error `stream.pipeline` gives a stream that closed before its end. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }

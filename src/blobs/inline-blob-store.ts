@@ -211,12 +211,15 @@ export class InlineBlobStore implements BlobStore {
         `INSERT INTO inline_blobs (sha256, size, media_type, ext, created_at, bytes)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
       ).run(...row);
-      const info = this.#sql(
+      // A row just inserted holds what was given (the columns' affinities keep each value as
+      // it is), so only a row that was there already is read back.
+      const info: InfoRow =
         inserted.changes > 0
-          ? 'SELECT sha256, size, media_type, ext, created_at FROM inline_blobs WHERE sha256 = ?'
-          : `UPDATE inline_blobs SET created_at = MAX(created_at + 1, ?) WHERE sha256 = ?
-             RETURNING sha256, size, media_type, ext, created_at`,
-      ).get(...(inserted.changes > 0 ? [row[0]] : [row[4], row[0]])) as InfoRow;
+          ? { sha256: row[0], size: row[1], media_type: row[2], ext: row[3], created_at: row[4] }
+          : (this.#sql(
+              `UPDATE inline_blobs SET created_at = MAX(created_at + 1, ?) WHERE sha256 = ?
+               RETURNING sha256, size, media_type, ext, created_at`,
+            ).get(row[4], row[0]) as InfoRow);
       return { ...toInfo(info), created: inserted.changes > 0, putId: randomUUID() };
     };
     let infos: PutResult[] | undefined;

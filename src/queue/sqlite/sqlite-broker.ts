@@ -220,6 +220,7 @@ export class SqliteBroker implements Broker {
       throw invalid(`lease max must be an integer from 1 to ${maxLeaseBatch}, got ${max}`);
     }
     if (!(request.leaseMs > 0)) throw invalid(`leaseMs must be positive, got ${request.leaseMs}`);
+    this.nudges.listen({ kind: 'enqueued', queue });
     const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
     for (;;) {
       const jobs = this.guard(() => this.leaseTx(queue, max, request.leaseMs));
@@ -291,11 +292,14 @@ export class SqliteBroker implements Broker {
 
   async publish(channel: string, message: BroadcastMessage): Promise<void> {
     this.guard(() => this.broadcast.publish(channel, message));
-    this.nudges.post({ kind: 'published' });
+    this.nudges.post({ kind: 'published', channel });
   }
 
   async subscribe(channel: string, handler: (message: BroadcastMessage) => void): Promise<Unsubscribe> {
-    return this.guard(() => this.broadcast.subscribe(channel, handler));
+    return this.guard(() => {
+      this.nudges.listen({ kind: 'published', channel });
+      return this.broadcast.subscribe(channel, handler);
+    });
   }
 
   async ping(): Promise<void> {
