@@ -196,11 +196,12 @@ class FastLane {
       if (batch.length === 0) continue;
       const groups = new Map<string, Item[]>();
       for (const item of batch) groups.set(item.key, [...(groups.get(item.key) ?? []), item]);
-      for (const group of groups.values()) {
-        for (const chunk of chunkByPreferredSizes(group, batching?.preferredBatchSizes)) {
-          await this.runChunk(chunk);
-        }
-      }
+      // The batch's chunks go to the model together (a runtime queues what it cannot run yet:
+      // an onnx thread holds two), not each after the previous one's answers came back.
+      const chunks = [...groups.values()].flatMap((group) =>
+        chunkByPreferredSizes(group, batching?.preferredBatchSizes),
+      );
+      await Promise.all(chunks.map((chunk) => this.runChunk(chunk)));
     }
   }
 
