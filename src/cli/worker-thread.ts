@@ -64,10 +64,17 @@ async function runFast(
 ): Promise<ToHost> {
   const runtime = runtimes.find((r) => r.model.ref === message.ref);
   let timeout: AbortSignal | undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
     if (runtime === undefined) throw new Error(`this worker thread does not serve ${message.ref}`);
     const timeoutMs = runtime.model.spec.timeoutMs;
-    timeout = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    if (timeoutMs) {
+      // A timer cleared when the batch ends, not AbortSignal.timeout: that one's timer stays
+      // armed (and its signal tracked for GC) for the whole timeoutMs after every batch.
+      const expiry = new AbortController();
+      timer = setTimeout(() => expiry.abort(), timeoutMs);
+      timeout = expiry.signal;
+    }
     const results = await runtime.predict(message.inputs, message.params, timeout ? { signal: timeout } : {});
     return {
       type: 'predicted',
@@ -79,5 +86,7 @@ async function runFast(
       ? { code: 'INFERQ_WORK_TIMEOUT', message: `model ${message.ref} exceeded its timeoutMs` }
       : errorMessage(err);
     return { type: 'predict-failed', id: message.id, error };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -112,7 +112,7 @@ class FastLane {
       const item: Item = {
         input,
         params,
-        key: paramsHash(params),
+        key: paramsKey(params),
         taken: false,
         settle: (result) => {
           done();
@@ -172,8 +172,11 @@ class FastLane {
 
   private async loop(): Promise<void> {
     const batching = this.spec.batching;
+    // A loop's window signal is replaced only once a batch's end has closed it: most turns
+    // (a lone request, an idle wait) never open the window.
+    let window = new AbortController();
     while (this.running) {
-      const window = new AbortController();
+      if (window.signal.aborted) window = new AbortController();
       const batch = await collectBatch(this.take, {
         max: batching?.maxBatchSize ?? 1,
         maxDelayMs: batching?.maxDelayMs ?? 0,
@@ -193,11 +196,12 @@ class FastLane {
       if (batch.length === 0) continue;
       const groups = new Map<string, Item[]>();
       for (const item of batch) groups.set(item.key, [...(groups.get(item.key) ?? []), item]);
-      for (const group of groups.values()) {
-        for (const chunk of chunkByPreferredSizes(group, batching?.preferredBatchSizes)) {
-          await this.runChunk(chunk);
-        }
-      }
+      // The batch's chunks go to the model together (a runtime queues what it cannot run yet:
+      // an onnx thread holds two), not each after the previous one's answers came back.
+      const chunks = [...groups.values()].flatMap((group) =>
+        chunkByPreferredSizes(group, batching?.preferredBatchSizes),
+      );
+      await Promise.all(chunks.map((chunk) => this.runChunk(chunk)));
     }
   }
 
@@ -210,6 +214,14 @@ class FastLane {
   private async runChunk(chunk: Item[]): Promise<void> {
     this.metrics.batchSize.observe({ model: this.ref }, chunk.length);
     this.runningChunks++;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.runningChunks--;
+      for (const window of this.openWindows) window.abort(windowClosed);
+      this.openWindows.clear();
+    };
     try {
       const settled = await runApartOnFailure<Item, PredictResult | { thrown: unknown }>(
         chunk,
@@ -223,6 +235,9 @@ class FastLane {
         },
         { splits: mayBeOneItems, failure: (thrown) => ({ thrown }) },
       );
+      // The windows close before the callers are answered: the next batch goes to the model
+      // first, not after this one's answers have been encoded and written.
+      end();
       for (const [k, item] of chunk.entries()) {
         const outcome = settled[k]!;
         const ok = 'ok' in outcome && outcome.ok;
@@ -231,9 +246,7 @@ class FastLane {
         else item.settle(outcome);
       }
     } finally {
-      this.runningChunks--;
-      for (const window of this.openWindows) window.abort();
-      this.openWindows.clear();
+      end();
     }
   }
 }
@@ -249,10 +262,19 @@ const runFailures = new Set<string>([
   'INFERQ_FAST_PATH_UNAVAILABLE',
   'INFERQ_MODEL_NOT_LOADED',
 ]);
+/**
+ * The reason a batching window is closed with (a batch of the model ended): one value, not the
+ * DOMException with a stack that `abort()` builds for each.
+ */
+const windowClosed = new Error('a batch of the model ended: the batching window closes');
 const noResult = (): PredictResult => ({
   ok: false,
   error: new InferqError('INFERQ_WORK_FAILED', 'the runtime returned no result for this item'),
 });
+
+/** Groups items by params: no params (most calls) share one key without hashing `{}` for each. */
+const paramsKey = (params: PredictParams): string =>
+  Object.keys(params).length === 0 ? '' : paramsHash(params);
 
 const mayBeOneItems = (err: unknown): boolean => !(isInferqError(err) && runFailures.has(err.code));
 
