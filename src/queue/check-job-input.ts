@@ -17,8 +17,8 @@ export interface CheckedJob {
 }
 
 /**
- * Checks one job of an enqueue, as the PostgreSQL broker keeps it (the SQLite broker applies the
- * same limits in sqlite-broker.ts; it and the Redis broker check tenants and weights here). Throws INFERQ_VALIDATION_FAILED saying what to fix.
+ * Checks one job of an enqueue, as the SQL brokers (SQLite, PostgreSQL) keep it; the Redis broker
+ * checks tenants and weights here. Throws INFERQ_VALIDATION_FAILED saying what to fix.
  */
 export function checkJobInput(job: JobInput): CheckedJob {
   const delayMs = job.delayMs ?? 0;
@@ -90,5 +90,6 @@ function serialise(payload: unknown): string {
   } catch (cause) {
     throw new InferqError('INFERQ_VALIDATION_FAILED', 'job payload must be JSON-serialisable', { cause });
   }
+  // JSON.stringify(undefined) is undefined: store null, which is what the payload reads back as.
   return text ?? 'null';
 }

@@ -4,7 +4,6 @@ import {
   assertQueueName,
   type BroadcastMessage,
   type DeadJob,
-  defaultMaxAttempts,
   type JobInput,
   type JobLease,
   type LeasedJob,
@@ -21,7 +20,7 @@ import type {
   QueueDepth,
   Unsubscribe,
 } from '../broker.js';
-import { checkJobTenant, checkJobWeight } from '../check-job-input.js';
+import { checkJobInput, checkLeaseRequest, invalid, positive } from '../check-job-input.js';
 import {
   type FairClaimedRow,
   type FairShareStatements,
@@ -60,8 +59,6 @@ const capabilities: BrokerCapabilities = Object.freeze({
   liveJobLookup: true,
   fairShares: true,
 });
-
-const maxLeaseBatch = 1_000;
 
 /** SQLite error codes that mean "the file is unavailable right now", not "the request is wrong". */
 const unavailableCodes = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|PROTOCOL)/;
@@ -216,10 +213,7 @@ export class SqliteBroker implements Broker {
   async lease(queue: string, request: LeaseRequest): Promise<LeasedJob[]> {
     assertQueueName(queue);
     const max = request.max;
-    if (!Number.isInteger(max) || max < 1 || max > maxLeaseBatch) {
-      throw invalid(`lease max must be an integer from 1 to ${maxLeaseBatch}, got ${max}`);
-    }
-    if (!(request.leaseMs > 0)) throw invalid(`leaseMs must be positive, got ${request.leaseMs}`);
+    checkLeaseRequest(max, request.leaseMs);
     this.nudges.listen({ kind: 'enqueued', queue });
     const deadline = Date.now() + Math.max(0, request.waitMs ?? 0);
     for (;;) {
@@ -331,21 +325,19 @@ export class SqliteBroker implements Broker {
     // One weight upsert per tenant of the batch that gives one, not per job.
     const weights = new Map<string, number>();
     for (const job of jobs) {
-      const tenant = checkJobTenant(job.tenant);
-      if (job.weight !== undefined) weights.set(tenant, checkJobWeight(job.weight));
-      const id = job.id ?? newId();
-      const delayMs = job.delayMs ?? 0;
-      if (!Number.isFinite(delayMs)) throw invalid(`job delayMs must be a finite number, got ${delayMs}`);
-      const delayed = delayMs > 0;
+      const checked = checkJobInput(job);
+      if (checked.weight !== undefined) weights.set(checked.tenant, checked.weight);
+      const id = checked.id ?? newId();
+      const delayed = checked.delayMs > 0;
       this.sql.upsertJob.run(
         queue,
-        checkId(id),
-        tenant,
+        id,
+        checked.tenant,
         delayed ? JobState.delayed : JobState.waiting,
-        checkInteger(job.priority ?? 0, 'priority', Number.MIN_SAFE_INTEGER),
-        delayed ? now + delayMs : now,
-        serialise(job.payload),
-        checkInteger(job.maxAttempts ?? defaultMaxAttempts, 'maxAttempts', 1),
+        checked.priority,
+        delayed ? now + checked.delayMs : now,
+        checked.payload,
+        checked.maxAttempts,
         now,
       );
       ids.push(id);
@@ -431,38 +423,4 @@ export class SqliteBroker implements Broker {
 /** The order the claim chose: start tag, then FIFO (claim-fair-share.ts). */
 function leaseOrder(a: FairClaimedRow, b: FairClaimedRow): number {
   return a.vstart - b.vstart || a.seq - b.seq;
-}
-
-function invalid(message: string): InferqError {
-  return new InferqError('INFERQ_VALIDATION_FAILED', message);
-}
-
-function positive(value: number, name: string): number {
-  if (!(value > 0) || !Number.isFinite(value)) {
-    throw invalid(`${name} must be a positive number, got ${value}`);
-  }
-  return value;
-}
-
-function checkInteger(value: number, name: string, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw invalid(`job ${name} must be an integer ≥ ${min}, got ${value}`);
-  }
-  return value;
-}
-
-function checkId(id: string): string {
-  if (typeof id !== 'string' || id.length === 0) throw invalid('job id must be a non-empty string');
-  return id;
-}
-
-function serialise(payload: unknown): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(payload);
-  } catch (cause) {
-    throw new InferqError('INFERQ_VALIDATION_FAILED', 'job payload must be JSON-serialisable', { cause });
-  }
-  // JSON.stringify(undefined) is undefined: store null, which is what the payload reads back as.
-  return text ?? 'null';
 }
