@@ -1,5 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferqClient } from '../../src/client/index.js';
 import { type ServeProcess, startServe } from '../fixtures/cli-process.js';
+import { pythonVenv } from '../fixtures/python-venv.js';
 import { renderText } from '../fixtures/render-text.js';
 
 // inferq's /v2 endpoints driven by KServe's own v2 client: kserve's InferenceRESTClient (PyPI),
@@ -14,20 +14,7 @@ import { renderText } from '../fixtures/render-text.js';
 // no-op when the venv is there). Its answers must equal inferq's own SDK predict for the same
 // image crop, as tritonclient's do (tritonclient.e2e.test.ts).
 const root = path.resolve(import.meta.dirname, '../..');
-const python = path.join(root, '.cache/kserve-venv/bin/python');
-let skipReason: string | undefined;
-try {
-  execFileSync('bash', [path.join(root, 'scripts/install-kserve.sh')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 600_000,
-  });
-  if (!existsSync(python)) skipReason = 'the venv has no python';
-} catch (err) {
-  skipReason = String((err as { stderr?: Buffer }).stderr ?? err).trim();
-}
-if (skipReason !== undefined) {
-  console.warn(`kserve tests SKIPPED: ${skipReason}`);
-}
+const { python, skipReason } = pythonVenv('kserve', 600_000);
 
 interface Report {
   live: boolean;
