@@ -7,8 +7,6 @@ import { type Backends, openBackends } from '../../src/cli/open-backends.js';
 import { openStoreWithQueue } from '../../src/cli/open-embedded.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { sha256Hex } from '../../src/core/hash.js';
-import { newLeaseToken } from '../../src/core/ids.js';
-import { pipelineChildId } from '../../src/core/pipeline-ids.js';
 import type { NewTask } from '../../src/core/task.js';
 import { taskJob } from '../../src/core/task-job.js';
 import { isInferqError } from '../../src/errors/index.js';
@@ -16,6 +14,7 @@ import { SqliteBroker } from '../../src/queue/sqlite/sqlite-broker.js';
 import { SqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.js';
 import { runBrokerContract } from '../contracts/broker.contract.js';
 import { runTaskStoreContract } from '../contracts/task-store.contract.js';
+import { expectChildTasksWrittenWithJobs } from '../fixtures/child-task-jobs.js';
 
 const queue = 'echo@1.0.0';
 let counter = 0;
@@ -99,21 +98,7 @@ describe('embedded layout: tasks and queue in one SQLite file', () => {
 
   it("writes a pipeline step's child tasks with their jobs, once", async () => {
     const backends = await openDefault(dataDir());
-    backends.broker.enqueueMany = () => Promise.reject(new Error('the store writes the jobs'));
-    const [parent] = await backends.store.createTasks([
-      draft({ target: { kind: 'pipeline', name: 'ocr', version: '1' } }),
-    ]);
-    await backends.store.claimTask(parent!.id, { leaseToken: newLeaseToken(), workerId: 'w1' });
-    const child = draft({
-      id: pipelineChildId(parent!.id, 'rec', 0),
-      requestId: parent!.requestId,
-      parent: { id: parent!.id, stepId: 'rec', itemIndex: 0 },
-    });
-    await backends.store.createChildTasks(parent!.id, [child]);
-    // A redo of the same step creates nothing, so it writes no second job.
-    await backends.store.createChildTasks(parent!.id, [child]);
-    const jobs = await backends.broker.lease(queue, { max: 5, leaseMs: 10_000 });
-    expect(jobs.map((job) => job.id)).toEqual([child.id]);
+    await expectChildTasksWrittenWithJobs(backends, draft, queue);
   });
 
   it('rolls the task back when its job cannot be written', async () => {

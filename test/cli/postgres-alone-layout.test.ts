@@ -6,12 +6,11 @@ import { type Backends, openBackends } from '../../src/cli/open-backends.js';
 import { postgresAlone } from '../../src/cli/open-postgres-alone.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { sha256Hex } from '../../src/core/hash.js';
-import { newLeaseToken } from '../../src/core/ids.js';
-import { pipelineChildId } from '../../src/core/pipeline-ids.js';
 import type { NewTask } from '../../src/core/task.js';
 import { isInferqError } from '../../src/errors/index.js';
 import { PostgresTaskStore } from '../../src/store/postgres/postgres-task-store.js';
 import { brokerNamespace } from '../fixtures/broker-namespace.js';
+import { expectChildTasksWrittenWithJobs } from '../fixtures/child-task-jobs.js';
 import { freshSchema, postgresSkipReason, testPostgresUrl } from '../fixtures/pg-schema.js';
 
 const url = testPostgresUrl;
@@ -107,21 +106,7 @@ describe.skipIf(!url)('PostgreSQL alone: a task and its job commit in one transa
   it("writes a pipeline step's child tasks with their jobs, once", async () => {
     const { url: shared } = await schemaUrl();
     const backends = await open(shared, shared);
-    backends.broker.enqueueMany = () => Promise.reject(new Error('the store writes the jobs'));
-    const [parent] = await backends.store.createTasks([
-      draft({ target: { kind: 'pipeline', name: 'ocr', version: '1' } }),
-    ]);
-    await backends.store.claimTask(parent!.id, { leaseToken: newLeaseToken(), workerId: 'w1' });
-    const child = draft({
-      id: pipelineChildId(parent!.id, 'rec', 0),
-      requestId: parent!.requestId,
-      parent: { id: parent!.id, stepId: 'rec', itemIndex: 0 },
-    });
-    await backends.store.createChildTasks(parent!.id, [child]);
-    // A redo of the same step creates nothing, so it writes no second job.
-    await backends.store.createChildTasks(parent!.id, [child]);
-    const jobs = await backends.broker.lease(queue, { max: 5, leaseMs: 10_000 });
-    expect(jobs.map((job) => job.id)).toEqual([child.id]);
+    await expectChildTasksWrittenWithJobs(backends, draft, queue);
   });
 
   it('wakes a long-polling leaser when the transaction commits', async () => {
