@@ -94,6 +94,7 @@ export async function startWorkers(options: {
     workerId: worker.id,
     leaseMs: config.broker.leaseMs,
     pixels,
+    jobsWrittenByStore: backends.jobsWrittenByStore,
     logger,
   });
   coordinator.start();

@@ -121,8 +121,8 @@ export class PostgresTaskStore extends SqlTaskStore implements TaskDatabase {
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
-    // As in createTasks: on PostgreSQL alone the new children's jobs commit with them (the
-    // advance's later enqueue of the same ids is then a no-op: the broker dedupes by id).
+    // As in createTasks: on PostgreSQL alone the new children's jobs commit with them (so the
+    // advance enqueues none of them: AdvancePipelineDeps.jobsWrittenByStore).
     return inTransaction(this.#pool, async (client) => {
       const created = await insertChildTasks(client, parentId, tasks, at);
       if (created !== undefined) {

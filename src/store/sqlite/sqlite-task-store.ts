@@ -114,8 +114,8 @@ export class SqliteTaskStore extends SqlTaskStore implements TaskDatabase {
 
   async createChildTasks(parentId: string, tasks: readonly NewTask[]): Promise<Task[] | undefined> {
     const at = Date.now();
-    // As in createTasks: embedded, the new children's jobs commit with them (the advance's later
-    // enqueue of the same ids is then a no-op: the broker dedupes by id).
+    // As in createTasks: embedded, the new children's jobs commit with them (so the
+    // advance enqueues none of them: AdvancePipelineDeps.jobsWrittenByStore).
     return this.#db
       .transaction(() => {
         const created = insertChildTasks(this.#db, parentId, tasks, at);

@@ -31,6 +31,11 @@ export interface AdvancePipelineDeps {
   pixels?: PipelinePixels;
   /** Where the transforms' per-pixel work runs, off the event loop. */
   pixelThread?: PixelThread;
+  /**
+   * The store writes each created child's job in `createChildTasks` (the queue in the task
+   * database: embedded, PostgreSQL alone), so the advance enqueues only changed queued children.
+   */
+  jobsWrittenByStore?: boolean;
 }
 
 /**
@@ -121,7 +126,7 @@ async function advance(
   kept.add(parentId, created);
   // A queued child read unchanged was enqueued by the advance that read it before (an advance
   // that failed part way left nothing kept): only new and changed ones need their job.
-  await enqueueQueued(deps.broker, [...changed, ...created]);
+  await enqueueQueued(deps.broker, deps.jobsWrittenByStore ? changed : [...changed, ...created]);
 
   const output = states.get(pipeline.output);
   if (output?.status !== 'done') return children.length === 0 ? 'started' : 'running';

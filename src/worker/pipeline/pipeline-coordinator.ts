@@ -28,6 +28,8 @@ export interface PipelineCoordinatorOptions {
    * decodes the blob.
    */
   pixels?: PipelinePixels;
+  /** See {@link AdvancePipelineDeps.jobsWrittenByStore}. */
+  jobsWrittenByStore?: boolean;
   logger?: Logger;
 }
 
@@ -108,6 +110,7 @@ export class PipelineCoordinator {
       children: this.#children,
       pixelThread: this.#pixelThread,
       ...(this.options.pixels ? { pixels: this.options.pixels } : {}),
+      jobsWrittenByStore: this.options.jobsWrittenByStore === true,
     };
     const settled: string[] = [];
     const started: string[] = [];
