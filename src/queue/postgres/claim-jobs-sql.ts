@@ -83,17 +83,3 @@ export const claimJobsSql = `
     ON CONFLICT (queue) DO UPDATE SET vstart = greatest(broker_clocks.vstart, excluded.vstart)
   )
   SELECT * FROM leased ORDER BY ${leaseOrderSql}`;
-
-/** A job as the claim returns it: leased, with its token and start tag. */
-export interface ClaimedRow {
-  seq: number;
-  id: string;
-  tenant: string;
-  vstart: number;
-  payload: string;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  enqueued_at: number;
-  token: string;
-}

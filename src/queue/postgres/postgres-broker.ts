@@ -26,8 +26,9 @@ import type {
   Unsubscribe,
 } from '../broker.js';
 import { checkJobInput, checkLeaseRequest, invalid, positive } from '../check-job-input.js';
+import { type ClaimedJobRow, type DeadJobRow, deadJob, leasedJob } from '../job-rows.js';
 import { pgBrokerMigrations } from './broker-migrations.js';
-import { type ClaimedRow, claimJobsSql } from './claim-jobs-sql.js';
+import { claimJobsSql } from './claim-jobs-sql.js';
 import {
   ackSql,
   depthSql,
@@ -291,23 +292,9 @@ export class PostgresBroker implements Broker {
   async deadJobs(queue: string, limit = 100): Promise<DeadJob[]> {
     assertQueueName(queue);
     const { rows } = await this.#run((pool) =>
-      pool.query<{
-        id: string;
-        queue: string;
-        payload: string;
-        attempts: number;
-        error: string | null;
-        failed_at: number;
-      }>(selectDeadSql, [queue, Math.max(0, Math.floor(limit))]),
+      pool.query<DeadJobRow>(selectDeadSql, [queue, Math.max(0, Math.floor(limit))]),
     );
-    return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      payload: JSON.parse(r.payload) as unknown,
-      attempts: r.attempts,
-      error: r.error,
-      failedAt: r.failed_at,
-    }));
+    return rows.map(deadJob);
   }
 
   async requeueDead(queue: string, id: string): Promise<boolean> {
@@ -363,23 +350,13 @@ export class PostgresBroker implements Broker {
   async #claim(queue: string, max: number, leaseMs: number): Promise<LeasedJob[]> {
     const leaseExpiresAt = Date.now() + leaseMs;
     const { rows } = await this.#run((pool) =>
-      pool.query<ClaimedRow>({
+      pool.query<ClaimedJobRow>({
         name: 'inferq-broker-claim',
         text: claimJobsSql,
         values: [queue, max, leaseExpiresAt],
       }),
     );
-    return rows.map((row) => ({
-      id: row.id,
-      queue,
-      payload: JSON.parse(row.payload) as unknown,
-      priority: row.priority,
-      attempts: row.attempts,
-      maxAttempts: row.max_attempts,
-      enqueuedAt: row.enqueued_at,
-      token: row.token,
-      leaseExpiresAt,
-    }));
+    return rows.map((row) => leasedJob(row, queue, leaseExpiresAt));
   }
 
   get #pool(): pg.Pool {

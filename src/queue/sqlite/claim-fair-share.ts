@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
 import { leaseOrderSql, startTagSql } from '../fair-share-tags.js';
+import type { ClaimedJobRow } from '../job-rows.js';
 
 /** The start tag rule (../fair-share-tags.ts, shared with the PostgreSQL broker) in this claim's terms. */
 const startTag = startTagSql('sqlite', {
@@ -52,7 +53,7 @@ export interface FairShareStatements {
    * leased with their tag (`vstart`) in the row so RETURNING can report it.
    * Params: queue, n, expires.
    */
-  claimFair: Database.Statement<{ queue: string; n: number; expires: number }, FairClaimedRow>;
+  claimFair: Database.Statement<{ queue: string; n: number; expires: number }, ClaimedJobRow>;
   /**
    * Records the served tenants' last start tags, one statement for the batch.
    * Params: queue, served (JSON `[[tenant, lastStartTag], …]`).
@@ -60,20 +61,6 @@ export interface FairShareStatements {
   advanceTenants: Database.Statement<{ queue: string; served: string }>;
   /** Moves the queue's clock to the batch's largest start tag. Params: queue, vstart. */
   advanceClock: Database.Statement<{ queue: string; vstart: number }>;
-}
-
-/** A job as the fair claim returns it: already leased, with its token and start tag. */
-export interface FairClaimedRow {
-  seq: number;
-  id: string;
-  tenant: string;
-  vstart: number;
-  payload: string;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  enqueued_at: number;
-  token: string;
 }
 
 export function prepareFairShareStatements(db: SqliteDatabase): FairShareStatements {
@@ -121,7 +108,7 @@ export function prepareFairShareStatements(db: SqliteDatabase): FairShareStateme
 }
 
 /** Each served tenant's last start tag in a claimed batch, as `advanceTenants` takes it. */
-export function servedTenants(rows: readonly FairClaimedRow[]): string {
+export function servedTenants(rows: readonly ClaimedJobRow[]): string {
   const last = new Map<string, number>();
   for (const row of rows) last.set(row.tenant, Math.max(last.get(row.tenant) ?? row.vstart, row.vstart));
   return JSON.stringify([...last]);

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { newLeaseToken } from '../../core/ids.js';
 import type { SqliteDatabase } from '../../sqlite/open-sqlite.js';
+import type { DeadJobRow } from '../job-rows.js';
 
 /**
  * Job states as stored. The SQL below spells them as literals (`state = 0`) on purpose: SQLite
@@ -15,16 +16,6 @@ export interface LeasedRow {
   queue: string;
   attempts: number;
   max_attempts: number;
-}
-
-/** A dead job as `deadJobs` reads it. */
-export interface DeadRow {
-  id: string;
-  queue: string;
-  payload: string;
-  attempts: number;
-  error: string | null;
-  failed_at: number;
 }
 
 type Stmt<Params extends unknown[], Row = unknown> = Database.Statement<Params, Row>;
@@ -44,7 +35,7 @@ export interface JobStatements {
   countDelayed: Count;
   countLeased: Count;
   countDead: Count;
-  selectDead: Stmt<[string, number], DeadRow>;
+  selectDead: Stmt<[string, number], DeadJobRow>;
   requeueDead: Stmt<[number, string, string]>;
   isLive: Stmt<[string, string], { live: number }>;
 }
@@ -145,7 +136,7 @@ export function prepareJobStatements(db: SqliteDatabase): JobStatements {
     ),
 
     /** Newest first. Params: queue, limit. */
-    selectDead: db.prepare<[string, number], DeadRow>(`
+    selectDead: db.prepare<[string, number], DeadJobRow>(`
       SELECT id, queue, payload, attempts, error, failed_at
       FROM jobs WHERE queue = ? AND state = 3
       ORDER BY failed_at DESC LIMIT ?`),

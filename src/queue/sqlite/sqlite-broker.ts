@@ -21,12 +21,8 @@ import type {
   Unsubscribe,
 } from '../broker.js';
 import { checkJobInput, checkLeaseRequest, invalid, positive } from '../check-job-input.js';
-import {
-  type FairClaimedRow,
-  type FairShareStatements,
-  prepareFairShareStatements,
-  servedTenants,
-} from './claim-fair-share.js';
+import { type ClaimedJobRow, deadJob, leasedJob } from '../job-rows.js';
+import { type FairShareStatements, prepareFairShareStatements, servedTenants } from './claim-fair-share.js';
 import { JobState, type JobStatements, prepareJobStatements } from './job-statements.js';
 import { LeaseWaiters } from './lease-waiters.js';
 import { queueMigrations } from './migrations.js';
@@ -262,14 +258,7 @@ export class SqliteBroker implements Broker {
   async deadJobs(queue: string, limit = 100): Promise<DeadJob[]> {
     assertQueueName(queue);
     const rows = this.guard(() => this.sql.selectDead.all(queue, Math.max(0, Math.floor(limit))));
-    return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      payload: JSON.parse(r.payload) as unknown,
-      attempts: r.attempts,
-      error: r.error,
-      failedAt: r.failed_at,
-    }));
+    return rows.map(deadJob);
   }
 
   async requeueDead(queue: string, id: string): Promise<boolean> {
@@ -355,17 +344,7 @@ export class SqliteBroker implements Broker {
     this.fair.advanceTenants.run({ queue, served: servedTenants(rows) });
     this.fair.advanceClock.run({ queue, vstart: Math.max(...rows.map((row) => row.vstart)) });
     rows.sort(leaseOrder);
-    return rows.map((row) => ({
-      id: row.id,
-      queue,
-      payload: JSON.parse(row.payload) as unknown,
-      priority: row.priority,
-      attempts: row.attempts,
-      maxAttempts: row.max_attempts,
-      enqueuedAt: row.enqueued_at,
-      token: row.token,
-      leaseExpiresAt,
-    }));
+    return rows.map((row) => leasedJob(row, queue, leaseExpiresAt));
   }
 
   private ackJobs(leases: readonly JobLease[]): number {
@@ -421,6 +400,6 @@ export class SqliteBroker implements Broker {
 }
 
 /** The order the claim chose: start tag, then FIFO (claim-fair-share.ts). */
-function leaseOrder(a: FairClaimedRow, b: FairClaimedRow): number {
+function leaseOrder(a: ClaimedJobRow, b: ClaimedJobRow): number {
   return a.vstart - b.vstart || a.seq - b.seq;
 }
